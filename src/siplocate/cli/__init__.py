@@ -1,0 +1,43 @@
+"""The ``siplocate`` command: a thin shell over the library's public API.
+
+Each sub-module registers its commands on ``app``; this file only assembles them.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="siplocate",
+    help="Find, explain, test and manage the servers behind a SIP domain (RFC 3263/2782).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"siplocate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Find, explain, test and manage the servers behind a SIP domain (RFC 3263/2782)."""
+
+
+from . import resolve as _resolve  # noqa: E402,F401  (registers commands)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
