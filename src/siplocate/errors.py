@@ -16,7 +16,7 @@ class BadInput(SiplocateError, ValueError):
 
 
 class NotFound(SiplocateError):
-    """DNS answered, but nothing usable came out of it (NXDOMAIN, only ``.`` targets, no addresses)."""
+    """DNS answered, but nothing usable came out (NXDOMAIN, only ``.`` targets, no addresses)."""
 
     exit_code = 1
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import NamedTuple
 
 from .errors import BadInput
 
 
-class Transport(str, Enum):
+class Transport(StrEnum):
     """A SIP transport, spelled as in the ``transport=`` URI parameter."""
 
     UDP = "udp"
@@ -24,9 +24,6 @@ class Transport(str, Enum):
     TLS_SCTP = "tls-sctp"
     WS = "ws"
     WSS = "wss"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def info(self) -> TransportInfo:
@@ -75,9 +72,7 @@ TRANSPORTS: dict[Transport, TransportInfo] = {
 }
 
 #: NAPTR service field (upper-cased) -> transport.
-SERVICE_TRANSPORT: dict[str, Transport] = {
-    info.naptr_service: t for t, info in TRANSPORTS.items()
-}
+SERVICE_TRANSPORT: dict[str, Transport] = {info.naptr_service: t for t, info in TRANSPORTS.items()}
 
 #: SRV owner prefix -> transport.
 SRV_PREFIX_TRANSPORT: dict[str, Transport] = {info.srv_prefix: t for t, info in TRANSPORTS.items()}
@@ -88,9 +83,9 @@ SRV_FALLBACK_ORDER: tuple[Transport, ...] = (Transport.TLS, Transport.TCP, Trans
 DEFAULT_TRANSPORTS: tuple[Transport, ...] = (Transport.UDP, Transport.TCP, Transport.TLS)
 
 
-def parse_transports(value: str | Transport | tuple[str | Transport, ...] | list[str]) -> tuple[
-    Transport, ...
-]:
+def parse_transports(
+    value: str | Transport | tuple[str | Transport, ...] | list[str],
+) -> tuple[Transport, ...]:
     """Transports from ``"udp,tcp"`` or a sequence; BadInput on unknown names or an empty set."""
     items = value.split(",") if isinstance(value, str) else list(value)
     result: list[Transport] = []
@@ -105,16 +100,13 @@ def parse_transports(value: str | Transport | tuple[str | Transport, ...] | list
     return tuple(result)
 
 
-class Via(str, Enum):
+class Via(StrEnum):
     """How a target was found."""
 
     NAPTR = "naptr"  # NAPTR -> SRV (or NAPTR "a" flag) chain
     SRV = "srv"  # SRV without NAPTR
     A = "a"  # A/AAAA fallback with the default port
     LITERAL = "literal"  # numeric IP in the URI: no DNS at all
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Target(NamedTuple):
@@ -146,7 +138,11 @@ class Target(NamedTuple):
     @property
     def hostport(self) -> str:
         """``address:port`` with IPv6 addresses in brackets."""
-        return f"[{self.address}]:{self.port}" if ":" in self.address else f"{self.address}:{self.port}"
+        return (
+            f"[{self.address}]:{self.port}"
+            if ":" in self.address
+            else f"{self.address}:{self.port}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
