@@ -1,0 +1,119 @@
+"""A TTL cache in front of any DnsSource.
+
+Honours TTLs (capped), caches negative answers for their RFC 2308 TTL, files the RRsets of
+an answer's additional section as answers of their own (so a NAPTR reply that carries the
+SRV and A/AAAA records resolves the whole chain), shares one in-flight question among
+concurrent askers, and stays within ``max_entries`` by evicting the oldest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from .source import Answer, DnsSource, Origin
+
+MAX_TTL = 86400
+MAX_NEGATIVE_TTL = 3 * 3600  # RFC 2308 §5: 1-3 hours is a sensible upper bound
+
+Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
+
+
+class CachingSource:
+    """DnsSource wrapper that answers repeated questions from memory until their TTL runs out."""
+
+    def __init__(self, inner: DnsSource, max_entries: int = 10_000) -> None:
+        self.inner = inner
+        self.max_entries = max_entries
+        self._entries: dict[Key, tuple[float, Answer]] = {}
+        self._inflight: dict[Key, asyncio.Future[Answer]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def peek(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer | None:
+        """The cached answer with its remaining TTL, or None; never asks the network."""
+        entry = self._entries.get((name, rdtype))
+        if entry is None:
+            return None
+        expires, answer = entry
+        remaining = expires - time.monotonic()
+        if remaining <= 0:
+            del self._entries[(name, rdtype)]
+            return None
+        source = Origin.ADDITIONAL if answer.source is Origin.ADDITIONAL else Origin.CACHE
+        return Answer(
+            answer.name,
+            answer.rdtype,
+            answer.rcode,
+            answer.rrset,
+            int(remaining),
+            source,
+            0.0,
+            answer.server,
+            answer.cnames,
+        )
+
+    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+        cached = self.peek(name, rdtype)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        key = (name, rdtype)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            self.hits += 1
+            return (await asyncio.shield(pending)).with_source(Origin.CACHE)
+        self.misses += 1
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            answer = await self.inner.answer(name, rdtype)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        else:
+            future.set_result(answer)
+            self.store(answer)
+            return answer
+        finally:
+            del self._inflight[key]
+
+    def store(self, answer: Answer) -> None:
+        """Remember an answer and the RRsets of its additional section."""
+        now = time.monotonic()
+        cap = MAX_TTL if answer.rrset is not None else MAX_NEGATIVE_TTL
+        if answer.ttl > 0 and not answer.chain_unfinished:
+            self._put((answer.name, answer.rdtype), now + min(answer.ttl, cap), answer)
+        for rrset in answer.additional:
+            key = (rrset.name, rrset.rdtype)
+            if rrset.ttl <= 0 or rrset.rdtype == dns.rdatatype.OPT or self.peek(*key):
+                continue
+            extra = Answer(
+                rrset.name,
+                rrset.rdtype,
+                dns.rcode.NOERROR,
+                rrset,
+                rrset.ttl,
+                Origin.ADDITIONAL,
+                0.0,
+                answer.server,
+            )
+            self._put(key, now + min(rrset.ttl, MAX_TTL), extra)
+
+    def _put(self, key: Key, expires: float, answer: Answer) -> None:
+        entries = self._entries
+        entries.pop(key, None)
+        entries[key] = (expires, answer)
+        while len(entries) > self.max_entries:
+            del entries[next(iter(entries))]
+
+    def clear(self) -> None:
+        self._entries.clear()
