@@ -31,10 +31,10 @@ import dns.message  # noqa: E402
 import dns.name  # noqa: E402
 import dns.rdatatype  # noqa: E402
 import dns.resolver  # noqa: E402
-
-from siplocate import Resolver  # noqa: E402
 from tests.fixtures.bind import BindServer  # noqa: E402
 from tests.fixtures.servers import free_port, wait_until  # noqa: E402
+
+from siplocate import Resolver  # noqa: E402
 
 DELAY_MS = 10.0  # each way: ~20 ms round trip
 BULK = 2000
