@@ -23,6 +23,7 @@ import dns.rdatatype
 import dns.rdtypes.IN.SRV
 
 from .dns import CachingSource, DnsSource, make_source
+from .dns.live import PARSE_GATE
 from .dns.source import MAX_CNAME_CHAIN, Answer
 from .errors import DnsError, NotFound
 from .resolution import Branch, Host, Naptr, Resolution, order_targets
@@ -143,6 +144,7 @@ class Resolver:
         try:
             branches = await walk.run(sip)
         finally:
+            walk.gate.set()
             walk.cancel_pending()
         ttl = walk.ttl
         now_wall, now_mono = time.time(), time.monotonic()
@@ -179,6 +181,8 @@ class _Walk:
         ] = {}
         self._nxdomain: set[dns.name.Name] = set()
         self._unclaimed: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = set()
+        # Parallel (speculative) replies wait here before being parsed: see open_gate().
+        self.gate = asyncio.Event()
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -193,22 +197,54 @@ class _Walk:
         key = (name, rdtype)
         task = self._asked.get(key)
         if task is not None and key in self._unclaimed and not speculative:
-            # First real use of a parallel question: if another reply's additional section
-            # already answered it, drop it (nobody awaits it yet) and answer from there.
             self._unclaimed.discard(key)
-            cached = self.source.peek(name, rdtype) if not task.done() else None
-            if cached is not None:
-                task.cancel()
-                self._record(name, rdtype, cached, speculative=False)
-                task = asyncio.get_running_loop().create_future()
-                task.set_result(cached)
-                self._asked[key] = task
+            task = self._claim(key, task)
         if task is None:
-            task = asyncio.ensure_future(self._fetch(name, rdtype, speculative))
-            self._asked[key] = task
-            if speculative:
-                self._unclaimed.add(key)
+            cached = self.source.peek(name, rdtype)
+            if cached is not None:  # no task, no loop iteration: answer at once
+                task = self._done(key, cached, speculative)
+            else:
+                task = asyncio.ensure_future(self._fetch(name, rdtype, speculative))
+                self._asked[key] = task
+                if speculative:
+                    self._unclaimed.add(key)
         return task
+
+    def _claim(
+        self,
+        key: tuple[dns.name.Name, dns.rdatatype.RdataType],
+        task: asyncio.Future[Answer | None],
+    ) -> asyncio.Future[Answer | None]:
+        """A parallel question still in flight whose answer has meanwhile arrived in another
+        reply's additional section is dropped (nobody awaits it yet) and answered from there."""
+        if task.done():
+            return task
+        cached = self.source.peek(*key)
+        if cached is None:
+            return task
+        task.cancel()
+        return self._done(key, cached, speculative=False)
+
+    def _done(
+        self,
+        key: tuple[dns.name.Name, dns.rdatatype.RdataType],
+        answer: Answer,
+        speculative: bool,
+    ) -> asyncio.Future[Answer | None]:
+        self._record(key[0], key[1], answer, speculative)
+        future: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
+        future.set_result(answer)
+        self._asked[key] = future
+        return future
+
+    def open_gate(self) -> None:
+        """Let parallel replies be parsed, after dropping those the cache now answers."""
+        for key in list(self._unclaimed):
+            task = self._asked[key]
+            if not task.done() and self.source.peek(*key) is not None:
+                self._unclaimed.discard(key)
+                self._claim(key, task)
+        self.gate.set()
 
     def cancel_pending(self) -> None:
         """Drop questions nobody needs any more (parallel SRV asks a NAPTR made moot)."""
@@ -221,6 +257,8 @@ class _Walk:
     async def _fetch(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, speculative: bool
     ) -> Answer | None:
+        if speculative:
+            PARSE_GATE.set(self.gate)  # this task's own context only
         try:
             answer = await self.source.answer(name, rdtype)
         except DnsError as exc:
@@ -318,6 +356,8 @@ class _Walk:
         naptr_task = self.ask(name, NAPTR)
         for t in fallback:  # asked now, in parallel: a domain without NAPTR needs them next
             self.ask(self.srv_name(t, name), SRV, speculative=True)
+        await naptr_task
+        self.open_gate()
         branches = await self.naptr_branches(sip, name, naptr_task, depth=0)
         if branches is not None:
             return branches

@@ -1,4 +1,4 @@
-"""Answers from real DNS servers with dnspython's async I/O.
+"""Answers from real DNS servers: dnspython messages over our own asyncio UDP sockets.
 
 EDNS with a 1232-byte buffer (so BIND fills the additional section), TCP retry on
 truncation, a per-try timeout, and the next nameserver on timeout, SERVFAIL or REFUSED.
@@ -6,7 +6,12 @@ truncation, a per-try timeout, and the next nameserver on timeout, SERVFAIL or R
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import random
+import socket
 import time
+from typing import Any
 
 import dns.asyncquery
 import dns.exception
@@ -61,6 +66,45 @@ def system_nameservers() -> list[tuple[str, int]]:
     return [(str(ns), int(conf.port)) for ns in conf.nameservers]
 
 
+#: Set by the resolver inside a speculative question's task: the reply is held as bytes and
+#: parsed only once the gate opens, so a reply that another reply's additional section made
+#: moot can be dropped without the cost of parsing it.
+PARSE_GATE: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
+    "siplocate_parse_gate", default=None
+)
+PER_SOCKET = 16  # questions in flight per UDP socket before another socket is opened
+
+
+class _Channel(asyncio.DatagramProtocol):
+    """A connected UDP socket to one nameserver, shared by the questions in flight on it.
+
+    Replies are matched by ID and handed over as bytes (parsing happens in the asker's
+    task). Being connected, it hears ICMP port unreachable at once (ECONNREFUSED).
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, asyncio.Future[bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if len(data) >= 12:
+            future = self.pending.get(int.from_bytes(data[:2], "big"))
+            if future is not None and not future.done():
+                future.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.error_received(exc or ConnectionError("socket closed"))
+        self.transport = None
+
+
 class LiveSource:
     """A DnsSource asking real nameservers, in order, over UDP (TCP when truncated)."""
 
@@ -80,6 +124,9 @@ class LiveSource:
         self.timeout = timeout
         self.attempts = attempts
         self.edns = edns
+        self._pools: dict[tuple[str, int], list[_Channel]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ids = random.SystemRandom()
 
     async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
         query = dns.message.make_query(
@@ -91,9 +138,7 @@ class LiveSource:
                 where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
                 start = time.perf_counter()
                 try:
-                    reply = await dns.asyncquery.udp(
-                        query, host, port=port, timeout=self.timeout, ignore_unexpected=True
-                    )
+                    reply = await self._udp(query, host, port)
                     if reply.flags & dns.flags.TC:
                         reply = await dns.asyncquery.tcp(
                             query, host, port=port, timeout=self.timeout
@@ -101,7 +146,10 @@ class LiveSource:
                 except dns.exception.Timeout:
                     problems.append(f"{where} timed out")
                     continue
-                except (OSError, dns.exception.DNSException) as exc:
+                except OSError as exc:
+                    problems.append(f"{where}: {exc.strerror or exc}")
+                    continue
+                except dns.exception.DNSException as exc:
                     problems.append(f"{where}: {exc}")
                     continue
                 latency = time.perf_counter() - start
@@ -127,3 +175,60 @@ class LiveSource:
                 )
         detail = "; ".join(dict.fromkeys(problems))
         raise DnsError(f"no answer for {name} {dns.rdatatype.to_text(rdtype)}: {detail}")
+
+    async def _udp(self, query: dns.message.Message, host: str, port: int) -> dns.message.Message:
+        """One question over UDP with a random ID; the reply must match the question."""
+        channel = await self._channel(host, port)
+        qid = self._ids.randrange(65536)
+        while qid in channel.pending:
+            qid = self._ids.randrange(65536)
+        query.id = qid
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        channel.pending[qid] = future
+        try:
+            assert channel.transport is not None
+            channel.transport.sendto(query.to_wire())
+            wire = await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            raise dns.exception.Timeout() from None  # type: ignore[no-untyped-call]
+        finally:
+            channel.pending.pop(qid, None)
+        gate = PARSE_GATE.get()
+        if gate is not None:
+            await gate.wait()
+        reply = dns.message.from_wire(wire, ignore_trailing=True)
+        if not query.is_response(reply):
+            raise dns.exception.FormError(  # type: ignore[no-untyped-call]
+                "reply does not match the question"
+            )
+        return reply
+
+    async def _channel(self, host: str, port: int) -> _Channel:
+        """A socket to this server with room for another question (a new one if all are busy).
+
+        Few questions per socket keep its receive buffer from overflowing in bulk use, and
+        spread the questions over several source ports.
+        """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # another event loop (e.g. a new asyncio.run): new sockets
+            self._pools = {}
+            self._loop = loop
+        pool = self._pools.setdefault((host, port), [])
+        pool[:] = [c for c in pool if c.transport is not None]
+        for channel in pool:
+            if len(channel.pending) < PER_SOCKET:
+                return channel
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        _, channel = await loop.create_datagram_endpoint(
+            _Channel, remote_addr=(host, port), family=family
+        )
+        pool.append(channel)
+        return channel
+
+    def close(self) -> None:
+        """Close the sockets (they are also replaced when the event loop changes)."""
+        for pool in self._pools.values():
+            for channel in pool:
+                if channel.transport is not None:
+                    channel.transport.close()
+        self._pools = {}
