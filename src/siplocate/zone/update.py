@@ -172,7 +172,8 @@ class Server:
         message = dns.update.UpdateMessage(zone)
         for ch in changes:
             if ch.old is not None:
-                message.present(ch.name, ch.old)  # exact RRset, as read
+                # Exact RRset as read; RFC 2136 §2.4.2 wants TTL 0 in prerequisites.
+                message.present(ch.name, rdataset(ch.rdtype, 0, (r.to_text() for r in ch.old)))
             else:
                 message.absent(ch.name, ch.rdtype)
         for ch in changes:
