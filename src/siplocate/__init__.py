@@ -1,17 +1,25 @@
 """siplocate: SIP server discovery over DNS (RFC 3263, RFC 2782), made correct, fast and visible."""
 
 from .errors import BadInput, DnsError, NotFound, OperationFailed, SiplocateError
+from .locate import Resolver, locate, locate_sync
+from .resolution import Branch, Host, Resolution
 from .target import SipTarget, Target, Transport, Via
 
 __all__ = [
     "BadInput",
+    "Branch",
     "DnsError",
+    "Host",
     "NotFound",
     "OperationFailed",
+    "Resolution",
+    "Resolver",
     "SipTarget",
     "SiplocateError",
     "Target",
     "Transport",
     "Via",
+    "locate",
+    "locate_sync",
 ]
 __version__ = "0.1.0"

@@ -16,9 +16,16 @@ class BadInput(SiplocateError, ValueError):
 
 
 class NotFound(SiplocateError):
-    """DNS answered, but nothing usable came out (NXDOMAIN, only ``.`` targets, no addresses)."""
+    """DNS answered, but nothing usable came out (NXDOMAIN, only ``.`` targets, no addresses).
+
+    ``resolution`` carries the chain and trace that explain why, when there is one.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, resolution: object | None = None) -> None:
+        super().__init__(message)
+        self.resolution = resolution
 
 
 class DnsError(SiplocateError):

@@ -18,7 +18,8 @@ from ..errors import BadInput, SiplocateError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output is not cut to 80 columns: scripts and logs get whole host names.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 NameserverOpt = Annotated[
