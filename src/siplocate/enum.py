@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.name
 import dns.rdatatype
@@ -254,7 +255,8 @@ async def enum_lookup(
             continue
         seen.add(name)
         answer = await source.answer(name, dns.rdatatype.NAPTR)
-        for rd in answer.records:
+        records: list[Any] = answer.records  # NAPTR rdata
+        for rd in records:
             text = f"{name} NAPTR {rd.to_text()}"
             flags = rd.flags.decode(errors="replace").lower()
             service = rd.service.decode(errors="replace")
@@ -284,9 +286,7 @@ async def enum_lookup(
             except BadInput as exc:
                 result.skipped.append((text, f"result is not a usable SIP URI: {exc}"))
                 continue
-            result.records.append(
-                EnumRecord(rd.order, rd.preference, service, uri, str(name))
-            )
+            result.records.append(EnumRecord(rd.order, rd.preference, service, uri, str(name)))
     result.records.sort(key=lambda r: (r.order, r.preference))
     if not result.records:
         why = "; ".join(f"{why}" for _, why in result.skipped[:3]) or "no NAPTR records"

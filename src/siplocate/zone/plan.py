@@ -91,7 +91,8 @@ class Plan:
         return dns.name.from_text(TRANSPORTS[transport].srv_prefix, self.domain)
 
     def records(self) -> RecordMap:
-        """The NAPTR, SRV, A and AAAA RRsets the plan asks for (SOA/NS not included)."""
+        """The NAPTR, SRV, A and AAAA RRsets the plan asks for (SOA, NS and the name
+        servers' own addresses are the zone's business: only ``render_bind`` writes them)."""
         out: RecordMap = {}
 
         def add(name: dns.name.Name, rdtype: dns.rdatatype.RdataType, ttl: int, text: str) -> None:
@@ -123,7 +124,6 @@ class Plan:
                 )
         hosts: list[tuple[dns.name.Name, tuple[str, ...]]] = [(self.domain, self.addresses)]
         hosts += [(s.host, s.addresses) for s in self.servers]
-        hosts += [(n.host, n.addresses) for n in self.nameservers]
         for host, addresses in hosts:
             for address in addresses:
                 rdtype = A if ipaddress.ip_address(address).version == 4 else AAAA

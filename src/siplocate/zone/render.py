@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import dns.name
+import dns.rdata
+import dns.rdataset
 import dns.rdatatype
 
 from ..errors import BadInput
@@ -65,7 +67,13 @@ def render_bind(plan: Plan) -> str:
         f"@ {plan.ttl} IN SOA {mname} {rname} ( {plan.serial} 3600 600 1209600 {plan.ttl} )",
     ]
     lines += [f"@ {plan.ttl} IN NS {ns.host}" for ns in plan.nameservers]
-    for owner, ttl, rdtype, text in rdata_lines(plan.records(), domain):
+    records = plan.records()
+    for ns in plan.nameservers:
+        for address in ns.addresses:
+            rdtype = dns.rdatatype.A if ":" not in address else dns.rdatatype.AAAA
+            rds = records.setdefault((ns.host, rdtype), dns.rdataset.Rdataset(1, rdtype))
+            rds.add(dns.rdata.from_text(1, rdtype, address), plan.address_ttl)
+    for owner, ttl, rdtype, text in rdata_lines(records, domain):
         name = dns.name.from_text(owner)
         rel = "@" if name == domain else name.relativize(domain).to_text()
         lines.append(f"{rel} {ttl} IN {rdtype} {text}")
