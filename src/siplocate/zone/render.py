@@ -6,6 +6,7 @@ from typing import Any
 
 import dns.name
 import dns.rdata
+import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
 
@@ -70,9 +71,10 @@ def render_bind(plan: Plan) -> str:
     records = plan.records()
     for ns in plan.nameservers:
         for address in ns.addresses:
-            rdtype = dns.rdatatype.A if ":" not in address else dns.rdatatype.AAAA
-            rds = records.setdefault((ns.host, rdtype), dns.rdataset.Rdataset(1, rdtype))
-            rds.add(dns.rdata.from_text(1, rdtype, address), plan.address_ttl)
+            kind = dns.rdatatype.A if ":" not in address else dns.rdatatype.AAAA
+            empty = dns.rdataset.Rdataset(dns.rdataclass.IN, kind)
+            rds = records.setdefault((ns.host, kind), empty)
+            rds.add(dns.rdata.from_text(dns.rdataclass.IN, kind, address), plan.address_ttl)
     for owner, ttl, rdtype, text in rdata_lines(records, domain):
         name = dns.name.from_text(owner)
         rel = "@" if name == domain else name.relativize(domain).to_text()
