@@ -188,7 +188,8 @@ async def gather(source: DnsSource, domains: Iterable[dns.name.Name]) -> Snapsho
 def _rr(rrset: dns.rrset.RRset, *rds: dns.rdata.Rdata) -> tuple[str, ...]:
     """Records as zone-file lines: ``rds`` of ``rrset``, or all of it."""
     kind = dns.rdatatype.to_text(rrset.rdtype)
-    return tuple(f"{rrset.name} {rrset.ttl} IN {kind} {r.to_text()}" for r in rds or rrset)
+    # Sorted: live servers rotate RRset order, findings must not.
+    return tuple(sorted(f"{rrset.name} {rrset.ttl} IN {kind} {r.to_text()}" for r in rds or rrset))
 
 
 def _srv_transport(name: dns.name.Name) -> Transport | None:
@@ -216,7 +217,7 @@ def lint_snapshot(snap: Snapshot) -> list[Finding]:
     # The same SRV set may be reached from two domains: report it once.
     unique = list(dict.fromkeys(findings))
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    return sorted(unique, key=lambda f: (order[f.severity], f.name, f.code))
+    return sorted(unique, key=lambda f: (order[f.severity], f.name, f.code, f.records))
 
 
 def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
