@@ -72,7 +72,7 @@ def test_every_code_has_severity_and_meaning() -> None:
         (GOOD.replace("SIP+D2U", "SIP+DTU"), "naptr-unknown-service"),
         # flag other than s
         (GOOD.replace('"s" "SIP+D2U"', '"u" "SIP+D2U"'), "naptr-flag-not-s"),
-        (GOOD.replace('"s" "SIP+D2U"', '"a" "SIP+D2U"'), "naptr-flag-not-s"),
+        (GOOD.replace('"s" "SIP+D2U"', '"a" "SIP+D2U"'), "naptr-flag-a"),
         # "se" flags
         (GOOD.replace('"s" "SIP+D2U"', '"se" "SIP+D2U"'), "naptr-flag-extra"),
         # SIPS service pointing at _sip.

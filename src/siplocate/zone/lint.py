@@ -58,7 +58,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "naptr-missing-field": (Severity.ERROR, "a NAPTR line lacks one of its six fields"),
     "no-sip-records": (Severity.ERROR, "the domain has neither NAPTR nor SIP SRV records"),
     "naptr-unknown-service": (Severity.ERROR, "NAPTR service is not a SIP service (typo?)"),
-    "naptr-flag-not-s": (Severity.ERROR, 'SIP NAPTR flag is not "s" ("a": warning)'),
+    "naptr-flag-not-s": (Severity.ERROR, 'SIP NAPTR flag is neither "s" nor "a"'),
+    "naptr-flag-a": (Severity.WARNING, 'SIP NAPTR flag "a": SRV priority and weight skipped'),
     "naptr-flag-extra": (Severity.WARNING, 'NAPTR flags like "se" that strict clients discard'),
     "naptr-sips-to-sip": (Severity.ERROR, "a SIPS service points at a _sip. (non-TLS) name"),
     "naptr-transport-mismatch": (Severity.WARNING, "NAPTR service and SRV name disagree"),
@@ -260,7 +261,7 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
             if flags == "a":
                 out.append(
                     Finding(
-                        "naptr-flag-not-s",
+                        "naptr-flag-a",
                         d,
                         rec,
                         'flag "a" sends clients to A/AAAA with the default port, skipping SRV '

@@ -29,12 +29,19 @@ _TYPE_ORDER: dict[int, int] = {
 def sorted_keys(records: RecordMap, domain: dns.name.Name) -> list[RecordKey]:
     """Keys with the domain's own RRsets first, then SRV names, then hosts, each stable."""
 
-    def key(k: RecordKey) -> tuple[int, int, str]:
+    def key(k: RecordKey) -> tuple[int, str, int]:
         name, rdtype = k
-        group = 0 if name == domain else (1 if rdtype == dns.rdatatype.SRV else 2)
-        return (group, _TYPE_ORDER.get(rdtype, 9), name.to_text().lower())
+        if name == domain:
+            return (0, "", _TYPE_ORDER.get(rdtype, 9))
+        group = 1 if rdtype == dns.rdatatype.SRV else 2
+        return (group, name.to_text().lower(), _TYPE_ORDER.get(rdtype, 9))
 
     return sorted(records, key=key)
+
+
+def natural(text: str) -> list[tuple[int, int | str]]:
+    """Sort key that orders numbers as numbers: NAPTR 50 before 100."""
+    return [(0, int(t)) if t.isdigit() else (1, t) for t in text.split()]
 
 
 def rdata_lines(records: RecordMap, domain: dns.name.Name) -> list[tuple[str, int, str, str]]:
@@ -42,7 +49,7 @@ def rdata_lines(records: RecordMap, domain: dns.name.Name) -> list[tuple[str, in
     out = []
     for name, rdtype in sorted_keys(records, domain):
         rds = records[(name, rdtype)]
-        for text in sorted(r.to_text() for r in rds):
+        for text in sorted((r.to_text() for r in rds), key=natural):
             out.append((name.to_text(), rds.ttl, dns.rdatatype.to_text(rdtype), text))
     return out
 
