@@ -197,3 +197,26 @@ def test_cli_wrong_key_is_one_line_exit_1(bind: BindServer, tmp_path: Path) -> N
     assert len(errors) == 1 and "NOTAUTH (BADSIG)" in errors[0]
     assert "chmod 600" in result.output  # the group/other-readable warning
     assert "Traceback" not in result.output
+
+
+def test_cli_drain_wait_reports_when_the_old_ttl_has_passed(tmp_path: Path) -> None:
+    zone = tmp_path / "short.test.zone"
+    zone.write_text(
+        "$ORIGIN short.test.\n$TTL 1\n@ IN SOA ns1 hostmaster 1 3600 600 1209600 1\n"
+        "@ IN NS ns1\nns1 IN A 192.0.2.53\n@ IN A 192.0.2.1\n"
+        "_sip._udp IN SRV 0 1 5060 a\n_sip._udp IN SRV 0 1 5060 b\n"
+        "a IN A 192.0.2.1\nb IN A 192.0.2.2\n"
+    )
+    server = start_bind([zone], tsig=True)
+    try:
+        args = ["-d", "short.test", "--server", server.nameserver, "--key", str(server.key_file)]
+        state = ["--state-file", str(tmp_path / "s.json")]
+        result = runner.invoke(app, ["drain", "a", *args, *state, "--wait"])
+        assert result.exit_code == 0, result.output
+        assert "TTL 1 s" in result.output and "TTL passed at" in result.output
+        as_json = runner.invoke(app, ["undrain", "a", *args, *state, "--json"])
+        data = json.loads(as_json.output)
+        assert data["action"] == "undrained" and data["ttl"] == 1
+        assert "+_sip._udp.short.test. 1 IN SRV 0 1 5060 a.short.test." in data["diff"]
+    finally:
+        server.stop()
