@@ -80,6 +80,15 @@ def test_catastrophic_pattern_runs_in_linear_time() -> None:
     assert time.perf_counter() - start < 0.5
 
 
+@given(st.text(max_size=80), st.text(max_size=20))
+def test_apply_regexp_on_arbitrary_network_input_never_crashes(field: str, aus: str) -> None:
+    try:
+        result = apply_regexp(field, aus)
+    except ValueError:
+        return
+    assert result is None or isinstance(result, str)
+
+
 def test_enumservices() -> None:
     assert sip_enumservice("E2U+sip") == "sip"
     assert sip_enumservice("e2u+SIPS") == "sips"

@@ -215,3 +215,6 @@ def test_render_then_parse_gives_the_plan_records(
         assert parsed == rds and parsed.ttl == rds.ttl
     naptrs = zone.get_rdataset(plan.domain, dns.rdatatype.NAPTR)
     assert naptrs is not None and len(naptrs) == len(offers)
+    # Whatever the plan, its records never have an error-level lint finding.
+    findings, _ = lint_zone_files([path])
+    assert [f.code for f in findings if f.severity == "error"] == []
