@@ -157,7 +157,7 @@ def test_undrain_refuses_when_someone_changed_the_records(bind: BindServer, tmp_
 def test_cli_apply_drain_undrain(bind: BindServer, tmp_path: Path) -> None:
     key = str(bind.key_file)
     args = ["--server", bind.nameserver, "--key", key]
-    dry = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args, "--dry-run"])
+    dry = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args, "--dry-run", "--no-axfr"])
     assert dry.exit_code == 0, dry.output
     assert "+_sips._tcp.onsip.test. 300 IN SRV 0 1 5061 server1.onsip.test." in dry.output
     assert "dry run" in dry.output
@@ -218,5 +218,24 @@ def test_cli_drain_wait_reports_when_the_old_ttl_has_passed(tmp_path: Path) -> N
         data = json.loads(as_json.output)
         assert data["action"] == "undrained" and data["ttl"] == 1
         assert "+_sip._udp.short.test. 1 IN SRV 0 1 5060 a.short.test." in data["diff"]
+    finally:
+        server.stop()
+
+
+def test_apply_without_zone_transfer_reads_by_query_and_ignores_wildcards() -> None:
+    """Without AXFR records are read one query at a time; the DooxSwitch zone's
+    `*._tcp SRV 0 0 0 .` wildcard must not look like a real _sip._tcp RRset."""
+    server = start_bind([EXAMPLE_ZONES / "sipdomain.test.zone"], tsig=True)
+    try:
+        by_query = dataclasses.replace(primary(server), use_axfr=False)
+        plan = load_plan(ROOT / "examples" / "plans" / "sipdomain.toml")
+        first = apply_plan(plan, by_query)
+        assert first.applied
+        kinds = {(str(c.name), dns.rdatatype.to_text(c.rdtype)) for c in first.changes}
+        assert ("_sip._tcp.sipdomain.test.", "SRV") not in kinds
+        assert ("sipdomain.test.", "NAPTR") in kinds
+        assert apply_plan(plan, primary(server)).changes == []  # AXFR agrees
+        again = apply_plan(plan, by_query)
+        assert again.changes == []
     finally:
         server.stop()

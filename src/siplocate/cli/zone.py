@@ -61,6 +61,14 @@ KeyOpt = Annotated[
 KeyNameOpt = Annotated[
     str | None, typer.Option("--key-name", help="Which key, when the file holds several.")
 ]
+AxfrOpt = Annotated[
+    bool,
+    typer.Option(
+        "--axfr/--no-axfr",
+        help="Read the live records by a signed zone transfer (else one query per RRset; "
+        "used anyway when the transfer is refused).",
+    ),
+]
 StateOpt = Annotated[
     Path | None,
     typer.Option(
@@ -76,7 +84,7 @@ def _warn(message: str) -> None:
     err_console.print(f"siplocate: warning: {message}", markup=False)
 
 
-def _server(server: str, key: Path | None, key_name: str | None) -> Server:
+def _server(server: str, key: Path | None, key_name: str | None, axfr: bool = True) -> Server:
     tsig = None
     if key is not None:
         tsig = load_key(key, key_name)
@@ -84,7 +92,9 @@ def _server(server: str, key: Path | None, key_name: str | None) -> Server:
             _warn(w)
     else:
         _warn("no --key: sending an unsigned update")
-    return Server.parse(server, tsig)
+    primary = Server.parse(server, tsig)
+    primary.use_axfr = axfr
+    return primary
 
 
 # --------------------------------------------------------------------------- zone render
@@ -213,6 +223,7 @@ def apply_cmd(
     server: ServerOpt,
     key: KeyOpt = None,
     key_name: KeyNameOpt = None,
+    axfr: AxfrOpt = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the difference, change nothing.")
     ] = False,
@@ -233,7 +244,7 @@ def apply_cmd(
     Exit codes: 0 applied (or nothing to do), 1 rejected or unreachable, 2 bad input.
     """  # noqa: E501
     loaded = load_plan(plan)
-    result = apply_plan(loaded, _server(server, key, key_name), dry_run=dry_run)
+    result = apply_plan(loaded, _server(server, key, key_name, axfr), dry_run=dry_run)
     if json:
         print_json(
             {
@@ -317,6 +328,7 @@ def drain_cmd(
     server: ServerOpt,
     key: KeyOpt = None,
     key_name: KeyNameOpt = None,
+    axfr: AxfrOpt = True,
     state_file: StateOpt = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Stay until the old records' TTL has passed.")
@@ -334,7 +346,7 @@ def drain_cmd(
       siplocate drain sip1 --domain example.com --server 192.0.2.53 --key key.conf --wait
     """
     state = state_file or default_state_file()
-    result = drain(_server(server, key, key_name), dns.name.from_text(domain), host, state)
+    result = drain(_server(server, key, key_name, axfr), dns.name.from_text(domain), host, state)
     _report(result, json, "drained", state)
     if not json:
         console.print(
@@ -355,6 +367,7 @@ def undrain_cmd(
     server: ServerOpt,
     key: KeyOpt = None,
     key_name: KeyNameOpt = None,
+    axfr: AxfrOpt = True,
     state_file: StateOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -367,7 +380,7 @@ def undrain_cmd(
       siplocate undrain sip1 --domain example.com --server 192.0.2.53 --key key.conf
     """
     state = state_file or default_state_file()
-    result = undrain(_server(server, key, key_name), dns.name.from_text(domain), host, state)
+    result = undrain(_server(server, key, key_name, axfr), dns.name.from_text(domain), host, state)
     _report(result, json, "undrained", state)
     if not json:
         console.print(

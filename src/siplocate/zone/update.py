@@ -70,6 +70,7 @@ class Server:
     port: int
     key: TsigKey | None  # None: unsigned (only for servers that allow updates by address)
     timeout: float = TIMEOUT
+    use_axfr: bool = True  # False: read by queries only (primaries that refuse transfers)
 
     @classmethod
     def parse(cls, text: str, key: TsigKey | None, timeout: float = TIMEOUT) -> Server:
@@ -127,6 +128,8 @@ class Server:
         answers, which are ignored when a wildcard owner answers.
         """
         keys = list(keys)
+        if not self.use_axfr:
+            return self._read_by_query(zone, keys)
         try:
             xfr = dns.query.xfr(
                 self.address, zone, port=self.port, keyring=self._keyring(), timeout=self.timeout,
@@ -134,7 +137,7 @@ class Server:
             )  # fmt: skip
             content = dns.zone.from_xfr(xfr, relativize=False)
         except (dns.xfr.TransferError, dns.exception.FormError, EOFError, ConnectionError):
-            return self._read_by_query(keys)
+            return self._read_by_query(zone, keys)
         except (dns.tsig.PeerError, dns.tsig.BadSignature) as exc:
             raise self._tsig_error(exc) from None
         except dns.exception.Timeout:
@@ -151,18 +154,41 @@ class Server:
     def _keyring(self) -> dict[dns.name.Name, dns.tsig.Key] | None:
         return {self.key.tsig.name: self.key.tsig} if self.key is not None else None
 
-    def _read_by_query(self, keys: list[RecordKey]) -> RecordMap:
+    def _query(
+        self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
+    ) -> dns.rdataset.Rdataset | None:
+        reply = self._send(dns.message.make_query(name, rdtype))
+        if reply.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            raise DnsError(
+                f"{self.where} answered {dns.rcode.to_text(reply.rcode())} for {name} "
+                f"{dns.rdatatype.to_text(rdtype)}"
+            )
+        rrset = reply.get_rrset(reply.answer, name, dns.rdataclass.IN, rdtype)
+        if rrset is None:
+            return None
+        return rdataset(rdtype, rrset.ttl, (r.to_text() for r in rrset))
+
+    def _read_by_query(self, zone: dns.name.Name, keys: list[RecordKey]) -> RecordMap:
+        """One query per RRset. An answer equal to a wildcard's own RRset (``*._tcp``, the
+        DooxSwitch "no such service" idiom) is taken as synthesised, i.e. absent: an update
+        can neither require nor delete a synthesised RRset (bounded: two ancestors)."""
         out: RecordMap = {}
         for name, rdtype in keys:
-            reply = self._send(dns.message.make_query(name, rdtype))
-            if reply.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-                raise DnsError(
-                    f"{self.where} answered {dns.rcode.to_text(reply.rcode())} for {name} "
-                    f"{dns.rdatatype.to_text(rdtype)}"
-                )
-            rrset = reply.get_rrset(reply.answer, name, dns.rdataclass.IN, rdtype)
-            if rrset is not None:
-                out[(name, rdtype)] = rdataset(rdtype, rrset.ttl, (r.to_text() for r in rrset))
+            rds = self._query(name, rdtype)
+            if rds is None:
+                continue
+            parent = name.parent() if name != zone else None
+            synthesised = False
+            for _ in range(2):
+                if parent is None or not parent.is_subdomain(zone):
+                    break
+                wildcard = self._query(dns.name.Name((b"*", *parent.labels)), rdtype)
+                if wildcard is not None and wildcard == rds and wildcard.ttl == rds.ttl:
+                    synthesised = True
+                    break
+                parent = parent.parent() if parent != zone else None
+            if not synthesised:
+                out[(name, rdtype)] = rds
         return out
 
     def update(self, zone: dns.name.Name, changes: list[Change]) -> None:
