@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -109,3 +110,22 @@ def test_help_teaches() -> None:
         assert "Usage" in result.stdout
         if args != ["zone", "--help"]:
             assert "Example" in result.stdout
+
+
+def test_live_check_follows_a_cname_target_into_another_zone(tmp_path: Path) -> None:
+    head = "$TTL 300\n@ IN SOA ns1 h 1 3600 600 604800 300\n@ IN NS ns1\nns1 IN A 192.0.2.53\n"
+    one = tmp_path / "one.test.zone"
+    one.write_text(
+        "$ORIGIN one.test.\n" + head + "@ IN A 192.0.2.1\n"
+        "_sip._udp IN SRV 0 1 5060 alias\n_sip._udp IN SRV 0 1 5060 b\n"
+        "alias IN CNAME real.two.test.\nb IN A 192.0.2.2\n"
+    )
+    two = tmp_path / "two.test.zone"
+    two.write_text("$ORIGIN two.test.\n" + head + "real IN A 192.0.2.3\n")
+    server = start_bind([one, two])
+    try:
+        code, findings = check(server, "one.test")
+    finally:
+        server.stop()
+    assert code == 0
+    assert {f["code"] for f in findings} == {"srv-target-cname"}

@@ -25,7 +25,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from ..dns.source import DnsSource
+from ..dns.source import MAX_CNAME_CHAIN, DnsSource
 from ..dns.zonefile import ZoneSource, load_zone
 from ..errors import BadInput, DnsError
 from ..target import SERVICE_TRANSPORT, SRV_PREFIX_TRANSPORT, TRANSPORTS, Transport
@@ -148,13 +148,18 @@ async def gather(source: DnsSource, domains: Iterable[dns.name.Name]) -> Snapsho
         if (name, rdtype) in asked or name in snap.unknown:
             return snap.get(name, rdtype)
         asked.add((name, rdtype))
-        try:
-            answer = await source.answer(name, rdtype)
-        except DnsError as exc:
-            snap.unknown[name] = str(exc)
-            return None
-        if answer.cnames:
-            snap.cnames[name] = answer.cnames[0][1]
+        current = name
+        for _ in range(MAX_CNAME_CHAIN):  # a reply may stop mid-chain: ask the next name
+            try:
+                answer = await source.answer(current, rdtype)
+            except DnsError as exc:
+                snap.unknown[name] = str(exc)
+                return None
+            if answer.cnames and name not in snap.cnames:
+                snap.cnames[name] = answer.cnames[0][1]
+            if not answer.chain_unfinished:
+                break
+            current = answer.canonical
         if answer.rrset is not None:
             snap.rrsets[(name, rdtype)] = answer.rrset
         return answer.rrset
