@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
+from siplocate import Resolver, Transport
 from siplocate.cli import app
 from siplocate.dns import LiveSource
 from siplocate.enum import enum_lookup
-from tests.conftest import TEST_ZONES, start_bind
+from tests.conftest import EXAMPLE_ZONES, TEST_ZONES, start_bind
 from tests.fixtures.bind import BindServer
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ ZONES = [
 
 @pytest.fixture(scope="module")
 def enum_bind() -> Iterator[BindServer]:
-    server = start_bind(ZONES)
+    server = start_bind([*ZONES, EXAMPLE_ZONES / "freeswitch.test.zone"])
     yield server
     server.stop()
 
@@ -68,3 +69,14 @@ def test_cli_enum_errors(enum_bind: BindServer) -> None:
     assert bad.exit_code == 2 and "E.164" in bad.output
     refused = runner.invoke(app, ["enum", "+49301", "-n", enum_bind.nameserver])
     assert refused.exit_code == 1 and "RE2" in refused.output
+
+
+def test_enum_result_goes_straight_into_resolve(enum_bind: BindServer) -> None:
+    async def number_to_targets() -> list[str]:
+        found = await enum_lookup(LiveSource([enum_bind.nameserver]), "+1 555 0100")
+        resolver = Resolver([enum_bind.nameserver], transports="udp,tcp,tls")
+        resolution = await resolver.locate(found.uris[0], seed=1)
+        return [f"{t.transport}:{t.host}" for t in resolution.targets]
+
+    targets = asyncio.run(number_to_targets())
+    assert targets[0].startswith(f"{Transport.TLS}:sip")  # NAPTR 50: TLS first

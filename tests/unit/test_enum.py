@@ -118,7 +118,7 @@ def test_lookup_orders_by_order_then_preference_and_skips_non_sip() -> None:
 
 def test_case_insensitive_flag_non_terminal_and_isn() -> None:
     source = ZoneSource(ZONES)
-    assert asyncio.run(enum_lookup(source, "+15550100")).uris == ["sip:1555@pbx.example.test"]
+    assert asyncio.run(enum_lookup(source, "+15550100")).uris == ["sip:1555@freeswitch.test"]
     assert asyncio.run(enum_lookup(source, "+3120123")).uris == ["sip:3120123@nl.example.test"]
     isn = asyncio.run(enum_lookup(source, "123*543", isn_root="freenum.test"))
     assert isn.uris == ["sip:123@isn.example.test"]
