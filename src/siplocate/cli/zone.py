@@ -112,11 +112,12 @@ def render_cmd(
 
     Examples:
 
-      siplocate zone render examples/plans/freeswitch.toml > freeswitch.test.zone
+      siplocate zone render plan.toml > example.com.zone
 
-      siplocate zone render examples/plans/freeswitch.toml -f nsupdate | nsupdate -k key.conf
+      siplocate zone render plan.toml -f nsupdate | nsupdate -k key.conf
 
-    The bind output is a complete zone (SOA, NS, records) that passes named-checkzone.
+    The bind output is a complete zone (SOA, NS, records) that passes named-
+    checkzone.
     """
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
@@ -162,9 +163,10 @@ def lint_cmd(
 ) -> None:
     """Check zone files offline for the mistakes that break SIP clients.
 
-    Every finding has a stable code, a severity, the records involved, what breaks for
-    which clients, and the fix. Lines that do not parse (an SRV without its weight) are
-    reported with their line number; the rest of the file is still checked.
+    Every finding has a stable code, a severity, the records involved, what
+    breaks for which clients, and the fix. Lines that do not parse (an SRV
+    without its weight) are reported with their line number; the rest of the
+    file is still checked.
 
     Examples:
 
@@ -188,7 +190,7 @@ def check_cmd(
     zone: ZoneOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Check a SIP domain's live DNS records (NAPTR, SRV, A/AAAA) with the lint rules.
+    """Check a SIP domain's live NAPTR, SRV and A/AAAA records (lint rules).
 
     Asks what an RFC 3263 client asks and runs the same rules as `zone lint`.
 
@@ -198,7 +200,8 @@ def check_cmd(
 
       siplocate check sip:alice@example.com --nameserver 127.0.0.1:5300 --json
 
-    Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable), 2 bad input.
+    Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable),
+    2 bad input.
     """
     parsed = SipTarget.parse(target)
     if parsed.is_numeric:
@@ -229,20 +232,22 @@ def apply_cmd(
     ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Make a live zone match PLAN: show the diff, apply it in one signed RFC 2136 UPDATE.
+    """Make a live zone match PLAN: a diff, then one signed RFC 2136 UPDATE.
 
-    Only the RRsets the plan owns are touched (NAPTR at the domain, the SIP SRV names, A/AAAA
-    of its servers). Each replaced RRset is a prerequisite, so if someone changed it since
-    it was read the server rejects the whole update and nothing is half-applied.
+    Only the RRsets the plan owns are touched (NAPTR at the domain, the SIP
+    SRV names, A/AAAA of its servers). Each replaced RRset is a prerequisite,
+    so if someone changed it since it was read the server rejects the whole
+    update and nothing is half-applied.
 
     Examples:
 
-      siplocate zone apply examples/plans/freeswitch.toml --server 192.0.2.53 --key key.conf --dry-run
+      siplocate zone apply plan.toml -s 192.0.2.53 -k key.conf --dry-run
 
-      siplocate zone apply examples/plans/freeswitch.toml --server 127.0.0.1:5300 --key key.conf
+      siplocate zone apply plan.toml -s 127.0.0.1:5300 -k key.conf
 
-    Exit codes: 0 applied (or nothing to do), 1 rejected or unreachable, 2 bad input.
-    """  # noqa: E501
+    Exit codes: 0 applied (or nothing to do), 1 rejected or unreachable, 2 bad
+    input.
+    """
     loaded = load_plan(plan)
     result = apply_plan(loaded, _server(server, key, key_name, axfr), dry_run=dry_run)
     if json:
@@ -337,13 +342,14 @@ def drain_cmd(
 ) -> None:
     """Take HOST out of rotation: move its SRV records behind every other server.
 
-    HOST's SRV records (all SIP transports of the domain) get priority 65535, so every
-    client that follows SRV priorities tries it only when all others fail. The old records
-    are saved (see --state-file) for `undrain`, which restores them exactly.
+    HOST's SRV records (all SIP transports of the domain) get priority 65535,
+    so every client that follows SRV priorities tries it only when all others
+    fail. The old records are saved (see --state-file) for `undrain`, which
+    restores them exactly.
 
     Example:
 
-      siplocate drain sip1 --domain example.com --server 192.0.2.53 --key key.conf --wait
+      siplocate drain sip1 -d example.com -s 192.0.2.53 -k key.conf --wait
     """
     state = state_file or default_state_file()
     result = drain(_server(server, key, key_name, axfr), dns.name.from_text(domain), host, state)
@@ -373,11 +379,12 @@ def undrain_cmd(
 ) -> None:
     """Put HOST back: restore exactly the SRV records `drain` replaced.
 
-    Fails cleanly (nothing changed) if someone edited those SRV records since the drain.
+    Fails cleanly (nothing changed) if someone edited those SRV records since
+    the drain.
 
     Example:
 
-      siplocate undrain sip1 --domain example.com --server 192.0.2.53 --key key.conf
+      siplocate undrain sip1 -d example.com -s 192.0.2.53 -k key.conf
     """
     state = state_file or default_state_file()
     result = undrain(_server(server, key, key_name, axfr), dns.name.from_text(domain), host, state)
@@ -407,11 +414,11 @@ def enum_cmd(
     zone: ZoneOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Turn a phone number into SIP URIs via ENUM (E2U+sip/E2U+sips NAPTR records).
+    """Turn a phone number into SIP URIs via ENUM (E2U+sip/E2U+sips NAPTR).
 
-    +44 1632 960083 is looked up at 3.8.0.0.6.9.2.3.6.1.4.4.e164.arpa; 123*543 at
-    3.2.1.543.freenum.org. The URIs print in order/preference order, one per line, ready
-    for `siplocate resolve`.
+    +44 1632 960083 is looked up at 3.8.0.0.6.9.2.3.6.1.4.4.e164.arpa; 123*543
+    at 3.2.1.543.freenum.org. The URIs print in order/preference order, one
+    per line, ready for `siplocate resolve`.
 
     Examples:
 
