@@ -7,6 +7,8 @@ from pathlib import Path
 
 import dns.name
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from siplocate.dns.zonefile import ZoneSource
 from siplocate.zone.lint import (
@@ -212,3 +214,42 @@ def test_gather_and_rules_work_over_any_source() -> None:
     snap = asyncio.run(gather(source, [dns.name.from_text("freeswitch-dtu.test.")]))
     offline, _ = lint_zone_files([BROKEN / "freeswitch-dtu.zone"])
     assert lint_snapshot(snap) == offline
+
+
+_LINES = st.sampled_from(
+    [
+        "@ IN A 192.0.2.10",
+        '@ IN NAPTR 10 0 "s" "SIP+D2U" "" _sip._udp',
+        '@ IN NAPTR 10 0 "se" "SIP+DTU" "" _sip._tcp',
+        '@ IN NAPTR 10 0 "s" "SIP+D2U"',
+        "_sip._udp IN SRV 0 10 5060 a",
+        "_sip._udp IN SRV 0 5060 a",
+        "_sip._udp SRV 0 5060 host.tld.",
+        "_sips._tcp IN SRV 0 0 5060 b",
+        "a IN A 192.0.2.11",
+        "a IN A 999.0.0.1",
+        "b IN CNAME a",
+        "b IN A",
+        "c IN MX 10",
+        "*._tcp IN SRV 0 0 0 .",
+        "   IN A 192.0.2.12",
+        "; just a comment",
+        "",
+        "$TTL 60",
+        "$ORIGIN sub.t.test.",
+        'x IN TXT "unterminated',
+        "( broken",
+    ]
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(_LINES, max_size=12))
+def test_lint_never_crashes_on_broken_zones(tmp_path: Path, lines: list[str]) -> None:
+    findings = lint_text(tmp_path, "\n".join(lines) + "\n")
+    for f in findings:
+        assert f.code in CODES
+        if f.code == "zone-syntax" and f.line is not None:
+            assert f.line > 0

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .lint import CODES, Finding, Severity, Snapshot, gather, lint_snapshot, lint_zone_files
+from .lint import (
+    CODES,
+    Finding,
+    Severity,
+    Snapshot,
+    gather,
+    lint_snapshot,
+    lint_zone_files,
+    lint_zones,
+)
 from .plan import Plan, RecordMap, Server, load_plan, plan_from_dict
 from .render import render_bind, render_json, render_nsupdate
 
@@ -17,6 +26,7 @@ __all__ = [
     "gather",
     "lint_snapshot",
     "lint_zone_files",
+    "lint_zones",
     "load_plan",
     "plan_from_dict",
     "render_bind",

@@ -645,6 +645,11 @@ def _missing_field_message(rdtype: str, line: str, have: int) -> str:
 
 
 def lint_zone_files(paths: list[Path]) -> tuple[list[Finding], Snapshot]:
+    """Lint zone files offline (synchronous wrapper of ``lint_zones``, for the CLI)."""
+    return asyncio.run(lint_zones(paths))
+
+
+async def lint_zones(paths: list[Path]) -> tuple[list[Finding], Snapshot]:
     """Lint zone files offline: unparsable lines first, then every rule over their records.
 
     Bad lines are reported with their line number and skipped, so one typo does not hide
@@ -662,7 +667,7 @@ def lint_zone_files(paths: list[Path]) -> tuple[list[Finding], Snapshot]:
         domains: list[dns.name.Name] = []
         for zone in zones:
             domains += sip_domains(zone)
-        snap = asyncio.run(gather(ZoneSource(zones), domains))
+        snap = await gather(ZoneSource(zones), domains)
         findings += lint_snapshot(snap)
     return findings, snap
 
