@@ -1,0 +1,769 @@
+"""Lint the DNS records of SIP domains: one rule set over one record model.
+
+``gather`` walks a domain through any DnsSource (zone files offline, live servers for
+``check``) the way an RFC 3263 client would -- NAPTR, every SRV name, targets' A/AAAA -- into a
+``Snapshot``; ``lint_snapshot`` runs every rule over it. ``lint_zone_files`` adds what only a
+zone file can show: lines that do not parse (e.g. an SRV without its weight field).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+
+from ..dns.source import MAX_CNAME_CHAIN, DnsSource
+from ..dns.zonefile import ZoneSource, load_zone
+from ..errors import BadInput, DnsError
+from ..target import SERVICE_TRANSPORT, SRV_PREFIX_TRANSPORT, TRANSPORTS, Transport
+
+NAPTR = dns.rdatatype.NAPTR
+SRV = dns.rdatatype.SRV
+A = dns.rdatatype.A
+AAAA = dns.rdatatype.AAAA
+
+TTL_LONG = 3600  # above this, drain and failover changes reach clients too slowly
+TTL_SHORT = 30  # below this, every call setup waits for DNS and the servers carry the load
+MAX_SYNTAX_ERRORS = 50  # bound on the "skip the bad line and parse again" loop
+
+
+class Severity(StrEnum):
+    """How bad a finding is: errors break clients (exit code 1), warnings risk it."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+#: code -> (severity, what it means). The codes are stable: CI scripts match on them.
+CODES: dict[str, tuple[Severity, str]] = {
+    "zone-syntax": (Severity.ERROR, "a zone-file line does not parse; the server rejects the zone"),
+    "srv-missing-field": (
+        Severity.ERROR,
+        "an SRV line lacks one of priority, weight, port, target",
+    ),
+    "naptr-missing-field": (Severity.ERROR, "a NAPTR line lacks one of its six fields"),
+    "no-sip-records": (Severity.ERROR, "the domain has neither NAPTR nor SIP SRV records"),
+    "naptr-unknown-service": (Severity.ERROR, "NAPTR service is not a SIP service (typo?)"),
+    "naptr-flag-not-s": (Severity.ERROR, 'SIP NAPTR flag is neither "s" nor "a"'),
+    "naptr-flag-a": (Severity.WARNING, 'SIP NAPTR flag "a": SRV priority and weight skipped'),
+    "naptr-flag-extra": (Severity.WARNING, 'NAPTR flags like "se" that strict clients discard'),
+    "naptr-sips-to-sip": (Severity.ERROR, "a SIPS service points at a _sip. (non-TLS) name"),
+    "naptr-transport-mismatch": (Severity.WARNING, "NAPTR service and SRV name disagree"),
+    "naptr-replacement-no-srv": (Severity.ERROR, "a NAPTR replacement has no SRV records"),
+    "srv-not-in-naptr": (Severity.WARNING, "SRV for a transport the NAPTR records do not list"),
+    "srv-target-no-address": (Severity.ERROR, "an SRV target has no A/AAAA record"),
+    "srv-target-cname": (Severity.WARNING, "an SRV target is a CNAME (RFC 2782 forbids it)"),
+    "srv-target-unchecked": (Severity.INFO, "an SRV target lies outside the zones given"),
+    "srv-port-transport": (Severity.WARNING, "SRV port does not fit the transport"),
+    "srv-duplicate-target": (Severity.WARNING, "the same target and port listed twice"),
+    "srv-all-weights-zero": (Severity.WARNING, "all weights 0 in a priority with several targets"),
+    "srv-service-unavailable": (Severity.INFO, 'SRV target ".": service decidedly unavailable'),
+    "no-failover": (Severity.WARNING, "one reachable target or one address: no failover"),
+    "ttl-long": (Severity.WARNING, f"TTL above {TTL_LONG} s: failover and drains are slow"),
+    "ttl-short": (Severity.WARNING, f"TTL below {TTL_SHORT} s: DNS load, slower call setup"),
+    "domain-no-address": (Severity.WARNING, 'SRV/NAPTR but no A/AAAA: breaks "A Record" mode'),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem: a stable code, its severity, the name and records involved, what and fix."""
+
+    code: str
+    name: str
+    records: tuple[str, ...]
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return CODES[self.code][0]
+
+    def as_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "code": self.code,
+            "severity": self.severity.value,
+            "name": self.name,
+            "records": list(self.records),
+            "message": self.message,
+        }
+        if self.file is not None:
+            data["file"] = self.file
+        if self.line is not None:
+            data["line"] = self.line
+        return data
+
+
+# --------------------------------------------------------------------------- record model
+
+
+@dataclass
+class Snapshot:
+    """The RRsets a SIP client would see for some domains, however they were obtained.
+
+    ``rrsets`` is keyed by the name asked (even when a CNAME led elsewhere, which ``cnames``
+    records); ``unknown`` holds names that could not be looked up at all.
+    """
+
+    domains: list[dns.name.Name]
+    rrsets: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.rrset.RRset] = field(
+        default_factory=dict
+    )
+    cnames: dict[dns.name.Name, dns.name.Name] = field(default_factory=dict)
+    unknown: dict[dns.name.Name, str] = field(default_factory=dict)
+
+    def get(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
+        return self.rrsets.get((name, rdtype))
+
+    def addresses(self, name: dns.name.Name) -> list[str]:
+        out = []
+        for rdtype in (A, AAAA):
+            rrset = self.get(name, rdtype)
+            if rrset is not None:
+                out += [r.address for r in rrset]
+        return out
+
+
+async def gather(source: DnsSource, domains: Iterable[dns.name.Name]) -> Snapshot:
+    """Ask ``source`` what an RFC 3263 client would ask for each domain (bounded walk)."""
+    snap = Snapshot(list(dict.fromkeys(domains)))
+    asked: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = set()
+
+    async def ask(name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
+        if (name, rdtype) in asked or name in snap.unknown:
+            return snap.get(name, rdtype)
+        asked.add((name, rdtype))
+        current = name
+        for _ in range(MAX_CNAME_CHAIN):  # a reply may stop mid-chain: ask the next name
+            try:
+                answer = await source.answer(current, rdtype)
+            except DnsError as exc:
+                snap.unknown[name] = str(exc)
+                return None
+            if answer.cnames and name not in snap.cnames:
+                snap.cnames[name] = answer.cnames[0][1]
+            if not answer.chain_unfinished:
+                break
+            current = answer.canonical
+        if answer.rrset is not None:
+            snap.rrsets[(name, rdtype)] = answer.rrset
+        return answer.rrset
+
+    srv_names: list[dns.name.Name] = []
+    for domain in snap.domains:
+        for rdtype in (A, AAAA):
+            await ask(domain, rdtype)
+        for info in TRANSPORTS.values():
+            srv_names.append(dns.name.from_text(info.srv_prefix, domain))
+        naptrs = await ask(domain, NAPTR)
+        for rd in naptrs or ():
+            if rd.replacement == dns.name.root:
+                continue
+            flags = rd.flags.decode(errors="replace").lower()
+            if "a" in flags and "s" not in flags:
+                for rdtype in (A, AAAA):
+                    await ask(rd.replacement, rdtype)
+            else:
+                srv_names.append(rd.replacement)
+    for srv_name in dict.fromkeys(srv_names):
+        for rd in await ask(srv_name, SRV) or ():
+            if rd.target != dns.name.root:
+                for rdtype in (A, AAAA):
+                    await ask(rd.target, rdtype)
+    return snap
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _rr(rrset: dns.rrset.RRset, *rds: dns.rdata.Rdata) -> tuple[str, ...]:
+    """Records as zone-file lines: ``rds`` of ``rrset``, or all of it."""
+    kind = dns.rdatatype.to_text(rrset.rdtype)
+    # Sorted: live servers rotate RRset order, findings must not.
+    return tuple(sorted(f"{rrset.name} {rrset.ttl} IN {kind} {r.to_text()}" for r in rds or rrset))
+
+
+def _srv_transport(name: dns.name.Name) -> Transport | None:
+    if len(name.labels) < 2:
+        return None
+    prefix = b".".join(name.labels[:2]).decode(errors="replace").lower()
+    return SRV_PREFIX_TRANSPORT.get(prefix)
+
+
+def _is_enum_service(service: str) -> bool:
+    s = service.upper()
+    return s.startswith("E2U") or s.endswith("+E2U")
+
+
+def _looks_sip(service: str) -> bool:
+    s = service.upper()
+    return s.startswith(("SIP", "SIPS")) or "D2" in s
+
+
+def lint_snapshot(snap: Snapshot) -> list[Finding]:
+    """Every rule over every domain of the snapshot; findings in a stable order."""
+    findings: list[Finding] = []
+    for domain in snap.domains:
+        findings += _lint_domain(snap, domain)
+    # The same SRV set may be reached from two domains: report it once.
+    unique = list(dict.fromkeys(findings))
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return sorted(unique, key=lambda f: (order[f.severity], f.name, f.code, f.records))
+
+
+def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
+    out: list[Finding] = []
+    d = str(domain)
+    naptrs = snap.get(domain, NAPTR)
+    naptr_transports: dict[Transport, dns.name.Name] = {}
+    srv_names: dict[dns.name.Name, Transport | None] = {}
+    if naptrs is not None:
+        out += _ttl(naptrs)
+        for rd in naptrs:
+            service = rd.service.decode(errors="replace")
+            rec = _rr(naptrs, rd)
+            transport = SERVICE_TRANSPORT.get(service.upper())
+            if transport is None:
+                if _is_enum_service(service) or not _looks_sip(service):
+                    continue
+                guess = difflib.get_close_matches(service.upper(), SERVICE_TRANSPORT, 1, 0.6)
+                fix = (
+                    f'write "{guess[0]}"' if guess else "use one of " + ", ".join(SERVICE_TRANSPORT)
+                )
+                out.append(
+                    Finding(
+                        "naptr-unknown-service",
+                        d,
+                        rec,
+                        f'service "{service}" is not a SIP NAPTR service: RFC 3263 clients skip '
+                        f"records whose service they do not know, so no phone uses this one"
+                        + (
+                            f" ({TRANSPORTS[SERVICE_TRANSPORT[guess[0]]].transport} is lost to "
+                            "NAPTR-following clients)"
+                            if guess
+                            else ""
+                        )
+                        + f". Fix: {fix}.",
+                    )
+                )
+                continue
+            flags = rd.flags.decode(errors="replace").lower()
+            if flags == "a":
+                out.append(
+                    Finding(
+                        "naptr-flag-a",
+                        d,
+                        rec,
+                        'flag "a" sends clients to A/AAAA with the default port, skipping SRV '
+                        'priority and weight; RFC 3263 SIP NAPTRs use "s". Fix: flag "s" and '
+                        "point the replacement at the SRV name.",
+                    )
+                )
+            elif "s" in flags and flags != "s":
+                out.append(
+                    Finding(
+                        "naptr-flag-extra",
+                        d,
+                        rec,
+                        f'flags "{flags}": RFC 3404 clients must ignore a record with a flag they '
+                        'do not know, so strict clients discard it (Cisco EX terminals read "e" '
+                        'as "external"). Fix: use "s" unless every client of this domain wants '
+                        "the extra flag.",
+                    )
+                )
+            elif flags != "s":
+                out.append(
+                    Finding(
+                        "naptr-flag-not-s",
+                        d,
+                        rec,
+                        f'flags "{flags}" on a SIP service: RFC 3263 expects "s" (next lookup is '
+                        "SRV); clients treat anything else as non-terminal or unusable and skip "
+                        f'{transport.value}. Fix: flags "s".',
+                    )
+                )
+            if rd.replacement == dns.name.root:
+                out.append(
+                    Finding(
+                        "naptr-replacement-no-srv",
+                        d,
+                        rec,
+                        f'replacement is ".", so clients have nowhere to go for {transport.value}.'
+                        " Fix: set the replacement to "
+                        f"{TRANSPORTS[transport].srv_prefix}.{d}",
+                    )
+                )
+                continue
+            naptr_transports.setdefault(transport, rd.replacement)
+            if "a" in flags and "s" not in flags:
+                continue
+            target_transport = _srv_transport(rd.replacement)
+            srv_names[rd.replacement] = transport
+            if target_transport is not None and target_transport != transport:
+                if transport.secure and not target_transport.secure:
+                    out.append(
+                        Finding(
+                            "naptr-sips-to-sip",
+                            d,
+                            rec,
+                            f"{service} (TLS) points at {rd.replacement}, an SRV name for "
+                            f"{target_transport.value}: clients that asked for sips: get servers "
+                            "reached without TLS, or fail the TLS handshake on a plain port. Fix: "
+                            f"replacement {TRANSPORTS[transport].srv_prefix}.{d}",
+                        )
+                    )
+                else:
+                    out.append(
+                        Finding(
+                            "naptr-transport-mismatch",
+                            d,
+                            rec,
+                            f"{service} ({transport.value}) points at {rd.replacement}, an SRV "
+                            f"name for {target_transport.value}: clients connect with "
+                            f"{transport.value} to ports meant for {target_transport.value}. Fix: "
+                            f"replacement {TRANSPORTS[transport].srv_prefix}.{d}",
+                        )
+                    )
+            srv = snap.get(rd.replacement, SRV)
+            if rd.replacement in snap.unknown:
+                continue
+            if srv is None or all(r.target == dns.name.root for r in srv):
+                why = "has no SRV records" if srv is None else 'only has the target "."'
+                out.append(
+                    Finding(
+                        "naptr-replacement-no-srv",
+                        d,
+                        rec,
+                        f"{rd.replacement} {why}: clients that follow NAPTR (Yealink, Grandstream "
+                        f"in NAPTR/SRV mode, baresip) find no server for {transport.value}; "
+                        "baresip never tries the next NAPTR, so it cannot register at all. Fix: "
+                        f"add SRV records at {rd.replacement} or remove this NAPTR.",
+                    )
+                )
+    # SRV names: the standard ones for every transport, plus NAPTR replacements.
+    standard = {dns.name.from_text(info.srv_prefix, domain): t for t, info in TRANSPORTS.items()}
+    for std_name, std_transport in standard.items():
+        srv_names.setdefault(std_name, std_transport)
+    any_srv = False
+    for name, transport in srv_names.items():
+        srv = snap.get(name, SRV)
+        if srv is None:
+            continue
+        t = _srv_transport(name) or transport
+        real = [r for r in srv if r.target != dns.name.root]
+        if not real:
+            if t is not None and name in standard:
+                out.append(
+                    Finding(
+                        "srv-service-unavailable",
+                        str(name),
+                        _rr(srv),
+                        f'target "." says {t.value if t else "this service"} is decidedly not '
+                        "offered here (RFC 2782); clients skip it.",
+                    )
+                )
+            continue
+        any_srv = True
+        if (
+            naptrs is not None
+            and t is not None
+            and t not in naptr_transports
+            and name == (dns.name.from_text(TRANSPORTS[t].srv_prefix, domain))
+        ):
+            out.append(
+                Finding(
+                    "srv-not-in-naptr",
+                    str(name),
+                    _rr(srv),
+                    f"{name} offers {t.value}, but no NAPTR of {d} lists "
+                    f"{TRANSPORTS[t].naptr_service}: clients that use NAPTR only try the "
+                    "transports it lists, so they never use "
+                    f'these servers. Fix: add a NAPTR "s" "{TRANSPORTS[t].naptr_service}" with '
+                    f"replacement {name}, or drop these SRV records.",
+                )
+            )
+        out += _lint_srv(snap, srv, real, t)
+    if naptrs is None and not any_srv:
+        out.append(
+            Finding(
+                "no-sip-records",
+                d,
+                (),
+                f"{d} has no NAPTR and no SRV for any SIP transport: clients fall back to the A "
+                "record on port 5060 (UDP/TCP) only, with no failover or TLS. Fix: add SRV (and "
+                "NAPTR) records, e.g. with `siplocate zone render`.",
+            )
+        )
+    elif not snap.addresses(domain) and domain not in snap.unknown:
+        out.append(
+            Finding(
+                "domain-no-address",
+                d,
+                (),
+                f'{d} has SIP SRV/NAPTR records but no A/AAAA: phones left in "A Record" DNS mode '
+                "(the Grandstream default) and clients without SRV support cannot reach it. Fix: "
+                f"add an A record for {d} pointing at the primary server, or set those phones to "
+                "NAPTR/SRV mode.",
+            )
+        )
+    return out
+
+
+def _lint_srv(
+    snap: Snapshot, srv: dns.rrset.RRset, real: list[Any], t: Transport | None
+) -> list[Finding]:
+    out: list[Finding] = []
+    name = str(srv.name)
+    out += _ttl(srv)
+    seen: dict[tuple[dns.name.Name, int], int] = {}
+    reachable: dict[dns.name.Name, list[str]] = {}
+    for rd in real:
+        target: dns.name.Name = rd.target
+        port: int = rd.port
+        rec = _rr(srv, rd)
+        seen[(target, port)] = seen.get((target, port), 0) + 1
+        if t is not None:
+            if port == 5061 and not t.secure:
+                out.append(
+                    Finding(
+                        "srv-port-transport",
+                        name,
+                        rec,
+                        f"port 5061 is the SIP-over-TLS port, but {srv.name} is for {t.value}: "
+                        f"clients send plain {t.value} to a TLS listener and get no answer. Fix: "
+                        "port 5060, or move the record to _sips._tcp.",
+                    )
+                )
+            elif port == 5060 and t.secure:
+                out.append(
+                    Finding(
+                        "srv-port-transport",
+                        name,
+                        rec,
+                        f"port 5060 is the plain SIP port, but {srv.name} is for {t.value}: "
+                        "clients start a TLS handshake on a plain listener and fail. Fix: port "
+                        "5061 (or where the TLS listener really is).",
+                    )
+                )
+        if target in snap.unknown:
+            out.append(
+                Finding(
+                    "srv-target-unchecked",
+                    name,
+                    rec,
+                    f"{target} could not be looked up ({snap.unknown[target]}); pass its zone "
+                    "file too, or check it live.",
+                )
+            )
+            continue
+        if target in snap.cnames:
+            out.append(
+                Finding(
+                    "srv-target-cname",
+                    name,
+                    rec,
+                    f"{target} is a CNAME for {snap.cnames[target]}: RFC 2782 says the target "
+                    "must not be an alias; servers do not put its address in the additional "
+                    "section and strict clients reject it. Fix: "
+                    f"point the SRV at {snap.cnames[target]}.",
+                )
+            )
+        addresses = snap.addresses(target)
+        if not addresses:
+            out.append(
+                Finding(
+                    "srv-target-no-address",
+                    name,
+                    rec,
+                    f"{target} has no A or AAAA record: every client that picks it fails to "
+                    "connect and must wait for its timeout before the next target. Fix: add an "
+                    f"A/AAAA record for {target}.",
+                )
+            )
+            continue
+        reachable[target] = addresses
+        for rdtype in (A, AAAA):
+            rrset = snap.get(target, rdtype)
+            if rrset is not None:
+                out += _ttl(rrset)
+    for (target, port), count in seen.items():
+        if count > 1:
+            recs = _rr(srv, *(r for r in real if r.target == target))
+            out.append(
+                Finding(
+                    "srv-duplicate-target",
+                    name,
+                    recs,
+                    f"{target} port {port} is listed {count} times (as in the Yealink guide's "
+                    "onsip example, which lists server1 twice): the weights add up on one machine "
+                    "and the second server never gets traffic. Fix: name each server once.",
+                )
+            )
+    by_priority: dict[int, list[Any]] = {}
+    for rd in real:
+        by_priority.setdefault(rd.priority, []).append(rd)
+    for priority, group in sorted(by_priority.items()):
+        if len(group) > 1 and all(r.weight == 0 for r in group):
+            out.append(
+                Finding(
+                    "srv-all-weights-zero",
+                    name,
+                    _rr(srv, *group),
+                    f"priority {priority} has {len(group)} targets, all with weight 0: RFC 2782 "
+                    "picks among them at random, clients that ignore weights always take the "
+                    "same one, so the load split is unplanned. Fix: equal non-zero weights "
+                    "(e.g. 10 and 10), or the ratio you want.",
+                )
+            )
+    all_addresses = {a for addrs in reachable.values() for a in addrs}
+    if len(reachable) == 1 or (len(reachable) > 1 and len(all_addresses) == 1):
+        what = (
+            f"only {next(iter(reachable))} has an address"
+            if len(reachable) == 1
+            else f"every target resolves to {next(iter(all_addresses))}"
+        )
+        out.append(
+            Finding(
+                "no-failover",
+                name,
+                _rr(srv),
+                f"{what}: when that server is down every client fails, however many records "
+                "there are. Fix: add a second server (another priority for standby, the same "
+                "priority for load sharing).",
+            )
+        )
+    return out
+
+
+def _ttl(rrset: dns.rrset.RRset) -> list[Finding]:
+    kind = dns.rdatatype.to_text(rrset.rdtype)
+    if rrset.ttl > TTL_LONG:
+        return [
+            Finding(
+                "ttl-long",
+                str(rrset.name),
+                _rr(rrset),
+                f'{kind} TTL {rrset.ttl} s: resolvers and phones in "saved one until DNS TTL" '
+                "mode keep the old answer that long, so a drained or replaced server keeps "
+                f"getting traffic for up to {rrset.ttl} s. Fix: {TTL_LONG} s or less (300 s is "
+                "common), lowered further a TTL ahead of planned changes.",
+            )
+        ]
+    if rrset.ttl < TTL_SHORT:
+        return [
+            Finding(
+                "ttl-short",
+                str(rrset.name),
+                _rr(rrset),
+                f"{kind} TTL {rrset.ttl} s: almost every REGISTER and INVITE needs a fresh lookup, "
+                "adding DNS round trips to call setup and load on the DNS servers; some "
+                f"resolvers raise it anyway. Fix: {TTL_SHORT}-300 s.",
+            )
+        ]
+    return []
+
+
+# --------------------------------------------------------------------------- zone files
+
+_FIELDS = {"SRV": 4, "NAPTR": 6}
+_CLASSES = {"IN", "CH", "HS", "ANY"}
+
+
+def _tokens(line: str) -> list[str]:
+    """Split a zone-file line into tokens, honouring quotes and dropping a ; comment."""
+    return re.findall(r'"(?:[^"\\]|\\.)*"|[^\s"]+', _strip_comment(line))
+
+
+def _strip_comment(line: str) -> str:
+    quoted = False
+    for i, ch in enumerate(line):
+        if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+            quoted = not quoted
+        elif ch == ";" and not quoted:
+            return line[:i]
+    return line
+
+
+def prescan(text: str) -> list[tuple[int, str, str]]:
+    """(line number, code, line) for SRV/NAPTR lines with too few fields (single-line ones).
+
+    These parse as *something* wrong in any zone parser; naming the missing field is what
+    helps (the DooxSwitch wiki's ``_sip._udp SRV 0 5060 host.tld.`` lacks the weight).
+    """
+    out = []
+    for number, line in enumerate(text.splitlines(), 1):
+        tokens = _tokens(line)
+        if not tokens or tokens[0].startswith("$") or "(" in line:
+            continue
+        # The type is the first SRV/NAPTR token after an optional owner, TTL and class.
+        types = [i for i, t in enumerate(tokens[:4]) if t.upper() in _FIELDS]
+        if not types:
+            continue
+        i = types[0]
+        rdtype = tokens[i].upper()
+        if len(tokens) - i - 1 < _FIELDS[rdtype]:
+            out.append((number, f"{rdtype.lower()}-missing-field", line.strip()))
+    return out
+
+
+def _missing_field_message(rdtype: str, line: str, have: int) -> str:
+    if rdtype == "SRV":
+        hint = ""
+        if have == 3:
+            hint = (
+                " With three numbers-or-names this is the DooxSwitch wiki's mistake: the "
+                "weight is missing, so the port is read as the weight and the target as "
+                "the port."
+            )
+        return (
+            f"SRV needs priority, weight, port and target, this line has {have} value(s); "
+            "the zone does not load, so the whole domain stops resolving."
+            + hint
+            + " Fix: e.g. `_sip._udp SRV 0 0 5060 host.tld.` (weight 0 when there is "
+            "nothing to balance)."
+        )
+    return (
+        f"NAPTR needs order, preference, flags, service, regexp and replacement, this line "
+        f"has {have} value(s); the zone does not load. Fix: e.g. "
+        '`@ NAPTR 100 0 "s" "SIP+D2U" "" _sip._udp`.'
+    )
+
+
+def lint_zone_files(paths: list[Path]) -> tuple[list[Finding], Snapshot]:
+    """Lint zone files offline (synchronous wrapper of ``lint_zones``, for the CLI)."""
+    return asyncio.run(lint_zones(paths))
+
+
+async def lint_zones(paths: list[Path]) -> tuple[list[Finding], Snapshot]:
+    """Lint zone files offline: unparsable lines first, then every rule over their records.
+
+    Bad lines are reported with their line number and skipped, so one typo does not hide
+    every other finding; the zones are parsed with the one parser (``load_zone``).
+    """
+    findings: list[Finding] = []
+    zones: list[dns.zone.Zone] = []
+    for path in paths:
+        zone, problems = _load_tolerant(Path(path))
+        findings += problems
+        if zone is not None:
+            zones.append(zone)
+    snap = Snapshot([])
+    if zones:
+        domains: list[dns.name.Name] = []
+        for zone in zones:
+            domains += sip_domains(zone)
+        snap = await gather(ZoneSource(zones), domains)
+        findings += lint_snapshot(snap)
+    return findings, snap
+
+
+def sip_domains(zone: dns.zone.Zone) -> list[dns.name.Name]:
+    """Names in a zone that look like SIP domains: NAPTR owners and parents of _sip(s) SRV."""
+    out: list[dns.name.Name] = []
+    for name, node in zone.nodes.items():
+        absolute = name if name.is_absolute() else name.concatenate(zone.origin)  # type: ignore[arg-type]
+        rdtypes = {rds.rdtype for rds in node.rdatasets}
+        if NAPTR in rdtypes:
+            naptr = node.get_rdataset(dns.rdataclass.IN, NAPTR) or ()
+            if any(not _is_enum_service(r.service.decode(errors="replace")) for r in naptr):
+                out.append(absolute)
+        if SRV in rdtypes and _srv_transport(absolute) is not None and b"*" not in absolute.labels:
+            out.append(absolute.parent().parent())
+    return list(dict.fromkeys(out))
+
+
+def _load_tolerant(path: Path) -> tuple[dns.zone.Zone | None, list[Finding]]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInput(f"cannot read zone file {path}: {exc.strerror or exc}") from None
+    findings: list[Finding] = []
+    lines = text.splitlines()
+    for number, code, line in prescan(text):
+        tokens = _tokens(line)
+        rdtype = code.split("-")[0].upper()
+        have = len(tokens) - 1 - next(i for i, t in enumerate(tokens) if t.upper() == rdtype)
+        findings.append(
+            Finding(
+                code,
+                line.split()[0],
+                (line,),
+                _missing_field_message(rdtype, line, have),
+                str(path),
+                number,
+            )
+        )
+        lines[number - 1] = ";" + lines[number - 1]
+    with tempfile.TemporaryDirectory(prefix="siplocate-lint-") as tmp:
+        copy = Path(tmp) / path.name  # same file name: load_zone derives the origin from it
+        for _ in range(MAX_SYNTAX_ERRORS):
+            copy.write_text("\n".join(lines) + "\n")
+            try:
+                return load_zone(copy), findings
+            except BadInput as exc:
+                message = str(exc).replace(str(copy), str(path))
+                match = re.search(re.escape(str(path)) + r":(\d+):\s*(.*)$", message)
+                if match is None:
+                    findings.append(Finding("zone-syntax", str(path), (), message, str(path)))
+                    return None, findings
+                number = _error_line(lines, int(match.group(1)), Path(tmp))
+                findings.append(
+                    Finding(
+                        "zone-syntax",
+                        str(path),
+                        (lines[number - 1].strip(),),
+                        f"line {number}: {match.group(2)}; the server refuses to load the zone. "
+                        "Fix the record (see RFC 1035 §5 for the format).",
+                        str(path),
+                        number,
+                    )
+                )
+                if lines[number - 1].startswith(";"):
+                    return None, findings
+                lines[number - 1] = ";" + lines[number - 1]
+    return None, findings
+
+
+def _error_line(lines: list[str], reported: int, tmp: Path) -> int:
+    """The line really at fault: the parser names the line it was on when it noticed, which
+    for a record cut short is the next one. Try the reported line and the records before
+    it, each alone, with the same parser; the first that fails alone is the culprit."""
+    candidates = [
+        n for n in range(min(reported, len(lines)), 0, -1) if _strip_comment(lines[n - 1]).strip()
+    ][:3]
+    for number in candidates:
+        if not _line_parses(lines[number - 1], tmp):
+            return number
+    return candidates[0] if candidates else max(min(reported, len(lines)), 1)
+
+
+def _line_parses(line: str, tmp: Path) -> bool:
+    if line.lstrip().startswith("$"):
+        return True
+    probe = tmp / "probe.zone"
+    owner = "@" if line[:1].isspace() else ""
+    probe.write_text(f"$ORIGIN probe.invalid.\n$TTL 300\n{owner}{line}\n")
+    try:
+        load_zone(probe, "probe.invalid.")
+    except BadInput:
+        return False
+    return True
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.severity == Severity.ERROR for f in findings)

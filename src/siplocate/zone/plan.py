@@ -1,0 +1,313 @@
+"""A plan: the few facts that describe a SIP service, turned into its NAPTR/SRV/A/AAAA records.
+
+The plan is TOML (read with tomllib). Every transport fact (NAPTR service, SRV prefix, default
+port) comes from ``siplocate.target.TRANSPORTS``; the plan only says which transports, in which
+order, and which servers with which priority and weight.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdataset
+import dns.rdatatype
+
+from ..errors import BadInput
+from ..target import TRANSPORTS, Transport
+
+#: (owner, type) -> RRset data: the one record model the render, lint and apply code share.
+RecordKey = tuple[dns.name.Name, dns.rdatatype.RdataType]
+RecordMap = dict[RecordKey, dns.rdataset.Rdataset]
+
+NAPTR = dns.rdatatype.NAPTR
+SRV = dns.rdatatype.SRV
+A = dns.rdatatype.A
+AAAA = dns.rdatatype.AAAA
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One transport the service offers and its NAPTR order/preference."""
+
+    transport: Transport
+    order: int
+    preference: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """One SIP server: its name, addresses, SRV priority/weight and per-transport ports."""
+
+    host: dns.name.Name
+    addresses: tuple[str, ...] = ()
+    priority: int = 0
+    weight: int = 1
+    ports: dict[Transport, int] = field(default_factory=dict)
+    transports: tuple[Transport, ...] = ()  # empty: every transport the plan offers
+
+    def port(self, transport: Transport) -> int:
+        return self.ports.get(transport, transport.default_port)
+
+    def offers(self, transport: Transport) -> bool:
+        return not self.transports or transport in self.transports
+
+
+@dataclass(frozen=True, slots=True)
+class NameServer:
+    """An NS of the zone (only used by the BIND rendering, which needs SOA and NS)."""
+
+    host: dns.name.Name
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A SIP service: domain, TTLs, offered transports and servers."""
+
+    domain: dns.name.Name
+    ttl: int
+    offers: tuple[Offer, ...]
+    servers: tuple[Server, ...]
+    address_ttl: int
+    naptr: bool = True
+    addresses: tuple[str, ...] = ()  # A/AAAA at the domain itself, for "A Record" mode phones
+    nameservers: tuple[NameServer, ...] = ()
+    hostmaster: str = ""
+    serial: int = 1
+
+    @property
+    def transports(self) -> tuple[Transport, ...]:
+        return tuple(o.transport for o in self.offers)
+
+    def srv_name(self, transport: Transport) -> dns.name.Name:
+        return dns.name.from_text(TRANSPORTS[transport].srv_prefix, self.domain)
+
+    def records(self) -> RecordMap:
+        """The NAPTR, SRV, A and AAAA RRsets the plan asks for (SOA, NS and the name
+        servers' own addresses are the zone's business: only ``render_bind`` writes them)."""
+        out: RecordMap = {}
+
+        def add(name: dns.name.Name, rdtype: dns.rdatatype.RdataType, ttl: int, text: str) -> None:
+            rds = out.get((name, rdtype))
+            if rds is None:
+                rds = out[(name, rdtype)] = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
+                rds.update_ttl(ttl)
+            rds.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text), ttl)
+
+        for offer in self.offers:
+            info = TRANSPORTS[offer.transport]
+            srv_name = self.srv_name(offer.transport)
+            servers = [s for s in self.servers if s.offers(offer.transport)]
+            if not servers:
+                continue
+            if self.naptr:
+                add(
+                    self.domain,
+                    NAPTR,
+                    self.ttl,
+                    f'{offer.order} {offer.preference} "s" "{info.naptr_service}" "" {srv_name}',
+                )
+            for s in servers:
+                add(
+                    srv_name,
+                    SRV,
+                    self.ttl,
+                    f"{s.priority} {s.weight} {s.port(offer.transport)} {s.host}",
+                )
+        hosts: list[tuple[dns.name.Name, tuple[str, ...]]] = [(self.domain, self.addresses)]
+        hosts += [(s.host, s.addresses) for s in self.servers]
+        for host, addresses in hosts:
+            for address in addresses:
+                rdtype = A if ipaddress.ip_address(address).version == 4 else AAAA
+                add(host, rdtype, self.address_ttl, address)
+        return out
+
+    def managed_keys(self) -> set[RecordKey]:
+        """Every RRset the plan owns: what ``apply`` may create, replace or delete.
+
+        NAPTR at the domain, SRV for every known transport (so dropping a transport
+        deletes its SRV), and A/AAAA of the domain (when the plan sets addresses) and of
+        every in-domain server. Nothing else in the zone is touched.
+        """
+        keys: set[RecordKey] = {(self.domain, NAPTR)} if self.naptr else set()
+        keys |= {(self.srv_name(t), SRV) for t in TRANSPORTS}
+        hosts = [s.host for s in self.servers if s.host.is_subdomain(self.domain)]
+        if self.addresses:
+            hosts.append(self.domain)
+        for host in hosts:
+            keys |= {(host, A), (host, AAAA)}
+        return keys
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_plan(path: Path | str) -> Plan:
+    """Read and check a plan file; BadInput naming the file and the problem."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise BadInput(f"cannot read plan {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"plan {path}: {exc}") from None
+    try:
+        return plan_from_dict(data)
+    except BadInput as exc:
+        raise BadInput(f"plan {path}: {exc}") from None
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """Build a Plan from parsed TOML (a dict); BadInput on anything missing or malformed."""
+    known = {
+        "domain", "ttl", "address_ttl", "naptr", "addresses", "transports", "server",
+        "nameserver", "hostmaster", "serial",
+    }  # fmt: skip
+    unknown = set(data) - known
+    if unknown:
+        raise BadInput(
+            f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})"
+        )
+    domain_text = _get(data, "domain", str)
+    if not domain_text:
+        raise BadInput("'domain' is required, e.g. domain = \"example.com\"")
+    domain = _name(domain_text, dns.name.root)
+    ttl = _int(data.get("ttl", 300), "ttl", 0, 2**31 - 1)
+    address_ttl = _int(data.get("address_ttl", ttl), "address_ttl", 0, 2**31 - 1)
+    offers = _offers(data.get("transports"))
+    servers_raw = data.get("server", [])
+    if not isinstance(servers_raw, list) or not servers_raw:
+        raise BadInput("at least one [[server]] table is required")
+    servers = tuple(_server(s, domain, i) for i, s in enumerate(servers_raw, 1))
+    names = [s.host for s in servers]
+    dupes = {str(n) for n in names if names.count(n) > 1}
+    if dupes:
+        raise BadInput(f"server(s) listed twice: {', '.join(sorted(dupes))}")
+    offered = {o.transport for o in offers}
+    for s in servers:
+        extra = [t.value for t in s.transports if t not in offered]
+        if extra:
+            raise BadInput(f"server {s.host}: transport(s) {', '.join(extra)} not in [transports]")
+    nameservers = tuple(
+        NameServer(_name(_get(n, "host", str), domain), _addresses(n.get("addresses", []), "ns"))
+        for n in _tables(data.get("nameserver", []), "nameserver")
+    )
+    return Plan(
+        domain=domain,
+        ttl=ttl,
+        offers=offers,
+        servers=servers,
+        address_ttl=address_ttl,
+        naptr=bool(data.get("naptr", True)),
+        addresses=_addresses(data.get("addresses", []), "addresses"),
+        nameservers=nameservers,
+        hostmaster=str(data.get("hostmaster", "")),
+        serial=_int(data.get("serial", 1), "serial", 0, 2**32 - 1),
+    )
+
+
+def _offers(raw: object) -> tuple[Offer, ...]:
+    if raw is None:
+        raise BadInput(
+            "[transports] is required, e.g. tls = { order = 50 }, tcp = { order = 90 }, "
+            "udp = { order = 100 }"
+        )
+    if not isinstance(raw, dict) or not raw:
+        raise BadInput("[transports] must map transport names to { order = N, preference = N }")
+    offers = []
+    for name, spec in raw.items():
+        transport = Transport.parse(name)
+        if isinstance(spec, int) and not isinstance(spec, bool):
+            spec = {"order": spec}
+        if not isinstance(spec, dict):
+            raise BadInput(f"transports.{name} must be {{ order = N, preference = N }}")
+        offers.append(
+            Offer(
+                transport,
+                _int(spec.get("order", 10), f"transports.{name}.order", 0, 65535),
+                _int(spec.get("preference", 0), f"transports.{name}.preference", 0, 65535),
+            )
+        )
+    offers.sort(key=lambda o: (o.order, o.preference))
+    return tuple(offers)
+
+
+def _server(raw: object, domain: dns.name.Name, index: int) -> Server:
+    if not isinstance(raw, dict):
+        raise BadInput(f"server #{index} must be a table")
+    where = f"server #{index}"
+    unknown = set(raw) - {"host", "addresses", "priority", "weight", "ports", "transports"}
+    if unknown:
+        raise BadInput(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    host = _name(_get(raw, "host", str) or "", domain, where)
+    addresses = _addresses(raw.get("addresses", []), f"{where} addresses")
+    if host.is_subdomain(domain) and not addresses:
+        raise BadInput(
+            f"{where} ({host}) is inside {domain} but has no addresses: SRV targets need A/AAAA"
+        )
+    ports_raw = raw.get("ports", {})
+    if not isinstance(ports_raw, dict):
+        raise BadInput(f"{where}: ports must be a table, e.g. ports = {{ tls = 5061 }}")
+    ports = {
+        Transport.parse(k): _int(v, f"{where} ports.{k}", 1, 65535) for k, v in ports_raw.items()
+    }
+    transports_raw = raw.get("transports", [])
+    if not isinstance(transports_raw, list):
+        raise BadInput(f'{where}: transports must be a list, e.g. ["udp", "tcp"]')
+    return Server(
+        host=host,
+        addresses=addresses,
+        priority=_int(raw.get("priority", 0), f"{where} priority", 0, 65535),
+        weight=_int(raw.get("weight", 1), f"{where} weight", 0, 65535),
+        ports=ports,
+        transports=tuple(Transport.parse(str(t)) for t in transports_raw),
+    )
+
+
+def _tables(raw: object, what: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not all(isinstance(x, dict) for x in raw):
+        raise BadInput(f"[[{what}]] must be an array of tables")
+    return raw
+
+
+def _get(data: dict[str, Any], key: str, kind: type[str]) -> str:
+    value = data.get(key, "")
+    if not isinstance(value, kind):
+        raise BadInput(f"'{key}' must be a string")
+    return value
+
+
+def _int(value: object, what: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadInput(f"{what} must be an integer from {low} to {high}, not {value!r}")
+    return value
+
+
+def _name(text: str, origin: dns.name.Name, where: str = "domain") -> dns.name.Name:
+    """A host name relative to ``origin`` unless it ends with a dot."""
+    if not text:
+        raise BadInput(f"{where}: missing host name")
+    try:
+        return dns.name.from_text(text, origin)
+    except dns.exception.DNSException as exc:
+        raise BadInput(f"{where}: invalid name {text!r}: {exc}") from None
+
+
+def _addresses(raw: object, what: str) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        raise BadInput(f"{what} must be a list of IP addresses")
+    out = []
+    for item in raw:
+        try:
+            out.append(str(ipaddress.ip_address(str(item))))
+        except ValueError:
+            raise BadInput(f"{what}: {item!r} is not an IP address") from None
+    return tuple(out)

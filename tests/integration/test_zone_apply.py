@@ -1,0 +1,241 @@
+"""Apply, drain and undrain against a real BIND9 primary that takes TSIG-signed updates."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import dns.name
+import dns.rdatatype
+import pytest
+from typer.testing import CliRunner
+
+from siplocate.cli import app
+from siplocate.errors import OperationFailed
+from siplocate.zone import load_plan, plan_from_dict
+from siplocate.zone.apply import apply_plan, plan_changes
+from siplocate.zone.drain import DRAIN_PRIORITY, drain, undrain
+from siplocate.zone.keys import TsigKey, load_key
+from siplocate.zone.update import Change, Server, rdataset
+from tests.conftest import EXAMPLE_ZONES, ROOT, start_bind
+from tests.fixtures.bind import BindServer
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+N = dns.name.from_text
+ONSIP_PLAN = ROOT / "examples" / "plans" / "onsip.toml"
+EMPTY = """$ORIGIN onsip.test.
+$TTL 300
+@ IN SOA ns1 hostmaster 1 3600 600 1209600 300
+@ IN NS ns1
+ns1 IN A 198.51.100.53
+"""
+
+
+@pytest.fixture
+def bind(tmp_path: Path) -> Iterator[BindServer]:
+    """A primary serving an (almost) empty onsip.test and the FreeSWITCH example zone."""
+    empty = tmp_path / "onsip.test.zone"
+    empty.write_text(EMPTY)
+    server = start_bind([empty, EXAMPLE_ZONES / "freeswitch.test.zone"], tsig=True)
+    yield server
+    server.stop()
+
+
+def primary(bind: BindServer, key: TsigKey | None = None) -> Server:
+    return Server.parse(bind.nameserver, key or load_key(bind.key_file))
+
+
+def without_serial(axfr: str) -> str:
+    """AXFR text with the SOA serial blanked: BIND bumps it on every accepted update."""
+    return re.sub(r"(IN SOA \S+ \S+ )\d+", r"\1SERIAL", axfr)
+
+
+def test_apply_then_reapply_changes_nothing(bind: BindServer) -> None:
+    plan = load_plan(ONSIP_PLAN)
+    result = apply_plan(plan, primary(bind))
+    assert result.applied and len(result.changes) == 7  # NAPTR, 3 SRV, 3 A
+    assert "+onsip.test. 300 IN NAPTR 50 50" in result.diff_text()
+    axfr = bind.axfr_text("onsip.test")
+    assert "_sips._tcp 300 IN SRV 0 2 5061 server2" in axfr
+    again = apply_plan(plan, primary(bind))
+    assert again.changes == [] and not again.applied
+    assert bind.axfr_text("onsip.test") == axfr  # not even the serial moved
+
+
+def test_apply_replaces_only_what_changed_and_deletes_dropped_transports(
+    bind: BindServer,
+) -> None:
+    plan = load_plan(ONSIP_PLAN)
+    apply_plan(plan, primary(bind))
+    smaller = dataclasses.replace(plan, offers=plan.offers[:2])  # drop UDP
+    result = apply_plan(smaller, primary(bind))
+    changed = {(str(c.name), dns.rdatatype.to_text(c.rdtype)) for c in result.changes}
+    assert changed == {("onsip.test.", "NAPTR"), ("_sip._udp.onsip.test.", "SRV")}
+    axfr = bind.axfr_text("onsip.test")
+    assert "_sip._udp" not in axfr and "SIP+D2U" not in axfr
+    assert "ns1 300 IN A 198.51.100.53" in axfr  # outside the plan: untouched
+
+
+def test_dry_run_sends_nothing(bind: BindServer) -> None:
+    before = bind.axfr_text("onsip.test")
+    result = apply_plan(load_plan(ONSIP_PLAN), primary(bind), dry_run=True)
+    assert result.changes and not result.applied
+    assert bind.axfr_text("onsip.test") == before
+
+
+def test_concurrent_edit_fails_cleanly_and_applies_nothing(bind: BindServer) -> None:
+    server = primary(bind)
+    plan = load_plan(ONSIP_PLAN)
+    apply_plan(plan, server)
+    # We read the zone and compute our changes...
+    changed = dataclasses.replace(plan, ttl=600)
+    zone, changes = plan_changes(changed, server)
+    assert len(changes) == 4
+    # ...meanwhile someone else edits one of those RRsets...
+    name = N("_sip._tcp.onsip.test.")
+    old = next(c.old for c in changes if c.name == name)
+    theirs = rdataset(dns.rdatatype.SRV, 300, ["0 1 5060 server1.onsip.test."])
+    server.update(zone, [Change((name, dns.rdatatype.SRV), old, theirs)])
+    middle = bind.axfr_text("onsip.test")
+    # ...so our update must be rejected as a whole.
+    with pytest.raises(OperationFailed, match=r"NXRRSET.*nothing was applied"):
+        server.update(zone, changes)
+    assert bind.axfr_text("onsip.test") == middle
+
+
+def test_wrong_key_unknown_key_and_unsigned_are_rejected_clearly(bind: BindServer) -> None:
+    plan = load_plan(ONSIP_PLAN)
+    key = load_key(bind.key_file)
+    with pytest.raises(OperationFailed, match=r"NOTAUTH \(BADSIG\)") as info:
+        apply_plan(plan, primary(bind, dataclasses.replace(key, secret=b"w" * 32)))
+    assert key.secret.hex() not in str(info.value)
+    with pytest.raises(OperationFailed, match=r"NOTAUTH \(BADKEY\)"):
+        apply_plan(plan, primary(bind, dataclasses.replace(key, name="other-key")))
+    with pytest.raises(OperationFailed, match="REFUSED"):
+        apply_plan(plan, Server.parse(bind.nameserver, None))
+    assert "NAPTR" not in bind.axfr_text("onsip.test")
+
+
+def test_drain_undrain_round_trip_is_byte_for_byte(bind: BindServer, tmp_path: Path) -> None:
+    server, domain, state = primary(bind), N("freeswitch.test."), tmp_path / "drains.json"
+    before = bind.axfr_text("freeswitch.test")
+    result = drain(server, domain, "sip1", state)
+    assert len(result.changes) == 3 and result.ttl == 300
+    drained = bind.axfr_text("freeswitch.test")
+    assert f"_sip._udp 300 IN SRV {DRAIN_PRIORITY} 10 5060 sip1" in drained
+    assert "_sip._udp 300 IN SRV 100 10 5060 sip2" in drained
+    assert json.loads(state.read_text())  # the old records are kept for undrain
+    undrain(server, domain, "sip1", state)
+    after = bind.axfr_text("freeswitch.test")
+    assert without_serial(after) == without_serial(before)
+    assert after.splitlines()[1:] == before.splitlines()[1:]  # everything but the SOA line
+    assert json.loads(state.read_text()) == {}
+
+
+def test_undrain_refuses_when_someone_changed_the_records(bind: BindServer, tmp_path: Path) -> None:
+    server, domain, state = primary(bind), N("freeswitch.test."), tmp_path / "drains.json"
+    drain(server, domain, "sip2", state)
+    apply_plan(
+        plan_from_dict(
+            {
+                "domain": "freeswitch.test",
+                "transports": {"udp": 1},
+                "server": [{"host": "sip1", "addresses": ["203.0.113.11"]}],
+            }
+        ),
+        server,
+    )
+    with pytest.raises(OperationFailed, match="changed since"):
+        undrain(server, domain, "sip2", state)
+    assert json.loads(state.read_text())  # state kept: nothing was restored
+
+
+def test_cli_apply_drain_undrain(bind: BindServer, tmp_path: Path) -> None:
+    key = str(bind.key_file)
+    args = ["--server", bind.nameserver, "--key", key]
+    dry = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args, "--dry-run", "--no-axfr"])
+    assert dry.exit_code == 0, dry.output
+    assert "+_sips._tcp.onsip.test. 300 IN SRV 0 1 5061 server1.onsip.test." in dry.output
+    assert "dry run" in dry.output
+    done = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args, "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["applied"] is True
+    again = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args])
+    assert "nothing sent" in again.output
+    secret = re.search(r'secret "([^"]+)"', bind.key_file.read_text())
+    assert secret is not None
+    for out in (dry.output, done.output, again.output):
+        assert secret.group(1) not in out
+    state = ["--state-file", str(tmp_path / "s.json")]
+    drained = runner.invoke(app, ["drain", "server1", "-d", "onsip.test", *args, *state])
+    assert drained.exit_code == 0, drained.output
+    assert "may still pick server1.onsip.test." in drained.output
+    twice = runner.invoke(app, ["drain", "server1", "-d", "onsip.test", *args, *state])
+    assert twice.exit_code == 2 and "already drained" in twice.output
+    back = runner.invoke(app, ["undrain", "server1", "-d", "onsip.test", *args, *state])
+    assert back.exit_code == 0, back.output
+    missing = runner.invoke(app, ["drain", "nosuch", "-d", "onsip.test", *args, *state])
+    assert missing.exit_code == 1 and "no SRV record" in missing.output
+
+
+def test_cli_wrong_key_is_one_line_exit_1(bind: BindServer, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.conf"
+    text = bind.key_file.read_text()
+    bad.write_text(
+        re.sub(r'secret "[^"]+"', 'secret "d3JvbmctdGVzdC1zZWNyZXQtMzItYnl0ZXMhISEhIQ=="', text)
+    )
+    bad.chmod(0o644)
+    result = runner.invoke(
+        app, ["zone", "apply", str(ONSIP_PLAN), "--server", bind.nameserver, "--key", str(bad)]
+    )
+    assert result.exit_code == 1
+    errors = [ln for ln in result.output.splitlines() if "error" in ln]
+    assert len(errors) == 1 and "NOTAUTH (BADSIG)" in errors[0]
+    assert "chmod 600" in result.output  # the group/other-readable warning
+    assert "Traceback" not in result.output
+
+
+def test_cli_drain_wait_reports_when_the_old_ttl_has_passed(tmp_path: Path) -> None:
+    zone = tmp_path / "short.test.zone"
+    zone.write_text(
+        "$ORIGIN short.test.\n$TTL 1\n@ IN SOA ns1 hostmaster 1 3600 600 1209600 1\n"
+        "@ IN NS ns1\nns1 IN A 192.0.2.53\n@ IN A 192.0.2.1\n"
+        "_sip._udp IN SRV 0 1 5060 a\n_sip._udp IN SRV 0 1 5060 b\n"
+        "a IN A 192.0.2.1\nb IN A 192.0.2.2\n"
+    )
+    server = start_bind([zone], tsig=True)
+    try:
+        args = ["-d", "short.test", "--server", server.nameserver, "--key", str(server.key_file)]
+        state = ["--state-file", str(tmp_path / "s.json")]
+        result = runner.invoke(app, ["drain", "a", *args, *state, "--wait"])
+        assert result.exit_code == 0, result.output
+        assert "TTL 1 s" in result.output and "TTL passed at" in result.output
+        as_json = runner.invoke(app, ["undrain", "a", *args, *state, "--json"])
+        data = json.loads(as_json.output)
+        assert data["action"] == "undrained" and data["ttl"] == 1
+        assert "+_sip._udp.short.test. 1 IN SRV 0 1 5060 a.short.test." in data["diff"]
+    finally:
+        server.stop()
+
+
+def test_apply_without_zone_transfer_reads_by_query_and_ignores_wildcards() -> None:
+    """Without AXFR records are read one query at a time; the DooxSwitch zone's
+    `*._tcp SRV 0 0 0 .` wildcard must not look like a real _sip._tcp RRset."""
+    server = start_bind([EXAMPLE_ZONES / "sipdomain.test.zone"], tsig=True)
+    try:
+        by_query = dataclasses.replace(primary(server), use_axfr=False)
+        plan = load_plan(ROOT / "examples" / "plans" / "sipdomain.toml")
+        first = apply_plan(plan, by_query)
+        assert first.applied
+        kinds = {(str(c.name), dns.rdatatype.to_text(c.rdtype)) for c in first.changes}
+        assert ("_sip._tcp.sipdomain.test.", "SRV") not in kinds
+        assert ("sipdomain.test.", "NAPTR") in kinds
+        assert apply_plan(plan, primary(server)).changes == []  # AXFR agrees
+        again = apply_plan(plan, by_query)
+        assert again.changes == []
+    finally:
+        server.stop()
