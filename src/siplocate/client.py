@@ -254,12 +254,9 @@ class SipClient:
         ca_file: Path | None = None,
     ) -> None:
         self.aor = SipTarget.parse(aor)
-        if self.aor.user is None:
-            raise BadInput(f"address-of-record {aor!r} needs a user part (sip:USER@DOMAIN)")
-        if self.aor.is_numeric and not static:
-            pass  # an IP literal domain resolves to itself: fine
+        self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
         self.password = password
-        self.username = username or self.aor.user
+        self.username = username or self.user
         self.transports = parse_transports(
             tuple(transports) if not isinstance(transports, str) else transports
         )
@@ -458,7 +455,12 @@ class SipClient:
             order = self.failover.order(candidates, time.time(), prefer=prefer)
         outcome = Outcome(method, None, None)
         for target in order:
-            result = await self._authenticated(target, spec, outcome, cancel_after, on_request)
+            try:
+                result = await self._authenticated(target, spec, outcome, cancel_after, on_request)
+            except AuthError as exc:
+                outcome.error = str(exc)
+                exc.outcome = outcome
+                raise
             now = time.time()
             if result.response is not None and not is_failover_response(result.response.code):
                 outcome.response = result.response
@@ -542,7 +544,7 @@ class SipClient:
         """A fresh out-of-dialog request from our AOR (To = ``uri`` or our own AOR)."""
         scheme = self.aor.scheme
         ruri = URI.parse(uri) if uri else URI(scheme=scheme, host=_uri_host(self.domain))
-        me = URI(scheme=scheme, host=_uri_host(self.domain), user=self.aor.user)
+        me = URI(scheme=scheme, host=_uri_host(self.domain), user=self.user)
         to = Address(uri=ruri if uri else me)
         return RequestSpec(
             method=method,
@@ -585,6 +587,8 @@ class SipClient:
         only: Sequence[Target] | None = None,
     ) -> Outcome:
         """REGISTER our contact for ``expires`` seconds; sets ``registered`` and ``granted``."""
+        if self.aor.user is None:
+            raise BadInput(f"cannot register {self.aor}: it needs a user part (sip:USER@DOMAIN)")
         self._reg_cseq += 1
         spec = self.new_spec("REGISTER", call_id=self._reg_call_id)
         spec.from_addr = Address(uri=spec.from_addr.uri, parameters=_params(tag=self._reg_tag))
@@ -624,7 +628,7 @@ class SipClient:
         ``cancel_after``: if the callee is still ringing after that long, send CANCEL.
         """
         spec = self.new_spec("INVITE", uri=uri)
-        spec.contact_user = self.aor.user
+        spec.contact_user = self.user
         spec.body, spec.content_type = body, content_type
         sent: dict[str, tuple[Request, Connection]] = {}
 

@@ -8,12 +8,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 from siplocate import OperationFailed, Resolver
 from siplocate.client import SipClient
 from siplocate.sip.auth import AuthError
 from siplocate.sip.transaction import Timers
-from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,9 @@ async def test_register_to_primary(cluster: Cluster, transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_primary_killed_fails_over_to_backup_at_once(cluster: Cluster, transport: str) -> None:
+async def test_primary_killed_fails_over_at_once(
+    cluster: Cluster, transport: str
+) -> None:
     cluster.primary.kill()
     async with make_client(cluster, transport, failover_after=5.0) as client:
         start = time.monotonic()

@@ -40,3 +40,4 @@ from . import resolve as _resolve  # noqa: E402,F401  (registers commands)
 def main() -> None:
     """Console-script entry point."""
     app()
+from . import client as _client  # noqa: E402,F401

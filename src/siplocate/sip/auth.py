@@ -21,7 +21,12 @@ HASHES: dict[str, Callable[[bytes], str]] = {
 
 
 class AuthError(OperationFailed):
-    """A challenge we cannot answer, or credentials the server rejected."""
+    """A challenge we cannot answer, or credentials the server rejected.
+
+    ``outcome`` (set by the client) holds the attempts made, for ``--json`` output.
+    """
+
+    outcome: object | None = None
 
 
 def new_cnonce() -> str:
