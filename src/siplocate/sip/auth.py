@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from sipmessage import AuthChallenge, AuthCredentials, AuthParameters
+from sipmessage import AuthChallenge, AuthParameters
 
 from ..errors import OperationFailed
 
@@ -33,6 +34,30 @@ def new_cnonce() -> str:
     return secrets.token_hex(8)
 
 
+#: RFC 7616 §3.4: these credential parameters are quoted-strings; the rest are tokens.
+QUOTED = ("username", "realm", "nonce", "uri", "response", "cnonce", "opaque")
+
+
+@dataclass(frozen=True)
+class DigestCredentials:
+    """An Authorization / Proxy-Authorization value, quoted exactly as RFC 7616 says."""
+
+    params: dict[str, str]
+
+    def __getitem__(self, name: str) -> str:
+        return self.params[name]
+
+    def __str__(self) -> str:
+        parts = []
+        for name, value in self.params.items():
+            if name in QUOTED:
+                escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+                parts.append(f'{name}="{escaped}"')
+            else:
+                parts.append(f"{name}={value}")
+        return "Digest " + ", ".join(parts)
+
+
 def digest_credentials(
     challenge: AuthChallenge,
     *,
@@ -42,7 +67,7 @@ def digest_credentials(
     password: str,
     cnonce: str | None = None,
     nc: int = 1,
-) -> AuthCredentials:
+) -> DigestCredentials:
     """The Authorization value answering ``challenge`` for ``method`` on ``uri``."""
     if challenge.scheme.lower() != "digest":
         raise AuthError(f"unsupported authentication scheme {challenge.scheme!r}")
@@ -80,7 +105,7 @@ def digest_credentials(
         out["opaque"] = params["opaque"]
     if qop:
         out.update(qop=qop, nc=nc_text, cnonce=cnonce)
-    return AuthCredentials(scheme="Digest", parameters=AuthParameters(**out))
+    return DigestCredentials(out)
 
 
 def _algorithm(name: str) -> tuple[str, bool]:
@@ -110,11 +135,55 @@ def pick_challenge(challenges: list[AuthChallenge]) -> AuthChallenge:
 
 
 def parse_challenges(values: list[str]) -> list[AuthChallenge]:
-    """Parse WWW-/Proxy-Authenticate values, skipping ones sipmessage cannot read."""
+    """Parse WWW-/Proxy-Authenticate values, skipping ones we cannot read.
+
+    Our own tokenizer, because quoted values may contain commas (``qop="auth,auth-int"``).
+    """
     result = []
     for value in values:
-        try:
-            result.append(AuthChallenge.parse(value))
-        except ValueError:
-            continue
+        challenge = parse_challenge(value)
+        if challenge is not None:
+            result.append(challenge)
     return result
+
+
+def parse_challenge(value: str) -> AuthChallenge | None:
+    """``Digest realm="r", nonce="n", qop="auth,auth-int"`` -> AuthChallenge, or None."""
+    scheme, _, rest = value.strip().partition(" ")
+    if not scheme or not rest.strip():
+        return None
+    params: dict[str, str] = {}
+    i, n = 0, len(rest)
+    while i < n:
+        while i < n and rest[i] in " \t,":
+            i += 1
+        if i >= n:
+            break
+        eq = rest.find("=", i)
+        if eq < 0:
+            return None
+        name = rest[i:eq].strip().lower()
+        i = eq + 1
+        while i < n and rest[i] in " \t":
+            i += 1
+        if i < n and rest[i] == '"':
+            i += 1
+            chars = []
+            while i < n and rest[i] != '"':
+                if rest[i] == "\\" and i + 1 < n:
+                    i += 1
+                chars.append(rest[i])
+                i += 1
+            if i >= n:
+                return None  # unterminated quoted-string
+            i += 1
+            val = "".join(chars)
+        else:
+            end = rest.find(",", i)
+            end = n if end < 0 else end
+            val = rest[i:end].strip()
+            i = end
+        if not name:
+            return None
+        params[name] = val
+    return AuthChallenge(scheme=scheme, parameters=AuthParameters(**params))

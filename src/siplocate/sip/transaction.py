@@ -163,7 +163,8 @@ class NonInviteClientTransaction(ClientTransaction):
         return []  # retransmissions in Completed are absorbed
 
     def fire(self, timer: Timer) -> list[Effect]:
-        if timer == Timer.E and self.state in (State.TRYING, State.PROCEEDING):
+        pending = self.state in (State.TRYING, State.PROCEEDING)
+        if timer == Timer.E and not self.reliable and pending:
             # Trying: back off T1, 2T1, 4T1... capped at T2. Proceeding: every T2.
             if self.state == State.TRYING:
                 self._interval = min(2 * self._interval, self.timers.t2)
@@ -221,7 +222,7 @@ class InviteClientTransaction(ClientTransaction):
         return []
 
     def fire(self, timer: Timer) -> list[Effect]:
-        if timer == Timer.A and self.state == State.CALLING:
+        if timer == Timer.A and not self.reliable and self.state == State.CALLING:
             self._interval *= 2
             return [Send(self.request), Arm(Timer.A, self._interval)]
         if timer == Timer.B and self.state == State.CALLING:
