@@ -20,7 +20,7 @@ from typing import Protocol
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
-from .errors import BadInput, OperationFailed
+from .errors import BadInput, DnsError, NotFound, OperationFailed
 from .failover import Failover, Failure, Policy, is_failover_response
 from .sip.auth import AuthError, digest_credentials, parse_challenges, pick_challenge
 from .sip.message import (
@@ -234,6 +234,9 @@ class SipClient:
 
     ``failover_after`` is the failover budget: how long a target may stay silent before the
     request moves on (Timer B/F still bound the transaction; the budget is usually shorter).
+    ``down_for`` is how long a failed target stays marked down (503 Retry-After overrides).
+    ``connected_udp=False`` uses an unconnected UDP socket like most clients (ICMP errors
+    then go unnoticed); it exists for comparisons.
     """
 
     def __init__(
@@ -252,6 +255,7 @@ class SipClient:
         timers: Timers | None = None,
         down_for: float = 30.0,
         ca_file: Path | None = None,
+        connected_udp: bool = True,
     ) -> None:
         self.aor = SipTarget.parse(aor)
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
@@ -280,6 +284,7 @@ class SipClient:
         self.timers = timers or Timers()
         self.failover = Failover(self.policy, down_for=down_for)
         self.ca_file = ca_file
+        self.connected_udp = connected_udp
         self._ssl: ssl.SSLContext | None = None
         self._connections: dict[tuple[str, str, int], Connection] = {}
         self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
@@ -306,8 +311,6 @@ class SipClient:
         res = await self.resolver.locate(self.aor.text, key=self._reg_call_id)
         targets = [t for t in res.targets if t.transport in self.transports]
         if not targets:
-            from .errors import NotFound
-
             raise NotFound(f"no target for {self.aor} over {','.join(map(str, self.transports))}")
         self.last_targets = targets
         return targets, res.expires
@@ -333,6 +336,7 @@ class SipClient:
                     self._on_error,
                     ssl_context=self._ssl_context() if target.transport == Transport.TLS else None,
                     server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
+                    connected_udp=self.connected_udp,
                 )
             )
             self._connecting[k] = pending
@@ -811,7 +815,10 @@ class Registration:
         """One REGISTER (initial or refresh) and the event it produced."""
         prefer = self.current if self.failback.value == "never" else None
         previous = self.current
-        outcome = await self.client.register(self.expires, prefer=prefer)
+        try:
+            outcome = await self.client.register(self.expires, prefer=prefer)
+        except (NotFound, DnsError) as exc:  # DNS trouble is a lost round, not the end
+            outcome = Outcome("REGISTER", None, None, error=str(exc))
         now = time.time()
         if not outcome.ok:
             self.current = None

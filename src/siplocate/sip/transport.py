@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -83,27 +84,59 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class UdpConnection(Connection):
-    """A connected UDP socket: the kernel reports ICMP errors for it as ECONNREFUSED."""
+    """A connected UDP socket: the kernel reports ICMP errors for it as ECONNREFUSED.
+
+    ``connected=False`` gives the unconnected socket most SIP clients use, which never
+    hears about ICMP errors (kept for comparison, e.g. in the failover benchmark).
+    """
 
     transport: asyncio.DatagramTransport | None = None
 
+    def __init__(
+        self,
+        target: Target,
+        on_message: MessageHandler,
+        on_error: ErrorHandler,
+        *,
+        connected: bool = True,
+    ) -> None:
+        super().__init__(target, on_message, on_error)
+        self.connected = connected
+
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), remote_addr=(self.target.address, self.target.port)
-        )
+        remote = (self.target.address, self.target.port)
+        if self.connected:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), remote_addr=remote
+            )
+        else:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), local_addr=(_source_address(remote), 0)
+            )
         self.transport = transport
         self.local = transport.get_extra_info("sockname")[:2]
 
     def send(self, data: bytes) -> None:
         if self.closed or self.transport is None:
             raise ConnectionError("connection closed")
-        self.transport.sendto(data)
+        if self.connected:
+            self.transport.sendto(data)
+        else:
+            self.transport.sendto(data, (self.target.address, self.target.port))
 
     def close(self) -> None:
         super().close()
         if self.transport is not None:
             self.transport.close()
+
+
+def _source_address(remote: tuple[str, int]) -> str:
+    """The local address the kernel would use towards ``remote`` (no packet is sent)."""
+    family = socket.AF_INET6 if ":" in remote[0] else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect(remote)
+        return str(probe.getsockname()[0])
 
 
 class StreamConnection(Connection):
@@ -173,11 +206,12 @@ async def open_connection(
     *,
     ssl_context: ssl.SSLContext | None = None,
     server_name: str | None = None,
+    connected_udp: bool = True,
 ) -> Connection:
     """Open a flow to ``target``; raises OSError/ssl.SSLError on refusal or a bad certificate."""
     conn: UdpConnection | StreamConnection
     if target.transport == Transport.UDP:
-        conn = UdpConnection(target, on_message, on_error)
+        conn = UdpConnection(target, on_message, on_error, connected=connected_udp)
     elif target.transport in (Transport.TCP, Transport.TLS):
         conn = StreamConnection(
             target, on_message, on_error, ssl_context=ssl_context, server_name=server_name
