@@ -496,12 +496,14 @@ class _Walk:
     def reason(self, sip: SipTarget, branches: list[Branch]) -> str:
         """One line saying why nothing usable came out."""
         host = sip.lookup_host
-        if not branches or all(not b.hosts and not b.not_offered for b in branches):
-            if dns.name.from_text(host) in self._nxdomain:
-                return f"{host} does not exist (NXDOMAIN)"
-            return f"{host} has no NAPTR, SRV or A/AAAA records usable by this client"
-        if all(b.not_offered for b in branches):
+        if dns.name.from_text(host) in self._nxdomain:
+            return f"{host} does not exist (NXDOMAIN)"
+        if branches and all(b.not_offered for b in branches):
             return f"{host} says SIP is not offered there (SRV target '.')"
+        if all(b.srv_name is None for b in branches):
+            names = sorted({h.name for b in branches for h in b.hosts}) or [host]
+            lead = "" if sip.port else "no usable NAPTR or SRV records, and "
+            return f"{lead}{', '.join(names)} has no A/AAAA records"
         names = sorted({h.name for b in branches for h in b.hosts})
         return f"no address for any target of {host}: {', '.join(names)} have no A/AAAA records"
 

@@ -1,0 +1,5 @@
+"""``python -m siplocate``: the same as the ``siplocate`` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""The live DNS path against a real BIND9: EDNS and the additional section, minimal
+responses, nameserver failover, and what the trace says about each question."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import dns.name
+import dns.rdatatype
+import pytest
+
+from siplocate import Resolver
+from siplocate.dns import LiveSource
+from siplocate.errors import BadInput, DnsError
+from siplocate.trace import Query
+from tests.conftest import EXAMPLE_ZONES, start_bind
+from tests.fixtures.bind import BindServer
+from tests.fixtures.servers import free_port
+
+
+def queries(res) -> list[Query]:  # type: ignore[no-untyped-def]
+    return [e for e in res.trace if isinstance(e, Query)]
+
+
+async def test_one_naptr_reply_resolves_the_domain(bind: BindServer) -> None:
+    """BIND puts SRV and A/AAAA in a NAPTR reply's additional section (EDNS 1232)."""
+    res = await Resolver([bind.nameserver]).locate("sip:freeswitch.test", seed=1)
+    assert len(res.targets) == 12
+    qs = queries(res)
+    addr = [q for q in qs if q.rdtype in ("A", "AAAA")]
+    assert addr and all(q.source == "additional" for q in addr), addr
+    network = [q for q in qs if q.source == "network"]
+    assert {q.rdtype for q in network} <= {"NAPTR", "SRV"}  # SRV: the parallel fallback ones
+    assert all(q.speculative for q in network if q.rdtype == "SRV")
+
+
+async def test_edns_buffer_is_what_fills_the_additional_section(bind: BindServer) -> None:
+    """Control: without EDNS, BIND keeps only what fits in 512 bytes (and sets no TC)."""
+    name = dns.name.from_text("freeswitch.test.")
+    with_edns = await LiveSource([bind.nameserver]).answer(name, dns.rdatatype.NAPTR)
+    without = await LiveSource([bind.nameserver], edns=False).answer(name, dns.rdatatype.NAPTR)
+    kinds = {(r.name.to_text(), dns.rdatatype.to_text(r.rdtype)) for r in with_edns.additional}
+    assert ("_sip._udp.freeswitch.test.", "SRV") in kinds
+    assert ("sip1.freeswitch.test.", "AAAA") in kinds
+    assert sum(len(r) for r in without.additional) < sum(len(r) for r in with_edns.additional)
+
+
+@pytest.fixture(scope="module")
+def minimal_bind() -> Iterator[BindServer]:
+    server = start_bind([EXAMPLE_ZONES / "freeswitch.test.zone"], minimal_responses=True)
+    yield server
+    server.stop()
+
+
+async def test_minimal_responses_still_resolve_by_asking(minimal_bind: BindServer) -> None:
+    res = await Resolver([minimal_bind.nameserver]).locate("sip:freeswitch.test", seed=1)
+    assert len(res.targets) == 12
+    assert not any(q.source == "additional" for q in queries(res))
+
+
+async def test_dead_nameserver_first_then_the_live_one(bind: BindServer) -> None:
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens: ICMP refused at once
+    resolver = Resolver([dead, bind.nameserver], timeout=0.5)
+    res = await resolver.locate("sip:6903@airties.test")
+    assert res.targets[0].address == "203.0.113.27"
+
+
+async def test_no_nameserver_answers_is_a_dns_error() -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    with pytest.raises(DnsError, match="no answer"):
+        await Resolver([dead], timeout=0.3).locate("sip:airties.test")
+
+
+async def test_repeated_locate_asks_dns_once(bind: BindServer) -> None:
+    resolver = Resolver([bind.nameserver])
+    await resolver.locate("sip:airties.test")
+    misses = resolver.cache.misses
+    for _ in range(50):
+        res = await resolver.locate("sip:airties.test")
+    assert resolver.cache.misses == misses
+    assert {q.source for q in queries(res)} == {"cache"}
+
+
+def test_bad_nameserver_text() -> None:
+    for text, fragment in [
+        ("dns.example:53", "IP address"),
+        ("127.0.0.1:x", "not a number"),
+        ("[::1", "unterminated"),
+        ("127.0.0.1:70000", "out of range"),
+    ]:
+        with pytest.raises(BadInput, match=fragment):
+            LiveSource([text])

@@ -1,0 +1,137 @@
+"""The TTL cache and the zone-file source: pure in-process logic."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+import pytest
+
+from siplocate import Resolver
+from siplocate.dns import CachingSource, Origin, ZoneSource
+from siplocate.dns.source import Answer
+from siplocate.errors import BadInput, DnsError
+from siplocate.trace import Query
+from tests.conftest import EXAMPLE_ZONES, zone_files
+
+N = dns.name.from_text
+
+
+class CountingSource:
+    """Answers from a table, counting questions; a stand-in for a server in pure cache tests."""
+
+    def __init__(self, ttl: int = 60, delay: float = 0.0) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.ttl = ttl
+        self.delay = delay
+
+    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+        self.calls.append((str(name), dns.rdatatype.to_text(rdtype)))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if str(name).startswith("missing"):
+            return Answer(name, rdtype, dns.rcode.NXDOMAIN, None, 30, Origin.NETWORK)
+        rrset = dns.rrset.from_text(name, self.ttl, "IN", "A", "192.0.2.1")
+        extra = dns.rrset.from_text("extra.test.", self.ttl, "IN", "AAAA", "2001:db8::1")
+        return Answer(
+            name, rdtype, dns.rcode.NOERROR, rrset, self.ttl, Origin.NETWORK, additional=(extra,)
+        )
+
+
+async def test_cache_answers_repeats_and_negative_answers_from_memory() -> None:
+    inner = CountingSource()
+    cache = CachingSource(inner)
+    first = await cache.answer(N("a.test."), dns.rdatatype.A)
+    second = await cache.answer(N("a.test."), dns.rdatatype.A)
+    assert first.source is Origin.NETWORK and second.source is Origin.CACHE
+    await cache.answer(N("missing.test."), dns.rdatatype.A)
+    neg = await cache.answer(N("missing.test."), dns.rdatatype.A)
+    assert neg.nxdomain and neg.source is Origin.CACHE
+    assert len(inner.calls) == 2
+
+
+async def test_cache_files_the_additional_section() -> None:
+    inner = CountingSource()
+    cache = CachingSource(inner)
+    await cache.answer(N("a.test."), dns.rdatatype.A)
+    extra = await cache.answer(N("extra.test."), dns.rdatatype.AAAA)
+    assert extra.source is Origin.ADDITIONAL
+    assert [r.to_text() for r in extra.records] == ["2001:db8::1"]
+    assert len(inner.calls) == 1
+
+
+async def test_cache_expires_with_ttl_and_zero_ttl_is_not_kept() -> None:
+    inner = CountingSource(ttl=0)
+    cache = CachingSource(inner)
+    await cache.answer(N("a.test."), dns.rdatatype.A)
+    await cache.answer(N("a.test."), dns.rdatatype.A)
+    assert len(inner.calls) == 2
+    inner.ttl = 1
+    cache.clear()
+    await cache.answer(N("b.test."), dns.rdatatype.A)
+    key = (N("b.test."), dns.rdatatype.A)
+    _expires, answer = cache._entries[key]
+    cache._entries[key] = (time.monotonic() - 0.001, answer)  # as if the TTL had run out
+    await cache.answer(N("b.test."), dns.rdatatype.A)
+    assert inner.calls.count(("b.test.", "A")) == 2
+
+
+async def test_cache_is_bounded_and_shares_inflight_questions() -> None:
+    inner = CountingSource(delay=0.01)
+    cache = CachingSource(inner, max_entries=5)
+    answers = await asyncio.gather(
+        *(cache.answer(N("same.test."), dns.rdatatype.A) for _ in range(10))
+    )
+    assert inner.calls.count(("same.test.", "A")) == 1
+    assert all(a.records for a in answers)
+    for i in range(20):
+        await cache.answer(N(f"n{i}.test."), dns.rdatatype.A)
+    assert len(cache) <= 5
+
+
+def test_zone_source_wildcards_nodata_nxdomain_and_outside() -> None:
+    z = ZoneSource([EXAMPLE_ZONES / "sipdomain.test.zone"])
+    wild = z.lookup(N("_sip._tcp.sipdomain.test."), dns.rdatatype.SRV)
+    assert [r.to_text() for r in wild.records] == ["0 0 0 ."]
+    explicit = z.lookup(N("_sip._udp.sipdomain.test."), dns.rdatatype.SRV)
+    assert len(explicit.records) == 6  # the wildcard does not override an existing name
+    assert z.lookup(N("_udp.sipdomain.test."), dns.rdatatype.A).rcode == dns.rcode.NOERROR
+    assert z.lookup(N("nothing.sipdomain.test."), dns.rdatatype.A).nxdomain
+    with pytest.raises(DnsError, match="outside the loaded zones"):
+        z.lookup(N("example.org."), dns.rdatatype.A)
+
+
+def test_zone_file_errors_are_bad_input(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.test.zone"
+    bad.write_text("$ORIGIN bad.test.\n@ IN SOA ns hm 1 2 3 4 5\n_sip._udp IN SRV 0 5060 host.\n")
+    with pytest.raises(BadInput, match=r"bad\.test\.zone"):
+        ZoneSource([bad])
+    with pytest.raises(BadInput, match="cannot read"):
+        ZoneSource([tmp_path / "absent.zone"])
+
+
+async def test_resolver_reuses_the_chain_until_it_expires() -> None:
+    resolver = Resolver(zones=zone_files())
+    first = await resolver.locate("sip:6903@airties.test")
+    again = await resolver.locate("sip:someone-else@airties.test")
+    assert first.targets == again.targets
+    sources = {e.source for e in again.trace if isinstance(e, Query)}
+    assert sources == {"cache"}
+    assert first.expires is not None and first.expires > time.time()
+    # an expired chain is walked again
+    memo = next(iter(resolver._chains))
+    chain = resolver._chains[memo]
+    resolver._chains[memo] = type(chain)(
+        chain.branches,
+        chain.trace,
+        chain.cached_trace,
+        chain.expires,
+        time.monotonic() - 1,
+        chain.reason,
+    )
+    await resolver.locate("sip:6903@airties.test")
+    assert resolver._chains[memo].deadline > time.monotonic()

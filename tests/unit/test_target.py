@@ -1,0 +1,129 @@
+"""SIP URI / bare target parsing: what RFC 3263 needs, and clear errors for the rest."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from siplocate.errors import BadInput
+from siplocate.target import (
+    SERVICE_TRANSPORT,
+    TRANSPORTS,
+    SipTarget,
+    Transport,
+    parse_transports,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "scheme", "host", "user", "port", "transport", "maddr"),
+    [
+        ("sip:alice@example.com", "sip", "example.com", "alice", None, None, None),
+        ("SIPS:Example.COM.", "sips", "example.com", None, None, None, None),
+        ("example.com", "sip", "example.com", None, None, None, None),
+        ("example.com:5070", "sip", "example.com", None, 5070, None, None),
+        ("alice@example.com:5060", "sip", "example.com", "alice", 5060, None, None),
+        ("<sip:bob@192.0.2.1:5080>", "sip", "192.0.2.1", "bob", 5080, None, None),
+        ("sip:[2001:DB8::1]:5061", "sip", "2001:db8::1", None, 5061, None, None),
+        ("[2001:db8::1]", "sip", "2001:db8::1", None, None, None, None),
+        ("sip:a@x.test;transport=TCP;lr", "sip", "x.test", "a", None, Transport.TCP, None),
+        ("sip:a@x.test;maddr=[2001:db8::2]", "sip", "x.test", "a", None, None, "2001:db8::2"),
+        ("sip:a@x.test;maddr=Y.test", "sip", "x.test", "a", None, None, "y.test"),
+        ("sips:a@x.test;transport=tcp", "sips", "x.test", "a", None, Transport.TLS, None),
+        ("sip:a@x.test?subject=hi", "sip", "x.test", "a", None, None, None),
+    ],
+)
+def test_parse(
+    text: str,
+    scheme: str,
+    host: str,
+    user: str | None,
+    port: int | None,
+    transport: Transport | None,
+    maddr: str | None,
+) -> None:
+    t = SipTarget.parse(text)
+    assert (t.scheme, t.host, t.user, t.port, t.transport, t.maddr) == (
+        scheme,
+        host,
+        user,
+        port,
+        transport,
+        maddr,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "empty"),
+        ("sip:", "missing host"),
+        ("tel:+15551234", "unsupported URI scheme 'tel'"),
+        ("sip:a@b.test:99999", "out of range"),
+        ("sip:a@b.test:0", "out of range"),
+        ("example.com:abc", "invalid port 'abc'"),
+        ("sip:2001:db8::1", "must be in brackets"),
+        ("sip:[2001:db8::1", "unterminated"),
+        ("sip:[not-v6]", "invalid IPv6"),
+        ("sip:a@b.test;transport=carrier-pigeon", "unknown transport 'carrier-pigeon'"),
+        ("sip:a@bad_host!.test", "invalid character"),
+        ("sip:a@x..test", "empty label"),
+        ("sip:a@-x.test", "starts or ends with '-'"),
+        ("sip:a@256.1.1.1", "invalid IPv4"),
+        ("sip:a b@x.test", "whitespace"),
+        ("sips:x.test;transport=udp", "insecure transport"),
+        ("sip:@x.test", "empty user"),
+        ("sip:" + "a" * 64 + ".test", "longer than 63"),
+    ],
+)
+def test_parse_errors_name_the_problem(text: str, fragment: str) -> None:
+    with pytest.raises(BadInput, match=None) as info:
+        SipTarget.parse(text)
+    assert fragment in str(info.value)
+
+
+def test_transport_table_is_complete_and_consistent() -> None:
+    assert set(TRANSPORTS) == set(Transport)
+    assert SERVICE_TRANSPORT["SIP+D2U"] is Transport.UDP
+    assert SERVICE_TRANSPORT["SIPS+D2T"] is Transport.TLS
+    assert TRANSPORTS[Transport.TLS].default_port == 5061
+    assert TRANSPORTS[Transport.UDP].default_port == 5060
+    for t, info in TRANSPORTS.items():
+        assert (
+            info.secure
+            == info.naptr_service.startswith("SIPS+")
+            == info.srv_prefix.startswith("_sips.")
+            == t.secure
+        )
+
+
+def test_parse_transports() -> None:
+    assert parse_transports("udp, TCP,udp") == (Transport.UDP, Transport.TCP)
+    with pytest.raises(BadInput, match="unknown transport"):
+        parse_transports("udp,foo")
+    with pytest.raises(BadInput, match="no transports"):
+        parse_transports(" , ")
+
+
+labels = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
+
+
+@given(
+    user=st.from_regex(r"[a-z0-9]{1,10}", fullmatch=True),
+    domain=st.lists(labels, min_size=2, max_size=4).map(".".join),
+    port=st.none() | st.integers(1, 65535),
+    transport=st.none() | st.sampled_from([Transport.UDP, Transport.TCP, Transport.TLS]),
+)
+def test_round_trip_of_generated_uris(
+    user: str, domain: str, port: int | None, transport: Transport | None
+) -> None:
+    if domain.replace(".", "").isdigit():
+        return
+    text = (
+        f"sip:{user}@{domain}"
+        + (f":{port}" if port else "")
+        + (f";transport={transport.value}" if transport else "")
+    )
+    t = SipTarget.parse(text)
+    assert (t.user, t.host, t.port, t.transport) == (user, domain, port, transport)
