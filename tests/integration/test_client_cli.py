@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 from typer.testing import CliRunner
 
 from siplocate.cli import app
+from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 pytestmark = pytest.mark.integration
 ATTEMPT_KEYS = ["transport", "host", "address", "port", "status", "error", "ms"]

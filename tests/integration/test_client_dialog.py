@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 from siplocate import Resolver
 from siplocate.client import Dialog, Outcome, SipClient
 from siplocate.sip.transaction import Timers
+from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 pytestmark = pytest.mark.integration
 

@@ -9,12 +9,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 from siplocate import Resolver
 from siplocate.client import RegEvent, Registration, SipClient
 from siplocate.health import HealthMonitor
 from siplocate.sip.transaction import Timers
+from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 pytestmark = pytest.mark.integration
 

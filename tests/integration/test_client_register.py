@@ -8,12 +8,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 from siplocate import OperationFailed, Resolver
 from siplocate.client import SipClient
 from siplocate.sip.auth import AuthError
 from siplocate.sip.transaction import Timers
+from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.fixtures.servers import free_port, require_binary
 
 from siplocate.client import SipClient
 from siplocate.sip.message import StreamFramer, parse_message
 from siplocate.sip.transaction import Timers
+from tests.fixtures.servers import free_port, require_binary
 
 pytestmark = pytest.mark.integration
 
