@@ -50,6 +50,9 @@ from .sip.transaction import (
 from .sip.transport import SUPPORTED, Connection, open_connection, tls_context
 from .target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, Via, is_ip, parse_transports
 
+#: Longest an INVITE may ring before the client CANCELs it (a proxy's Timer C, RFC 3261 §16.6).
+INVITE_RING_LIMIT = 180.0
+
 
 class ResolutionLike(Protocol):
     """What the client needs from a resolution: the ordered try list and when it expires."""
@@ -402,11 +405,19 @@ class SipClient:
         try:
             if budget is not None:
                 await asyncio.wait_for(runner.heard.wait(), budget)
-            if cancel_after is not None and request.method == "INVITE" and not runner.result.done():
+            if request.method == "INVITE" and not runner.result.done():
+                # A ringing INVITE has no Timer B (RFC 3261 §17.1.1.2): bound it ourselves,
+                # by default like a proxy's Timer C (3 min), then CANCEL and give the
+                # callee 64*T1 to answer 487 (RFC 3261 §9.1).
+                ring = cancel_after if cancel_after is not None else INVITE_RING_LIMIT
                 try:
-                    return await asyncio.wait_for(asyncio.shield(runner.result), cancel_after)
+                    return await asyncio.wait_for(asyncio.shield(runner.result), ring)
                 except TimeoutError:
                     await self._cancel(target, request, budget)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(runner.result), self.timers.b)
+                except TimeoutError:
+                    runner.abort("no final response after CANCEL within 64*T1")
             return await runner.result
         except TimeoutError:
             runner.abort(f"no answer within {budget:g}s (failover budget)")
