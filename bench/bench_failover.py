@@ -211,7 +211,7 @@ async def main(args: argparse.Namespace) -> None:
         slow = [await b.first_register(False, pause)]
         rows.append(("silent primary (SIGSTOP) -> 200 OK from backup", ms(fast), ms(slow),
                      f"< budget + 100 ms = {args.budget * 1000 + 100:g} ms"))  # fmt: skip
-        fast = [await b.follow(True, b.gap) * 1000]
+        fast = [await b.follow(True, b.gap) * 1000 for _ in range(args.repeat)]
         slow = [await b.follow(False, b.gap) * 1000]
         rows.append(("registration gap under --follow (kill -> 200 from backup)", ms(fast),
                      ms(slow), f"<= probe + budget = {args.probe + args.budget:g} s"))  # fmt: skip
@@ -220,14 +220,17 @@ async def main(args: argparse.Namespace) -> None:
         rows.append(("requests hitting the dead primary after detection (30 OPTIONS in 3 s)",
                      f"{hits_fast} ({dead_fast} in all)",
                      f"{hits_slow} (never detected)", "0"))  # fmt: skip
-        fast = [await b.follow(True, b.failback, primary_down_first=True) * 1000]
+        fast = [
+            await b.follow(True, b.failback, primary_down_first=True) * 1000
+            for _ in range(args.repeat)
+        ]
         slow = [await b.follow(False, b.failback, primary_down_first=True) * 1000]
         rows.append(("failback after the primary returns (restart -> 200 from primary)",
                      ms(fast), ms(slow), f"<= probe interval = {args.probe:g} s"))  # fmt: skip
         w = max(len(r[0]) for r in rows)
-        print(f"{'figure':<{w}}  {'siplocate':<34}  {'RFC default':<24}  target")
+        print(f"{'figure':<{w}}  {'siplocate':<37}  {'RFC default':<24}  target")
         for name, a, c, target in rows:
-            print(f"{name:<{w}}  {a:<34}  {c:<24}  {target}")
+            print(f"{name:<{w}}  {a:<37}  {c:<24}  {target}")
         print("\nFor scale (issue 3): baresip 1.0 needed 56.9 s to register on the backup after")
         print("the primary was killed, and lost its binding ~29 s at every later refresh.")
     finally:

@@ -21,7 +21,7 @@ from typing import Protocol
 from sipmessage import URI, Address, Parameters, Request, Response
 
 from .errors import BadInput, DnsError, NotFound, OperationFailed
-from .failover import Failover, Failure, Policy, is_failover_response
+from .failover import Failback, Failover, Failure, Policy, is_failover_response
 from .sip.auth import AuthError, digest_credentials, parse_challenges, pick_challenge
 from .sip.message import (
     RequestSpec,
@@ -451,6 +451,7 @@ class SipClient:
         content_type: str | None = None,
         cancel_after: float | None = None,
         on_request: Callable[[Request, Connection], None] | None = None,
+        from_top: bool = False,
     ) -> Outcome:
         """Send ``method`` along the try list; fail over on timeout, transport error or 503.
 
@@ -467,7 +468,7 @@ class SipClient:
             order = list(only)
         else:
             candidates, expires = await self.targets()
-            order = self.failover.order(candidates, time.time(), prefer=prefer)
+            order = self.failover.order(candidates, time.time(), prefer, from_top)
         outcome = Outcome(method, None, None)
         for target in order:
             try:
@@ -600,8 +601,12 @@ class SipClient:
         *,
         prefer: Target | None = None,
         only: Sequence[Target] | None = None,
+        from_top: bool = False,
     ) -> Outcome:
-        """REGISTER our contact for ``expires`` seconds; sets ``registered`` and ``granted``."""
+        """REGISTER our contact for ``expires`` seconds; sets ``registered`` and ``granted``.
+
+        ``from_top`` walks the list from the top whatever the policy (failback at refresh).
+        """
         if self.aor.user is None:
             raise BadInput(f"cannot register {self.aor}: it needs a user part (sip:USER@DOMAIN)")
         self._reg_cseq += 1
@@ -610,7 +615,9 @@ class SipClient:
         spec.cseq = self._reg_cseq
         spec.contact_user = self.aor.user
         spec.expires = expires
-        outcome = await self.request("REGISTER", spec=spec, prefer=prefer, only=only)
+        outcome = await self.request(
+            "REGISTER", spec=spec, prefer=prefer, only=only, from_top=from_top
+        )
         if outcome.ok and outcome.response is not None:
             self.registered = outcome.target if expires > 0 else None
             self.granted = header_expires(outcome.response, self.aor.user) if expires > 0 else 0
@@ -781,15 +788,13 @@ class Registration:
         client: SipClient,
         *,
         expires: int = 3600,
-        failback: str = "refresh",
+        failback: str | Failback = "refresh",
         on_event: Callable[[RegEvent], Awaitable[None] | None] | None = None,
         retry_interval: float = 5.0,
     ) -> None:
-        from .failover import Failback
-
         self.client = client
         self.expires = expires
-        self.failback = Failback.parse(failback)
+        self.failback = failback if isinstance(failback, Failback) else Failback.parse(failback)
         self.on_event = on_event
         self.retry_interval = retry_interval
         self.current: Target | None = None
@@ -805,7 +810,7 @@ class Registration:
         if not up and target == self.current:
             self._reason = "current registrar down"
             self._wake.set()
-        elif up and self.failback == self.failback.PROBE and self._ranks_higher(target):
+        elif up and self.failback == Failback.PROBE and self._ranks_higher(target):
             self._reason = "higher-ranked target up"
             self._wake.set()
 
@@ -824,10 +829,11 @@ class Registration:
 
     async def once(self) -> RegEvent:
         """One REGISTER (initial or refresh) and the event it produced."""
-        prefer = self.current if self.failback.value == "never" else None
+        never = self.failback == Failback.NEVER
+        prefer = self.current if never else None
         previous = self.current
         try:
-            outcome = await self.client.register(self.expires, prefer=prefer)
+            outcome = await self.client.register(self.expires, prefer=prefer, from_top=not never)
         except (NotFound, DnsError) as exc:  # DNS trouble is a lost round, not the end
             outcome = Outcome("REGISTER", None, None, error=str(exc))
         now = time.time()

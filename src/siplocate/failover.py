@@ -114,12 +114,19 @@ class Failover:
     current_until: float = math.inf  # sticky-ttl: when the DNS answer behind it expires
 
     def order(
-        self, targets: Iterable[Target], now: float, prefer: Target | None = None
+        self,
+        targets: Iterable[Target],
+        now: float,
+        prefer: Target | None = None,
+        from_top: bool = False,
     ) -> list[Target]:
-        """Try list for one request. ``prefer`` (a dialog's server) beats the policy."""
+        """Try list for one request. ``prefer`` (a dialog's server) beats the policy;
+        ``from_top`` ignores stickiness (a registration refresh that fails back).
+        """
         first = prefer
-        keep = self.policy == Policy.STICKY or (
-            self.policy == Policy.STICKY_TTL and now < self.current_until
+        keep = not from_top and (
+            self.policy == Policy.STICKY
+            or (self.policy == Policy.STICKY_TTL and now < self.current_until)
         )
         if first is None and keep:
             first = self.current

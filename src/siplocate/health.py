@@ -51,7 +51,6 @@ class HealthMonitor:
         """One round: OPTIONS to every target in parallel; update the client's memory."""
         targets, _ = await self.client.targets()
         attempts = await asyncio.gather(*(self.client.probe(t, self.timeout) for t in targets))
-        now = time.time()
         for attempt in attempts:
             target = attempt.target
             up = answered(attempt)
@@ -66,7 +65,6 @@ class HealthMonitor:
                     self.on_change(target, up, attempt)
                 self.client._notify(target, up)
         self.rounds += 1
-        del now
         return list(attempts)
 
     async def run(self) -> None:

@@ -179,3 +179,26 @@ async def test_static_policy_uses_configured_addresses_without_dns(cluster: Clus
         outcome = await client.register(60)
         assert outcome.ok and outcome.target is not None
         assert outcome.target.hostport == backup.hostport
+
+
+@pytest.mark.parametrize(
+    ("failback", "expected"), [("refresh", "127.0.0.2"), ("never", "127.0.0.3")]
+)
+async def test_failback_modes_at_refresh(cluster: Cluster, failback: str, expected: str) -> None:
+    async with make_client(cluster, policy="sticky", down_for=0.2) as client:
+        cluster.primary.kill()
+        reg = Registration(client, expires=2, failback=failback)  # refresh every second
+        stop = asyncio.Event()
+        task = asyncio.create_task(reg.run(stop))
+        try:
+            first = await wait_for(reg.events, "registered", 3)
+            assert first.target is not None and first.target.address == "127.0.0.3"
+            cluster.primary.start()
+            await asyncio.sleep(2.5)  # two refreshes later
+            last = reg.events[-1]
+            assert last.target is not None and last.target.address == expected
+            kinds = {e.event for e in reg.events}
+            assert ("failback" in kinds) == (failback == "refresh")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)

@@ -63,9 +63,7 @@ async def test_register_to_primary(cluster: Cluster, transport: str) -> None:
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
-async def test_primary_killed_fails_over_at_once(
-    cluster: Cluster, transport: str
-) -> None:
+async def test_primary_killed_fails_over_at_once(cluster: Cluster, transport: str) -> None:
     cluster.primary.kill()
     async with make_client(cluster, transport, failover_after=5.0) as client:
         start = time.monotonic()
@@ -79,8 +77,9 @@ async def test_primary_killed_fails_over_at_once(
         assert elapsed < 5.0  # refused, not timed out: far below the budget
 
 
-async def test_primary_restarted_failback_at_next_refresh(cluster: Cluster) -> None:
-    async with make_client(cluster, down_for=0.5) as client:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_primary_restarted_failback_at_next_refresh(cluster: Cluster, transport: str) -> None:
+    async with make_client(cluster, transport, down_for=0.5) as client:
         cluster.primary.kill()
         assert node(await client.register(60)) == cluster.backup.hostport
         cluster.primary.start()
@@ -89,11 +88,12 @@ async def test_primary_restarted_failback_at_next_refresh(cluster: Cluster) -> N
         assert node(outcome) == cluster.primary.hostport
 
 
-async def test_503_retry_after_marks_primary_down(cluster: Cluster) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_503_retry_after_marks_primary_down(cluster: Cluster, transport: str) -> None:
     cluster.primary.kill()
     cluster.primary.retry_after = 30
     cluster.primary.start()
-    async with make_client(cluster) as client:
+    async with make_client(cluster, transport) as client:
         outcome = await client.register(60)
         assert outcome.ok and node(outcome) == cluster.backup.hostport
         assert outcome.attempts[0].status == 503
@@ -121,10 +121,11 @@ async def test_silent_primary_fails_over_after_budget(cluster: Cluster, transpor
         assert 0.5 <= elapsed < 3.0
 
 
-async def test_all_down_is_a_clear_failure_without_hang(cluster: Cluster) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_all_down_is_a_clear_failure_without_hang(cluster: Cluster, transport: str) -> None:
     cluster.primary.kill()
     cluster.backup.kill()
-    async with make_client(cluster) as client:
+    async with make_client(cluster, transport) as client:
         start = time.monotonic()
         outcome = await client.register(60)
         assert time.monotonic() - start < 2.0

@@ -133,3 +133,10 @@ def test_order_is_a_permutation_with_up_targets_first_in_list_order(
         assert result[0] == prefer
     plain = [t for t in targets if t in up] + [t for t in targets if t not in up]
     assert order_targets(targets, f.memory, 1) == plain
+
+
+def test_from_top_ignores_stickiness_for_a_failback_refresh() -> None:
+    f = Failover(Policy.STICKY)
+    f.succeeded(B, 0)
+    assert f.order(LIST, 1)[0] == B
+    assert f.order(LIST, 1, from_top=True) == [A, B, C]
