@@ -74,7 +74,7 @@ async def test_primary_killed_fails_over_at_once(cluster: Cluster, transport: st
         first = outcome.attempts[0]
         assert first.target.address == "127.0.0.2" and first.status is None
         assert first.error is not None and "refused" in first.error
-        assert elapsed < 5.0  # refused, not timed out: far below the budget
+        assert elapsed < 5.0  # refused at once, not after the 5 s budget
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -118,7 +118,7 @@ async def test_silent_primary_fails_over_after_budget(cluster: Cluster, transpor
         assert outcome.ok, outcome.describe()
         assert node(outcome) == cluster.backup.hostport
         assert outcome.attempts[0].error is not None and "budget" in outcome.attempts[0].error
-        assert 0.5 <= elapsed < 3.0
+        assert 0.5 <= elapsed < client.timers.f  # the budget, not Timer F, moved it on
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -128,7 +128,7 @@ async def test_all_down_is_a_clear_failure_without_hang(cluster: Cluster, transp
     async with make_client(cluster, transport) as client:
         start = time.monotonic()
         outcome = await client.register(60)
-        assert time.monotonic() - start < 2.0
+        assert time.monotonic() - start < client.timers.f  # refused: no waiting at all
         assert not outcome.ok
         assert outcome.error is not None and "no server answered REGISTER" in outcome.error
         assert [a.target.address for a in outcome.attempts] == ["127.0.0.2", "127.0.0.3"]

@@ -76,7 +76,9 @@ def test_non_invite_proceeding_retransmits_every_t2() -> None:
     req = request()
     tx = NonInviteClientTransaction(req, reliable=False, timers=T)
     tx.start()
-    assert tx.receive(response(req, 100)) == [Provisional(response(req, 100))] or True
+    effects = tx.receive(response(req, 100))
+    assert len(effects) == 1 and isinstance(effects[0], Provisional)
+    assert effects[0].response.code == 100
     assert tx.state == State.PROCEEDING
     assert arms(tx.fire(Timer.E)) == {Timer.E: 4.0}
 
