@@ -326,30 +326,40 @@ class SipClient:
         return self._ssl
 
     async def _connection(self, target: Target, budget: float | None) -> Connection:
+        """The pooled flow to ``target``, opening it (once, shared by concurrent callers)
+        within the failover budget; raises OSError/ssl.SSLError/TimeoutError.
+        """
         k = (target.transport.value, target.address, target.port)
         conn = self._connections.get(k)
         if conn is not None and not conn.closed:
             return conn
         pending = self._connecting.get(k)
         if pending is None:
-            pending = asyncio.ensure_future(
-                open_connection(
-                    target,
-                    self._on_message,
-                    self._on_error,
-                    ssl_context=self._ssl_context() if target.transport == Transport.TLS else None,
-                    server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
-                    connected_udp=self.connected_udp,
-                )
-            )
+            pending = asyncio.ensure_future(self._open(k, target, budget or self.timers.f))
             self._connecting[k] = pending
-        try:
-            conn = await asyncio.wait_for(asyncio.shield(pending), budget or self.timers.f)
-        finally:
-            if pending.done() and self._connecting.get(k) is pending:
-                del self._connecting[k]
-        self._connections[k] = conn
+            pending.add_done_callback(lambda f: self._opened(k, f))
+        return await asyncio.shield(pending)
+
+    async def _open(self, k: tuple[str, str, int], target: Target, timeout: float) -> Connection:
+        conn = await asyncio.wait_for(
+            open_connection(
+                target,
+                self._on_message,
+                self._on_error,
+                ssl_context=self._ssl_context() if target.transport == Transport.TLS else None,
+                server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
+                connected_udp=self.connected_udp,
+            ),
+            timeout,
+        )
+        self._connections[k] = conn  # pooled even if every caller gave up meanwhile
         return conn
+
+    def _opened(self, k: tuple[str, str, int], fut: asyncio.Future[Connection]) -> None:
+        if self._connecting.get(k) is fut:
+            del self._connecting[k]
+        if not fut.cancelled():
+            fut.exception()  # retrieved: callers that gave up must not leave a warning
 
     def _on_message(self, msg: Request | Response, conn: Connection) -> None:
         if not isinstance(msg, Response):
@@ -368,6 +378,10 @@ class SipClient:
         conn.close()
 
     async def close(self) -> None:
+        """Abort transactions in flight and close every flow (the registration is not
+        touched: ``unregister`` first if it should go)."""
+        for pending in list(self._connecting.values()):
+            pending.cancel()
         for runner in list(self._runners.values()):
             runner.abort("client closed")
         for conn in list(self._connections.values()):
