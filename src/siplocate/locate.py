@@ -140,7 +140,10 @@ class Resolver:
 
     async def _walk(self, sip: SipTarget) -> _Chain:
         walk = _Walk(self.cache, self.transports)
-        branches = await walk.run(sip)
+        try:
+            branches = await walk.run(sip)
+        finally:
+            walk.cancel_pending()
         ttl = walk.ttl
         now_wall, now_mono = time.time(), time.monotonic()
         finite = math.isfinite(ttl)
@@ -165,29 +168,55 @@ class Resolver:
 class _Walk:
     """One RFC 3263 resolution: the questions in flight, the trace, the shortest TTL used."""
 
-    def __init__(self, source: DnsSource, transports: tuple[Transport, ...]) -> None:
+    def __init__(self, source: CachingSource, transports: tuple[Transport, ...]) -> None:
         self.source = source
         self.transports = transports
         self.trace: list[TraceEntry] = []
         self.ttl = math.inf
         self.errors: list[str] = []
         self._asked: dict[
-            tuple[dns.name.Name, dns.rdatatype.RdataType], asyncio.Task[Answer | None]
+            tuple[dns.name.Name, dns.rdatatype.RdataType], asyncio.Future[Answer | None]
         ] = {}
         self._nxdomain: set[dns.name.Name] = set()
+        self._unclaimed: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = set()
 
     # -- questions ---------------------------------------------------------------------------
 
     def ask(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, speculative: bool = False
-    ) -> asyncio.Task[Answer | None]:
-        """Ask once per walk; later askers share the same task."""
+    ) -> asyncio.Future[Answer | None]:
+        """Ask once per walk; later askers share the same question.
+
+        A question still in flight whose answer has meanwhile arrived in another reply's
+        additional section is cancelled and answered from there: no waiting, no parsing.
+        """
         key = (name, rdtype)
         task = self._asked.get(key)
+        if task is not None and key in self._unclaimed and not speculative:
+            # First real use of a parallel question: if another reply's additional section
+            # already answered it, drop it (nobody awaits it yet) and answer from there.
+            self._unclaimed.discard(key)
+            cached = self.source.peek(name, rdtype) if not task.done() else None
+            if cached is not None:
+                task.cancel()
+                self._record(name, rdtype, cached, speculative=False)
+                task = asyncio.get_running_loop().create_future()
+                task.set_result(cached)
+                self._asked[key] = task
         if task is None:
             task = asyncio.ensure_future(self._fetch(name, rdtype, speculative))
             self._asked[key] = task
+            if speculative:
+                self._unclaimed.add(key)
         return task
+
+    def cancel_pending(self) -> None:
+        """Drop questions nobody needs any more (parallel SRV asks a NAPTR made moot)."""
+        pending = [t for t in self._asked.values() if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.note(f"{len(pending)} parallel question(s) no longer needed: cancelled")
 
     async def _fetch(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, speculative: bool
@@ -198,6 +227,16 @@ class _Walk:
             self.errors.append(str(exc))
             self.note(str(exc))
             return None
+        self._record(name, rdtype, answer, speculative)
+        return answer
+
+    def _record(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        answer: Answer,
+        speculative: bool,
+    ) -> None:
         self.trace.append(
             Query(
                 str(name).rstrip(".") or ".",
@@ -213,7 +252,6 @@ class _Walk:
         )
         if answer.nxdomain:
             self._nxdomain.add(name)
-        return answer
 
     async def follow(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
@@ -301,7 +339,7 @@ class _Walk:
         self,
         sip: SipTarget,
         name: dns.name.Name,
-        task: asyncio.Task[Answer | None],
+        task: asyncio.Future[Answer | None],
         depth: int,
     ) -> list[Branch] | None:
         """Branches from the usable NAPTR records at ``name``, or None when there are none."""

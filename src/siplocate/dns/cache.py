@@ -31,6 +31,7 @@ class CachingSource:
         self.max_entries = max_entries
         self._entries: dict[Key, tuple[float, Answer]] = {}
         self._inflight: dict[Key, asyncio.Future[Answer]] = {}
+        self._waiters: dict[Key, int] = {}
         self.hits = 0
         self.misses = 0
 
@@ -66,25 +67,36 @@ class CachingSource:
             self.hits += 1
             return cached
         key = (name, rdtype)
-        pending = self._inflight.get(key)
-        if pending is not None:
+        task = self._inflight.get(key)
+        first = task is None
+        if task is None:
+            self.misses += 1
+            task = asyncio.ensure_future(self._fetch(name, rdtype))
+            self._inflight[key] = task
+            self._waiters[key] = 0
+        else:
             self.hits += 1
-            return (await asyncio.shield(pending)).with_source(Origin.CACHE)
-        self.misses += 1
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        self._waiters[key] += 1
+        try:
+            answer = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if self._waiters.get(key) == 1:  # nobody else wants it: stop the question itself
+                task.cancel()
+            raise
+        finally:
+            if key in self._waiters and self._inflight.get(key) is task:
+                self._waiters[key] -= 1
+        return answer if first else answer.with_source(Origin.CACHE)
+
+    async def _fetch(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+        key = (name, rdtype)
         try:
             answer = await self.inner.answer(name, rdtype)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: nobody else may be waiting
-            raise
-        else:
-            future.set_result(answer)
             self.store(answer)
             return answer
         finally:
-            del self._inflight[key]
+            self._inflight.pop(key, None)
+            self._waiters.pop(key, None)
 
     def store(self, answer: Answer) -> None:
         """Remember an answer and the RRsets of its additional section."""

@@ -1,0 +1,277 @@
+"""Resolver benchmarks (issue: Locate): cold latency in round trips, warm throughput, bulk.
+
+Starts a real BIND9 on loopback, puts a delaying UDP/TCP relay in front of it (no netem
+here), and prints each figure beside a baseline measured in the same run:
+  * cold: median wall time / measured RTT, siplocate vs a plain sequential client
+    (NAPTR, then SRV, then A and AAAA one after another, no EDNS);
+  * warm: full Resolver.locate() per second vs one cached dnspython Resolver.resolve();
+  * bulk: 2,000 distinct domains cold, bounded concurrency: domains/s and peak memory.
+Run: ./dev bench   (or .venv/bin/python bench/bench_resolve.py [--quick])
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import dns.asyncquery  # noqa: E402
+import dns.flags  # noqa: E402
+import dns.message  # noqa: E402
+import dns.name  # noqa: E402
+import dns.rdatatype  # noqa: E402
+import dns.resolver  # noqa: E402
+from tests.fixtures.bind import BindServer  # noqa: E402
+from tests.fixtures.servers import free_port, wait_until  # noqa: E402
+
+from siplocate import Resolver  # noqa: E402
+
+DELAY_MS = 10.0  # each way: ~20 ms round trip
+BULK = 2000
+
+
+def bench_zone() -> str:
+    lines = [
+        "$ORIGIN bench.test.",
+        "$TTL 3600",
+        "@ IN SOA ns1 hostmaster 1 3600 600 604800 300",
+        "@ IN NS ns1",
+        "ns1 IN A 192.0.2.1",
+    ]
+    for dom, dual in (("naptr", True), ("v4only", False), ("naptr6", False)):
+        for order, (svc, prefix, port) in enumerate(
+            (
+                ("SIPS+D2T", "_sips._tcp", 5061),
+                ("SIP+D2T", "_sip._tcp", 5060),
+                ("SIP+D2U", "_sip._udp", 5060),
+            )
+        ):
+            lines.append(f'{dom} IN NAPTR {10 * (order + 1)} 10 "s" "{svc}" "" {prefix}.{dom}')
+            for h, w in (("h1", 10), ("h2", 30)):
+                lines.append(f"{prefix}.{dom} IN SRV 0 {w} {port} {h}.{dom}")
+        for i, h in enumerate(("h1", "h2")):
+            lines.append(f"{h}.{dom} IN A 198.51.100.{10 + i}")
+            if dual:
+                lines.append(f"{h}.{dom} IN AAAA 2001:db8:b::{10 + i}")
+    for prefix, port in (("_sips._tcp", 5061), ("_sip._tcp", 5060), ("_sip._udp", 5060)):
+        for h in ("h1", "h2"):
+            lines.append(f"{prefix}.srv IN SRV 0 10 {port} {h}.srv")
+    for i, h in enumerate(("h1", "h2")):
+        lines += [f"{h}.srv IN A 203.0.113.{10 + i}", f"{h}.srv IN AAAA 2001:db8:c::{10 + i}"]
+    return "\n".join(lines) + "\n"
+
+
+def bulk_zone() -> str:
+    lines = [
+        "$ORIGIN bulk.test.",
+        "$TTL 3600",
+        "@ IN SOA ns1 hostmaster 1 3600 600 604800 300",
+        "@ IN NS ns1",
+        "ns1 IN A 192.0.2.1",
+    ]
+    for i in range(BULK):
+        d = f"d{i:04d}"
+        lines += [
+            f'{d} IN NAPTR 10 10 "s" "SIP+D2U" "" _sip._udp.{d}',
+            f"_sip._udp.{d} IN SRV 0 10 5060 h1.{d}",
+            f"_sip._udp.{d} IN SRV 1 10 5060 h2.{d}",
+            f"h1.{d} IN A 192.0.2.{i % 250 + 1}",
+            f"h1.{d} IN AAAA 2001:db8:d::{i:x}",
+            f"h2.{d} IN A 198.51.100.{i % 250 + 1}",
+            f"h2.{d} IN AAAA 2001:db8:e::{i:x}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+async def sequential(domain: str, host: str, port: int) -> int:
+    """The plain client: one question at a time, no EDNS, nothing from the additional section."""
+
+    async def ask(name: str | dns.name.Name, rdtype: dns.rdatatype.RdataType) -> list:  # type: ignore[type-arg]
+        q = dns.message.make_query(name, rdtype)
+        r = await dns.asyncquery.udp(q, host, port=port, timeout=3)
+        if r.flags & dns.flags.TC:
+            r = await dns.asyncquery.tcp(q, host, port=port, timeout=3)
+        return [rr for rrset in r.answer if rrset.rdtype == rdtype for rr in rrset]
+
+    srv_names = [
+        r.replacement
+        for r in sorted(
+            await ask(domain, dns.rdatatype.NAPTR), key=lambda r: (r.order, r.preference)
+        )
+    ]
+    if not srv_names:
+        srv_names = [f"{p}.{domain}" for p in ("_sips._tcp", "_sip._tcp", "_sip._udp")]
+    targets = 0
+    for name in srv_names:
+        for srv in await ask(name, dns.rdatatype.SRV):
+            targets += len(await ask(srv.target, dns.rdatatype.A))
+            targets += len(await ask(srv.target, dns.rdatatype.AAAA))
+    return targets
+
+
+async def median_ms(make_call, runs: int) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(runs):
+        call = make_call()
+        start = time.perf_counter()
+        await call
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def start_relay(upstream: int) -> tuple[subprocess.Popen[str], int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "relay.py"), str(port), str(upstream), str(DELAY_MS)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    return proc, port
+
+
+async def cold(bind: BindServer, minimal: BindServer, runs: int) -> None:
+    relay, rport = start_relay(bind.port)
+    mrelay, mport = start_relay(minimal.port)
+    try:
+        ns, mns = f"127.0.0.1:{rport}", f"127.0.0.1:{mport}"
+        q = dns.message.make_query("bench.test.", dns.rdatatype.SOA)
+        rtt = await median_ms(
+            lambda: dns.asyncquery.udp(q, "127.0.0.1", port=rport, timeout=3), runs
+        )
+        print(
+            f"\n## Cold resolution through a {DELAY_MS * 2:.0f} ms round-trip relay "
+            f"(measured RTT {rtt:.1f} ms; median of {runs})"
+        )
+        print(f"{'case':44} {'siplocate':>16} {'sequential':>16}")
+        cases = [
+            ("NAPTR domain, BIND defaults", "naptr.bench.test", ns, rport),
+            ("no-NAPTR domain (SRV only), BIND defaults", "srv.bench.test", ns, rport),
+            ("NAPTR domain, minimal-responses yes", "naptr.bench.test", mns, mport),
+            ("NAPTR domain, IPv4-only targets (AAAA asked)", "v4only.bench.test", ns, rport),
+        ]
+        for label, domain, server, port in cases:
+            ours = await median_ms(
+                lambda s=server, d=domain: Resolver([s]).locate(f"sip:{d}"), runs
+            )
+            seq = await median_ms(lambda d=domain, p=port: sequential(d, "127.0.0.1", p), runs)
+            print(
+                f"{label:44} {ours / rtt:6.2f} RTT {ours:6.1f} ms {seq / rtt:6.2f} RTT "
+                f"{seq:6.1f} ms"
+            )
+    finally:
+        relay.terminate()
+        mrelay.terminate()
+
+
+async def warm(bind: BindServer, n: int) -> None:
+    resolver = Resolver([bind.nameserver])
+    target = "sip:alice@naptr6.bench.test"
+    res = await resolver.locate(target)
+    assert len(res.targets) == 6, res.targets
+    for _ in range(1000):
+        await resolver.locate(target)
+    start = time.perf_counter()
+    for _ in range(n):
+        await resolver.locate(target)
+    ours = n / (time.perf_counter() - start)
+
+    base = dns.resolver.Resolver(configure=False)
+    base.nameservers = ["127.0.0.1"]
+    base.port = bind.port
+    base.cache = dns.resolver.Cache()
+    base.resolve("_sip._udp.naptr6.bench.test", "SRV")
+    for _ in range(1000):
+        base.resolve("_sip._udp.naptr6.bench.test", "SRV")
+    start = time.perf_counter()
+    for _ in range(n):
+        base.resolve("_sip._udp.naptr6.bench.test", "SRV")
+    theirs = n / (time.perf_counter() - start)
+    print(f"\n## Warm cache, one core ({n} calls)")
+    print(f"siplocate Resolver.locate() (NAPTR domain, 6 targets): {ours:10,.0f} /s")
+    print(f"dnspython cached Resolver.resolve() (one SRV lookup):  {theirs:10,.0f} /s")
+    print(f"ratio: {ours / theirs:.2f}x")
+
+
+def bulk_worker(nameserver: str, concurrency: int) -> None:
+    """Runs in a child process so its peak memory is its own."""
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    async def go() -> tuple[float, int]:
+        resolver = Resolver([nameserver], timeout=3)
+        sem = asyncio.Semaphore(concurrency)
+        found = 0
+
+        async def one(i: int) -> None:
+            nonlocal found
+            async with sem:
+                res = await resolver.locate(f"sip:d{i:04d}.bulk.test")
+                found += len(res.targets)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(BULK)))
+        return time.perf_counter() - start, found
+
+    elapsed, found = asyncio.run(go())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"elapsed": elapsed, "targets": found, "peak_kb": peak, "base_kb": base_rss}))
+
+
+def bulk(bind: BindServer, concurrency: int) -> None:
+    out = subprocess.run(
+        [sys.executable, __file__, "--bulk-worker", bind.nameserver, str(concurrency)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    r = json.loads(out)
+    print(
+        f"\n## Bulk: {BULK} distinct NAPTR domains, cold, direct to local BIND, "
+        f"concurrency {concurrency}"
+    )
+    print(
+        f"{BULK / r['elapsed']:,.0f} domains/s ({r['elapsed']:.2f} s, {r['targets']} targets); "
+        f"peak RSS {r['peak_kb'] / 1024:.1f} MiB (after imports {r['base_kb'] / 1024:.1f} MiB, "
+        f"+{(r['peak_kb'] - r['base_kb']) / 1024:.1f} MiB for the run)"
+    )
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--bulk-worker"]:
+        bulk_worker(sys.argv[2], int(sys.argv[3]))
+        return
+    quick = "--quick" in sys.argv
+    tmp = Path(tempfile.mkdtemp(prefix="siplocate-bench-"))
+    (tmp / "bench.test.zone").write_text(bench_zone())
+    (tmp / "bulk.test.zone").write_text(bulk_zone())
+    zones = {"bench.test": tmp / "bench.test.zone", "bulk.test": tmp / "bulk.test.zone"}
+    named = "/usr/sbin/named" if os.path.exists("/usr/sbin/named") else "named"
+    bind = BindServer(zones, named=named).start()
+    minimal = BindServer(
+        {"bench.test": tmp / "bench.test.zone"}, named=named, minimal_responses=True
+    ).start()
+    wait_until(lambda: True, 1, "nothing")
+    print(f"siplocate benchmarks (python {sys.version.split()[0]}, {os.cpu_count()} cores)")
+    try:
+        asyncio.run(cold(bind, minimal, 7 if quick else 21))
+        asyncio.run(warm(bind, 20_000 if quick else 100_000))
+        bulk(bind, 100)
+    finally:
+        bind.stop()
+        minimal.stop()
+
+
+if __name__ == "__main__":
+    main()
