@@ -163,3 +163,29 @@ def test_follow_json_events_and_sigterm_unregisters(cluster: Cluster, pwfile: Pa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_register_from_a_zone_file_over_tcp(cluster: Cluster, pwfile: Path, tmp_path: Path) -> None:
+    from tests.fixtures.kamailio import cluster_zone
+
+    zone = tmp_path / "client.test.zone"
+    zone.write_text(cluster_zone("client.test", cluster.addresses))
+    code, out, _ = cli(
+        "register", cluster.aor, "--password-file", str(pwfile), "--json",
+        "--zone", str(zone), "--transports", "tcp",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["registered"]["transport"] == "tcp"
+
+
+def test_register_static_policy_needs_no_dns(cluster: Cluster, pwfile: Path) -> None:
+    cluster.primary.kill()
+    code, out, _ = cli(
+        "register", cluster.aor, "--password-file", str(pwfile), "--json",
+        "--policy", "static", "--server", cluster.primary.hostport,
+        "--server", cluster.backup.hostport, "-t", "udp",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["registered"]["address"] == "127.0.0.3"
+    assert data["attempts"][0]["error"] == "connection refused"
