@@ -369,13 +369,16 @@ class SipClient:
             runner.apply(runner.tx.receive(msg))
 
     def _on_error(self, exc: Exception, conn: Connection) -> None:
-        k = (conn.target.transport.value, conn.target.address, conn.target.port)
-        if self._connections.get(k) is conn:
-            del self._connections[k]
+        """A flow failed: fail its pending transactions; drop it unless it is a UDP socket
+        that merely reported an ICMP error (it stays open, same port, same Contact)."""
         for runner in list(self._runners.values()):
             if runner.conn is conn:
                 runner.apply(runner.tx.transport_error(_reason(exc)))
-        conn.close()
+        if conn.reliable or conn.closed:
+            k = (conn.target.transport.value, conn.target.address, conn.target.port)
+            if self._connections.get(k) is conn:
+                del self._connections[k]
+            conn.close()
 
     async def close(self) -> None:
         """Abort transactions in flight and close every flow (the registration is not

@@ -80,12 +80,17 @@ async def test_primary_killed_fails_over_at_once(cluster: Cluster, transport: st
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 async def test_primary_restarted_failback_at_next_refresh(cluster: Cluster, transport: str) -> None:
     async with make_client(cluster, transport, down_for=0.5) as client:
+        first = await client.register(60)
+        assert node(first) == cluster.primary.hostport
         cluster.primary.kill()
         assert node(await client.register(60)) == cluster.backup.hostport
         cluster.primary.start()
         time.sleep(0.6)  # the down-mark expires; the next refresh starts at the top again
         outcome = await client.register(60)
         assert node(outcome) == cluster.primary.hostport
+        if transport == "udp":  # same socket after the ICMP error: the same Contact again
+            assert outcome.response is not None and first.response is not None
+            assert outcome.response.contact == first.response.contact
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

@@ -76,7 +76,10 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.conn._deliver(data)
 
     def error_received(self, exc: Exception) -> None:
-        self.conn._fail(exc)
+        # An ICMP error fails what is in flight, but the socket stays usable: keeping it
+        # keeps our local port, hence our Contact, stable when the server comes back.
+        if not self.conn.closed:
+            self.conn.on_error(exc, self.conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
