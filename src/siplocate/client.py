@@ -289,6 +289,13 @@ class SipClient:
         self.ca_file = ca_file
         self.connected_udp = connected_udp
         self._ssl: ssl.SSLContext | None = None
+        if ca_file is not None:
+            try:
+                self._ssl = tls_context(ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise BadInput(
+                    f"CA file {ca_file}: {getattr(exc, 'strerror', None) or exc}"
+                ) from None
         self._connections: dict[tuple[str, str, int], Connection] = {}
         self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
         self._runners: dict[tuple[str, str], _Runner] = {}

@@ -79,3 +79,12 @@ def test_password_file(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match="No such file"):
         read_password(tmp_path / "missing")
     assert read_password(None) is None
+
+
+def test_unusable_ca_file_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="CA file"):
+        SipClient("sip:a@example.com", static=["192.0.2.1"], ca_file=tmp_path / "missing.pem")
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    with pytest.raises(BadInput, match="CA file"):
+        SipClient("sip:a@example.com", static=["192.0.2.1"], ca_file=junk)
