@@ -34,10 +34,12 @@ def _root(
     """Find, explain, test and manage the servers behind a SIP domain (RFC 3263/2782)."""
 
 
-from . import resolve as _resolve  # noqa: E402,F401  (registers commands)
+# Each module registers its commands on ``app``; the order here is the order in --help.
+from . import client as _client  # noqa: E402,F401
+from . import resolve as _resolve  # noqa: E402,F401
+from . import zone as _zone  # noqa: E402,F401
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
-from . import zone as _zone  # noqa: E402,F401

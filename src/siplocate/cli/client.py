@@ -1,0 +1,364 @@
+"""``siplocate register`` and ``siplocate probe``: the failover-aware client from the shell.
+
+Every attempt is shown (target, transport, response, latency) so a failover is visible,
+and ``--json`` gives the same facts to scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json as jsonlib
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..client import Attempt, Outcome, RegEvent, Registration, SipClient
+from ..errors import BadInput, OperationFailed
+from ..failover import Failback, Policy
+from ..health import HealthMonitor
+from ..sip.auth import AuthError
+from ..sip.transaction import Timers
+from . import app
+from .common import (
+    JsonOpt,
+    NameserverOpt,
+    TransportsOpt,
+    ZoneOpt,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    run,
+)
+from .resolve import make_resolver
+
+
+def parse_duration(text: str, option: str) -> float:
+    """``2s``, ``500ms``, ``1.5`` (seconds) -> seconds; BadInput naming the option."""
+    raw = text.strip().lower()
+    scale = 1.0
+    if raw.endswith("ms"):
+        raw, scale = raw[:-2], 0.001
+    elif raw.endswith("s"):
+        raw = raw[:-1]
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        raise BadInput(f"{option}: {text!r} is not a duration (e.g. 2s, 500ms)") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise BadInput(f"{option}: {text!r} must be a positive duration")
+    return value
+
+
+def read_password(path: Path | None) -> str | None:
+    """First line of the password file (without its newline); BadInput if unreadable."""
+    if path is None:
+        return None
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInput(f"--password-file {path}: {exc.strerror or exc}") from None
+    lines = text.splitlines()
+    if not lines or not lines[0]:
+        raise BadInput(f"--password-file {path} is empty")
+    return lines[0]
+
+
+def attempt_line(a: Attempt) -> str:
+    result = f"{a.status}" if a.status is not None else (a.error or "no answer")
+    if a.status is not None and a.error:
+        result += f" ({a.error})"
+    t = a.target
+    return f"  {t.transport.value:<4} {t.host:<28} {t.hostport:<22} {result:<28} {a.ms:7.1f} ms"
+
+
+PasswordFileOpt = Annotated[
+    Path | None,
+    typer.Option("--password-file", metavar="FILE", help="Read the digest password from FILE."),
+]
+FailoverAfterOpt = Annotated[
+    str,
+    typer.Option(
+        "--failover-after",
+        metavar="DURATION",
+        help="Failover budget: move to the next target after this long without an answer "
+        "(e.g. 2s, 500ms; 'rfc' waits for Timer B/F).",
+    ),
+]
+T1Opt = Annotated[str, typer.Option("--t1", metavar="DURATION", help="RFC 3261 T1 (RTT estimate).")]
+CaFileOpt = Annotated[
+    Path | None,
+    typer.Option("--ca-file", metavar="FILE", help="Also trust this CA for TLS (PEM)."),
+]
+
+
+def build_client(
+    aor: str,
+    *,
+    password_file: Path | None,
+    user: str | None,
+    policy: str,
+    server: list[str] | None,
+    failover_after: str,
+    t1: str,
+    ca_file: Path | None,
+    nameserver: list[str] | None,
+    zone: list[Path] | None,
+    transports: str,
+) -> SipClient:
+    pol = Policy.parse(policy)
+    if server and pol != Policy.STATIC:
+        raise BadInput("--server is for --policy static (configured addresses, no DNS)")
+    budget = (
+        None
+        if failover_after.strip().lower() in ("rfc", "off", "none")
+        else (parse_duration(failover_after, "--failover-after"))
+    )
+    timers = Timers(t1=parse_duration(t1, "--t1"))
+    resolver = None if pol == Policy.STATIC else make_resolver(nameserver, zone, transports)
+    return SipClient(
+        aor,
+        password=read_password(password_file),
+        username=user,
+        resolver=resolver,
+        transports=transports,
+        policy=pol,
+        static=server,
+        failover_after=budget,
+        timers=timers,
+        ca_file=ca_file,
+    )
+
+
+@app.command()
+@handle_errors
+def register(
+    aor: Annotated[str, typer.Argument(metavar="sip:USER@DOMAIN", help="Address-of-record.")],
+    password_file: PasswordFileOpt = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Digest user name (default: the AOR's user).")
+    ] = None,
+    policy: Annotated[
+        str, typer.Option("--policy", help="default, sticky-ttl, sticky or static.")
+    ] = "default",
+    server: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--server",
+            metavar="ADDR[:PORT]",
+            help="Static policy: primary, then backups, in order (repeatable; IPs, no DNS).",
+        ),
+    ] = None,
+    expires: Annotated[int, typer.Option("--expires", help="Requested lifetime, seconds.")] = 3600,
+    once: Annotated[bool, typer.Option("--once", help="Register once and exit (default).")] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", help="Stay registered: refresh, fail over, fail back; Ctrl-C ends."
+        ),
+    ] = False,
+    probe_interval: Annotated[
+        str | None,
+        typer.Option(
+            "--probe-interval",
+            metavar="DURATION",
+            help="With --follow: OPTIONS every target this often to detect failures early.",
+        ),
+    ] = None,
+    failover_after: FailoverAfterOpt = "2s",
+    failback: Annotated[
+        str,
+        typer.Option(
+            "--failback", help="refresh (next refresh), probe (as soon as seen up), never."
+        ),
+    ] = "refresh",
+    t1: T1Opt = "500ms",
+    ca_file: CaFileOpt = None,
+    nameserver: NameserverOpt = None,
+    zone: ZoneOpt = None,
+    transports: TransportsOpt = "udp,tcp,tls",
+    json: JsonOpt = False,
+) -> None:
+    """REGISTER sip:USER@DOMAIN through the RFC 3263 target list, failing over as needed.
+
+    Examples:
+
+      siplocate register sip:alice@example.com --password-file pw.txt
+
+      siplocate register sip:alice@example.com --password-file pw.txt --follow --probe-interval 1s
+
+      siplocate register sip:alice@pbx --policy static --server 192.0.2.10 --server 192.0.2.11
+
+    Exit codes: 0 registered (or --follow ended by SIGINT/SIGTERM), 1 not registered, 2 bad input.
+    """
+    if once and follow:
+        raise BadInput("--once and --follow exclude each other")
+    if expires < 1 or expires > 2**31:
+        raise BadInput("--expires must be between 1 and 2^31 seconds")
+    interval = parse_duration(probe_interval, "--probe-interval") if probe_interval else None
+    if interval is not None and not follow:
+        raise BadInput("--probe-interval needs --follow")
+    mode = Failback.parse(failback)
+    client = build_client(
+        aor,
+        password_file=password_file,
+        user=user,
+        policy=policy,
+        server=server,
+        failover_after=failover_after,
+        t1=t1,
+        ca_file=ca_file,
+        nameserver=nameserver,
+        zone=zone,
+        transports=transports,
+    )
+    if client.aor.user is None:
+        raise BadInput(f"{aor!r} needs a user part: sip:USER@DOMAIN")
+    if follow:
+        code = run(_follow(client, expires, interval, mode, json))
+    else:
+        code = run(_once(client, expires, json))
+    raise typer.Exit(code)
+
+
+async def _once(client: SipClient, expires: int, json: bool) -> int:
+    async with client:
+        try:
+            outcome = await client.register(expires)
+        except AuthError as exc:
+            if json and isinstance(exc.outcome, Outcome):
+                print_json(_once_json(exc.outcome))
+            elif isinstance(exc.outcome, Outcome):
+                _print_attempts(exc.outcome)
+            raise
+    if json:
+        print_json(_once_json(outcome))
+    else:
+        _print_attempts(outcome)
+        if outcome.ok and outcome.target is not None:
+            t = outcome.target
+            console.print(
+                f"registered at {t.transport} {t.hostport} ({t.host}) for {client.granted} s"
+            )
+    if not outcome.ok:
+        err_console.print(f"siplocate: error: {outcome.describe()}", markup=False)
+        return 1
+    return 0
+
+
+def _once_json(outcome: Outcome) -> dict[str, object]:
+    t = outcome.target if outcome.ok else None
+    registered = (
+        {"transport": t.transport.value, "host": t.host, "address": t.address, "port": t.port}
+        if t is not None
+        else None
+    )
+    return {"registered": registered, "attempts": [a.as_dict() for a in outcome.attempts]}
+
+
+def _print_attempts(outcome: Outcome) -> None:
+    for a in outcome.attempts:
+        console.print(attempt_line(a), markup=False)
+
+
+async def _follow(
+    client: SipClient, expires: int, interval: float | None, failback: Failback, json: bool
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    def show(event: RegEvent) -> None:
+        if json:
+            sys.stdout.write(jsonlib.dumps(event.as_dict()) + "\n")
+            sys.stdout.flush()
+            return
+        for a in event.attempts:
+            console.print(attempt_line(a), markup=False, style="dim")
+        when = time.strftime("%H:%M:%S", time.localtime(event.at))
+        t = event.target
+        where = f"{t.transport} {t.hostport} ({t.host})" if t is not None else ""
+        console.print(f"{when} {event.event:<10} {where}", markup=False)
+        if event.event == "lost":
+            err_console.print(f"siplocate: {event.detail}", markup=False)
+
+    retry = min(5.0, interval) if interval else 5.0
+    registration = Registration(
+        client, expires=expires, failback=failback.value, on_event=show, retry_interval=retry
+    )
+    monitor = HealthMonitor(client, interval=interval) if interval else None
+    async with client:
+        if monitor is not None:
+            with contextlib.suppress(OperationFailed):
+                await monitor.probe_all()
+            monitor.start()
+        try:
+            await registration.run(stop)
+        finally:
+            if monitor is not None:
+                await monitor.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+@app.command()
+@handle_errors
+def probe(
+    domain: Annotated[str, typer.Argument(help="SIP domain or URI whose targets to probe.")],
+    timeout: Annotated[
+        str, typer.Option("--timeout", metavar="DURATION", help="Wait this long per target.")
+    ] = "2s",
+    t1: T1Opt = "500ms",
+    ca_file: CaFileOpt = None,
+    nameserver: NameserverOpt = None,
+    zone: ZoneOpt = None,
+    transports: TransportsOpt = "udp,tcp,tls",
+    json: JsonOpt = False,
+) -> None:
+    """OPTIONS to every target of DOMAIN, in parallel: who answers, and how fast.
+
+    Example: siplocate probe example.com --nameserver 127.0.0.1:5300
+
+    Exit codes: 0 at least one target answered, 1 none did, 2 bad input.
+    """
+    budget = parse_duration(timeout, "--timeout")
+    client = SipClient(
+        domain,
+        resolver=make_resolver(nameserver, zone, transports),
+        transports=transports,
+        failover_after=budget,
+        timers=Timers(t1=parse_duration(t1, "--t1")),
+        ca_file=ca_file,
+    )
+    attempts = run(_probe(client, budget))
+    if json:
+        print_json({"domain": str(client.aor), "targets": [a.as_dict() for a in attempts]})
+    else:
+        table = Table(box=None, pad_edge=False)
+        for col in ("transport", "host", "address:port", "status", "latency"):
+            table.add_column(col, justify="right" if col == "latency" else "left")
+        for a in attempts:
+            status = str(a.status) if a.status is not None else (a.error or "no answer")
+            if a.status is not None and a.error:
+                status += f" ({a.error})"
+            latency = f"{a.ms:.1f} ms" if a.status is not None else "-"
+            table.add_row(
+                a.target.transport.value, a.target.host, a.target.hostport, status, latency
+            )
+        console.print(table)
+    if not any(a.status is not None for a in attempts):
+        raise OperationFailed(f"no target of {domain} answered OPTIONS")
+
+
+async def _probe(client: SipClient, budget: float) -> list[Attempt]:
+    async with client:
+        targets, _ = await client.targets()
+        return list(await asyncio.gather(*(client.probe(t, budget) for t in targets)))

@@ -1,0 +1,250 @@
+"""Building, parsing and framing SIP messages on top of sipmessage (RFC 3261 §7, §8.1, §18.3).
+
+Pure functions: no sockets, no clocks. Identifiers (branch, tag, Call-ID) come from
+``secrets`` so they are unique across clients and restarts.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from sipmessage import URI, Address, CSeq, Headers, Message, Request, Response, Via
+
+from ..target import Transport
+
+#: RFC 3261 §8.1.1.7: every branch a compliant client creates starts with this cookie.
+MAGIC_COOKIE = "z9hG4bK"
+USER_AGENT = "siplocate"
+MAX_MESSAGE = 65535  # largest message we accept on a stream before giving up on the peer
+
+
+class MessageError(ValueError):
+    """Bytes that are not a SIP message we can use."""
+
+
+def new_branch() -> str:
+    return MAGIC_COOKIE + secrets.token_hex(8)
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+def new_call_id() -> str:
+    return secrets.token_hex(12)
+
+
+def via_transport(transport: Transport) -> str:
+    """The Via sent-protocol transport token (RFC 3261 §18.1.1 / §20.42)."""
+    return transport.value.upper()
+
+
+@dataclass
+class RequestSpec:
+    """Everything the core needs to build one request; the transport fills in Via/Contact.
+
+    Kept separate from the wire message so the same request can be re-issued to another
+    target (a new transaction with a new branch) during failover.
+    """
+
+    method: str
+    uri: URI
+    from_addr: Address
+    to_addr: Address
+    call_id: str
+    cseq: int
+    contact_user: str | None = None
+    expires: int | None = None
+    route: list[Address] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    content_type: str | None = None
+
+
+def build_request(
+    spec: RequestSpec,
+    *,
+    transport: Transport,
+    local: tuple[str, int],
+    branch: str | None = None,
+) -> Request:
+    """The wire request for ``spec`` sent over ``transport`` from ``local`` (RFC 3261 §8.1.1)."""
+    req = Request(spec.method, spec.uri, spec.body)
+    host, port = local
+    vhost = f"[{host}]" if ":" in host else host
+    req.headers.add(
+        "Via",
+        f"SIP/2.0/{via_transport(transport)} {vhost}:{port};branch={branch or new_branch()};rport",
+    )
+    req.headers.add("Max-Forwards", "70")
+    req.headers.add("From", str(spec.from_addr))
+    req.headers.add("To", str(spec.to_addr))
+    req.headers.add("Call-ID", spec.call_id)
+    req.headers.add("CSeq", f"{spec.cseq} {spec.method}")
+    for route in spec.route:
+        req.headers.add("Route", str(route))
+    if spec.contact_user is not None:
+        params = "" if transport == Transport.UDP else f";transport={transport.value}"
+        req.headers.add("Contact", f"<sip:{spec.contact_user}@{vhost}:{port}{params}>")
+    if spec.expires is not None:
+        req.headers.add("Expires", str(spec.expires))
+    for name, value in spec.headers:
+        req.headers.add(name, value)
+    req.headers.add("User-Agent", USER_AGENT)
+    if spec.content_type is not None:
+        req.headers.add("Content-Type", spec.content_type)
+    req.headers.add("Content-Length", str(len(spec.body)))
+    return req
+
+
+def branch_of(message: Message) -> str | None:
+    """The branch parameter of the top Via: the key that matches a response to its transaction."""
+    value = message.headers.get("Via")
+    if value is None:
+        return None
+    try:
+        via = Via.parse_many(value)[0]
+    except (ValueError, IndexError):
+        return None
+    branch = via.parameters.get("branch")
+    return branch if isinstance(branch, str) else None
+
+
+def cseq_method(message: Message) -> str | None:
+    try:
+        return message.cseq.method
+    except (KeyError, ValueError):
+        return None
+
+
+def build_ack(request: Request, response: Response) -> Request:
+    """ACK for a non-2xx final response to INVITE (RFC 3261 §17.1.1.3): same branch and hop."""
+    ack = Request("ACK", request.uri)
+    ack.headers.add("Via", request.headers.getlist("Via")[0])
+    ack.headers.add("Max-Forwards", "70")
+    ack.headers.add("From", request.headers["From"])
+    ack.headers.add("To", response.headers["To"])
+    ack.headers.add("Call-ID", request.headers["Call-ID"])
+    ack.headers.add("CSeq", f"{request.cseq.sequence} ACK")
+    for route in request.headers.getlist("Route"):
+        ack.headers.add("Route", route)
+    ack.headers.add("Content-Length", "0")
+    return ack
+
+
+def build_cancel(request: Request) -> Request:
+    """CANCEL for a pending INVITE (RFC 3261 §9.1): same Request-URI, Via, Call-ID, CSeq number."""
+    cancel = Request("CANCEL", request.uri)
+    cancel.headers.add("Via", request.headers.getlist("Via")[0])
+    cancel.headers.add("Max-Forwards", "70")
+    cancel.headers.add("From", request.headers["From"])
+    cancel.headers.add("To", request.headers["To"])
+    cancel.headers.add("Call-ID", request.headers["Call-ID"])
+    cancel.headers.add("CSeq", f"{request.cseq.sequence} CANCEL")
+    for route in request.headers.getlist("Route"):
+        cancel.headers.add("Route", route)
+    cancel.headers.add("Content-Length", "0")
+    return cancel
+
+
+def parse_message(data: bytes) -> Request | Response:
+    """Parse one datagram or framed stream message; MessageError naming the problem."""
+    try:
+        msg = Message.parse(data)
+        for name in ("Via", "CSeq", "Call-ID", "From", "To"):
+            if msg.headers.get(name) is None:
+                raise MessageError(f"SIP message without {name} header")
+        CSeq.parse(msg.headers["CSeq"])
+    except (ValueError, UnicodeDecodeError, KeyError) as exc:
+        raise MessageError(f"unparseable SIP message: {exc}") from None
+    return msg
+
+
+def retry_after(response: Response) -> float | None:
+    """Seconds from a Retry-After header (RFC 3261 §20.33), ignoring comments and params."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    token = value.split(";")[0].split("(")[0].strip()
+    return float(token) if token.isdigit() else None
+
+
+def header_expires(response: Response, contact_user: str | None = None) -> int | None:
+    """Granted registration lifetime: our Contact's ``expires`` param, else the Expires header."""
+    for value in response.headers.getlist("Contact"):
+        try:
+            contacts = Address.parse_many(value)
+        except ValueError:
+            continue
+        for contact in contacts:
+            exp = contact.parameters.get("expires")
+            if (
+                exp is not None
+                and exp.isdigit()
+                and (contact_user is None or contact.uri.user == contact_user)
+            ):
+                return int(exp)
+    header = response.headers.get("Expires")
+    return int(header) if header is not None and header.strip().isdigit() else None
+
+
+class StreamFramer:
+    """Split a TCP/TLS byte stream into SIP messages using Content-Length (RFC 3261 §18.3)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        out: list[bytes] = []
+        while True:
+            # RFC 5626 keep-alives and stray CRLFs between messages are skipped.
+            while self._buf[:2] == b"\r\n":
+                del self._buf[:2]
+            end = self._buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buf) > MAX_MESSAGE:
+                    raise MessageError("stream message header too large")
+                return out
+            length = _content_length(bytes(self._buf[:end]))
+            total = end + 4 + length
+            if total > MAX_MESSAGE:
+                raise MessageError("stream message too large")
+            if len(self._buf) < total:
+                return out
+            out.append(bytes(self._buf[:total]))
+            del self._buf[:total]
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"content-length", b"l"):
+            text = value.strip()
+            if not text.isdigit():
+                raise MessageError(f"bad Content-Length {text!r}")
+            return int(text)
+    raise MessageError("stream message without Content-Length")
+
+
+__all__ = [
+    "URI",
+    "Address",
+    "Headers",
+    "MessageError",
+    "Request",
+    "RequestSpec",
+    "Response",
+    "StreamFramer",
+    "branch_of",
+    "build_ack",
+    "build_cancel",
+    "build_request",
+    "header_expires",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "parse_message",
+    "retry_after",
+]

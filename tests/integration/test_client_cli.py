@@ -1,0 +1,191 @@
+"""``siplocate register`` and ``siplocate probe`` end to end: JSON shapes, exit codes, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from siplocate.cli import app
+from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
+
+pytestmark = pytest.mark.integration
+ATTEMPT_KEYS = ["transport", "host", "address", "port", "status", "error", "ms"]
+
+
+@pytest.fixture(scope="module")
+def client_dns() -> Iterator[ClientDns]:
+    dns = start_client_dns(["127.0.0.2", "127.0.0.3"])
+    yield dns
+    dns.bind.stop()
+
+
+@pytest.fixture
+def cluster(client_dns: ClientDns) -> Iterator[Cluster]:
+    c = start_cluster(client_dns)
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def pwfile(tmp_path: Path) -> Path:
+    p = tmp_path / "pw"
+    p.write_text(PASSWORD + "\n")
+    return p
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def common(cluster: Cluster) -> list[str]:
+    return ["-n", cluster.nameserver, "-t", "udp", "--failover-after", "500ms", "--t1", "100ms"]
+
+
+def test_register_once_json_shape(cluster: Cluster, pwfile: Path) -> None:
+    code, out, _ = cli(
+        "register", cluster.aor, "--password-file", str(pwfile), "--once", "--json",
+        *common(cluster),
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert list(data) == ["registered", "attempts"]
+    assert data["registered"] == {
+        "transport": "udp",
+        "host": "sip1.client.test",
+        "address": "127.0.0.2",
+        "port": cluster.primary.port,
+    }
+    assert [list(a) for a in data["attempts"]] == [ATTEMPT_KEYS, ATTEMPT_KEYS]
+    assert [a["status"] for a in data["attempts"]] == [401, 200]
+
+
+def test_register_once_shows_failover(cluster: Cluster, pwfile: Path) -> None:
+    cluster.primary.kill()
+    code, out, _ = cli("register", cluster.aor, "--password-file", str(pwfile), *common(cluster))
+    assert code == 0
+    lines = out.splitlines()
+    assert "127.0.0.2" in lines[0] and "connection refused" in lines[0]
+    assert lines[-1].startswith("registered at udp 127.0.0.3:")
+
+
+def test_register_all_down_exits_1_with_one_line(cluster: Cluster, pwfile: Path) -> None:
+    cluster.primary.kill()
+    cluster.backup.kill()
+    code, out, err = cli(
+        "register", cluster.aor, "--password-file", str(pwfile), "--json", *common(cluster)
+    )
+    assert code == 1
+    data = json.loads(out)
+    assert data["registered"] is None and len(data["attempts"]) == 2
+    assert err.count("\n") == 1 and "no server answered REGISTER" in err
+
+
+def test_wrong_password_exits_1_after_one_challenge(cluster: Cluster, tmp_path: Path) -> None:
+    bad = tmp_path / "bad"
+    bad.write_text("nope\n")
+    code, out, err = cli(
+        "register", cluster.aor, "--password-file", str(bad), "--json", *common(cluster)
+    )
+    assert code == 1
+    assert [a["status"] for a in json.loads(out)["attempts"]] == [401, 401]
+    assert err.strip().startswith("siplocate: error: authentication failed for alice")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--policy", "roundrobin"],
+        ["--policy", "static"],
+        ["--server", "127.0.0.2"],
+        ["--once", "--follow"],
+        ["--expires", "0"],
+        ["--probe-interval", "1s"],
+        ["--failover-after", "soon"],
+        ["--password-file", "/nonexistent/pw"],
+    ],
+)
+def test_bad_input_exits_2(cluster: Cluster, args: list[str]) -> None:
+    code, _, err = cli("register", cluster.aor, *common(cluster), *args)
+    assert code == 2, err
+    assert err.startswith("siplocate: error: ") and err.count("\n") == 1
+
+
+def test_probe_table_json_and_exit_codes(cluster: Cluster) -> None:
+    cluster.backup.kill()
+    code, out, _ = cli("probe", "client.test", "-n", cluster.nameserver, "--timeout", "500ms")
+    assert code == 0
+    rows = out.splitlines()
+    assert rows[0].split() == ["transport", "host", "address:port", "status", "latency"]
+    assert len(rows) == 5  # udp and tcp to both servers
+    assert any("127.0.0.3" in r and "connection refused" in r for r in rows)
+    code, out, _ = cli(
+        "probe", "client.test", "-n", cluster.nameserver, "--timeout", "500ms", "--json"
+    )
+    data = json.loads(out)
+    assert [t["status"] for t in data["targets"]] == [200, None, 200, None]
+    assert list(data["targets"][0]) == ATTEMPT_KEYS
+    cluster.primary.kill()
+    code, _, err = cli("probe", "client.test", "-n", cluster.nameserver, "--timeout", "300ms")
+    assert code == 1 and "no target of client.test answered OPTIONS" in err
+
+
+def test_follow_json_events_and_sigterm_unregisters(cluster: Cluster, pwfile: Path) -> None:
+    args = [
+        sys.executable, "-c", "from siplocate.cli import main; main()",
+        "register", cluster.aor, "--password-file", str(pwfile), "--follow", "--json",
+        "--expires", "60", "--probe-interval", "300ms", "--failback", "probe",
+        *common(cluster),
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert list(first) == ["event", "transport", "host", "address", "port", "at"]
+        assert first["event"] == "registered" and first["address"] == "127.0.0.2"
+        assert abs(first["at"] - time.time()) < 10
+        cluster.primary.kill()
+        second = json.loads(proc.stdout.readline())
+        assert second["event"] == "failover" and second["address"] == "127.0.0.3"
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_register_from_a_zone_file_over_tcp(cluster: Cluster, pwfile: Path, tmp_path: Path) -> None:
+    from tests.fixtures.kamailio import cluster_zone
+
+    zone = tmp_path / "client.test.zone"
+    zone.write_text(cluster_zone("client.test", cluster.addresses))
+    code, out, _ = cli(
+        "register", cluster.aor, "--password-file", str(pwfile), "--json",
+        "--zone", str(zone), "--transports", "tcp",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out)["registered"]["transport"] == "tcp"
+
+
+def test_register_static_policy_needs_no_dns(cluster: Cluster, pwfile: Path) -> None:
+    cluster.primary.kill()
+    code, out, _ = cli(
+        "register", cluster.aor, "--password-file", str(pwfile), "--json",
+        "--policy", "static", "--server", cluster.primary.hostport,
+        "--server", cluster.backup.hostport, "-t", "udp",
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["registered"]["address"] == "127.0.0.3"
+    assert data["attempts"][0]["error"] == "connection refused"

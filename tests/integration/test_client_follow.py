@@ -1,0 +1,204 @@
+"""Kept-alive registrations against real Kamailio: health probing, failover without waiting
+for the refresh, failback, and the policies across requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from siplocate import Resolver
+from siplocate.client import RegEvent, Registration, SipClient
+from siplocate.health import HealthMonitor
+from siplocate.sip.transaction import Timers
+from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client_dns() -> Iterator[ClientDns]:
+    dns = start_client_dns(["127.0.0.2", "127.0.0.3"], ttl=2)
+    yield dns
+    dns.bind.stop()
+
+
+@pytest.fixture
+def cluster(client_dns: ClientDns) -> Iterator[Cluster]:
+    c = start_cluster(client_dns)
+    yield c
+    c.stop()
+
+
+def make_client(cluster: Cluster, **kwargs: object) -> SipClient:
+    options: dict[str, object] = {
+        "password": PASSWORD,
+        "resolver": Resolver(nameservers=[cluster.nameserver], transports=("udp",)),
+        "transports": ("udp",),
+        "failover_after": 0.3,
+        "timers": Timers(t1=0.1),
+    }
+    options.update(kwargs)
+    return SipClient(cluster.aor, **options)  # type: ignore[arg-type]
+
+
+async def wait_for(events: list[RegEvent], kind: str, timeout: float) -> RegEvent:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for e in events:
+            if e.event == kind:
+                return e
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {kind!r} event within {timeout}s: {[e.event for e in events]}")
+
+
+async def test_follow_fails_over_on_probe_and_fails_back_when_primary_returns(
+    cluster: Cluster,
+) -> None:
+    async with make_client(cluster) as client:
+        monitor = HealthMonitor(client, interval=0.3)
+        await monitor.probe_all()
+        monitor.start()
+        reg = Registration(client, expires=60, failback="probe")
+        stop = asyncio.Event()
+        task = asyncio.create_task(reg.run(stop))
+        try:
+            first = await wait_for(reg.events, "registered", 3)
+            assert first.target is not None and first.target.address == "127.0.0.2"
+            killed = time.time()
+            cluster.primary.kill()
+            over = await wait_for(reg.events, "failover", 3)
+            assert over.target is not None and over.target.address == "127.0.0.3"
+            # The monitor triggered it: no waiting for the refresh (30 s away).
+            assert over.at - killed < 10
+            # After the monitor saw the primary down, no request went there.
+            detected = min(
+                a.at for e in reg.events for a in e.attempts if a.target.address == "127.0.0.3"
+            )
+            late = [
+                a
+                for e in reg.events
+                for a in e.attempts
+                if a.target.address == "127.0.0.2" and a.at > detected
+            ]
+            assert late == []
+            cluster.primary.start()
+            back = await wait_for(reg.events, "failback", 3)
+            assert back.target is not None and back.target.address == "127.0.0.2"
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            await monitor.stop()
+        assert client.registered is None  # unregistered on stop
+
+
+async def test_follow_without_probe_fails_over_at_the_next_refresh(cluster: Cluster) -> None:
+    async with make_client(cluster) as client:
+        reg = Registration(client, expires=2)  # refresh every second
+        stop = asyncio.Event()
+        task = asyncio.create_task(reg.run(stop))
+        try:
+            await wait_for(reg.events, "registered", 3)
+            cluster.primary.kill()
+            over = await wait_for(reg.events, "failover", 3)
+            assert over.target is not None and over.target.address == "127.0.0.3"
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+
+
+async def test_all_down_under_follow_reports_lost_then_recovers(cluster: Cluster) -> None:
+    async with make_client(cluster) as client:
+        reg = Registration(client, expires=60, retry_interval=0.2)
+        cluster.primary.kill()
+        cluster.backup.kill()
+        stop = asyncio.Event()
+        task = asyncio.create_task(reg.run(stop))
+        try:
+            lost = await wait_for(reg.events, "lost", 3)
+            assert "no server answered REGISTER" in lost.detail
+            cluster.backup.start()
+            again = await wait_for(reg.events, "registered", 5)
+            assert again.target is not None and again.target.address == "127.0.0.3"
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
+
+
+async def test_sticky_stays_on_backup_after_primary_returns(cluster: Cluster) -> None:
+    async with make_client(cluster, policy="sticky", down_for=0.2) as client:
+        cluster.primary.kill()
+        assert (await client.options()).target.address == "127.0.0.3"  # type: ignore[union-attr]
+        cluster.primary.start()
+        await asyncio.sleep(0.3)
+        assert (await client.options()).target.address == "127.0.0.3"  # type: ignore[union-attr]
+        cluster.backup.kill()
+        assert (await client.options()).target.address == "127.0.0.2"  # type: ignore[union-attr]
+
+
+async def test_sticky_ttl_returns_to_the_top_when_the_dns_ttl_runs_out(cluster: Cluster) -> None:
+    async with make_client(cluster, policy="sticky-ttl", down_for=0.2) as client:
+        cluster.primary.kill()
+        first = await client.options()
+        assert first.target is not None and first.target.address == "127.0.0.3"
+        cluster.primary.start()
+        await asyncio.sleep(0.3)
+        assert (await client.options()).target.address == "127.0.0.3"  # type: ignore[union-attr]
+        _, expires = await client.targets()
+        assert expires is not None
+        await asyncio.sleep(max(0.0, expires - time.time()) + 0.1)  # zone TTL is 2 s
+        assert (await client.options()).target.address == "127.0.0.2"  # type: ignore[union-attr]
+
+
+async def test_default_policy_goes_back_to_the_top_once_the_mark_expires(cluster: Cluster) -> None:
+    async with make_client(cluster, down_for=0.2) as client:
+        cluster.primary.kill()
+        assert (await client.options()).target.address == "127.0.0.3"  # type: ignore[union-attr]
+        cluster.primary.start()
+        await asyncio.sleep(0.3)
+        assert (await client.options()).target.address == "127.0.0.2"  # type: ignore[union-attr]
+
+
+async def test_static_policy_uses_configured_addresses_without_dns(cluster: Cluster) -> None:
+    primary, backup = cluster.primary, cluster.backup
+    client = SipClient(
+        "sip:alice@client.test",
+        password=PASSWORD,
+        static=[primary.hostport, backup.hostport],
+        failover_after=0.3,
+        timers=Timers(t1=0.1),
+    )
+    async with client:
+        outcome = await client.register(60)
+        assert outcome.ok and outcome.target is not None
+        assert outcome.target.hostport == primary.hostport
+        primary.kill()
+        outcome = await client.register(60)
+        assert outcome.ok and outcome.target is not None
+        assert outcome.target.hostport == backup.hostport
+
+
+@pytest.mark.parametrize(
+    ("failback", "expected"), [("refresh", "127.0.0.2"), ("never", "127.0.0.3")]
+)
+async def test_failback_modes_at_refresh(cluster: Cluster, failback: str, expected: str) -> None:
+    async with make_client(cluster, policy="sticky", down_for=0.2) as client:
+        cluster.primary.kill()
+        reg = Registration(client, expires=2, failback=failback)  # refresh every second
+        stop = asyncio.Event()
+        task = asyncio.create_task(reg.run(stop))
+        try:
+            first = await wait_for(reg.events, "registered", 3)
+            assert first.target is not None and first.target.address == "127.0.0.3"
+            cluster.primary.start()
+            await asyncio.sleep(2.5)  # two refreshes later
+            last = reg.events[-1]
+            assert last.target is not None and last.target.address == expected
+            kinds = {e.event for e in reg.events}
+            assert ("failback" in kinds) == (failback == "refresh")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 5)
