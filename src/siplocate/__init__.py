@@ -1,6 +1,9 @@
 """siplocate: SIP server discovery over DNS (RFC 3263, RFC 2782), made correct, fast and visible."""
 
+from .client import Dialog, Outcome, Registration, SipClient
 from .errors import BadInput, DnsError, NotFound, OperationFailed, SiplocateError
+from .failover import Failback, Policy
+from .health import HealthMonitor
 from .locate import Resolver, locate, locate_sync
 from .resolution import Branch, Host, Resolution
 from .target import SipTarget, Target, Transport, Via
@@ -8,12 +11,19 @@ from .target import SipTarget, Target, Transport, Via
 __all__ = [
     "BadInput",
     "Branch",
+    "Dialog",
     "DnsError",
+    "Failback",
+    "HealthMonitor",
     "Host",
     "NotFound",
     "OperationFailed",
+    "Outcome",
+    "Policy",
+    "Registration",
     "Resolution",
     "Resolver",
+    "SipClient",
     "SipTarget",
     "SiplocateError",
     "Target",
