@@ -283,7 +283,8 @@ class _Walk:
                 answer.latency * 1000,
                 dns.rcode.to_text(answer.rcode),
                 answer.ttl,
-                tuple(r.to_text() for r in answer.records) or (answer.describe(),),
+                tuple(answer.rrset) if answer.rrset is not None else (),
+                "" if answer.rrset is not None else answer.describe(),
                 answer.server,
                 speculative,
             )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One DNS question and its answer, as the resolver saw it."""
+    """One DNS question and its answer, as the resolver saw it.
+
+    The records are kept as they came and turned into text only when shown, so tracing
+    costs a resolution almost nothing.
+    """
 
     name: str
     rdtype: str
@@ -15,9 +20,15 @@ class Query:
     ms: float
     rcode: str
     ttl: int
-    answer: tuple[str, ...]
+    records: tuple[Any, ...]  # dnspython rdata
+    empty: str = ""  # what to show without records: NXDOMAIN, NODATA, ...
     server: str | None = None
     speculative: bool = False  # asked in parallel before it was known to be needed
+
+    @property
+    def answer(self) -> tuple[str, ...]:
+        """The records as zone-file text, or the reason there are none."""
+        return tuple(r.to_text() for r in self.records) or (self.empty,)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -35,17 +46,7 @@ class Query:
 
     def cached(self) -> Query:
         """The same question as a later, fully cached resolution sees it."""
-        return Query(
-            self.name,
-            self.rdtype,
-            "cache",
-            0.0,
-            self.rcode,
-            self.ttl,
-            self.answer,
-            None,
-            self.speculative,
-        )
+        return replace(self, source="cache", ms=0.0, server=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,3 +90,11 @@ def test_bad_nameserver_text() -> None:
     ]:
         with pytest.raises(BadInput, match=fragment):
             LiveSource([text])
+
+
+async def test_truncated_udp_reply_is_retried_over_tcp(bind: BindServer) -> None:
+    res = await Resolver([bind.nameserver]).locate("sip:big.cases.test;transport=udp")
+    assert len(res.targets) == 60
+    srv = next(q for q in queries(res) if q.rdtype == "SRV")
+    assert srv.server is not None and srv.server.endswith("/tcp")
+    assert len(srv.records) == 60

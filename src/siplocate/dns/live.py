@@ -139,10 +139,11 @@ class LiveSource:
                 start = time.perf_counter()
                 try:
                     reply = await self._udp(query, host, port)
-                    if reply.flags & dns.flags.TC:
+                    if reply.flags & dns.flags.TC:  # truncated: the whole answer over TCP
                         reply = await dns.asyncquery.tcp(
                             query, host, port=port, timeout=self.timeout
                         )
+                        where += "/tcp"
                 except dns.exception.Timeout:
                     problems.append(f"{where} timed out")
                     continue
