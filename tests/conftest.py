@@ -6,9 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.fixtures.bind import BindServer, zone_origin
-from tests.fixtures.servers import require_binary
+from tests.fixtures.servers import in_ci, require_binary
+
+# Property tests check RFC invariants, not speed: no per-example deadline (a busy CI core
+# would make them flaky); CI also gets a fixed seed so a failure reproduces.
+settings.register_profile("default", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.load_profile("ci" if in_ci() else "default")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ZONES = ROOT / "examples" / "zones"

@@ -87,7 +87,7 @@ class DownMemory:
         return True
 
 
-def order_targets(
+def try_order(
     targets: Iterable[Target],
     memory: DownMemory,
     now: float,
@@ -130,7 +130,7 @@ class Failover:
         )
         if first is None and keep:
             first = self.current
-        return order_targets(targets, self.memory, now, first)
+        return try_order(targets, self.memory, now, first)
 
     def succeeded(self, target: Target, now: float, expires: float | None = None) -> None:
         """``target`` answered: it is up, and the sticky policies keep it."""

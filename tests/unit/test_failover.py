@@ -16,7 +16,7 @@ from siplocate.failover import (
     Failure,
     Policy,
     is_failover_response,
-    order_targets,
+    try_order,
 )
 from siplocate.target import Target, Transport
 
@@ -132,7 +132,7 @@ def test_order_is_a_permutation_with_up_targets_first_in_list_order(
     if prefer is not None and not f.memory.is_down(prefer, 1):
         assert result[0] == prefer
     plain = [t for t in targets if t in up] + [t for t in targets if t not in up]
-    assert order_targets(targets, f.memory, 1) == plain
+    assert try_order(targets, f.memory, 1) == plain
 
 
 def test_from_top_ignores_stickiness_for_a_failback_refresh() -> None:
