@@ -494,9 +494,12 @@ class _Walk:
             else:
                 real.append(rec)
         names = list(dict.fromkeys(rec.target for rec in real))
-        found = dict(
-            zip(names, await asyncio.gather(*(self.addresses(n) for n in names)), strict=True)
-        )
+        if all(self.has_addresses(n) for n in names):  # all cached: no tasks, no loop turns
+            found = {n: await self.addresses(n) for n in names}
+        else:
+            found = dict(
+                zip(names, await asyncio.gather(*(self.addresses(n) for n in names)), strict=True)
+            )
         hosts = []
         for rec in real:
             addresses, host_notes = found[rec.target]
@@ -530,9 +533,13 @@ class _Walk:
         self, name: dns.name.Name, srv_target: bool = True
     ) -> tuple[tuple[str, ...], list[str]]:
         """A and AAAA of ``name`` asked together, interleaved IPv6-first per RFC 8305."""
-        (v6, notes6), (v4, notes4) = await asyncio.gather(
-            self.follow(name, AAAA), self.follow(name, A)
-        )
+        if self.has_addresses(name):  # both cached: no need to run them as tasks
+            v6, notes6 = await self.follow(name, AAAA)
+            v4, notes4 = await self.follow(name, A)
+        else:
+            (v6, notes6), (v4, notes4) = await asyncio.gather(
+                self.follow(name, AAAA), self.follow(name, A)
+            )
         notes = list(dict.fromkeys(notes6 + notes4))
         if notes and srv_target:
             notes = [f"{n}: RFC 2782 says SRV targets must not be aliases" for n in notes]
@@ -549,6 +556,10 @@ class _Walk:
         return tuple(merged), notes
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def has_addresses(self, name: dns.name.Name) -> bool:
+        """Both address questions for ``name`` can be answered from the cache right now."""
+        return self.source.has(name, AAAA) and self.source.has(name, A)
 
     def srv_name(self, transport: Transport, domain: dns.name.Name) -> dns.name.Name:
         return dns.name.from_text(TRANSPORTS[transport].srv_prefix, domain)

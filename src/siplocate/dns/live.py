@@ -7,6 +7,7 @@ truncation, a per-try timeout, and the next nameserver on timeout, SERVFAIL or R
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import random
 import socket
@@ -125,6 +126,7 @@ class LiveSource:
         self.attempts = attempts
         self.edns = edns
         self._pools: dict[tuple[str, int], list[_Channel]] = {}
+        self._opening: dict[tuple[str, int], asyncio.Future[_Channel]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ids = random.SystemRandom()
 
@@ -213,17 +215,35 @@ class LiveSource:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # another event loop (e.g. a new asyncio.run): new sockets
             self._pools = {}
+            self._opening = {}
             self._loop = loop
         pool = self._pools.setdefault((host, port), [])
-        pool[:] = [c for c in pool if c.transport is not None]
-        for channel in pool:
-            if len(channel.pending) < PER_SOCKET:
-                return channel
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        _, channel = await loop.create_datagram_endpoint(
-            _Channel, remote_addr=(host, port), family=family
-        )
+        for _ in range(8):  # bounded: wait for sockets others are opening, then open one
+            pool[:] = [c for c in pool if c.transport is not None]
+            for channel in pool:
+                if len(channel.pending) < PER_SOCKET:
+                    return channel
+            opening = self._opening.get((host, port))
+            if opening is None:
+                break
+            with contextlib.suppress(OSError):
+                await asyncio.shield(opening)
+        future: asyncio.Future[_Channel] = loop.create_future()
+        self._opening[(host, port)] = future
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            _, channel = await loop.create_datagram_endpoint(
+                _Channel, remote_addr=(host, port), family=family
+            )
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            if self._opening.get((host, port)) is future:
+                del self._opening[(host, port)]
         pool.append(channel)
+        future.set_result(channel)
         return channel
 
     def close(self) -> None:
