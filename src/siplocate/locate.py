@@ -189,11 +189,7 @@ class _Walk:
     def ask(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, speculative: bool = False
     ) -> asyncio.Future[Answer | None]:
-        """Ask once per walk; later askers share the same question.
-
-        A question still in flight whose answer has meanwhile arrived in another reply's
-        additional section is cancelled and answered from there: no waiting, no parsing.
-        """
+        """Ask once per walk; later askers share the same question (see ``_claim``)."""
         key = (name, rdtype)
         task = self._asked.get(key)
         if task is not None and key in self._unclaimed and not speculative:
@@ -241,9 +237,8 @@ class _Walk:
         """Let parallel replies be parsed, after dropping those the cache now answers."""
         for key in list(self._unclaimed):
             task = self._asked[key]
-            if not task.done() and self.source.peek(*key) is not None:
+            if self._claim(key, task) is not task:
                 self._unclaimed.discard(key)
-                self._claim(key, task)
         self.gate.set()
 
     def cancel_pending(self) -> None:
