@@ -24,7 +24,7 @@ import dns.rdtypes.IN.SRV
 
 from .dns import CachingSource, DnsSource, make_source
 from .dns.live import PARSE_GATE
-from .dns.source import MAX_CNAME_CHAIN, Answer
+from .dns.source import MAX_CNAME_CHAIN, Answer, NameKey, name_key
 from .errors import DnsError, NotFound
 from .resolution import Branch, Host, Naptr, Resolution, order_targets
 from .srv import rng_for
@@ -40,6 +40,9 @@ from .target import (
 )
 from .trace import Note, Query, TraceEntry
 
+_Key = tuple[NameKey, dns.rdatatype.RdataType]
+#: SRV owner prefix labels per transport, e.g. (b"_sip", b"_udp"), from the transport table.
+_SRV_LABELS = {t: tuple(p.encode() for p in i.srv_prefix.split(".")) for t, i in TRANSPORTS.items()}
 MAX_NAPTR_DEPTH = 3  # non-terminal (empty-flag) NAPTR hops followed
 NAPTR = dns.rdatatype.NAPTR
 SRV = dns.rdatatype.SRV
@@ -47,16 +50,26 @@ A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Chain:
     """What one DNS walk found, reusable until ``deadline`` (monotonic)."""
 
     branches: tuple[Branch, ...]
     trace: tuple[TraceEntry, ...]
-    cached_trace: tuple[TraceEntry, ...]
     expires: float | None  # wall clock
     deadline: float  # monotonic
     reason: str | None  # why nothing is usable, when that is so
+    _cached_trace: tuple[TraceEntry, ...] | None = None
+
+    @property
+    def cached_trace(self) -> tuple[TraceEntry, ...]:
+        """The trace as a later call sees it: every question answered from the cache."""
+        if self._cached_trace is None:
+            self._cached_trace = (
+                *(e.cached() if isinstance(e, Query) else e for e in self.trace),
+                Note("whole chain served from the resolver's cache: no DNS question asked"),
+            )
+        return self._cached_trace
 
 
 class Resolver:
@@ -152,15 +165,12 @@ class Resolver:
         reason = None if any(b.groups for b in branches) else walk.reason(sip, branches)
         if reason and walk.errors:
             raise DnsError(walk.errors[0])
-        cached = tuple(e.cached() if isinstance(e, Query) else e for e in walk.trace)
-        cached += (Note("whole chain served from the resolver's cache: no DNS question asked"),)
         deadline = now_mono + ttl if finite else math.inf
         if walk.errors:
             deadline = now_mono  # partial answer: do not keep it
         return _Chain(
             tuple(branches),
             tuple(walk.trace),
-            cached,
             now_wall + ttl if finite else None,
             deadline,
             reason,
@@ -176,11 +186,9 @@ class _Walk:
         self.trace: list[TraceEntry] = []
         self.ttl = math.inf
         self.errors: list[str] = []
-        self._asked: dict[
-            tuple[dns.name.Name, dns.rdatatype.RdataType], asyncio.Future[Answer | None]
-        ] = {}
-        self._nxdomain: set[dns.name.Name] = set()
-        self._unclaimed: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = set()
+        self._asked: dict[_Key, asyncio.Future[Answer | None]] = {}
+        self._nxdomain: set[NameKey] = set()
+        self._unclaimed: dict[_Key, dns.name.Name] = {}  # parallel questions nobody awaits yet
         # Parallel (speculative) replies wait here before being parsed: see open_gate().
         self.gate = asyncio.Event()
 
@@ -190,44 +198,39 @@ class _Walk:
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, speculative: bool = False
     ) -> asyncio.Future[Answer | None]:
         """Ask once per walk; later askers share the same question (see ``_claim``)."""
-        key = (name, rdtype)
+        key = (name_key(name), rdtype)
         task = self._asked.get(key)
         if task is not None and key in self._unclaimed and not speculative:
-            self._unclaimed.discard(key)
-            task = self._claim(key, task)
+            del self._unclaimed[key]
+            task = self._claim(name, key, task)
         if task is None:
             cached = self.source.peek(name, rdtype)
             if cached is not None:  # no task, no loop iteration: answer at once
-                task = self._done(key, cached, speculative)
+                task = self._done(name, key, cached, speculative)
             else:
                 task = asyncio.ensure_future(self._fetch(name, rdtype, speculative))
                 self._asked[key] = task
                 if speculative:
-                    self._unclaimed.add(key)
+                    self._unclaimed[key] = name
         return task
 
     def _claim(
-        self,
-        key: tuple[dns.name.Name, dns.rdatatype.RdataType],
-        task: asyncio.Future[Answer | None],
+        self, name: dns.name.Name, key: _Key, task: asyncio.Future[Answer | None]
     ) -> asyncio.Future[Answer | None]:
         """A parallel question still in flight whose answer has meanwhile arrived in another
         reply's additional section is dropped (nobody awaits it yet) and answered from there."""
         if task.done():
             return task
-        cached = self.source.peek(*key)
+        cached = self.source.peek(name, key[1])
         if cached is None:
             return task
         task.cancel()
-        return self._done(key, cached, speculative=False)
+        return self._done(name, key, cached, speculative=False)
 
     def _done(
-        self,
-        key: tuple[dns.name.Name, dns.rdatatype.RdataType],
-        answer: Answer,
-        speculative: bool,
+        self, name: dns.name.Name, key: _Key, answer: Answer, speculative: bool
     ) -> asyncio.Future[Answer | None]:
-        self._record(key[0], key[1], answer, speculative)
+        self._record(name, key[1], answer, speculative)
         future: asyncio.Future[Answer | None] = asyncio.get_running_loop().create_future()
         future.set_result(answer)
         self._asked[key] = future
@@ -235,10 +238,10 @@ class _Walk:
 
     def open_gate(self) -> None:
         """Let parallel replies be parsed, after dropping those the cache now answers."""
-        for key in list(self._unclaimed):
+        for key, name in list(self._unclaimed.items()):
             task = self._asked[key]
-            if self._claim(key, task) is not task:
-                self._unclaimed.discard(key)
+            if self._claim(name, key, task) is not task:
+                del self._unclaimed[key]
         self.gate.set()
 
     def cancel_pending(self) -> None:
@@ -272,11 +275,11 @@ class _Walk:
     ) -> None:
         self.trace.append(
             Query(
-                str(name).rstrip(".") or ".",
-                dns.rdatatype.to_text(rdtype),
+                name,
+                rdtype,
                 answer.source.value,
                 answer.latency * 1000,
-                dns.rcode.to_text(answer.rcode),
+                answer.rcode,
                 answer.ttl,
                 tuple(answer.rrset) if answer.rrset is not None else (),
                 "" if answer.rrset is not None else answer.describe(),
@@ -285,7 +288,7 @@ class _Walk:
             )
         )
         if answer.nxdomain:
-            self._nxdomain.add(name)
+            self._nxdomain.add(name_key(name))
 
     async def follow(
         self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
@@ -395,7 +398,7 @@ class _Walk:
             return None
         jobs: list[Coroutine[Any, Any, Branch | list[Branch] | None]] = []
         for rec, transport in usable:
-            replacement = dns.name.from_text(rec.replacement)
+            replacement = rec.replacement_name
             flag = rec.flags.lower()
             if flag == "s":
                 jobs.append(self.srv_branch(transport, Via.NAPTR, replacement, rec))
@@ -557,7 +560,7 @@ class _Walk:
         return self.source.has(name, AAAA) and self.source.has(name, A)
 
     def srv_name(self, transport: Transport, domain: dns.name.Name) -> dns.name.Name:
-        return dns.name.from_text(TRANSPORTS[transport].srv_prefix, domain)
+        return dns.name.Name(_SRV_LABELS[transport] + domain.labels)
 
     def choose_default(self, sip: SipTarget, given: Transport | None) -> Transport:
         """The URI's transport, else UDP for sip and TLS for sips (RFC 3263 §4.1)."""
@@ -581,7 +584,7 @@ class _Walk:
     def reason(self, sip: SipTarget, branches: list[Branch]) -> str:
         """One line saying why nothing usable came out."""
         host = sip.lookup_host
-        if dns.name.from_text(host) in self._nxdomain:
+        if name_key(dns.name.from_text(host)) in self._nxdomain:
             return f"{host} does not exist (NXDOMAIN)"
         if branches and all(b.not_offered for b in branches):
             return f"{host} says SIP is not offered there (SRV target '.')"
@@ -608,6 +611,7 @@ def _naptr(rdata: object) -> Naptr:
         text(rdata.service),  # type: ignore[attr-defined]
         text(rdata.regexp),  # type: ignore[attr-defined]
         _text(rdata.replacement),  # type: ignore[attr-defined]
+        rdata.replacement,  # type: ignore[attr-defined]
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from .srv import first_choice_shares, group_by_priority, weighted_order
 from .target import SipTarget, Target, Transport, Via
@@ -25,6 +26,7 @@ class Naptr:
     service: str
     regexp: str
     replacement: str
+    replacement_name: Any = field(default=None, compare=False, repr=False)  # dns.name.Name
 
     def __str__(self) -> str:
         return (

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+import dns.rcode
+import dns.rdatatype
+
 
 @dataclass(frozen=True, slots=True)
 class Query:
@@ -14,16 +17,28 @@ class Query:
     costs a resolution almost nothing.
     """
 
-    name: str
-    rdtype: str
+    qname: Any  # dns.name.Name, made text only when shown
+    qtype: dns.rdatatype.RdataType
     source: str  # network, cache, additional, zone
     ms: float
-    rcode: str
+    qrcode: dns.rcode.Rcode
     ttl: int
     records: tuple[Any, ...]  # dnspython rdata
     empty: str = ""  # what to show without records: NXDOMAIN, NODATA, ...
     server: str | None = None
     speculative: bool = False  # asked in parallel before it was known to be needed
+
+    @property
+    def name(self) -> str:
+        return str(self.qname.to_text(omit_final_dot=True)) or "."
+
+    @property
+    def rdtype(self) -> str:
+        return dns.rdatatype.to_text(self.qtype)
+
+    @property
+    def rcode(self) -> str:
+        return dns.rcode.to_text(self.qrcode)
 
     @property
     def answer(self) -> tuple[str, ...]:

@@ -15,12 +15,12 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from .source import Answer, DnsSource, Origin
+from .source import Answer, DnsSource, NameKey, Origin, name_key
 
 MAX_TTL = 86400
 MAX_NEGATIVE_TTL = 3 * 3600  # RFC 2308 §5: 1-3 hours is a sensible upper bound
 
-Key = tuple[dns.name.Name, dns.rdatatype.RdataType]
+Key = tuple[NameKey, dns.rdatatype.RdataType]
 
 
 class CachingSource:
@@ -40,18 +40,19 @@ class CachingSource:
 
     def has(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> bool:
         """Whether the question can be answered from memory now (cheaper than ``peek``)."""
-        entry = self._entries.get((name, rdtype))
+        entry = self._entries.get((name_key(name), rdtype))
         return entry is not None and entry[0] > time.monotonic()
 
     def peek(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer | None:
         """The cached answer with its remaining TTL, or None; never asks the network."""
-        entry = self._entries.get((name, rdtype))
+        key = (name_key(name), rdtype)
+        entry = self._entries.get(key)
         if entry is None:
             return None
         expires, answer = entry
         remaining = expires - time.monotonic()
         if remaining <= 0:
-            del self._entries[(name, rdtype)]
+            del self._entries[key]
             return None
         source = Origin.ADDITIONAL if answer.source is Origin.ADDITIONAL else Origin.CACHE
         return Answer(
@@ -71,7 +72,7 @@ class CachingSource:
         if cached is not None:
             self.hits += 1
             return cached
-        key = (name, rdtype)
+        key = (name_key(name), rdtype)
         task = self._inflight.get(key)
         first = task is None
         if task is None:
@@ -94,7 +95,7 @@ class CachingSource:
         return answer if first else answer.with_source(Origin.CACHE)
 
     async def _fetch(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
-        key = (name, rdtype)
+        key = (name_key(name), rdtype)
         try:
             answer = await self.inner.answer(name, rdtype)
             self.store(answer)
@@ -108,10 +109,13 @@ class CachingSource:
         now = time.monotonic()
         cap = MAX_TTL if answer.rrset is not None else MAX_NEGATIVE_TTL
         if answer.ttl > 0 and not answer.chain_unfinished:
-            self._put((answer.name, answer.rdtype), now + min(answer.ttl, cap), answer)
+            self._put((name_key(answer.name), answer.rdtype), now + min(answer.ttl, cap), answer)
         for rrset in answer.additional:
-            key = (rrset.name, rrset.rdtype)
-            if rrset.ttl <= 0 or rrset.rdtype == dns.rdatatype.OPT or self.peek(*key):
+            if rrset.ttl <= 0 or rrset.rdtype == dns.rdatatype.OPT:
+                continue
+            key = (name_key(rrset.name), rrset.rdtype)
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] > now:
                 continue
             extra = Answer(
                 rrset.name,

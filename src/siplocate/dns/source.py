@@ -100,6 +100,18 @@ class DnsSource(Protocol):
         ...
 
 
+NameKey = tuple[bytes, ...]
+
+
+def name_key(name: dns.name.Name) -> NameKey:
+    """A cheap case-insensitive dict key for a name.
+
+    ``dns.name.Name`` hashes by walking every character in Python; lower-cased labels hash
+    in C, which matters on the resolver's hot paths.
+    """
+    return tuple([label.lower() for label in name.labels])
+
+
 def as_name(name: str | dns.name.Name) -> dns.name.Name:
     """An absolute dns.name.Name from text or a Name."""
     if isinstance(name, dns.name.Name):
