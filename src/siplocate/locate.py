@@ -244,6 +244,16 @@ class _Walk:
                 del self._unclaimed[key]
         self.gate.set()
 
+    def drop_unclaimed(self, keep: set[_Key]) -> None:
+        """Cancel parallel questions nobody will use (their reply is then never parsed)."""
+        dropped = [k for k in self._unclaimed if k not in keep]
+        for key in dropped:
+            self._asked[key].cancel()
+            del self._unclaimed[key]
+        if dropped:
+            names = ", ".join(b".".join(k[0]).decode(errors="replace") for k in dropped)
+            self.note(f"NAPTR records found: parallel SRV questions for {names} dropped unread")
+
     def cancel_pending(self) -> None:
         """Drop questions nobody needs any more (parallel SRV asks a NAPTR made moot)."""
         pending = [t for t in self._asked.values() if not t.done()]
@@ -396,6 +406,12 @@ class _Walk:
                 f"({', '.join(t.value for t in self.transports)}): treated as no NAPTR"
             )
             return None
+        if depth == 0:  # the fallback SRV questions asked in parallel are moot now
+            self.drop_unclaimed(
+                keep={
+                    (name_key(r.replacement_name), SRV) for r, _ in usable if r.flags.lower() == "s"
+                }
+            )
         jobs: list[Coroutine[Any, Any, Branch | list[Branch] | None]] = []
         for rec, transport in usable:
             replacement = rec.replacement_name
