@@ -96,6 +96,11 @@ async def test_register_over_tls_found_by_naptr(
         assert node(outcome) == cluster.primary.tls_hostport  # Kamailio's $Ri:$Rp: TLS socket
         assert [a.status for a in outcome.attempts] == [401, 200]
         assert client.granted == 60
+        # ... and it got there through the NAPTR, not the SRV fallback.
+        res = await client.resolver.locate(cluster.aor)
+        naptr = res.branches[0].naptr
+        assert naptr is not None and naptr.service == "SIPS+D2T", res.branches
+        assert res.branches[0].srv_name == f"_sips._tcp.{CLIENT_DOMAIN}", res.branches
         gone = await client.unregister()
         assert gone is not None and gone.ok, gone.describe() if gone else None
 
