@@ -1,7 +1,8 @@
 """TLS: the certificate must name the SIP domain (RFC 5922) and chain to a trusted CA.
 
-Debian's kamailio package has no TLS module (that is kamailio-tls-modules), so the server
-here is a small asyncio TLS responder speaking just enough SIP; the TLS stack is real.
+The server here is a small asyncio TLS responder speaking just enough SIP, with static
+targets (no DNS): it isolates the client's certificate checks. test_client_tls_kamailio.py runs
+the same checks against Kamailio's tls module, found through NAPTR/SRV in a real BIND9.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,27 +18,10 @@ import pytest
 from siplocate.client import SipClient
 from siplocate.sip.message import StreamFramer, parse_message
 from siplocate.sip.transaction import Timers
-from tests.fixtures.servers import free_port, require_binary
+from tests.fixtures.servers import free_port
+from tests.fixtures.tls import make_certs
 
 pytestmark = pytest.mark.integration
-
-
-def make_certs(tmp: Path) -> dict[str, Path]:
-    openssl = require_binary("openssl", "openssl")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=tmp)
-
-    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=siplocate test CA")  # fmt: skip
-    for name in ("client.test", "other.test"):
-        run("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        (tmp / f"{name}.ext").write_text(f"subjectAltName=DNS:{name}\n")
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2",
-            "-extfile", f"{name}.ext")  # fmt: skip
-    return {"ca": tmp / "ca.pem", "good": tmp / "client.test", "wrong": tmp / "other.test"}
 
 
 async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
