@@ -231,10 +231,16 @@ class LiveSource:
         future: asyncio.Future[_Channel] = loop.create_future()
         self._opening[(host, port)] = future
         try:
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            _, channel = await loop.create_datagram_endpoint(
-                _Channel, remote_addr=(host, port), family=family
+            sock = socket.socket(
+                socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
             )
+            try:
+                sock.setblocking(False)
+                sock.connect((host, port))  # UDP connect: no packet, just the peer address
+            except OSError:
+                sock.close()
+                raise
+            _, channel = await loop.create_datagram_endpoint(_Channel, sock=sock)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it themselves
