@@ -8,31 +8,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from siplocate.cli import app
-from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
+from tests.fixtures.kamailio import PASSWORD, Cluster
 
 pytestmark = pytest.mark.integration
 ATTEMPT_KEYS = ["transport", "host", "address", "port", "status", "error", "ms"]
-
-
-@pytest.fixture(scope="module")
-def client_dns() -> Iterator[ClientDns]:
-    dns = start_client_dns(["127.0.0.2", "127.0.0.3"])
-    yield dns
-    dns.bind.stop()
-
-
-@pytest.fixture
-def cluster(client_dns: ClientDns) -> Iterator[Cluster]:
-    c = start_cluster(client_dns)
-    yield c
-    c.stop()
 
 
 @pytest.fixture

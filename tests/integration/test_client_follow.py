@@ -14,7 +14,7 @@ from siplocate import Resolver
 from siplocate.client import RegEvent, Registration, SipClient
 from siplocate.health import HealthMonitor
 from siplocate.sip.transaction import Timers
-from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
+from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +24,6 @@ def client_dns() -> Iterator[ClientDns]:
     dns = start_client_dns(["127.0.0.2", "127.0.0.3"], ttl=2)
     yield dns
     dns.bind.stop()
-
-
-@pytest.fixture
-def cluster(client_dns: ClientDns) -> Iterator[Cluster]:
-    c = start_cluster(client_dns)
-    yield c
-    c.stop()
 
 
 def make_client(cluster: Cluster, **kwargs: object) -> SipClient:

@@ -5,7 +5,6 @@ fail over (refused, 503, silent), fail back, all down, wrong password, UDP and T
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -13,23 +12,9 @@ from siplocate import OperationFailed, Resolver
 from siplocate.client import SipClient
 from siplocate.sip.auth import AuthError
 from siplocate.sip.transaction import Timers
-from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns, start_cluster
+from tests.fixtures.kamailio import PASSWORD, Cluster
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def client_dns() -> Iterator[ClientDns]:
-    dns = start_client_dns(["127.0.0.2", "127.0.0.3"])
-    yield dns
-    dns.bind.stop()
-
-
-@pytest.fixture
-def cluster(client_dns: ClientDns) -> Iterator[Cluster]:
-    c = start_cluster(client_dns)
-    yield c
-    c.stop()
 
 
 def make_client(cluster: Cluster, transport: str = "udp", **kwargs: object) -> SipClient:
