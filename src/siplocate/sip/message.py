@@ -120,32 +120,27 @@ def cseq_method(message: Message) -> str | None:
 
 def build_ack(request: Request, response: Response) -> Request:
     """ACK for a non-2xx final response to INVITE (RFC 3261 §17.1.1.3): same branch and hop."""
-    ack = Request("ACK", request.uri)
-    ack.headers.add("Via", request.headers.getlist("Via")[0])
-    ack.headers.add("Max-Forwards", "70")
-    ack.headers.add("From", request.headers["From"])
-    ack.headers.add("To", response.headers["To"])
-    ack.headers.add("Call-ID", request.headers["Call-ID"])
-    ack.headers.add("CSeq", f"{request.cseq.sequence} ACK")
-    for route in request.headers.getlist("Route"):
-        ack.headers.add("Route", route)
-    ack.headers.add("Content-Length", "0")
-    return ack
+    return _same_hop(request, "ACK", to=response.headers["To"])
 
 
 def build_cancel(request: Request) -> Request:
     """CANCEL for a pending INVITE (RFC 3261 §9.1): same Request-URI, Via, Call-ID, CSeq number."""
-    cancel = Request("CANCEL", request.uri)
-    cancel.headers.add("Via", request.headers.getlist("Via")[0])
-    cancel.headers.add("Max-Forwards", "70")
-    cancel.headers.add("From", request.headers["From"])
-    cancel.headers.add("To", request.headers["To"])
-    cancel.headers.add("Call-ID", request.headers["Call-ID"])
-    cancel.headers.add("CSeq", f"{request.cseq.sequence} CANCEL")
+    return _same_hop(request, "CANCEL", to=request.headers["To"])
+
+
+def _same_hop(request: Request, method: str, to: str) -> Request:
+    """A request that travels exactly like ``request`` (top Via, routes, CSeq number)."""
+    hop = Request(method, request.uri)
+    hop.headers.add("Via", request.headers.getlist("Via")[0])
+    hop.headers.add("Max-Forwards", "70")
+    hop.headers.add("From", request.headers["From"])
+    hop.headers.add("To", to)
+    hop.headers.add("Call-ID", request.headers["Call-ID"])
+    hop.headers.add("CSeq", f"{request.cseq.sequence} {method}")
     for route in request.headers.getlist("Route"):
-        cancel.headers.add("Route", route)
-    cancel.headers.add("Content-Length", "0")
-    return cancel
+        hop.headers.add("Route", route)
+    hop.headers.add("Content-Length", "0")
+    return hop
 
 
 def parse_message(data: bytes) -> Request | Response:
