@@ -147,6 +147,12 @@ class Resolver:
             raise NotFound(chain.reason or f"no usable targets for {sip}", resolution)
         return resolution
 
+    def close(self) -> None:
+        """Close the DNS sockets (a Resolver used after this opens new ones)."""
+        close = getattr(self.cache.inner, "close", None)
+        if close is not None:
+            close()
+
     def forget(self) -> None:
         """Drop every cached answer and chain (e.g. after a zone change)."""
         self._chains.clear()
@@ -641,7 +647,11 @@ async def locate(
     key: object | None = None,
 ) -> Resolution:
     """One-shot: a fresh Resolver locates ``target``. Keep a Resolver to benefit from caching."""
-    return await Resolver(nameservers, zones, transports).locate(target, seed=seed, key=key)
+    resolver = Resolver(nameservers, zones, transports)
+    try:
+        return await resolver.locate(target, seed=seed, key=key)
+    finally:
+        resolver.close()
 
 
 def locate_sync(
