@@ -94,6 +94,11 @@ CASES = [
         (("tls", "2001:db8::11", 5061, "naptr"), ("tls", "192.0.2.11", 5061, "naptr")),
         notes=("keeps only SIPS",),
     ),
+    Case(
+        "naptr-tie-goes-tcp-before-udp",
+        "sip:tie.cases.test",
+        (("tcp", "192.0.2.140", 5060, "naptr"), ("udp", "192.0.2.140", 5060, "naptr")),
+    ),
     Case("naptr-a-flag", "sip:naptr-a.cases.test", (("tcp", "192.0.2.21", 5060, "naptr"),)),
     Case(
         "naptr-empty-flag-chain",

@@ -457,7 +457,7 @@ class _Walk:
     def usable_naptrs(self, sip: SipTarget, records: list[Naptr]) -> list[tuple[Naptr, Transport]]:
         """RFC 3263 §4.1 filter and sort: SIP services this client supports, by order/pref."""
         usable: list[tuple[Naptr, Transport]] = []
-        for rec in sorted(records, key=lambda r: (r.order, r.preference)):
+        for rec in sorted(records, key=_naptr_rank):
             service = rec.service.upper()
             if not service.startswith(("SIP+", "SIPS+")):
                 self.note(f"{rec}: not a SIP service, ignored")
@@ -616,6 +616,14 @@ class _Walk:
             return f"{lead}{', '.join(names)} has no A/AAAA records"
         names = sorted({h.name for b in branches for h in b.hosts})
         return f"no address for any target of {host}: {', '.join(names)} have no A/AAAA records"
+
+
+def _naptr_rank(rec: Naptr) -> tuple[int, int, int]:
+    """Order, then preference; ties go to TLS, TCP, UDP (RFC 3263's own fallback order), so
+    the result does not depend on the order a server happened to list the records in."""
+    transport = SERVICE_TRANSPORT.get(rec.service.upper())
+    rank = SRV_FALLBACK_ORDER.index(transport) if transport in SRV_FALLBACK_ORDER else 3
+    return rec.order, rec.preference, rank
 
 
 def _text(name: dns.name.Name) -> str:
