@@ -3,6 +3,7 @@ responses, nameserver failover, and what the trace says about each question."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import dns.name
@@ -101,3 +102,40 @@ async def test_truncated_udp_reply_is_retried_over_tcp(bind: BindServer) -> None
     srv = next(q for q in queries(res) if q.rdtype == "SRV")
     assert srv.server is not None and srv.server.endswith("/tcp")
     assert len(srv.records) == 60
+
+
+def _age_everything(resolver: Resolver, seconds: float) -> None:
+    """As if ``seconds`` had passed: every cached answer and chain has expired."""
+    cache = resolver.cache
+    for key, (_expires, answer) in list(cache._entries.items()):
+        cache._entries[key] = (time.monotonic() - seconds, answer)
+    for chain in resolver._chains.values():
+        chain.deadline = time.monotonic() - seconds
+
+
+async def test_dns_outage_serves_stale_answers() -> None:
+    """RFC 8767: with the nameserver gone, expired answers keep the SIP servers reachable."""
+    server = start_bind([EXAMPLE_ZONES / "airties.test.zone"])
+    try:
+        resolver = Resolver([server.nameserver], timeout=0.3)
+        before = await resolver.locate("sip:airties.test", seed=1)
+    finally:
+        server.stop()  # the DNS server is gone
+    _age_everything(resolver, 60)
+    after = await resolver.locate("sip:airties.test", seed=1)
+    assert after.targets == before.targets
+    assert {q.source for q in queries(after)} == {"stale"}
+    assert after.expires is not None  # retried soon: stale answers carry a 30 s TTL
+    assert after.expires - time.time() <= 31
+
+
+async def test_no_stale_answer_past_the_window() -> None:
+    server = start_bind([EXAMPLE_ZONES / "airties.test.zone"])
+    try:
+        resolver = Resolver([server.nameserver], timeout=0.3)
+        await resolver.locate("sip:airties.test")
+    finally:
+        server.stop()
+    _age_everything(resolver, resolver.cache.stale_for + 60)
+    with pytest.raises(DnsError):
+        await resolver.locate("sip:airties.test")

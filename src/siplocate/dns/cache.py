@@ -3,7 +3,9 @@
 Honours TTLs (capped), caches negative answers for their RFC 2308 TTL, files the RRsets of
 an answer's additional section as answers of their own (so a NAPTR reply that carries the
 SRV and A/AAAA records resolves the whole chain), shares one in-flight question among
-concurrent askers, and stays within ``max_entries`` by evicting the oldest.
+concurrent askers, and stays within ``max_entries`` by evicting the oldest. When no server
+answers, an expired answer is served stale for a while (RFC 8767) rather than failing: a
+DNS outage must not take the SIP servers' addresses with it.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from ..errors import DnsError
 from .source import Answer, DnsSource, NameKey, Origin, name_key
 
 MAX_TTL = 86400
 MAX_NEGATIVE_TTL = 3 * 3600  # RFC 2308 §5: 1-3 hours is a sensible upper bound
+STALE_FOR = 86400  # RFC 8767 §5: keep expired answers 1-3 days for serve-stale
+STALE_TTL = 30  # RFC 8767 §4: TTL given to a stale answer, so it is retried soon
 
 Key = tuple[NameKey, dns.rdatatype.RdataType]
 
@@ -26,9 +31,12 @@ Key = tuple[NameKey, dns.rdatatype.RdataType]
 class CachingSource:
     """DnsSource wrapper that answers repeated questions from memory until their TTL runs out."""
 
-    def __init__(self, inner: DnsSource, max_entries: int = 10_000) -> None:
+    def __init__(
+        self, inner: DnsSource, max_entries: int = 10_000, stale_for: float = STALE_FOR
+    ) -> None:
         self.inner = inner
         self.max_entries = max_entries
+        self.stale_for = stale_for
         self._entries: dict[Key, tuple[float, Answer]] = {}
         self._inflight: dict[Key, asyncio.Future[Answer]] = {}
         self._waiters: dict[Key, int] = {}
@@ -52,7 +60,8 @@ class CachingSource:
         expires, answer = entry
         remaining = expires - time.monotonic()
         if remaining <= 0:
-            del self._entries[key]
+            if remaining < -self.stale_for:  # too old even to serve stale
+                del self._entries[key]
             return None
         source = Origin.ADDITIONAL if answer.source is Origin.ADDITIONAL else Origin.CACHE
         return Answer(
@@ -98,11 +107,35 @@ class CachingSource:
         key = (name_key(name), rdtype)
         try:
             answer = await self.inner.answer(name, rdtype)
+        except DnsError:
+            stale = self._stale(key)
+            if stale is None:
+                raise
+            return stale
+        else:
             self.store(answer)
             return answer
         finally:
             self._inflight.pop(key, None)
             self._waiters.pop(key, None)
+
+    def _stale(self, key: Key) -> Answer | None:
+        """An expired answer still within the serve-stale window, with a short TTL."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] - time.monotonic() < -self.stale_for:
+            return None
+        old = entry[1]
+        return Answer(
+            old.name,
+            old.rdtype,
+            old.rcode,
+            old.rrset,
+            STALE_TTL,
+            Origin.STALE,
+            0.0,
+            old.server,
+            old.cnames,
+        )
 
     def store(self, answer: Answer) -> None:
         """Remember an answer and the RRsets of its additional section."""

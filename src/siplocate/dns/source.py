@@ -26,6 +26,7 @@ class Origin(StrEnum):
     CACHE = "cache"
     ADDITIONAL = "additional"  # taken from an earlier reply's additional section
     ZONE = "zone"
+    STALE = "stale"  # expired cache entry served because no server answered (RFC 8767)
 
 
 @dataclass(frozen=True, slots=True)
