@@ -143,10 +143,6 @@ class Resolution:
     trace: tuple[TraceEntry, ...]
     expires: float | None  # Unix time when the shortest TTL involved runs out; None: never
 
-    @property
-    def first(self) -> Target | None:
-        return self.targets[0] if self.targets else None
-
     def shares(self) -> list[Share]:
         """Each host's share of first attempts within its tier, per branch."""
         out: list[Share] = []

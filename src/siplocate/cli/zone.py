@@ -41,7 +41,7 @@ zone_app = typer.Typer(
 )
 app.add_typer(zone_app, name="zone")
 
-PlanArg = Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (TOML), see docs.")]
+PlanArg = Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (TOML), as in README.")]
 ServerOpt = Annotated[
     str,
     typer.Option(

@@ -113,13 +113,6 @@ def name_key(name: dns.name.Name) -> NameKey:
     return tuple([label.lower() for label in name.labels])
 
 
-def as_name(name: str | dns.name.Name) -> dns.name.Name:
-    """An absolute dns.name.Name from text or a Name."""
-    if isinstance(name, dns.name.Name):
-        return name if name.is_absolute() else name.concatenate(dns.name.root)
-    return dns.name.from_text(name)
-
-
 def negative_ttl(authority: list[dns.rrset.RRset], default: int = 0) -> int:
     """RFC 2308 §5: a negative answer lives min(SOA TTL, SOA MINIMUM) seconds."""
     for rrset in authority:
