@@ -106,6 +106,44 @@ class _Channel(asyncio.DatagramProtocol):
         self.transport = None
 
 
+def decode_reply(query: dns.message.Message, wire: bytes) -> dns.message.Message:
+    """Parse a reply from the wire; it must answer ``query`` (ID, flags and question)."""
+    reply = dns.message.from_wire(wire, ignore_trailing=True)
+    if not query.is_response(reply):
+        raise dns.exception.FormError("reply does not match the question")  # type: ignore[no-untyped-call]
+    return reply
+
+
+def answer_from(
+    name: dns.name.Name,
+    rdtype: dns.rdatatype.RdataType,
+    reply: dns.message.Message,
+    where: str,
+    latency: float,
+) -> Answer:
+    """The ``Answer`` a server's reply gives to one question; DnsError when it gives none
+    (SERVFAIL, REFUSED, ...), so the caller moves on to the next server."""
+    rcode = reply.rcode()
+    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        raise DnsError(f"{where} answered {dns.rcode.to_text(rcode)}")
+    rrset, chain = pick_answer(name, rdtype, list(reply.answer))
+    ttl = rrset.ttl if rrset is not None else negative_ttl(list(reply.authority))
+    if chain and rrset is None:
+        ttl = min(r.ttl for r in reply.answer) if reply.answer else ttl
+    return Answer(
+        name,
+        rdtype,
+        rcode,
+        rrset,
+        int(ttl),
+        Origin.NETWORK,
+        latency,
+        where,
+        chain,
+        tuple(reply.additional),
+    )
+
+
 class LiveSource:
     """A DnsSource asking real nameservers, in order, over UDP (TCP when truncated)."""
 
@@ -155,27 +193,11 @@ class LiveSource:
                 except dns.exception.DNSException as exc:
                     problems.append(f"{where}: {exc}")
                     continue
-                latency = time.perf_counter() - start
-                rcode = reply.rcode()
-                if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-                    problems.append(f"{where} answered {dns.rcode.to_text(rcode)}")
+                try:
+                    return answer_from(name, rdtype, reply, where, time.perf_counter() - start)
+                except DnsError as exc:
+                    problems.append(str(exc))
                     continue
-                rrset, chain = pick_answer(name, rdtype, list(reply.answer))
-                ttl = rrset.ttl if rrset is not None else negative_ttl(list(reply.authority))
-                if chain and rrset is None:
-                    ttl = min(r.ttl for r in reply.answer) if reply.answer else ttl
-                return Answer(
-                    name,
-                    rdtype,
-                    rcode,
-                    rrset,
-                    int(ttl),
-                    Origin.NETWORK,
-                    latency,
-                    where,
-                    chain,
-                    tuple(reply.additional),
-                )
         detail = "; ".join(dict.fromkeys(problems))
         raise DnsError(f"no answer for {name} {dns.rdatatype.to_text(rdtype)}: {detail}")
 
@@ -199,12 +221,7 @@ class LiveSource:
         gate = PARSE_GATE.get()
         if gate is not None:
             await gate.wait()
-        reply = dns.message.from_wire(wire, ignore_trailing=True)
-        if not query.is_response(reply):
-            raise dns.exception.FormError(  # type: ignore[no-untyped-call]
-                "reply does not match the question"
-            )
-        return reply
+        return decode_reply(query, wire)
 
     async def _channel(self, host: str, port: int) -> _Channel:
         """A socket to this server with room for another question (a new one if all are busy).
