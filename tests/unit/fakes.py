@@ -8,7 +8,10 @@ from collections.abc import Callable
 
 import dns.message
 import dns.name
+import dns.rcode
 import dns.rdatatype
+import dns.rrset
+import dns.zone
 
 from siplocate.dns.live import answer_from
 from siplocate.dns.source import Answer
@@ -56,13 +59,15 @@ class ReplySource:
         return answer_from(name, rdtype, reply, "fake", 0.0)
 
 
+NEGATIVE = dns.rrset.from_text("test.", 60, "IN", "SOA", "ns.test. hm.test. 1 2 3 4 60")
+
+
 def zone_handler(text: str, origin: str = ".") -> Handler:
     """A handler answering from zone-file text, additional section included the way BIND
     fills it (SRV targets' addresses; NAPTR replacements' SRV and their addresses)."""
-    import dns.rcode
-    import dns.rrset
-    import dns.zone
 
+    # Names are absolute; SOA records are left out (replies here carry no negative TTL).
+    text = "\n".join(line for line in text.splitlines() if " SOA " not in line)
     zone = dns.zone.from_text(text, origin=origin, relativize=False, check_origin=False)
 
     def rrset(name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
@@ -71,10 +76,19 @@ def zone_handler(text: str, origin: str = ".") -> Handler:
 
     def handle(query: dns.message.QueryMessage, reply: dns.message.Message) -> None:
         q = query.question[0]
-        found = rrset(q.name, q.rdtype)
+        name = q.name
+        found = rrset(name, q.rdtype)
+        for _ in range(16):  # like BIND: the CNAME chain in the answer section, bounded
+            cname = rrset(name, dns.rdatatype.CNAME) if found is None else None
+            if cname is None:
+                break
+            reply.answer.append(cname)
+            name = cname[0].target
+            found = rrset(name, q.rdtype)
         if found is None:
-            if zone.get_node(q.name) is None:
+            if zone.get_node(name) is None:
                 reply.set_rcode(dns.rcode.NXDOMAIN)
+            reply.authority.append(NEGATIVE)  # RFC 2308: negative answers last 60 s
             return
         reply.answer.append(found)
         extra: list[dns.rrset.RRset] = []
