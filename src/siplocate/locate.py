@@ -39,8 +39,10 @@ from .target import (
     DEFAULT_TRANSPORTS,
     SERVICE_TRANSPORT,
     SRV_FALLBACK_ORDER,
+    SRV_PREFIX_TRANSPORT,
     TRANSPORTS,
     SipUri,
+    Target,
     Transport,
     Via,
     parse_transports,
@@ -66,6 +68,18 @@ class _Background:
     task: asyncio.Future[Answer]
     asked: float  # event-loop time
     arrived: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one walk saw: its branches and targets, every answer it used (CNAMEs included),
+    the names no server answered for, and the trace."""
+
+    branches: tuple[Branch, ...]
+    targets: tuple[Target, ...]
+    answers: tuple[Answer, ...]
+    unanswered: dict[dns.name.Name, str]
+    trace: tuple[TraceEntry, ...]
 
 
 @dataclass(slots=True)
@@ -170,6 +184,31 @@ class Resolver:
         if not targets:
             raise NotFound(chain.reason or f"no usable targets for {uri}", resolution)
         return resolution
+
+    async def observe(
+        self,
+        target: str | SipUri,
+        also: Iterable[tuple[dns.name.Name, dns.rdatatype.RdataType]] = (),
+    ) -> Observation:
+        """Walk ``target`` afresh (no chain reuse) and return everything the walk saw,
+        plus the answers to ``also`` asked through the same cache: what ``zone lint`` and
+        ``check`` judge, so they see exactly the records ``locate`` follows."""
+        walk = _Walk(self, self.parse(target))
+        try:
+            async with asyncio.timeout(self.limits.deadline):
+                branches = await walk.run()
+                await asyncio.gather(*(walk.look(name, rdtype) for name, rdtype in also))
+        except TimeoutError:
+            raise DnsError(
+                f"resolving {target} took longer than {self.limits.deadline:g} s"
+            ) from None
+        finally:
+            walk.drop_speculative()
+        targets = order_targets(tuple(branches), rng_for(0), self.limits.targets)
+        return Observation(
+            tuple(branches), tuple(targets), tuple(walk.answers), dict(walk.unanswered),
+            tuple(walk.trace),
+        )  # fmt: skip
 
     def close(self) -> None:
         """Close the DNS sockets (a Resolver used after this opens new ones)."""
@@ -279,6 +318,8 @@ class _Walk:
         self.trace: list[TraceEntry] = []
         self.ttl: float = math.inf
         self.errors: list[str] = []
+        self.unanswered: dict[dns.name.Name, str] = {}  # names no server answered for
+        self.answers: list[Answer] = []  # every answer used, as it came (for observe())
         self.stale = False
         self.glue: dict[_Key, Answer] = dict(glue) if glue else {}
         self.background: list[_Background] = []
@@ -307,6 +348,7 @@ class _Walk:
                     answer = await self.cache.answer(name, rdtype)
                 except DnsError as exc:
                     self.errors.append(str(exc))
+                    self.unanswered.setdefault(name, str(exc))
                     self.note(str(exc))
                     return None, notes
                 self.learn(answer)
@@ -321,10 +363,19 @@ class _Walk:
                 return answer, notes
             name = answer.canonical
 
+    async def look(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> None:
+        """Ask one more question for ``observe()``; an SRV name's targets are resolved too."""
+        if rdtype != SRV:
+            await self.ask(name, rdtype)
+            return
+        prefix = b".".join(name.labels[:2]).decode(errors="replace").lower()
+        await self.srv_branch(SRV_PREFIX_TRANSPORT.get(prefix, Transport.UDP), Via.SRV, name)
+
     def record(self, answer: Answer) -> None:
         """Put a question and its answer in the trace; count its TTL towards the chain's."""
         self.trace.append(_query(answer))
         self.trace.extend(Note(n) for n in answer.notes)
+        self.answers.append(answer)
         if answer.ttl < self.ttl:
             self.ttl = answer.ttl
         if answer.source is Origin.STALE:
