@@ -325,6 +325,8 @@ class _Walk:
         self.background: list[_Background] = []
         self.folding = glue is not None
         self._speculative: list[tuple[dns.name.Name, asyncio.Future[_Asked]]] = []
+        # Speculative replies stay unparsed until the NAPTR answer says whether they matter.
+        self._naptr_read = asyncio.Event()
         self._nxdomain: set[NameKey] = set()
         self._naptr_owners: set[NameKey] = set()
         self._naptrs_used = 0
@@ -332,7 +334,11 @@ class _Walk:
     # -- questions ---------------------------------------------------------------------------
 
     async def ask(
-        self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, network: bool = True
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        network: bool = True,
+        defer: asyncio.Event | None = None,
     ) -> tuple[Answer | None, list[str]]:
         """The answer at the end of any CNAME chain (at most ``limits.cname_chain`` hops),
         from the cache, this walk's glue or (when ``network``) the nameservers; and notes
@@ -345,7 +351,7 @@ class _Walk:
                 if not network:
                     return None, ["?"]
                 try:
-                    answer = await self.cache.answer(name, rdtype)
+                    answer = await self.cache.answer(name, rdtype, defer)
                 except DnsError as exc:
                     self.errors.append(str(exc))
                     self.unanswered.setdefault(name, str(exc))
@@ -465,8 +471,14 @@ class _Walk:
         ]
         # RFC 3263 §4.1 asks NAPTR first and SRV only when there is none; both are asked at
         # once so that a domain without NAPTR costs one round trip, not two.
-        self._speculative = [(n, asyncio.ensure_future(self.ask(n, SRV))) for _, n in fallback]
-        branches = await self.naptr_branches(name, 0)
+        self._speculative = [
+            (n, asyncio.ensure_future(self.ask(n, SRV, defer=self._naptr_read)))
+            for _, n in fallback
+        ]
+        try:
+            branches = await self.naptr_branches(name, 0)
+        finally:
+            self._naptr_read.set()
         if branches is not None:
             return branches
         found = []
@@ -502,7 +514,10 @@ class _Walk:
             )
             return None
         if depth == 0 and self._speculative:
-            self.drop_speculative(keep={name_key(r.replacement_name) for r, _ in usable})
+            glued = {k for k, t in self.glue if t == SRV}
+            needed = {name_key(r.replacement_name) for r, _ in usable} - glued
+            self.drop_speculative(keep=needed)
+            self._naptr_read.set()
         jobs: list[Coroutine[Any, Any, Branch | list[Branch] | None]] = []
         for rec, transport in usable:
             flag = rec.flags.lower()

@@ -47,7 +47,9 @@ class ReplySource:
         self.down = False
         self.calls: list[tuple[str, str]] = []
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, defer: object = None
+    ) -> Answer:
         self.calls.append((name.to_text(), dns.rdatatype.to_text(rdtype)))
         if self.delay:
             await asyncio.sleep(self.delay)

@@ -32,7 +32,9 @@ class CountingSource:
         self.delay = delay
         self.address = "192.0.2.1"
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, defer: object = None
+    ) -> Answer:
         self.calls.append((str(name), dns.rdatatype.to_text(rdtype)))
         if self.delay:
             await asyncio.sleep(self.delay)

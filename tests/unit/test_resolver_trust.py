@@ -259,7 +259,9 @@ async def test_ttl_zero_is_used_now_and_never_kept() -> None:
 
 async def test_the_per_locate_deadline_ends_a_walk_that_would_hang() -> None:
     class Silent:
-        async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> object:
+        async def answer(
+            self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, defer: object = None
+        ) -> object:
             await asyncio.sleep(3600)
             raise AssertionError("unreachable")
 

@@ -64,10 +64,12 @@ def within(owner: NameKey, zone: NameKey) -> bool:
 
 
 def answer_size(answer: Answer) -> int:
-    """Approximate memory of a cached answer: wire size plus Python overhead per record."""
+    """Approximate memory of a cached answer: per-record Python overhead plus the text a
+    record can carry (NAPTR regexps, long names); cheap, as it runs on every store."""
     if answer.rrset is None:
         return 256
-    return 256 + sum(160 + len(rd.to_wire()) for rd in answer.rrset)
+    per = 600 if answer.rdtype == dns.rdatatype.NAPTR else 300
+    return 256 + per * len(answer.rrset)
 
 
 class CachingSource:
@@ -113,7 +115,12 @@ class CachingSource:
             a.name, a.rdtype, a.rcode, a.rrset, int(remaining), source, 0.0, a.server, a.cnames
         )
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
         cached = self.peek(name, rdtype)
         if cached is not None:
             self.hits += 1
@@ -125,7 +132,7 @@ class CachingSource:
         first = refresh is None
         if refresh is None:
             self.misses += 1
-            task = asyncio.ensure_future(self._fetch(key, name, rdtype))
+            task = asyncio.ensure_future(self._fetch(key, name, rdtype, defer))
             task.add_done_callback(_retrieve)
             refresh = self._refreshing[key] = _Refresh(task, asyncio.get_running_loop().time())
         else:
@@ -163,10 +170,14 @@ class CachingSource:
         return stale
 
     async def _fetch(
-        self, key: Key, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
+        self,
+        key: Key,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None,
     ) -> Answer:
         try:
-            answer = await self.inner.answer(name, rdtype)
+            answer = await self.inner.answer(name, rdtype, defer)
             ttl = self.limits.clamp_ttl(answer.ttl, negative=answer.rrset is None)
             if ttl != answer.ttl:
                 answer = replace(answer, ttl=ttl)

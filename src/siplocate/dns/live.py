@@ -211,7 +211,12 @@ class LiveSource:
         self._ids = random.SystemRandom()
         self.sockets_opened = 0
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
         query = dns.message.make_query(
             name, rdtype, use_edns=0 if self.edns else False, payload=EDNS_PAYLOAD
         )
@@ -225,7 +230,7 @@ class LiveSource:
             rtt = self._rtt[(host, port)]
             wait = min(rtt.timeout(self.initial_timeout, self.timeout) * backoff, self.timeout)
             try:
-                reply, latency = await self._udp(query, host, port, wait)
+                reply, latency = await self._udp(query, host, port, wait, defer)
                 rtt.sample(latency)
                 if reply.flags & dns.flags.TC:  # truncated: the whole answer over TCP
                     reply = await self._tcp(query, host, port)
@@ -254,12 +259,18 @@ class LiveSource:
         return reply
 
     async def _udp(
-        self, query: dns.message.Message, host: str, port: int, wait: float
+        self,
+        query: dns.message.Message,
+        host: str,
+        port: int,
+        wait: float,
+        defer: asyncio.Event | None = None,
     ) -> tuple[dns.message.Message, float]:
         """One try over UDP with a fresh random ID: (the matching reply, its round trip).
 
         The timer starts when the datagram is sent (not while waiting for a turn), and a
-        reply already received when it fires is still taken.
+        reply already received when it fires is still taken. With ``defer``, the reply is
+        held as bytes until the event is set: parsing is most of a reply's cost.
         """
         loop = asyncio.get_running_loop()
         if self._turns is None or loop is not self._loop:
@@ -285,6 +296,8 @@ class LiveSource:
                     finally:
                         timer.cancel()
                     latency = loop.time() - sent
+                    if defer is not None:
+                        await defer.wait()
                     try:
                         return decode_reply(query, data), latency
                     except dns.exception.DNSException:

@@ -6,6 +6,7 @@ Live servers, zone files and the cache all answer through this, so the RFC 3263 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -99,8 +100,17 @@ class Answer:
 class DnsSource(Protocol):
     """Anything that can answer a DNS question (live servers, zone files, a cache)."""
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
-        """Answer one question; raise ``DnsError`` when no usable answer can be had."""
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
+        """Answer one question; raise ``DnsError`` when no usable answer can be had.
+
+        ``defer``: the question is speculative; a source may hold its reply unread until
+        the event is set (the asker may drop it before, and then the reply costs nothing).
+        """
         ...
 
 

@@ -6,6 +6,7 @@ NXDOMAIN vs NODATA (empty non-terminals exist), RFC 2308 negative TTLs.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -60,8 +61,13 @@ class ZoneSource:
                 return zone
         return None
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
-        return self.lookup(name, rdtype)
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
+        return self.lookup(name, rdtype)  # no reply to parse: nothing to defer
 
     def lookup(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
         """Synchronous answer, following CNAMEs inside the loaded zones."""
