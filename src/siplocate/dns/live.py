@@ -272,8 +272,10 @@ class LiveSource:
         """One try over UDP with a fresh random ID: (the matching reply, its round trip).
 
         The timer starts when the datagram is sent (not while waiting for a turn), and a
-        reply already received when it fires is still taken. With ``defer``, the reply is
-        held as bytes until the event is set: parsing is most of a reply's cost.
+        reply already received when it fires is still taken. A datagram that does not echo
+        the question is dropped and the real reply still awaited. The turn is given back as
+        soon as the reply is in: parsing it (held until ``defer`` is set, for speculative
+        questions) happens outside, so a held reply never keeps another question waiting.
         """
         loop = asyncio.get_running_loop()
         if self._turns is None or loop is not self._loop:
@@ -285,6 +287,9 @@ class LiveSource:
                 qid = self._ids.randrange(65536)
             query.id = qid
             wire = query.to_wire()
+            qname = query.question[0].name.to_wire()
+            assert qname is not None
+            question = wire[12 : 16 + len(qname)].lower()
             assert channel.transport is not None
             channel.transport.sendto(wire)
             sent = loop.time()
@@ -298,16 +303,17 @@ class LiveSource:
                         data = await future
                     finally:
                         timer.cancel()
-                    latency = loop.time() - sent
-                    if defer is not None:
-                        await defer.wait()
-                    try:
-                        return decode_reply(query, data), latency
-                    except dns.exception.DNSException:
-                        continue  # not the reply to this question: keep waiting for it
-                raise dns.exception.Timeout()  # type: ignore[no-untyped-call]
+                    if _echoes(data, question):
+                        break
+                    # not the reply to this question (a spoofer's, a late one): keep waiting
+                else:
+                    raise dns.exception.Timeout()  # type: ignore[no-untyped-call]
             finally:
                 channel.pending.pop(qid, None)
+        latency = loop.time() - sent
+        if defer is not None:
+            await defer.wait()
+        return decode_reply(query, data), latency
 
     async def _channel(self, host: str, port: int) -> _Channel:
         """A socket to this server with room for another question (a new one if all are busy).
@@ -363,6 +369,17 @@ class LiveSource:
                 if channel.transport is not None:
                     channel.transport.close()
         self._pools = {}
+
+
+def _echoes(data: bytes, question: bytes) -> bool:
+    """A response (QR set) with one question, the one asked (case-insensitively): checked
+    on the bytes, before the reply is parsed."""
+    return (
+        len(data) >= 12 + len(question)
+        and data[2] & 0x80 != 0
+        and data[4:6] == b"\x00\x01"
+        and data[12 : 12 + len(question)].lower() == question
+    )
 
 
 def _expire(future: asyncio.Future[bytes]) -> None:
