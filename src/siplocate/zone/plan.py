@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import dns.rdataset
 import dns.rdatatype
 
 from ..errors import BadInput
+from ..localfile import read_text
 from ..target import TRANSPORTS, Transport
 
 #: (owner, type) -> RRset data: the one record model the render, lint and apply code share.
@@ -149,18 +151,20 @@ class Plan:
 
 # --------------------------------------------------------------------------- loading
 
+#: A plan is a few dozen lines; 4 MB leaves room for thousands of servers and no more.
+MAX_PLAN_BYTES = 4 * 1024 * 1024
+
 
 def load_plan(path: Path | str) -> Plan:
     """Read and check a plan file; BadInput naming the file and the problem."""
     path = Path(path)
+    text = read_text(path, "plan", MAX_PLAN_BYTES)
     try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"cannot read plan {path}: {exc.strerror or exc}") from None
+        return plan_from_dict(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"plan {path}: {exc}") from None
-    try:
-        return plan_from_dict(data)
+    except RecursionError:  # tomllib recurses once per level of nested arrays/inline tables
+        raise BadInput(f"plan {path}: arrays or tables nested too deeply") from None
     except BadInput as exc:
         raise BadInput(f"plan {path}: {exc}") from None
 
@@ -187,8 +191,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
     if not isinstance(servers_raw, list) or not servers_raw:
         raise BadInput("at least one [[server]] table is required")
     servers = tuple(_server(s, domain, i) for i, s in enumerate(servers_raw, 1))
-    names = [s.host for s in servers]
-    dupes = {str(n) for n in names if names.count(n) > 1}
+    dupes = {str(n) for n, count in Counter(s.host for s in servers).items() if count > 1}
     if dupes:
         raise BadInput(f"server(s) listed twice: {', '.join(sorted(dupes))}")
     offered = {o.transport for o in offers}
@@ -200,6 +203,12 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
         NameServer(_name(_get(n, "host", str), domain), _addresses(n.get("addresses", []), "ns"))
         for n in _tables(data.get("nameserver", []), "nameserver")
     )
+    for ns in nameservers:
+        if ns.addresses and not ns.host.is_subdomain(domain):
+            raise BadInput(
+                f"nameserver {ns.host} is outside {domain} but has addresses: its A/AAAA "
+                "belong to its own zone; drop them here"
+            )
     return Plan(
         domain=domain,
         ttl=ttl,
@@ -209,7 +218,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
         naptr=bool(data.get("naptr", True)),
         addresses=_addresses(data.get("addresses", []), "addresses"),
         nameservers=nameservers,
-        hostmaster=str(data.get("hostmaster", "")),
+        hostmaster=rname(_get(data, "hostmaster", str), domain).to_text(),
         serial=_int(data.get("serial", 1), "serial", 0, 2**32 - 1),
     )
 
@@ -253,6 +262,12 @@ def _server(raw: object, domain: dns.name.Name, index: int) -> Server:
         raise BadInput(
             f"{where} ({host}) is inside {domain} but has no addresses: SRV targets need A/AAAA"
         )
+    if addresses and not host.is_subdomain(domain):
+        raise BadInput(
+            f"{where} ({host}) is outside {domain} but has addresses: an update of {domain} "
+            "cannot write them (NOTZONE); publish them in that host's own zone and drop "
+            "addresses here"
+        )
     ports_raw = raw.get("ports", {})
     if not isinstance(ports_raw, dict):
         raise BadInput(f"{where}: ports must be a table, e.g. ports = {{ tls = 5061 }}")
@@ -287,8 +302,38 @@ def _get(data: dict[str, Any], key: str, kind: type[str]) -> str:
 
 def _int(value: object, what: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadInput(f"{what} must be an integer from {low} to {high}, not {value!r}")
+        raise BadInput(f"{what} must be an integer from {low} to {high}, not {_short(value)}")
     return value
+
+
+def _short(value: object) -> str:
+    """A value for an error message: scalars as repr, containers by type (never deep)."""
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'table'}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def rname(text: str, domain: dns.name.Name) -> dns.name.Name:
+    """The SOA RNAME for a hostmaster: ``john.doe@example.com`` -> ``john\\.doe.example.com.``.
+
+    RFC 1035 §8: the mailbox's local part is ONE label, so its dots are escaped; without ``@``
+    the text is a DNS name (relative to the domain unless it ends in a dot).
+    """
+    if not text:
+        return dns.name.from_text("hostmaster", domain)
+    local, at, mail_domain = text.rpartition("@")
+    if not at:
+        return _name(text, domain, "hostmaster")
+    if not local or "@" in local or not all(33 <= ord(c) < 127 for c in local):
+        raise BadInput(f"hostmaster {_short(text)}: not a mail address (local@domain)")
+    if len(local) > 63:
+        raise BadInput(f"hostmaster {_short(text)}: the part before @ is over 63 characters")
+    host = _name(mail_domain.rstrip(".") + ".", dns.name.root, "hostmaster")
+    try:
+        return dns.name.Name((local.encode(), *host.labels))
+    except dns.exception.DNSException as exc:
+        raise BadInput(f"hostmaster {_short(text)}: {exc}") from None
 
 
 def _name(text: str, origin: dns.name.Name, where: str = "domain") -> dns.name.Name:
@@ -298,7 +343,7 @@ def _name(text: str, origin: dns.name.Name, where: str = "domain") -> dns.name.N
     try:
         return dns.name.from_text(text, origin)
     except dns.exception.DNSException as exc:
-        raise BadInput(f"{where}: invalid name {text!r}: {exc}") from None
+        raise BadInput(f"{where}: invalid name {_short(text)}: {exc}") from None
 
 
 def _addresses(raw: object, what: str) -> tuple[str, ...]:
@@ -309,5 +354,5 @@ def _addresses(raw: object, what: str) -> tuple[str, ...]:
         try:
             out.append(str(ipaddress.ip_address(str(item))))
         except ValueError:
-            raise BadInput(f"{what}: {item!r} is not an IP address") from None
+            raise BadInput(f"{what}: {_short(item)} is not an IP address") from None
     return tuple(out)

@@ -12,6 +12,7 @@ import dns.rdatatype
 
 from ..errors import BadInput
 from .plan import Plan, RecordKey, RecordMap
+from .plan import rname as hostmaster_name
 
 FORMATS = ("bind", "nsupdate", "json")
 
@@ -63,11 +64,7 @@ def render_bind(plan: Plan) -> str:
         )
     domain = plan.domain
     mname = plan.nameservers[0].host
-    rname = (
-        dns.name.from_text(plan.hostmaster.replace("@", "."), dns.name.root)
-        if plan.hostmaster
-        else dns.name.from_text("hostmaster", domain)
-    )
+    rname = hostmaster_name(plan.hostmaster, domain)
     lines = [
         f"; SIP service {domain.to_text(omit_final_dot=True)}, rendered by siplocate from a plan",
         f"$ORIGIN {domain}",
