@@ -38,7 +38,7 @@ def check_regular(path: Path | str, what: str = "file") -> Path:
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
-        raise BadInput(f"{what} {path}: {exc.strerror or exc}") from None
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     _refuse(path, mode, what)
     return Path(path)
 
@@ -48,7 +48,7 @@ def read_bytes(path: Path | str, what: str = "file", max_bytes: int = MAX_BYTES)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise BadInput(f"{what} {path}: {exc.strerror or exc}") from None
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     try:
         st = os.fstat(fd)
         _refuse(path, st.st_mode, what)
@@ -63,7 +63,7 @@ def read_bytes(path: Path | str, what: str = "file", max_bytes: int = MAX_BYTES)
                 raise BadInput(f"{what} {path}: over the {max_bytes}-byte limit")
         return b"".join(chunks)
     except OSError as exc:
-        raise BadInput(f"{what} {path}: {exc.strerror or exc}") from None
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     finally:
         os.close(fd)
 

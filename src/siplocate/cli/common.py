@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ console = Console(
     soft_wrap=True,
     markup=False,
     emoji=False,
-    width=None if sys.stdout.isatty() else 160,
+    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160,
 )
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
@@ -50,7 +51,10 @@ def _zone_files(value: list[Path] | None) -> list[Path] | None:
     """--zone: refuse FIFOs, devices and directories before anything opens them."""
     from ..localfile import check_regular
 
-    return [check_regular(p, "zone file") for p in value] if value else value
+    try:
+        return [check_regular(p, "zone file") for p in value] if value else value
+    except BadInput as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 NameserverOpt = Annotated[
@@ -82,6 +86,8 @@ TransportsOpt = Annotated[
         help="Transports this client supports, comma-separated: udp,tcp,tls,sctp,tls-sctp,ws,wss.",
     ),
 ]
+#: Seconds to wait for one DNS answer per try (two tries per server), as LiveSource does.
+DEFAULT_TIMEOUT = 1.5
 TimeoutOpt = Annotated[
     float,
     typer.Option(
@@ -89,7 +95,8 @@ TimeoutOpt = Annotated[
         metavar="SECONDS",
         min=0.01,
         max=300.0,
-        help="How long to wait for each DNS answer before asking again or giving up.",
+        help="Seconds to wait for each DNS answer (per try; each server is tried twice) "
+        "before moving on.",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
@@ -195,6 +202,11 @@ class OneLineErrors(TyperGroup):
             if "--json" in argv:
                 print_json(error_object(message, code, kind))
             err_console.print(f"siplocate: error: {message}")
+        except SiplocateError as exc:  # raised by a callback, outside handle_errors
+            code = exc.exit_code
+            if "--json" in argv:
+                print_json(error_object(str(exc), code, error_kind(exc)))
+            err_console.print(f"siplocate: error: {exc}")
         except typer.Abort:
             err_console.print("siplocate: aborted")
             code = 1
@@ -210,7 +222,9 @@ def _real_metavars(command: Any) -> None:
         if param.metavar is None and not getattr(param, "is_flag", False):
             param.metavar = (param.name or "value").upper()
         if hasattr(param, "_usage_display_name"):  # a typer argument: NAME, not {NAME} <str>
-            shown = param.metavar + ("..." if param.nargs != 1 and "..." not in param.metavar else "")
+            shown = param.metavar + (
+                "..." if param.nargs != 1 and "..." not in param.metavar else ""
+            )
             usage = shown if param.required else f"[{shown}]"
             param._usage_display_name = lambda usage=usage: usage
             param.display_type_rich = lambda ctx: None
