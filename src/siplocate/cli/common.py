@@ -186,7 +186,8 @@ class OneLineErrors(TyperGroup):
             code = result if isinstance(result, int) else 0
         except ClickException as exc:
             code = exc.exit_code
-            where = exc.ctx.command_path if getattr(exc, "ctx", None) else "siplocate"
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "siplocate"
             message = " ".join(exc.format_message().split())
             if type(exc).__name__ == "NoArgsIsHelpError":  # bare `siplocate`: the help
                 typer.echo(exc.format_message())
