@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from siplocate.cli import app
 from siplocate.errors import OperationFailed
-from siplocate.zone import load_plan, plan_from_dict
+from siplocate.zone import load_plan
 from siplocate.zone.apply import apply_plan, plan_changes
 from siplocate.zone.drain import DRAIN_PRIORITY, drain, read_state, undrain
 from siplocate.zone.keys import TsigKey, load_key

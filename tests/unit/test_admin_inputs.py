@@ -61,8 +61,10 @@ def test_nameserver_mistakes_suggest_the_right_spelling() -> None:
         parse_nameserver("::1:25353")
     with pytest.raises(BadInput, match=r"did you mean \[::1\]:5300\? \(or \[::1:5300\]"):
         parse_nameserver("::1:5300")  # also a valid address: ambiguous, so refused
-    with pytest.raises(BadInput, match="not a number"):
+    with pytest.raises(BadInput, match="out of range"):
         parse_nameserver("127.0.0.1:99999")
+    with pytest.raises(BadInput, match="not a number"):
+        parse_nameserver("127.0.0.1#x")
     with pytest.raises(BadInput, match="ADDRESS#PORT"):
         parse_nameserver("bad..name")
 
@@ -96,11 +98,11 @@ def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
 def test_size_bound_and_decode_errors_name_the_file(tmp_path: Path) -> None:
     big = tmp_path / "big"
     big.write_bytes(b"x" * 2048)
-    with pytest.raises(BadInput, match="over the 1024-byte limit"):
+    with pytest.raises(BadInput, match=r"over the 1024-byte limit"):
         read_bytes(big, "key file", 1024)
     latin = tmp_path / "plan.toml"
     latin.write_bytes(b'domain = "a.test"\n# caf\xe9\n')
-    with pytest.raises(BadInput, match=r"plan.toml:2: byte 0xe9 is not UTF-8"):
+    with pytest.raises(BadInput, match=r"plan\.toml:2: byte 0xe9 is not UTF-8"):
         load_plan(latin)
 
 
@@ -122,7 +124,7 @@ def test_many_servers_parse_in_linear_time(tmp_path: Path) -> None:
     assert len(load_plan(plan).servers) == 3000
     lines += ["[[server]]", 'host = "s7"', 'addresses = ["10.9.9.9"]']
     plan.write_text("\n".join(lines))
-    with pytest.raises(BadInput, match="listed twice: s7.big.test."):
+    with pytest.raises(BadInput, match=r"listed twice: s7\.big\.test\."):
         load_plan(plan)
 
 
@@ -152,7 +154,8 @@ def test_servers_outside_the_domain_with_addresses_are_rejected() -> None:
     outside = {"host": "sip.other.test.", "addresses": ["192.0.2.9"]}
     with pytest.raises(BadInput, match=r"outside example.com. but has addresses"):
         plan_from_dict({**PLAN, "server": [*PLAN["server"], outside]})  # type: ignore[list-item]
-    offsite = plan_from_dict({**PLAN, "server": [*PLAN["server"], {"host": "sip.other.test."}]})  # type: ignore[list-item]
+    servers = [*PLAN["server"], {"host": "sip.other.test."}]  # type: ignore[list-item]
+    offsite = plan_from_dict({**PLAN, "server": servers})
     assert "update add sip.other.test." not in render_nsupdate(offsite)
 
 
@@ -192,8 +195,13 @@ def test_skipped_records_come_out_in_a_stable_order() -> None:
 def test_drain_records_round_trip_and_garbage_is_ignored() -> None:
     d = Drain(N("_sip._udp.x.test."), N("[bold].x.test."), 10, 20, 5060, 1700000000.0)
     assert Drain.parse(d.rdata()) == d
-    for text in ('"siplocate-drain/1" "a" "b"', '"other"', '"siplocate-drain/1" "_s.x." '
-                 '"h.x." "10 20 99999" "1"', '"siplocate-drain/1" "a..b" "h." "1 2 3" "4"'):  # fmt: skip
+    garbage = (
+        '"siplocate-drain/1" "a" "b"',
+        '"other"',
+        '"siplocate-drain/1" "_s.x." "h.x." "10 20 99999" "1"',
+        '"siplocate-drain/1" "a..b" "h." "1 2 3" "4"',
+    )
+    for text in garbage:
         rdata = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.TXT, text)
         assert Drain.parse(rdata) is None
 

@@ -102,8 +102,13 @@ TimeoutOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
 
 
+_printed_json = False  # a command already wrote its JSON document: no second one on error
+
+
 def print_json(data: object) -> None:
     """JSON on stdout, one document, stable key order as built."""
+    global _printed_json
+    _printed_json = True
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
@@ -128,8 +133,11 @@ def fail(
     kind: str = "failed",
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """One line on stderr (and the JSON error object on stdout under --json); exit ``code``."""
-    if as_json:
+    """One line on stderr (and the JSON error object on stdout under --json); exit ``code``.
+
+    A command that already printed its JSON document (with its own error fields) keeps
+    stdout to that one document."""
+    if as_json and not _printed_json:
         print_json({**(extra or {}), **error_object(message, code, kind)})
     err_console.print(f"siplocate: error: {message}")
     raise typer.Exit(code)
@@ -149,7 +157,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        global _printed_json
         as_json = bool(kwargs.get("json"))
+        _printed_json = False
         try:
             return func(*args, **kwargs)
         except SiplocateError as exc:

@@ -59,8 +59,10 @@ def parse_nameserver(text: str) -> tuple[str, int]:
             raise BadInput(f"nameserver {text!r}: ambiguous or not an IPv6 address{hint}{also}")
     port = 53
     if port_text or raw.endswith((":", "#")):
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise BadInput(f"nameserver {text!r}: port {port_text!r} is not a number 1-65535")
+        if not port_text.isdigit():
+            raise BadInput(f"nameserver {text!r}: port {port_text!r} is not a number")
+        if not 0 < int(port_text) < 65536:
+            raise BadInput(f"nameserver {text!r}: port {port_text} out of range (1-65535)")
         port = int(port_text)
     if not host:
         raise BadInput(f"nameserver {text!r}: no address")

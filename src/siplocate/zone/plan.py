@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dns.exception
+import dns.ipv6
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -28,6 +29,9 @@ from ..target import TRANSPORTS, Transport
 #: (owner, type) -> RRset data: the one record model the render, lint and apply code share.
 RecordKey = tuple[dns.name.Name, dns.rdatatype.RdataType]
 RecordMap = dict[RecordKey, dns.rdataset.Rdataset]
+#: The same as text, keyed by (absolute owner text, type): (TTL, record texts in first-seen
+#: order) per RRset. Renderers use it: no Name hashing or rdata building per record.
+TextMap = dict[tuple[str, dns.rdatatype.RdataType], tuple[int, dict[str, None]]]
 
 NAPTR = dns.rdatatype.NAPTR
 SRV = dns.rdatatype.SRV
@@ -92,45 +96,84 @@ class Plan:
     def srv_name(self, transport: Transport) -> dns.name.Name:
         return dns.name.from_text(TRANSPORTS[transport].srv_prefix, self.domain)
 
-    def records(self) -> RecordMap:
-        """The NAPTR, SRV, A and AAAA RRsets the plan asks for (SOA, NS and the name
-        servers' own addresses are the zone's business: only ``render_bind`` writes them)."""
-        out: RecordMap = {}
+    def record_texts(self) -> TextMap:
+        """The NAPTR, SRV, A and AAAA records the plan asks for, as (ttl, presentation texts)
+        per RRset: built from strings only, so huge plans render in linear, small time."""
+        out: TextMap = {}
 
-        def add(name: dns.name.Name, rdtype: dns.rdatatype.RdataType, ttl: int, text: str) -> None:
-            rds = out.get((name, rdtype))
-            if rds is None:
-                rds = out[(name, rdtype)] = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
-                rds.update_ttl(ttl)
-            rds.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text), ttl)
+        def add(name: str, rdtype: dns.rdatatype.RdataType, ttl: int, text: str) -> None:
+            entry = out.get((name, rdtype))
+            if entry is None:
+                entry = out[(name, rdtype)] = (ttl, {})
+            entry[1][text] = None  # a dict keeps first-seen order and drops duplicates
+
+        domain = self.domain.to_text()
+        host_texts = [s.host.to_text() for s in self.servers]  # once each, not per transport
 
         for offer in self.offers:
             info = TRANSPORTS[offer.transport]
-            srv_name = self.srv_name(offer.transport)
-            servers = [s for s in self.servers if s.offers(offer.transport)]
+            srv_name = self.srv_name(offer.transport).to_text()
+            servers = [
+                (s, text) for s, text in zip(self.servers, host_texts, strict=True)
+                if s.offers(offer.transport)
+            ]  # fmt: skip
             if not servers:
                 continue
             if self.naptr:
                 add(
-                    self.domain,
+                    domain,
                     NAPTR,
                     self.ttl,
                     f'{offer.order} {offer.preference} "s" "{info.naptr_service}" "" {srv_name}',
                 )
-            for s in servers:
+            for s, text in servers:
                 add(
                     srv_name,
                     SRV,
                     self.ttl,
-                    f"{s.priority} {s.weight} {s.port(offer.transport)} {s.host}",
+                    f"{s.priority} {s.weight} {s.port(offer.transport)} {text}",
                 )
-        hosts: list[tuple[dns.name.Name, tuple[str, ...]]] = [(self.domain, self.addresses)]
-        hosts += [(s.host, s.addresses) for s in self.servers]
+        hosts: list[tuple[str, tuple[str, ...]]] = [(domain, self.addresses)]
+        hosts += [(text, s.addresses) for s, text in zip(self.servers, host_texts, strict=True)]
         for host, addresses in hosts:
             for address in addresses:
-                rdtype = A if ipaddress.ip_address(address).version == 4 else AAAA
-                add(host, rdtype, self.address_ttl, address)
+                if ":" in address:  # as dnspython writes it (e.g. ::ffff:192.0.2.1)
+                    add(
+                        host,
+                        AAAA,
+                        self.address_ttl,
+                        dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(address)),
+                    )
+                else:
+                    add(host, A, self.address_ttl, address)
         return out
+
+    def records(self) -> RecordMap:
+        """``record_texts()`` as RRsets (SOA, NS and the name servers' own addresses are
+        the zone's business: only ``render_bind`` writes them)."""
+        out: RecordMap = {}
+        for (owner, rdtype), (ttl, texts) in self.record_texts().items():
+            name = dns.name.from_text(owner)
+            rds = out[(name, rdtype)] = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
+            for text in texts:
+                rds.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text), ttl)
+        return out
+
+    def managed_key_texts(self) -> list[tuple[str, dns.rdatatype.RdataType]]:
+        """``managed_keys()`` as sorted (owner text, type): what ``render_nsupdate`` deletes."""
+        keys = [(self.srv_name(t).to_text(), SRV) for t in TRANSPORTS]
+        if self.naptr:
+            keys.append((self.domain.to_text(), NAPTR))
+        suffix = "." + self.domain.to_text().lower()
+        hosts = [
+            text
+            for text in (s.host.to_text() for s in self.servers)
+            if text.lower().endswith(suffix)
+        ]  # fmt: skip  (servers are in the domain or outside without addresses)
+        if self.addresses:
+            hosts.append(self.domain.to_text())
+        keys += [(host, rdtype) for host in hosts for rdtype in (A, AAAA)]
+        return sorted(keys)
 
     def managed_keys(self) -> set[RecordKey]:
         """Every RRset the plan owns: what ``apply`` may create, replace or delete.
