@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import socket
 import subprocess
 import sys
@@ -78,7 +80,23 @@ def test_dns_and_file_text_is_never_markup(
     assert "[bold].hostile.test." in drained.output
     listed = runner.invoke(app, ["drain", "--list", "-d", "hostile.test", "-s", server.nameserver])
     assert "[bold].hostile.test." in listed.output
-    for result in (resolved, checked, linted, rendered, drained, listed):
+    good = tmp_path / "[bold]good.toml"
+    good.write_text(
+        'domain = "hostile.test"\n[transports]\nudp = 1\n'
+        '[[server]]\nhost = "[bold]"\naddresses = ["192.0.2.2"]\n'
+    )
+    applied = runner.invoke(app, ["zone", "apply", str(good), "-s", server.nameserver, "--dry-run"])
+    assert applied.exit_code == 0, applied.output
+    assert "-_sip._udp.hostile.test. 300 IN SRV 0 1 5060 [/x].hostile.test." in applied.output
+    enum_zone = tmp_path / "e164.test.zone"
+    enum_zone.write_text(
+        "$ORIGIN e164.test.\n$TTL 60\n@ SOA ns1 hm 1 1 1 1 1\n@ NS ns1\nns1 A 192.0.2.1\n"
+        '0.0.1 NAPTR 10 10 "u" "E2U+sip" "!^.*$!sip:[bold]@b.test!" .\n'
+        '0.0.1 NAPTR 20 10 "u" "E2U+sip" "!^.*$!sip:a@[/x].test!" .\n'
+    )
+    numbered = runner.invoke(app, ["enum", "+100", "--suffix", "e164.test", "-z", str(enum_zone)])
+    assert "sip:[bold]@b.test" in numbered.output and "[/x]" in numbered.output
+    for result in (resolved, checked, linted, rendered, drained, listed, applied, numbered):
         assert "MarkupError" not in repr(result.exception), result.output
 
 
@@ -183,22 +201,37 @@ def test_timeout_option_shortens_a_silent_nameserver() -> None:
             assert "timed out" in result.output, result.output
 
 
+def _on_terminal(args: list[str], columns: int) -> str:
+    """Run siplocate on a pseudo-terminal COLUMNS wide; its output without colour codes."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "siplocate", *args], stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    chunks = []
+    for _ in range(10_000):  # bounded: the output is a few KB
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    proc.wait(timeout=30)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode())
+
+
 def test_80_columns_keep_ports_and_host_names() -> None:
-    """`COLUMNS=80 siplocate resolve freeswitch.test` cut `[2001:db8:f5::11]:5061`."""
-    env = {**os.environ, "COLUMNS": "80"}
+    """On an 80-column terminal `resolve freeswitch.test` cut `[2001:db8:f5::11]:5061`."""
     zones = ["-z", str(EXAMPLE_ZONES / "freeswitch.test.zone")]
-    out = subprocess.run(
-        [sys.executable, "-m", "siplocate", "resolve", "freeswitch.test", *zones, "--seed", "1"],
-        capture_output=True, text=True, env=env, check=True,
-    ).stdout  # fmt: skip
-    assert "[2001:db8:f5::11]:5061" in out and "…" not in out
+    out = _on_terminal(["resolve", "freeswitch.test", *zones, "--seed", "1"], 80)
+    assert "[2001:db8:f5::11]:5061" in out and "…" not in out, out
     sip = ["-z", str(EXAMPLE_ZONES / "sipdomain.test.zone"),
            "-z", str(EXAMPLE_ZONES / "elsewhere.test.zone")]  # fmt: skip
-    out = subprocess.run(
-        [sys.executable, "-m", "siplocate", "resolve", "sipdomain.test", *sip, "--seed", "1"],
-        capture_output=True, text=True, env=env, check=True,
-    ).stdout  # fmt: skip
-    assert "1x-load.sipdomain.test" in out and "…" not in out
+    out = _on_terminal(["resolve", "sipdomain.test", *sip, "--seed", "1"], 80)
+    assert "1x-load.sipdomain.test" in out and "…" not in out, out
     assert "offsite-failover1.elsewhere.test" in out
 
 
@@ -229,3 +262,17 @@ def test_bad_domains_and_special_files_are_one_line(bind: BindServer, tmp_path: 
         assert result.exit_code == 2, (args, result.output)
         lines = [ln for ln in result.output.splitlines() if "error" in ln]
         assert len(lines) == 1 and "Traceback" not in result.output, (args, result.output)
+
+
+def test_password_and_ca_files_must_be_regular_files(tmp_path: Path) -> None:
+    """A FIFO given to --password-file or --ca-file blocked forever."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    zone = ["--zone", str(EXAMPLE_ZONES / "airties.test.zone")]
+    for args in (
+        ["register", "sip:alice@airties.test", "--password-file", str(fifo), "--once", *zone],
+        ["probe", "airties.test", "--ca-file", str(fifo), *zone],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "FIFO" in result.output and "Traceback" not in result.output
