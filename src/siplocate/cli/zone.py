@@ -262,12 +262,14 @@ def apply_cmd(
     loaded = load_plan(plan)
     primary = _server(server, key, key_name, axfr, timeout=timeout, sends=not dry_run)
     result = apply_plan(loaded, primary, dry_run=dry_run)
+    undone: dict[str, list[str]] = {}
     for d in result.undone_drains():
+        undone.setdefault(str(d.host), []).append(str(d.srv_name))
+    for host, names in undone.items():
         verb = "would put" if dry_run else "puts"
         _warn(
-            f"{d.host} is drained (since {_when(d.since)}); this apply {verb} its {d.srv_name} "
-            f"record back in rotation: run `siplocate drain {d.host}` again after it, or "
-            f"`siplocate undrain {d.host}` to clear the drain record"
+            f"{host} is drained; this apply {verb} it back in rotation ({', '.join(names)}): "
+            f"drain it again afterwards, or `siplocate undrain {host}` to clear the drain record"
         )
     if json:
         print_json(
@@ -480,7 +482,7 @@ def undrain_cmd(
     primary = _server(server, key, key_name, axfr, timeout=timeout)
     result = undrain(primary, _domain(domain), host, forget=forget)
     _report(result, json, "forgot" if forget else "undrained")
-    if result.changes and not json and not forget:
+    if result.ttl and not json and not forget:
         console.print(
             f"clients pick up the restored records within {result.ttl} s "
             f"(by {_when(result.clear_at)})"

@@ -189,6 +189,7 @@ def drain(
     changes: list[Change] = []
     warnings: list[str] = []
     found = False
+    empty: list[str] = []  # SRV RRsets this drain leaves with no server in rotation
     started = now()
     for (name, rdtype), old in sorted(state.live.items(), key=lambda kv: kv[0][0].to_text()):
         if rdtype != SRV:
@@ -204,10 +205,12 @@ def drain(
         changes.append(Change((name, SRV), old, new))
         recorded += [Drain(name, target, r.priority, r.weight, r.port, started) for r in moving]
         if _in_rotation(old) and not _in_rotation(new):
-            warnings.append(
-                f"no server of {name} is left in rotation: clients will still use the drained "
-                "ones (at priority 65535) because nothing else is there"
-            )
+            empty.append(name.to_text())
+    if empty:
+        warnings.append(
+            f"no server is left in rotation in {', '.join(empty)}: clients still use the "
+            f"drained ones (priority {DRAIN_PRIORITY}) because nothing else is there"
+        )
     if not changes:
         if not found:
             raise NotFound(f"no SRV record of {domain} names {target}")
@@ -259,6 +262,7 @@ def undrain(
         return DrainResult(state.zone, target, [], now(), 0, [], note)
     changes: list[Change] = []
     warnings: list[str] = []
+    gone: list[str] = []  # drained records no longer at 65535 (zone apply or a hand edit)
     if not forget:
         for name in sorted({d.srv_name for d in mine}, key=lambda n: n.to_text()):
             old = state.live.get((name, SRV))
@@ -272,12 +276,15 @@ def undrain(
                     records[records.index(drained)] = drained.replace(priority=d.priority)
                     changed = True
                 else:
-                    warnings.append(
-                        f"{name}: no record {DRAIN_PRIORITY} {d.weight} {d.port} {d.host} any "
-                        "more (restored or edited since the drain); left as it is"
-                    )
+                    gone.append(name.to_text())
             if changed and old is not None:
                 changes.append(Change((name, SRV), old, _srv_rdataset(old.ttl, records)))
+    if gone:
+        where = ", ".join(dict.fromkeys(gone))
+        warnings.append(
+            f"{target} is no longer at priority {DRAIN_PRIORITY} in {where} "
+            "(restored by `zone apply` or by hand since the drain): left as it is"
+        )
     marker = _marker_change(state, [d for d in state.drains if d.host != target])
     if marker is not None:
         changes.append(marker)
