@@ -254,6 +254,7 @@ def test_bad_domains_and_special_files_are_one_line(bind: BindServer, tmp_path: 
         ["drain", "sip1", "-d", "x..test", *srv],
         ["drain", "sip1", "-d", "a" * 64 + ".test", *srv],
         ["undrain", "b" * 64, "-d", "freeswitch.test", *srv],
+        ["drain", "sip1", "-d", "freeswitch.test", *srv, "--state-file", "/proc/nope/x.json"],
         ["resolve", "a.test", "--zone", str(fifo)],
         ["zone", "render", str(fifo)],
         ["zone", "apply", str(ONSIP_PLAN), *srv, "--key", str(fifo)],

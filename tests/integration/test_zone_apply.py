@@ -259,6 +259,11 @@ def test_cli_drain_wait_reports_when_the_old_ttl_has_passed(tmp_path: Path) -> N
         assert result.exit_code == 0, result.output
         assert "TTL 1 s" in result.output and "TTL passed at" in result.output
         assert "waiting for the old TTL: 1 s left" in result.output  # progress while waiting
+        undone = runner.invoke(app, ["undrain", "a", *args])
+        assert undone.exit_code == 0, undone.output
+        quiet = runner.invoke(app, ["drain", "a", *args, "--wait", "--json"])
+        assert json.loads(quiet.stdout)["action"] == "drained"  # one document on stdout
+        assert "TTL passed at" in quiet.stderr
         as_json = runner.invoke(app, ["undrain", "a", *args, "--json"])
         data = json.loads(as_json.output)
         assert data["action"] == "undrained" and data["ttl"] == 1

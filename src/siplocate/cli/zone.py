@@ -313,6 +313,18 @@ DomainOpt = Annotated[
 HostArg = Annotated[
     str, typer.Argument(metavar="HOST", help="SRV target, relative to --domain or ending in '.'.")
 ]
+def _no_state_file(value: str | None) -> None:
+    if value is not None:
+        raise typer.BadParameter(
+            "drain state lives in the zone now (TXT at _siplocate-drain.DOMAIN, written in "
+            "the same update); see `drain --list`"
+        )
+
+
+GoneStateOpt = Annotated[
+    str | None,
+    typer.Option("--state-file", hidden=True, callback=_no_state_file, metavar="FILE"),
+]
 OptionalHostArg = Annotated[
     str | None,
     typer.Argument(metavar="HOST", help="SRV target, relative to --domain or ending in '.'."),
@@ -357,8 +369,10 @@ def _wait(
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     step: float = 5.0,
+    json: bool = False,
 ) -> None:
-    """Sleep until caches holding the old records have expired, saying how long is left."""
+    """Sleep until caches holding the old records have expired, saying how long is left
+    (on stderr; under --json the closing line goes there too, stdout keeps one document)."""
     deadline = result.clear_at
     for _ in range(int(result.ttl / step) + 3):  # bounded by the TTL
         left = deadline - clock()
@@ -366,7 +380,7 @@ def _wait(
             break
         err_console.print(f"waiting for the old TTL: {left:.0f} s left (until {_when(deadline)})")
         sleep(min(left, step))
-    console.print(f"TTL passed at {_when(deadline)}: {what}")
+    (err_console if json else console).print(f"TTL passed at {_when(deadline)}: {what}")
 
 
 def _domain(text: str) -> dns.name.Name:
@@ -406,6 +420,7 @@ def drain_cmd(
         bool, typer.Option("--list", help="List the drains recorded in the zone; change nothing.")
     ] = False,
     timeout: TimeoutOpt = 5.0,
+    state_file: GoneStateOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Take HOST out of rotation: move its SRV records behind every other server.
@@ -443,7 +458,7 @@ def drain_cmd(
         )
     if wait:
         _wait(result, f"no client that follows DNS should choose {result.host} now "
-                      f"(it is at priority {DRAIN_PRIORITY})")  # fmt: skip
+                      f"(it is at priority {DRAIN_PRIORITY})", json=json)  # fmt: skip
 
 
 @app.command("undrain")
@@ -463,6 +478,7 @@ def undrain_cmd(
         ),
     ] = False,
     timeout: TimeoutOpt = 5.0,
+    state_file: GoneStateOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Put HOST back: give its drained SRV records their priority again.
