@@ -164,7 +164,13 @@ def test_connection_refused_reads_as_words() -> None:
 
 
 def test_usage_errors_are_one_line_and_h_works() -> None:
-    for args in (["resolve"], ["resolve", "--bogus", "x"], ["zone", "apply"], ["drain", "-x"]):
+    for args in (
+        ["resolve"],
+        ["resolve", "--bogus", "x"],
+        ["zone", "apply"],
+        ["drain", "-x"],
+        ["resolve", "a.test", "--timeout", "2x"],  # says: e.g. --timeout 2 or 500ms
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         lines = result.output.strip().splitlines()

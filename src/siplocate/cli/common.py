@@ -88,13 +88,32 @@ TransportsOpt = Annotated[
 ]
 #: Seconds to wait for one DNS answer per try (two tries per server), as LiveSource does.
 DEFAULT_TIMEOUT = 1.5
+
+
+def _seconds(value: float | str | None) -> float | None:
+    """--timeout: ``2``, ``1.5``, ``2s`` or ``500ms``; anything else names the right spelling."""
+    if value is None or isinstance(value, float):
+        return value
+    text = value.strip().lower()
+    scale = 0.001 if text.endswith("ms") else 1.0
+    number = text.removesuffix("ms").removesuffix("s")
+    try:
+        seconds = float(number) * scale
+    except ValueError:
+        seconds = -1.0
+    if not 0.01 <= seconds <= 300:  # also rejects nan and inf
+        raise typer.BadParameter(
+            f"{value!r}: give seconds from 0.01 to 300, e.g. --timeout 2 or --timeout 500ms"
+        )
+    return seconds
+
+
 TimeoutOpt = Annotated[
     float,
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        min=0.01,
-        max=300.0,
+        parser=_seconds,
         help="Seconds to wait for each DNS answer (per try; each server is tried twice) "
         "before moving on.",
     ),

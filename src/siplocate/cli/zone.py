@@ -313,6 +313,8 @@ DomainOpt = Annotated[
 HostArg = Annotated[
     str, typer.Argument(metavar="HOST", help="SRV target, relative to --domain or ending in '.'.")
 ]
+
+
 def _no_state_file(value: str | None) -> None:
     if value is not None:
         raise typer.BadParameter(
