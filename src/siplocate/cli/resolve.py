@@ -119,7 +119,7 @@ def _styled(*parts: str | tuple[str, str]) -> Text:
 
 def chain_tree(res: Resolution) -> Tree:
     """domain -> NAPTR records -> SRV records -> addresses, as in the Yealink guide's tables."""
-    root = Tree(_styled((str(res.target), "bold")))
+    root = Tree(_styled((str(res.uri), "bold")))
     for branch in res.branches:
         node = root.add(_branch_label(branch))
         if branch.not_offered:
