@@ -86,11 +86,13 @@ TransportsOpt = Annotated[
         help="Transports this client supports, comma-separated: udp,tcp,tls,sctp,tls-sctp,ws,wss.",
     ),
 ]
-#: Seconds to wait for one DNS answer per try (two tries per server), as LiveSource does.
+#: Seconds one DNS try waits by default (LiveSource's own default).
 DEFAULT_TIMEOUT = 1.5
+#: With --timeout T a lookup gives up after LOOKUP_TRIES * T in all (DNS tries per question).
+LOOKUP_TRIES = 5
 
 
-def _seconds(value: float | str | None) -> float | None:
+def parse_seconds(value: float | str | None) -> float | None:
     """--timeout: ``2``, ``1.5``, ``2s`` or ``500ms``; anything else names the right spelling."""
     if value is None or isinstance(value, float):
         return value
@@ -109,13 +111,14 @@ def _seconds(value: float | str | None) -> float | None:
 
 
 TimeoutOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--timeout",
         metavar="SECONDS",
-        parser=_seconds,
-        help="Seconds to wait for each DNS answer (per try; each server is tried twice) "
-        "before moving on.",
+        parser=parse_seconds,
+        show_default="1.5 per try, 10 s in all",
+        help="Wait at most SECONDS for each DNS try, and give up after 5 times that in all "
+        "(2, 1.5, 2s or 500ms).",
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated
@@ -12,12 +13,14 @@ from rich.text import Text
 from rich.tree import Tree
 
 from ..errors import BadInput, NotFound
+from ..limits import DEFAULT_LIMITS
 from ..locate import Resolver
 from ..resolution import Branch, Resolution
 from ..trace import Query
 from . import app
 from .common import (
     DEFAULT_TIMEOUT,
+    LOOKUP_TRIES,
     JsonOpt,
     NameserverOpt,
     TimeoutOpt,
@@ -34,12 +37,18 @@ def make_resolver(
     nameserver: list[str] | None,
     zone: list[Path] | None,
     transports: str,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> Resolver:
-    """The Resolver every command builds from the shared --nameserver/--zone/--transports."""
-    return Resolver(
-        nameserver or None, [str(z) for z in zone] if zone else None, transports, timeout=timeout
-    )
+    """The Resolver every command builds from the shared --nameserver/--zone/--transports.
+
+    ``timeout`` (--timeout) caps each try and makes the whole lookup give up after
+    ``LOOKUP_TRIES`` times that, so a silent nameserver costs what the user chose.
+    """
+    zones = [str(z) for z in zone] if zone else None
+    if timeout is None:
+        return Resolver(nameserver or None, zones, transports, timeout=DEFAULT_TIMEOUT)
+    limits = dataclasses.replace(DEFAULT_LIMITS, deadline=LOOKUP_TRIES * timeout)
+    return Resolver(nameserver or None, zones, transports, timeout=timeout, limits=limits)
 
 
 @app.command()
@@ -65,7 +74,7 @@ def resolve(
         ),
     ] = None,
     trace: Annotated[bool, typer.Option("--trace", help="Also list every DNS question.")] = False,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    timeout: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Show what a SIP client does with TARGET: NAPTR -> SRV -> A/AAAA, try order, load split.

@@ -34,6 +34,7 @@ from .common import (
     console,
     err_console,
     handle_errors,
+    parse_seconds,
     print_json,
     run,
 )
@@ -74,6 +75,18 @@ AxfrOpt = Annotated[
         "--axfr/--no-axfr",
         help="Read the live records by a signed zone transfer (else one query per RRset; "
         "used anyway when the transfer is refused).",
+    ),
+]
+
+
+SERVER_TIMEOUT = 5.0  # one TCP exchange (query, transfer or update) with the primary
+ServerTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        metavar="SECONDS",
+        parser=parse_seconds,
+        help="Wait at most SECONDS for each answer from the primary (2, 1.5, 2s or 500ms).",
     ),
 ]
 
@@ -197,7 +210,7 @@ def check_cmd(
     target: Annotated[str, typer.Argument(help="SIP domain or sip:/sips: URI to check.")],
     nameserver: NameserverOpt = None,
     zone: ZoneOpt = None,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    timeout: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check a SIP domain's live NAPTR, SRV and A/AAAA records (lint rules).
@@ -218,7 +231,9 @@ def check_cmd(
         raise BadInput(f"{target}: an IP address has no DNS records to check")
     if parsed.port is not None:
         _warn(f"{target} has a port: clients skip NAPTR/SRV for it; checking the domain anyway")
-    source = make_source(nameserver, list(zone) if zone else None, timeout=timeout)
+    source = make_source(
+        nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
+    )
     snap = run(gather(source, [dns.name.from_text(parsed.lookup_host)]))
     findings = lint_snapshot(snap)
     _print_findings(findings, json)
@@ -240,7 +255,7 @@ def apply_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the difference, change nothing.")
     ] = False,
-    timeout: TimeoutOpt = 5.0,
+    timeout: ServerTimeoutOpt = SERVER_TIMEOUT,
     json: JsonOpt = False,
 ) -> None:
     """Make a live zone match PLAN: a diff, then one signed RFC 2136 UPDATE.
@@ -421,7 +436,7 @@ def drain_cmd(
     list_: Annotated[
         bool, typer.Option("--list", help="List the drains recorded in the zone; change nothing.")
     ] = False,
-    timeout: TimeoutOpt = 5.0,
+    timeout: ServerTimeoutOpt = SERVER_TIMEOUT,
     state_file: GoneStateOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -445,7 +460,11 @@ def drain_cmd(
     """
     zone_domain = _domain(domain)
     if list_:
-        _list(_server(server, key, key_name, axfr, timeout=timeout, sends=False), zone_domain, json)
+        _list(
+            _server(server, key, key_name, axfr, timeout=timeout, sends=False),
+            zone_domain,
+            json,
+        )
         return
     if host is None:
         raise BadInput("give the HOST to drain (or --list)")
@@ -479,7 +498,7 @@ def undrain_cmd(
             help="Only clear HOST's drain record; leave its SRV records as they are.",
         ),
     ] = False,
-    timeout: TimeoutOpt = 5.0,
+    timeout: ServerTimeoutOpt = SERVER_TIMEOUT,
     state_file: GoneStateOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -522,7 +541,7 @@ def enum_cmd(
     ] = DEFAULT_ISN_ROOT,
     nameserver: NameserverOpt = None,
     zone: ZoneOpt = None,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    timeout: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Turn a phone number into SIP URIs via ENUM (E2U+sip/E2U+sips NAPTR).
@@ -539,7 +558,9 @@ def enum_cmd(
 
     Exit codes: 0 URIs found, 1 none (or DNS unreachable), 2 bad input.
     """
-    source = make_source(nameserver, list(zone) if zone else None, timeout=timeout)
+    source = make_source(
+        nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
+    )
     result = run(enum_lookup(source, number, suffix=suffix, isn_root=isn_root))
     if json:
         print_json(result.as_dict())
