@@ -249,4 +249,9 @@ def summary_line(res: Resolution, elapsed_ms: float) -> str:
         if res.expires is None
         else f"valid {max(0, res.expires - time.time()):.0f} s (smallest TTL)"
     )
-    return f"{len(queries)} DNS answers ({parts}) in {elapsed_ms:.1f} ms; {valid}"
+    stale = (
+        "; STALE: no nameserver answered, expired answers served (RFC 8767)"
+        if "stale" in by_source
+        else ""
+    )
+    return f"{len(queries)} DNS answers ({parts}) in {elapsed_ms:.1f} ms; {valid}{stale}"

@@ -287,9 +287,12 @@ class LiveSource:
             except OSError as exc:
                 problems.append(f"{where}: {_os_reason(exc)}")
                 continue
-            except (dns.exception.DNSException, DnsError) as exc:
+            except dns.exception.DNSException as exc:
                 problems.append(f"{where}: {exc}")
                 continue
+            except DnsError as exc:  # truncated even over TCP: asking again cannot help
+                problems.append(f"{where}: {exc}")
+                break
             try:
                 return answer_from(name, rdtype, reply, where, latency, self.limits)
             except DnsError as exc:

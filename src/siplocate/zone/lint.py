@@ -385,7 +385,9 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
                     )
                 )
     # SRV names: the standard ones for every transport, plus NAPTR replacements.
-    standard = {dns.name.from_text(info.srv_prefix, domain): t for t, info in TRANSPORTS.items()}
+    standard = {
+        name: t for t, info in TRANSPORTS.items() if (name := _srv_name(info, domain)) is not None
+    }
     for std_name, std_transport in standard.items():
         srv_names.setdefault(std_name, std_transport)
     any_srv = False
@@ -412,7 +414,7 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
             naptrs is not None
             and t is not None
             and t not in naptr_transports
-            and name == (dns.name.from_text(TRANSPORTS[t].srv_prefix, domain))
+            and name == _srv_name(TRANSPORTS[t], domain)
         ):
             out.append(
                 Finding(
