@@ -95,7 +95,7 @@ async def test_repeated_locate_asks_dns_once(bind: BindServer) -> None:
 
 def test_bad_nameserver_text() -> None:
     for text, fragment in [
-        ("dns.example:53", "IP address"),
+        ("bad..name:53", "not an address or host name"),
         ("127.0.0.1:x", "not a number"),
         ("[::1", "unterminated"),
         ("127.0.0.1:70000", "out of range"),

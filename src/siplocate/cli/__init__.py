@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import typer
 
+from .common import OneLineErrors
+
 app = typer.Typer(
     name="siplocate",
     help="Find, explain, test and manage the servers behind a SIP domain (RFC 3263/2782).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain click help: real metavars, no boxes, no markup from text
+    cls=OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 

@@ -56,14 +56,20 @@ def parse_duration(text: str, option: str) -> float:
     return value
 
 
+def check_regular(path: Path, what: str) -> Path:
+    """A CA file must be a regular file (a FIFO would block the TLS set-up forever)."""
+    from ..localfile import check_regular as regular
+
+    return regular(path, what)
+
+
 def read_password(path: Path | None) -> str | None:
     """First line of the password file (without its newline); BadInput if unreadable."""
     if path is None:
         return None
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(f"--password-file {path}: {exc.strerror or exc}") from None
+    from ..localfile import read_text  # refuses FIFOs and devices, bounded, one-line errors
+
+    text = read_text(path, "--password-file", 64 * 1024)
     lines = text.splitlines()
     if not lines or not lines[0]:
         raise BadInput(f"--password-file {path} is empty")
@@ -132,7 +138,7 @@ def build_client(
         static=server,
         failover_after=budget,
         timers=timers,
-        ca_file=ca_file,
+        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
     )
 
 
@@ -336,7 +342,7 @@ def probe(
         transports=transports,
         failover_after=budget,
         timers=Timers(t1=parse_duration(t1, "--t1")),
-        ca_file=ca_file,
+        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
     )
     attempts = run(_probe(client, budget))
     if json:

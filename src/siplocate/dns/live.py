@@ -38,32 +38,78 @@ MAX_MISMATCHED = 8  # non-matching datagrams tolerated per question before givin
 
 
 def parse_nameserver(text: str) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (address, port)."""
+    """``addr``, ``addr:port``, ``[v6]:port``, ``addr#port`` (dig/nsupdate) or a host name
+    (resolved once by the system resolver) -> (address, port); BadInput with the right spelling.
+    """
     import ipaddress
 
     raw = text.strip()
-    host, port = raw, 53
+    host, port_text = raw, ""
     if raw.startswith("["):
         end = raw.find("]")
         if end < 0:
-            raise BadInput(f"nameserver {text!r}: unterminated [")
+            raise BadInput(f"nameserver {text!r}: unterminated [ (write [ADDRESS]:PORT)")
         host, rest = raw[1:end], raw[end + 1 :]
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if rest[0] not in ":#":
                 raise BadInput(f"nameserver {text!r}: expected [ADDRESS]:PORT")
-            port = int(rest[1:])
+            port_text = rest[1:]
+    elif "#" in raw:
+        host, _, port_text = raw.partition("#")
     elif raw.count(":") == 1:
         host, _, port_text = raw.partition(":")
+    elif raw.count(":") > 1:  # IPv6: bare, or with a port glued on (ambiguous)
+        head, _, tail = raw.rpartition(":")
+        glued = _is_ip(head) and tail.isdigit()  # ::1:5300 is an address AND ::1 port 5300
+        if glued or not _is_ip(raw):
+            hint = f"; did you mean [{head}]:{tail}?" if glued else ""
+            also = f" (or [{raw}] for that address, port 53)" if glued and _is_ip(raw) else ""
+            raise BadInput(f"nameserver {text!r}: ambiguous or not an IPv6 address{hint}{also}")
+    port = 53
+    if port_text or raw.endswith((":", "#")):
         if not port_text.isdigit():
             raise BadInput(f"nameserver {text!r}: port {port_text!r} is not a number")
+        if not 0 < int(port_text) < 65536:
+            raise BadInput(f"nameserver {text!r}: port {port_text} out of range (1-65535)")
         port = int(port_text)
+    if not host:
+        raise BadInput(f"nameserver {text!r}: no address")
+    if _is_ip(host):
+        return str(ipaddress.ip_address(host)), port
+    return _resolve_host(host, text), port
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
     try:
-        ipaddress.ip_address(host)
+        ipaddress.ip_address(text)
     except ValueError:
-        raise BadInput(f"nameserver {text!r}: give an IP address, not a name") from None
-    if not 0 < port < 65536:
-        raise BadInput(f"nameserver {text!r}: port out of range")
-    return host, port
+        return False
+    return True
+
+
+def _resolve_host(host: str, text: str) -> str:
+    """A nameserver given by name: its first address from the system resolver (once)."""
+    import dns.name as _name
+
+    try:
+        _name.from_text(host)
+    except dns.exception.DNSException:
+        raise BadInput(
+            f"nameserver {text!r}: not an address or host name (write ADDRESS, ADDRESS:PORT, "
+            "[IPV6]:PORT or ADDRESS#PORT)"
+        ) from None
+    if any(c in host for c in " /\\@"):
+        raise BadInput(f"nameserver {text!r}: not an address or host name")
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadInput(f"nameserver {text!r}: cannot resolve {host}: {why}") from None
+    if not infos:
+        raise BadInput(f"nameserver {text!r}: {host} has no address")
+    return str(infos[0][4][0])
 
 
 def system_nameservers() -> list[tuple[str, int]]:
