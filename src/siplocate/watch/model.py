@@ -253,13 +253,14 @@ class DomainView:
         return Level.DEGRADED if not all(probed) else Level.UP
 
     def first_tier(self) -> set[TargetKey]:
-        """The targets clients try first: the lowest priority of the first usable branch."""
+        """The targets clients try first: the lowest SRV priority of each branch (a client
+        that speaks only TCP starts at the TCP branch's first tier)."""
         if self.resolution is None:
             return set()
-        for b in self.resolution.branches:
-            if b.groups:
-                return {target_key(t) for h in b.groups[0] for t in h.targets}
-        return set()
+        return {
+            target_key(t) for b in self.resolution.branches if b.groups
+            for h in b.groups[0] for t in h.targets
+        }
 
     def next_up(self, after: TargetKey) -> TargetHealth | None:
         """The first answering target in try order other than ``after``."""

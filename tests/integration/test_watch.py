@@ -1,0 +1,260 @@
+"""``siplocate watch`` as a real process against real BIND9 and Kamailio on loopback, scraped
+by a real Prometheus and looked at by headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from siplocate.cli import app
+from tests.conftest import start_bind
+from tests.fixtures.bind import BindServer
+from tests.fixtures.kamailio import Cluster, Kamailio
+from tests.fixtures.servers import free_port, require_binary
+from tests.fixtures.watch import (
+    Prometheus,
+    WatchProcess,
+    chromium,
+    metric_value,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+INTERVAL = 1.0
+runner = CliRunner()
+
+
+def watch_args(domain: str, nameserver: str) -> list[str]:
+    return [domain, "-n", nameserver, "--interval", str(INTERVAL), "--timeout", "0.5",
+            "-t", "udp,tcp"]
+
+
+@pytest.fixture
+def watching(cluster: Cluster) -> Iterator[WatchProcess]:
+    w = WatchProcess(watch_args(cluster.domain, cluster.nameserver)).start()
+    yield w
+    w.stop()
+
+
+def up_value(w: WatchProcess, address: str, port: int, transport: str = "udp") -> float | None:
+    return metric_value(w.metrics(), "siplocate_target_up", address=address, port=str(port),
+                        transport=transport)
+
+
+def all_up(w: WatchProcess, cluster: Cluster) -> bool:
+    return all(up_value(w, a, p, t) == 1.0 for a, p in cluster.addresses for t in ("udp", "tcp"))
+
+
+def page_states(dom: str) -> dict[str, str]:
+    """data-target -> data-state of every target row the page rendered."""
+    return dict(re.findall(r'data-target="([^"]+)" data-state="([a-z]+)"', dom))
+
+
+def test_killed_registrar_goes_down_on_metrics_events_and_page(
+    cluster: Cluster, watching: WatchProcess, tmp_path: Path
+) -> None:
+    w = watching
+    wait_for(lambda: all_up(w, cluster), 15, "every target up on /metrics")
+    (a1, p1), (a2, p2) = cluster.addresses
+    before = page_states(chromium(w.url + "/?mode=poll"))
+    assert before[f"udp {a1}:{p1}"] == "up" and before[f"tcp {a2}:{p2}"] == "up"
+
+    killed_at = time.time()
+    cluster.primary.kill()
+    took = wait_for(lambda: up_value(w, a1, p1) == 0.0, 10, "killed target down on /metrics")
+    print(f"\nkilled target down on /metrics after {took:.2f} s (interval {INTERVAL} s)")
+    assert up_value(w, a2, p2) == 1.0
+    assert metric_value(w.metrics(), "siplocate_domain_state", domain=cluster.domain,
+                        state="degraded") == 1.0
+
+    wait_for(lambda: any(e["kind"] == "failover" for e in w.events()), 5, "failover event")
+    downs = [e for e in w.events() if e["kind"] == "target_down"]
+    assert {(d["target"]["address"], d["target"]["transport"]) for d in downs} == {  # type: ignore[index]
+        (a1, "udp"), (a1, "tcp")
+    }
+    first = min(float(d["ts"]) for d in downs)  # type: ignore[arg-type]
+    assert first - killed_at <= 2 * INTERVAL, "event not within two probe intervals"
+    assert any(e["kind"] == "domain_state" and e["detail"]["state"] == "degraded"  # type: ignore[index]
+               for e in w.events())
+
+    after = page_states(chromium(w.url + "/?mode=poll"))
+    assert after[f"udp {a1}:{p1}"] == "down" and after[f"tcp {a1}:{p1}"] == "down"
+    assert after[f"udp {a2}:{p2}"] == "up"
+    shot = tmp_path / "watch-page.png"
+    chromium(w.url + "/?mode=poll", screenshot=shot)
+    assert shot.stat().st_size > 10_000
+    print(f"screenshot of the page with the primary killed: {shot}")
+
+
+def test_prometheus_scrapes_target_up_for_every_target(
+    cluster: Cluster, watching: WatchProcess
+) -> None:
+    prom = Prometheus(f"127.0.0.1:{watching.port}").start()
+    try:
+        wanted = {(a, str(p), t) for a, p in cluster.addresses for t in ("udp", "tcp")}
+
+        def scraped() -> bool:
+            got = prom.query('siplocate_target_up{job="siplocate"} == 1')
+            return {(r["metric"]["address"], r["metric"]["port"], r["metric"]["transport"])  # type: ignore[index]
+                    for r in got} == wanted
+
+        took = wait_for(scraped, 30, "Prometheus to have siplocate_target_up for every target",
+                        0.25)
+        print(f"\nPrometheus saw every target up after {took:.1f} s")
+        series = prom.query("siplocate_target_up")
+        assert {r["metric"]["domain"] for r in series} == {cluster.domain}  # type: ignore[index]
+        rtt = prom.query("siplocate_target_options_rtt_seconds_count > 0")
+        assert len(rtt) == len(wanted)
+    finally:
+        prom.stop()
+
+
+def test_stream_and_probe_endpoints(cluster: Cluster, watching: WatchProcess) -> None:
+    import urllib.request
+
+    from tests.fixtures.watch import http_get
+
+    w = watching
+    wait_for(lambda: all_up(w, cluster), 15, "every target up")
+    text = http_get(f"{w.url}/probe?target={cluster.domain}")
+    assert metric_value(text, "probe_success") == 1.0
+    assert metric_value(text, "probe_sip_targets_up") == 4.0
+    assert (metric_value(text, "probe_duration_seconds") or 0) > 0
+    with urllib.request.urlopen(w.url + "/api/stream", timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        lines = [resp.readline().decode() for _ in range(2)]
+    assert lines[0] == "event: state\n" and lines[1].startswith("data: {")
+    assert cluster.domain in lines[1]
+
+
+# -- records changed through `zone apply`, and a DNS outage -----------------------------------
+
+PLAN = """domain = "watch.test"
+ttl = 1
+[transports]
+udp = {{ order = 10, preference = 0 }}
+[[server]]
+host = "sip1"
+addresses = ["{a1}"]
+priority = 10
+weight = {w1}
+ports = {{ udp = {p1} }}
+[[server]]
+host = "sip2"
+addresses = ["{a2}"]
+priority = 10
+weight = 1
+ports = {{ udp = {p2} }}
+"""
+EMPTY = """$ORIGIN watch.test.
+$TTL 60
+@ IN SOA ns1 hostmaster 1 3600 600 86400 1
+@ IN NS ns1
+ns1 IN A 127.0.0.1
+"""
+
+
+class Site:
+    """A TSIG-updatable BIND serving watch.test and two Kamailio instances it points at."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        zone = tmp / "watch.test.zone"
+        zone.write_text(EMPTY)
+        self.bind: BindServer = start_bind([zone], tsig=True)
+        kamailio = require_binary("kamailio", "kamailio")
+        self.servers: list[Kamailio] = []
+        try:
+            for a in ("127.0.0.2", "127.0.0.3"):
+                self.servers.append(Kamailio(a, kamailio=kamailio, port=free_port(a)).start())
+        except Exception:
+            self.stop()
+            raise
+
+    def apply(self, w1: int) -> None:
+        (s1, s2) = self.servers
+        plan = self.tmp / f"plan-{w1}.toml"
+        plan.write_text(PLAN.format(a1=s1.address, p1=s1.port, a2=s2.address, p2=s2.port, w1=w1))
+        result = runner.invoke(
+            app, ["zone", "apply", str(plan), "--server", self.bind.nameserver,
+                  "--key", str(self.bind.key_file)],
+        )
+        assert result.exit_code == 0, result.output
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.stop()
+        self.bind.stop()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    s = Site(tmp_path)
+    s.apply(w1=1)
+    yield s
+    s.stop()
+
+
+def host_weights(w: WatchProcess) -> dict[str, int]:
+    (domain,) = w.state()["domains"]  # type: ignore[misc]
+    return {h["name"]: h["weight"] for b in domain["tree"] for h in b["hosts"]}  # type: ignore[index]
+
+
+def test_zone_apply_change_is_an_event_and_a_new_tree(site: Site) -> None:
+    w = WatchProcess(watch_args("watch.test", site.bind.nameserver)).start()
+    try:
+        wait_for(lambda: host_weights(w) == {"sip1.watch.test": 1, "sip2.watch.test": 1}, 10,
+                 "the first tree")
+        site.apply(w1=3)
+        took = wait_for(lambda: any(e["kind"] == "records_changed" for e in w.events()), 15,
+                        "records_changed event")
+        print(f"\nrecords_changed event {took:.2f} s after zone apply (TTL 1 s)")
+        (change,) = [e for e in w.events() if e["kind"] == "records_changed"]
+        port = site.servers[0].port
+        assert change["detail"] == {  # type: ignore[comparison-overlap]
+            "added": [f"SRV _sip._udp.watch.test 10 3 {port} sip1.watch.test"],
+            "removed": [f"SRV _sip._udp.watch.test 10 1 {port} sip1.watch.test"],
+        }
+        assert host_weights(w) == {"sip1.watch.test": 3, "sip2.watch.test": 1}
+        (domain,) = w.state()["domains"]  # type: ignore[misc]
+        shares = {h["name"]: h["share"] for b in domain["tree"] for h in b["hosts"]}  # type: ignore[index]
+        assert shares == {"sip1.watch.test": 0.75, "sip2.watch.test": 0.25}
+        assert metric_value(w.metrics(), "siplocate_record_set_changes_total",
+                            domain="watch.test") == 1.0
+    finally:
+        w.stop()
+
+
+def test_dns_outage_serves_stale_and_targets_stay_watched(site: Site) -> None:
+    w = WatchProcess(watch_args("watch.test", site.bind.nameserver)).start()
+    try:
+        def probes() -> float:
+            a, p = site.servers[0].address, site.servers[0].port
+            return metric_value(w.metrics(), "siplocate_target_probes_total", address=a,
+                                port=str(p)) or 0.0
+
+        wait_for(lambda: probes() >= 1, 10, "first probe")
+        site.bind.stop()
+        took = wait_for(
+            lambda: (metric_value(w.metrics(), "siplocate_dns_stale_answers_total",
+                                  domain="watch.test") or 0) > 0,
+            20, "stale answers counted")
+        print(f"\nstale answers counted {took:.2f} s after BIND stopped")
+        counted = probes()
+        wait_for(lambda: probes() >= counted + 2, 10, "probes going on during the outage")
+        text = w.metrics()
+        for s in site.servers:
+            assert metric_value(text, "siplocate_target_up", address=s.address,
+                                port=str(s.port)) == 1.0
+        assert metric_value(text, "siplocate_domain_state", domain="watch.test",
+                            state="up") == 1.0
+        (domain,) = w.state()["domains"]  # type: ignore[misc]
+        assert domain["dns"]["stale"] is True  # type: ignore[index]
+        assert any(e["kind"] == "dns_stale" for e in w.events())
+    finally:
+        w.stop()
