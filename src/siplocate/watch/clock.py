@@ -66,6 +66,7 @@ class ManualClock:
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, waking sleepers in order as their time comes."""
         end = self._now + seconds
+        await _settle()
         while True:
             due = self.next_due
             if due is None or due > end:
@@ -73,6 +74,15 @@ class ManualClock:
             _, _, future = heapq.heappop(self._sleepers)
             self._now = max(self._now, due)
             future.set_result(None)
-            for _ in range(8):  # let the woken task run up to its next await on the clock
-                await asyncio.sleep(0)
+            await _settle()
         self._now = end
+
+
+async def _settle(limit: int = 10_000) -> None:
+    """Let every runnable task run until it waits again (on the clock or on I/O)."""
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)  # CPython's queue of runnable callbacks
+    for _ in range(limit if ready is not None else 50):
+        await asyncio.sleep(0)
+        if ready is not None and not ready:
+            break

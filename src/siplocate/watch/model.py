@@ -230,6 +230,10 @@ class DomainView:
     def round_done(self, at: float) -> list[Event]:
         """After a probe round: the level, and an event when it changed."""
         self.rounds += 1
+        return self.update_level(at)
+
+    def update_level(self, at: float) -> list[Event]:
+        """Classify again; an event when the level changed."""
         level = self.classify()
         if level == self.level:
             return []

@@ -120,8 +120,7 @@ class Watcher:
         self._after_dns(view)
 
     def _after_dns(self, view: DomainView) -> None:
-        if view.rounds:
-            self.emit(view.round_done(self.clock.time()))
+        self.emit(view.update_level(self.clock.time()))
         self.metrics.domain(view)
         self._bump()
 
