@@ -5,6 +5,7 @@ units (seconds), ``_total`` counters, labels bounded by the watched zones (never
 from __future__ import annotations
 
 import contextlib
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -115,18 +116,27 @@ class Metrics:
         h.metrics = None
 
     def domain(self, view: DomainView) -> None:
+        """The domain's state, target counts, record expiry and lint counts (every round)."""
         d = view.domain
-        for level in Level:
-            self.domain_state.labels(d, level.value).set(1 if view.level is level else 0)
-        self.domain_targets.labels(d).set(len(view.targets))
-        self.domain_targets_up.labels(d).set(sum(1 for h in view.targets.values() if h.up))
+        if view.metrics is None:
+            view.metrics = (
+                [(level, self.domain_state.labels(d, level.value)) for level in Level],
+                self.domain_targets.labels(d),
+                self.domain_targets_up.labels(d),
+                [(sev, self.lint.labels(d, sev)) for sev in ("error", "warning", "info")],
+            )
+        states, targets, targets_up, lint = cast(tuple[Any, Any, Any, Any], view.metrics)
+        for level, gauge in states:
+            gauge.set(1 if view.level is level else 0)
+        targets.set(len(view.targets))
+        targets_up.set(sum(1 for h in view.targets.values() if h.up))
         if view.resolution is not None and view.resolution.expires is not None:
             self.records_expiry.labels(d).set(view.resolution.expires)
         counts = {"error": 0, "warning": 0, "info": 0}
         for f in view.findings:
-            counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
-        for severity, n in counts.items():
-            self.lint.labels(d, severity).set(n)
+            counts[f.severity.value] += 1
+        for severity, gauge in lint:
+            gauge.set(counts[severity])
 
     def prepare(self, domain: str) -> None:
         """Create the domain's counters at zero, so rate() works from the first scrape."""

@@ -123,6 +123,7 @@ class DomainView:
         self.next_resolve = 0.0
         self.level = Level.UNKNOWN
         self.rounds = 0
+        self.metrics: object = None  # the metric children, cached by the metrics layer
 
     # -- inputs ----------------------------------------------------------------------------
 
