@@ -162,6 +162,9 @@ class Synthetic:
     async def close(self) -> None:
         pass
 
+    async def forget(self, domain: str) -> None:
+        pass
+
 
 async def main(args: argparse.Namespace) -> None:
     from prometheus_client import disable_created_metrics

@@ -63,6 +63,9 @@ class ScriptedProber:
     async def close(self) -> None:
         pass
 
+    async def forget(self, domain: str) -> None:
+        pass
+
 
 @pytest.fixture
 def zone(tmp_path: Path) -> Path:

@@ -36,6 +36,9 @@ def watch(
     webhook: Annotated[
         str | None, typer.Option(metavar="URL", help="Also POST every event as JSON here.")
     ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="CA bundle for TLS targets.")
+    ] = None,
     probe_any: Annotated[
         bool, typer.Option("--probe-any", help="Let /probe check domains not watched here.")
     ] = False,
@@ -72,6 +75,8 @@ def watch(
         cfg.transports = transports
     if timeout is not None:
         cfg.timeout = timeout
+    if ca_file is not None:
+        cfg.ca_file = str(ca_file)
     if webhook is not None:
         cfg.webhook = webhook
     cfg.probe_any = cfg.probe_any or probe_any

@@ -22,6 +22,7 @@ class WatchConfig:
     nameservers: list[str] = field(default_factory=list)
     zones: list[str] = field(default_factory=list)
     transports: str = "udp,tcp,tls"
+    ca_file: str | None = None  # CA bundle for TLS targets (default: the system's)
     lint: bool = True
     probe_any: bool = False
     events: bool = True  # JSON lines on stdout

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import dns.name
 
@@ -41,11 +42,12 @@ class Watcher:
         timeout: float | None = None,
         log: EventLog | None = None,
         lint: bool = True,
+        ca_file: Path | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("the probe interval must be positive")
         self.resolver = resolver
-        self.prober: Prober = prober or SipProber(resolver)
+        self.prober: Prober = prober or SipProber(resolver, ca_file)
         self.clock: Clock = clock or SystemClock()
         self.interval = interval
         self.timeout = timeout if timeout is not None else min(2.0, interval)
@@ -225,6 +227,8 @@ class Watcher:
         report["targets"] = results
         report["success"] = any(r["up"] for r in results)
         report["seconds"] = time.perf_counter() - started
+        if domain not in self.views:  # keep no flows open for one-off checks
+            await self.prober.forget(domain)
         return report
 
     async def _check_one(self, domain: str, t: Target) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from ..target import Target
@@ -23,12 +24,15 @@ class Prober(Protocol):
 
     async def close(self) -> None: ...
 
+    async def forget(self, domain: str) -> None: ...
+
 
 class SipProber:
     """One ``SipClient`` per domain (From: the domain), each probing with ``SipClient.probe``."""
 
-    def __init__(self, locator: object) -> None:
+    def __init__(self, locator: object, ca_file: Path | None = None) -> None:
         self.locator = locator  # the watcher's Resolver: the clients never resolve on their own
+        self.ca_file = ca_file  # CA bundle for TLS targets (default: the system's)
         self._clients: dict[str, object] = {}
 
     def _client(self, domain: str) -> object:
@@ -36,7 +40,11 @@ class SipProber:
         if client is None:
             from ..client import SipClient
 
-            client = SipClient(f"sip:siplocate@{domain}", resolver=self.locator)  # type: ignore[arg-type]
+            client = SipClient(
+                f"sip:siplocate@{domain}",
+                resolver=self.locator,  # type: ignore[arg-type]
+                ca_file=self.ca_file,
+            )
             self._clients[domain] = client
         return client
 

@@ -30,7 +30,7 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
     if cfg.events:
         log.sinks.append(json_lines())
     watcher = Watcher(cfg.domains, resolver, interval=cfg.interval, timeout=cfg.timeout, log=log,
-                      lint=cfg.lint)
+                      lint=cfg.lint, ca_file=Path(cfg.ca_file) if cfg.ca_file else None)
     hook = None
     if cfg.webhook:
         hook = Webhook(cfg.webhook, queue=cfg.webhook_queue, retries=cfg.webhook_retries,

@@ -57,7 +57,7 @@ def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
 
     async def stream(request: web.Request) -> web.StreamResponse:
         """Server-sent events: the whole state on connect and after every change, at most
-        once per second (a page never needs more)."""
+        once per second, or per half interval when that is longer (a page needs no more)."""
         resp = web.StreamResponse(
             headers={**headers, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )
@@ -72,7 +72,7 @@ def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
                 version = new
                 data = json.dumps(watcher.state(), separators=(",", ":"))
                 await resp.write(f"event: state\ndata: {data}\n\n".encode())
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(max(1.0, watcher.interval / 2))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp
