@@ -19,6 +19,7 @@ from tests.fixtures.servers import free_port, require_binary
 from tests.fixtures.watch import (
     Prometheus,
     WatchProcess,
+    WebhookReceiver,
     chromium,
     metric_value,
     wait_for,
@@ -35,8 +36,16 @@ def watch_args(domain: str, nameserver: str) -> list[str]:
 
 
 @pytest.fixture
-def watching(cluster: Cluster) -> Iterator[WatchProcess]:
-    w = WatchProcess(watch_args(cluster.domain, cluster.nameserver)).start()
+def hook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def watching(cluster: Cluster, hook: WebhookReceiver) -> Iterator[WatchProcess]:
+    w = WatchProcess([*watch_args(cluster.domain, cluster.nameserver), "--webhook", hook.url])
+    w.start()
     yield w
     w.stop()
 
@@ -56,7 +65,7 @@ def page_states(dom: str) -> dict[str, str]:
 
 
 def test_killed_registrar_goes_down_on_metrics_events_and_page(
-    cluster: Cluster, watching: WatchProcess, tmp_path: Path
+    cluster: Cluster, watching: WatchProcess, hook: WebhookReceiver, tmp_path: Path
 ) -> None:
     w = watching
     wait_for(lambda: all_up(w, cluster), 15, "every target up on /metrics")
@@ -81,6 +90,8 @@ def test_killed_registrar_goes_down_on_metrics_events_and_page(
     assert first - killed_at <= 2 * INTERVAL, "event not within two probe intervals"
     assert any(e["kind"] == "domain_state" and e["detail"]["state"] == "degraded"  # type: ignore[index]
                for e in w.events())
+    wait_for(lambda: len(hook.received) >= len(w.events()), 10, "webhook to get every event")
+    assert hook.received == w.events()  # the same events, in the same order
 
     after = page_states(chromium(w.url + "/?mode=poll"))
     assert after[f"udp {a1}:{p1}"] == "down" and after[f"tcp {a1}:{p1}"] == "down"
