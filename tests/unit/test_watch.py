@@ -218,6 +218,29 @@ async def test_records_change_is_an_event_a_counter_and_a_lint_run(
         await w.stop()
 
 
+async def test_records_removed_then_back(zone: Path, tmp_path: Path) -> None:
+    w, _, _ = make(zone)
+    await w.start()
+    try:
+        view = w.views["demo.test"]
+        empty = tmp_path / "empty" / "demo.test.zone"
+        empty.parent.mkdir()
+        empty.write_text(ZONE.split("@ IN A")[0])  # SOA and NS only
+        w.resolver = Resolver(zones=[empty])
+        await w.resolve(view)
+        kinds = [e.kind for e in w.log.recent]
+        assert kinds[-3:] == ["records_changed", "dns_failure", "domain_state"]
+        assert not view.targets and view.level is Level.DOWN
+        assert "siplocate_target_up{" not in w.metrics.exposition().decode()
+        w.resolver = Resolver(zones=[zone])
+        await w.resolve(view)
+        back = [e for e in w.log.recent if e.kind == "records_changed"][-1]
+        assert len(back.detail["added"]) == 7 and back.detail["removed"] == []  # type: ignore[arg-type]
+        assert len(view.targets) == 3
+    finally:
+        await w.stop()
+
+
 async def test_dns_failure_keeps_the_old_targets_watched(zone: Path) -> None:
     w, clock, _ = make(zone)
     await w.start()

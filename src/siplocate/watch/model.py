@@ -114,6 +114,7 @@ class DomainView:
         self.domain = domain
         self.resolution: Resolution | None = None
         self.lines: list[str] = []
+        self.seen = False  # DNS has answered at least once (records, or that there are none)
         self.targets: dict[TargetKey, TargetHealth] = {}
         self.findings: list[Finding] = []
         self.dns_error: str | None = None
@@ -134,7 +135,7 @@ class DomainView:
         that are no longer in it (for the caller to forget)."""
         events: list[Event] = []
         lines = chain_lines(res)
-        if self.resolution is not None and lines != self.lines:
+        if self.seen and lines != self.lines:
             added = sorted(set(lines) - set(self.lines))
             removed = sorted(set(self.lines) - set(lines))
             events.append(
@@ -159,7 +160,7 @@ class DomainView:
                     f"{self.domain}: DNS unreachable, serving expired answers (RFC 8767)",
                 )
             )
-        self.resolution, self.lines = res, lines
+        self.resolution, self.lines, self.seen = res, lines, True
         self.dns_error, self.stale = None, stale
         self.resolved_at, self.resolve_seconds = at, seconds
         keep: dict[TargetKey, TargetHealth] = {}
@@ -168,6 +169,22 @@ class DomainView:
             keep[k] = self.targets.get(k) or TargetHealth(t)
         gone = [h for k, h in self.targets.items() if k not in keep]
         self.targets = keep
+        return events, gone
+
+    def vanished(self, at: float, reason: str) -> tuple[list[Event], list[TargetHealth]]:
+        """DNS answered that there is nothing usable: the records went away (an event when
+        there were some), nothing is left to probe, the domain is down."""
+        events: list[Event] = []
+        if self.seen and self.lines:
+            events.append(
+                Event(at, "records_changed", self.domain,
+                      f"{self.domain}: records changed (+0 -{len(self.lines)})",
+                      detail={"added": [], "removed": self.lines})
+            )
+        events += self.dns_failed(at, reason)
+        gone = list(self.targets.values())
+        self.targets.clear()
+        self.resolution, self.lines, self.seen = None, [], True
         return events, gone
 
     def dns_failed(self, at: float, error: str) -> list[Event]:

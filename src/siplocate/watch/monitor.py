@@ -13,7 +13,7 @@ from pathlib import Path
 
 import dns.name
 
-from ..errors import DnsError, NotFound, SiplocateError
+from ..errors import NotFound, SiplocateError
 from ..locate import Resolver
 from ..target import Target
 from ..zone.lint import gather, lint_snapshot
@@ -91,16 +91,15 @@ class Watcher:
         started = time.perf_counter()
         try:
             res = await self.resolver.locate(view.domain, key=view.domain)
-        except NotFound as exc:
+        except NotFound as exc:  # DNS answered: nothing usable there
             self.metrics.dns_failures.labels(view.domain).inc()
-            self.emit(view.dns_failed(now, str(exc)))
-            for h in list(view.targets.values()):
+            events, gone = view.vanished(now, str(exc))
+            for h in gone:
                 self.metrics.forget_target(view.domain, h)
-            view.targets.clear()  # DNS says there is nothing: nothing left to probe
-            view.resolution = None
+            self.emit(events)
             view.next_resolve = now + max(DNS_RETRY, self.interval)
             return self._after_dns(view)
-        except (DnsError, SiplocateError) as exc:
+        except SiplocateError as exc:  # DNS could not be asked (DnsError) or the name is bad
             self.metrics.dns_failures.labels(view.domain).inc()
             self.emit(view.dns_failed(now, str(exc)))  # old targets stay watched
             view.next_resolve = now + max(DNS_RETRY, self.interval)
@@ -110,7 +109,7 @@ class Watcher:
         if stale:
             self.metrics.dns_stale.labels(view.domain).inc(stale)
         self.metrics.resolve.labels(view.domain).observe(seconds)
-        changed = view.resolution is None or view.lines != chain_lines(res)
+        changed = not view.seen or view.lines != chain_lines(res)
         events, gone = view.resolved(res, now, seconds, stale > 0)
         for h in gone:
             self.metrics.forget_target(view.domain, h)
