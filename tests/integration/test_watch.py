@@ -3,6 +3,7 @@ by a real Prometheus and looked at by headless Chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from tests.fixtures.bind import BindServer
 from tests.fixtures.kamailio import Cluster, Kamailio
 from tests.fixtures.servers import free_port, require_binary
 from tests.fixtures.watch import (
+    Browser,
     Prometheus,
     WatchProcess,
     WebhookReceiver,
@@ -64,19 +66,57 @@ def page_states(dom: str) -> dict[str, str]:
     return dict(re.findall(r'data-target="([^"]+)" data-state="([a-z]+)"', dom))
 
 
-def test_killed_registrar_goes_down_on_metrics_events_and_page(
+PAGE_STATES = (
+    "Object.fromEntries(Array.from(document.querySelectorAll('[data-state]'))"
+    ".map(e => [e.dataset.target, e.dataset.state]))"
+)
+DOT_COLOR = "getComputedStyle(document.querySelector('[data-target=\"{}\"] .dot')).backgroundColor"
+
+
+async def test_killed_registrar_goes_down_on_metrics_events_and_page(
     cluster: Cluster, watching: WatchProcess, hook: WebhookReceiver, tmp_path: Path
 ) -> None:
     w = watching
     wait_for(lambda: all_up(w, cluster), 15, "every target up on /metrics")
     (a1, p1), (a2, p2) = cluster.addresses
-    before = page_states(chromium(w.url + "/?mode=poll"))
-    assert before[f"udp {a1}:{p1}"] == "up" and before[f"tcp {a2}:{p2}"] == "up"
+    browser = await Browser().start()
+    try:
+        await browser.goto(w.url + "/")  # live through server-sent events: never reloaded
+        states: dict[str, str] = {}
+        for _ in range(200):
+            states = await browser.evaluate(PAGE_STATES) or {}  # type: ignore[assignment]
+            if len(states) == 4 and set(states.values()) == {"up"}:
+                break
+            await asyncio.sleep(0.05)
+        assert states == {f"{t} {a}:{p}": "up" for a, p in cluster.addresses
+                          for t in ("udp", "tcp")}
+        assert await browser.evaluate("document.getElementById('live').textContent") == "● live"
 
-    killed_at = time.time()
-    cluster.primary.kill()
-    took = wait_for(lambda: up_value(w, a1, p1) == 0.0, 10, "killed target down on /metrics")
-    print(f"\nkilled target down on /metrics after {took:.2f} s (interval {INTERVAL} s)")
+        killed_at = time.time()
+        cluster.primary.kill()
+        page_took = None
+        for _ in range(400):
+            states = await browser.evaluate(PAGE_STATES)  # type: ignore[assignment]
+            if states.get(f"udp {a1}:{p1}") == "down" and states.get(f"tcp {a1}:{p1}") == "down":
+                page_took = time.time() - killed_at
+                break
+            await asyncio.sleep(0.02)
+        assert page_took is not None, states
+        print(f"\nkilled target red on the open page after {page_took:.2f} s "
+              f"(interval {INTERVAL} s)")
+        assert page_took <= 2 * INTERVAL + 0.25  # 0.25 s: this loop's own polling and CDP
+        assert states[f"udp {a2}:{p2}"] == "up"
+        red = await browser.evaluate(DOT_COLOR.format(f"udp {a1}:{p1}"))
+        green = await browser.evaluate(DOT_COLOR.format(f"udp {a2}:{p2}"))
+        assert (red, green) == ("rgb(255, 90, 95)", "rgb(62, 207, 142)")
+        shot = tmp_path / "watch-page.png"
+        await browser.screenshot(shot)
+        assert shot.stat().st_size > 10_000
+        print(f"screenshot of the page with the primary killed: {shot}")
+    finally:
+        await browser.stop()
+
+    wait_for(lambda: up_value(w, a1, p1) == 0.0, 10, "killed target down on /metrics")
     assert up_value(w, a2, p2) == 1.0
     assert metric_value(w.metrics(), "siplocate_domain_state", domain=cluster.domain,
                         state="degraded") == 1.0
@@ -87,19 +127,16 @@ def test_killed_registrar_goes_down_on_metrics_events_and_page(
         (a1, "udp"), (a1, "tcp")
     }
     first = min(float(d["ts"]) for d in downs)  # type: ignore[arg-type]
+    print(f"target_down event {first - killed_at:.2f} s after the kill")
     assert first - killed_at <= 2 * INTERVAL, "event not within two probe intervals"
     assert any(e["kind"] == "domain_state" and e["detail"]["state"] == "degraded"  # type: ignore[index]
                for e in w.events())
     wait_for(lambda: len(hook.received) >= len(w.events()), 10, "webhook to get every event")
     assert hook.received == w.events()  # the same events, in the same order
 
-    after = page_states(chromium(w.url + "/?mode=poll"))
-    assert after[f"udp {a1}:{p1}"] == "down" and after[f"tcp {a1}:{p1}"] == "down"
-    assert after[f"udp {a2}:{p2}"] == "up"
-    shot = tmp_path / "watch-page.png"
-    chromium(w.url + "/?mode=poll", screenshot=shot)
-    assert shot.stat().st_size > 10_000
-    print(f"screenshot of the page with the primary killed: {shot}")
+    # the polling fallback (no server-sent events) shows the same
+    polled = page_states(chromium(w.url + "/?mode=poll"))
+    assert polled[f"udp {a1}:{p1}"] == "down" and polled[f"udp {a2}:{p2}"] == "up"
 
 
 def test_prometheus_scrapes_target_up_for_every_target(

@@ -57,7 +57,8 @@ def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
 
     async def stream(request: web.Request) -> web.StreamResponse:
         """Server-sent events: the whole state on connect and after every change, at most
-        once per second, or per half interval when that is longer (a page needs no more)."""
+        once per quarter interval (0.25-2 s): a change shows within a fraction of a probe
+        interval, and a big installation does not stream megabytes a second."""
         resp = web.StreamResponse(
             headers={**headers, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )
@@ -72,7 +73,7 @@ def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
                 version = new
                 data = json.dumps(watcher.state(), separators=(",", ":"))
                 await resp.write(f"event: state\ndata: {data}\n\n".encode())
-                await asyncio.sleep(max(1.0, watcher.interval / 2))
+                await asyncio.sleep(min(2.0, max(0.25, watcher.interval / 4)))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp
