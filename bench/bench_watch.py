@@ -61,8 +61,12 @@ class Responder(asyncio.DatagramProtocol):
         if self.silent or self.transport is None:
             return
         head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-        keep = [h for h in head[1:] if h.split(b":", 1)[0].strip().lower() in
-                (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq")]
+        keep = [
+            h
+            for h in head[1:]
+            if h.split(b":", 1)[0].strip().lower()
+            in (b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq")
+        ]
         reply = b"SIP/2.0 200 OK\r\n" + b"\r\n".join(keep) + b"\r\nContent-Length: 0\r\n\r\n"
         self.transport.sendto(reply, addr)
 
@@ -186,11 +190,14 @@ async def main(args: argparse.Namespace) -> None:
     zone.write_text(zone_text(ports, addresses))
     domains = [f"d{d:03d}.bench.test" for d in range(DOMAINS)]
     log = EventLog()
-    w = Watcher(domains, Resolver(zones=[zone]), interval=INTERVAL, timeout=TIMEOUT, log=log,
-                lint=False)
-    print(f"watch bench: {DOMAINS} domains x {PER_DOMAIN} targets = {DOMAINS * PER_DOMAIN} "
-          f"targets, UDP OPTIONS every {INTERVAL:g} s, timeout {TIMEOUT:g} s, "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    w = Watcher(
+        domains, Resolver(zones=[zone]), interval=INTERVAL, timeout=TIMEOUT, log=log, lint=False
+    )
+    print(
+        f"watch bench: {DOMAINS} domains x {PER_DOMAIN} targets = {DOMAINS * PER_DOMAIN} "
+        f"targets, UDP OPTIONS every {INTERVAL:g} s, timeout {TIMEOUT:g} s, "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores"
+    )
     rss_start = rss_mb()
     await w.start()
     targets = sum(len(v.targets) for v in w.views.values())
@@ -207,16 +214,22 @@ async def main(args: argparse.Namespace) -> None:
     rtts = [h.rtt for v in w.views.values() for h in v.targets.values() if h.rtt is not None]
     wall = wall1 - wall0
     print("\n1. CPU, real probing")
-    print(f"   {probes1 - probes0} probes in {wall:.1f} s = {(probes1 - probes0) / wall:.0f}/s "
-          f"(expected {targets / INTERVAL:.0f}/s); {up}/{targets} targets up; "
-          f"median RTT {statistics.median(rtts) * 1000:.2f} ms")
-    print(f"   CPU {cpu1 - cpu0:.2f} s over {wall:.1f} s wall = "
-          f"{100 * (cpu1 - cpu0) / wall:.1f}% of one core (target < 25%)")
+    print(
+        f"   {probes1 - probes0} probes in {wall:.1f} s = {(probes1 - probes0) / wall:.0f}/s "
+        f"(expected {targets / INTERVAL:.0f}/s); {up}/{targets} targets up; "
+        f"median RTT {statistics.median(rtts) * 1000:.2f} ms"
+    )
+    print(
+        f"   CPU {cpu1 - cpu0:.2f} s over {wall:.1f} s wall = "
+        f"{100 * (cpu1 - cpu0) / wall:.1f}% of one core (target < 25%)"
+    )
     print(f"   RSS {rss_mb():.1f} MB (at start {rss_start:.1f} MB)")
 
     # 2. Detection --------------------------------------------------------------------------
-    print("\n2. Detection: target made to fail -> metric 0 and event "
-          f"(bound: interval + timeout = {INTERVAL + TIMEOUT:g} s)")
+    print(
+        "\n2. Detection: target made to fail -> metric 0 and event "
+        f"(bound: interval + timeout = {INTERVAL + TIMEOUT:g} s)"
+    )
     rng = random.Random(7)
     worst = 0.0
     for trial in range(args.trials):
@@ -226,8 +239,9 @@ async def main(args: argparse.Namespace) -> None:
         a, port = addresses[k], ports[d][k]
         view = w.views[domains[d]]
         h = view.targets[("udp", a, port)]
-        gauge = w.metrics.target_up.labels(domains[d], "udp", f"sip{k + 1}.{domains[d]}", a,
-                                           str(port))
+        gauge = w.metrics.target_up.labels(
+            domains[d], "udp", f"sip{k + 1}.{domains[d]}", a, str(port)
+        )
         seen = log.count
         tell(mode, a, port)
         t0 = time.monotonic()
@@ -238,7 +252,7 @@ async def main(args: argparse.Namespace) -> None:
                 t_metric = now
             if t_event is None and any(
                 e.kind == "target_down" and e.target and e.target["port"] == port
-                for e in list(log.recent)[-(log.count - seen) or len(log.recent):]
+                for e in list(log.recent)[-(log.count - seen) or len(log.recent) :]
             ):
                 t_event = now
             if t_metric is not None and t_event is not None:
@@ -246,11 +260,14 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.005)
         assert h.up is False, "target not detected down"
         worst = max(worst, t_metric or 99, t_event or 99)
-        print(f"   {mode:6s} {a}:{port}: metric after {t_metric:.2f} s, event after "
-              f"{t_event:.2f} s")
+        print(
+            f"   {mode:6s} {a}:{port}: metric after {t_metric:.2f} s, event after {t_event:.2f} s"
+        )
         tell("answer" if mode == "silent" else "open", a, port)
-    print(f"   worst {worst:.2f} s; bound {INTERVAL + TIMEOUT:g} s: "
-          f"{'within' if worst <= INTERVAL + TIMEOUT else 'OVER'}")
+    print(
+        f"   worst {worst:.2f} s; bound {INTERVAL + TIMEOUT:g} s: "
+        f"{'within' if worst <= INTERVAL + TIMEOUT else 'OVER'}"
+    )
     await w.stop()
     tell("quit")
     proc.join(5)
@@ -263,8 +280,10 @@ async def main(args: argparse.Namespace) -> None:
     w.interval = args.sim_interval
     w.log.sinks.clear()
     await w.start()
-    print(f"\n3. Memory: a simulated week, probe results every {args.sim_interval:g} s "
-          f"(synthetic; {len(flapping)} targets flapping every 30 min)")
+    print(
+        f"\n3. Memory: a simulated week, probe results every {args.sim_interval:g} s "
+        f"(synthetic; {len(flapping)} targets flapping every 30 min)"
+    )
     samples = []
     step = 12 * 3600
     started = time.monotonic()
@@ -272,17 +291,23 @@ async def main(args: argparse.Namespace) -> None:
         await clock.advance(step)
         samples.append(rss_mb())
         if i % 2 == 0:
-            print(f"   day {i // 2}: RSS {samples[-1]:.1f} MB, "
-                  f"{sum(h.probes for v in w.views.values() for h in v.targets.values())} "
-                  f"probes recorded, {log.count} events")
-    half = samples[len(samples) // 2 - 1:]
+            print(
+                f"   day {i // 2}: RSS {samples[-1]:.1f} MB, "
+                f"{sum(h.probes for v in w.views.values() for h in v.targets.values())} "
+                f"probes recorded, {log.count} events"
+            )
+    half = samples[len(samples) // 2 - 1 :]
     growth = half[-1] - half[0]
-    print(f"   simulated in {time.monotonic() - started:.0f} s; RSS end {samples[-1]:.1f} MB "
-          f"(target < 200 MB); last half {half[0]:.1f} -> {half[-1]:.1f} MB "
-          f"({growth:+.1f} MB)")
+    print(
+        f"   simulated in {time.monotonic() - started:.0f} s; RSS end {samples[-1]:.1f} MB "
+        f"(target < 200 MB); last half {half[0]:.1f} -> {half[-1]:.1f} MB "
+        f"({growth:+.1f} MB)"
+    )
     exposition = len(w.metrics.exposition())
-    print(f"   /metrics exposition {exposition / 1024:.0f} KiB; /api/state "
-          f"{len(str(w.state())) / 1024:.0f} KiB")
+    print(
+        f"   /metrics exposition {exposition / 1024:.0f} KiB; /api/state "
+        f"{len(str(w.state())) / 1024:.0f} KiB"
+    )
     await w.stop()
 
 

@@ -33,8 +33,17 @@ runner = CliRunner()
 
 
 def watch_args(domain: str, nameserver: str) -> list[str]:
-    return [domain, "-n", nameserver, "--interval", str(INTERVAL), "--timeout", "0.5",
-            "-t", "udp,tcp"]
+    return [
+        domain,
+        "-n",
+        nameserver,
+        "--interval",
+        str(INTERVAL),
+        "--timeout",
+        "0.5",
+        "-t",
+        "udp,tcp",
+    ]
 
 
 @pytest.fixture
@@ -53,8 +62,9 @@ def watching(cluster: Cluster, hook: WebhookReceiver) -> Iterator[WatchProcess]:
 
 
 def up_value(w: WatchProcess, address: str, port: int, transport: str = "udp") -> float | None:
-    return metric_value(w.metrics(), "siplocate_target_up", address=address, port=str(port),
-                        transport=transport)
+    return metric_value(
+        w.metrics(), "siplocate_target_up", address=address, port=str(port), transport=transport
+    )
 
 
 def all_up(w: WatchProcess, cluster: Cluster) -> bool:
@@ -88,8 +98,9 @@ async def test_killed_registrar_goes_down_on_metrics_events_and_page(
             if len(states) == 4 and set(states.values()) == {"up"}:
                 break
             await asyncio.sleep(0.05)
-        assert states == {f"{t} {a}:{p}": "up" for a, p in cluster.addresses
-                          for t in ("udp", "tcp")}
+        assert states == {
+            f"{t} {a}:{p}": "up" for a, p in cluster.addresses for t in ("udp", "tcp")
+        }
         assert await browser.evaluate("document.getElementById('live').textContent") == "● live"
 
         killed_at = time.time()
@@ -102,8 +113,9 @@ async def test_killed_registrar_goes_down_on_metrics_events_and_page(
                 break
             await asyncio.sleep(0.02)
         assert page_took is not None, states
-        print(f"\nkilled target red on the open page after {page_took:.2f} s "
-              f"(interval {INTERVAL} s)")
+        print(
+            f"\nkilled target red on the open page after {page_took:.2f} s (interval {INTERVAL} s)"
+        )
         assert page_took <= 2 * INTERVAL + 0.25  # 0.25 s: this loop's own polling and CDP
         assert states[f"udp {a2}:{p2}"] == "up"
         red = await browser.evaluate(DOT_COLOR.format(f"udp {a1}:{p1}"))
@@ -118,19 +130,24 @@ async def test_killed_registrar_goes_down_on_metrics_events_and_page(
 
     wait_for(lambda: up_value(w, a1, p1) == 0.0, 10, "killed target down on /metrics")
     assert up_value(w, a2, p2) == 1.0
-    assert metric_value(w.metrics(), "siplocate_domain_state", domain=cluster.domain,
-                        state="degraded") == 1.0
+    assert (
+        metric_value(w.metrics(), "siplocate_domain_state", domain=cluster.domain, state="degraded")
+        == 1.0
+    )
 
     wait_for(lambda: any(e["kind"] == "failover" for e in w.events()), 5, "failover event")
     downs = [e for e in w.events() if e["kind"] == "target_down"]
     assert {(d["target"]["address"], d["target"]["transport"]) for d in downs} == {  # type: ignore[index]
-        (a1, "udp"), (a1, "tcp")
+        (a1, "udp"),
+        (a1, "tcp"),
     }
     first = min(float(d["ts"]) for d in downs)  # type: ignore[arg-type]
     print(f"target_down event {first - killed_at:.2f} s after the kill")
     assert first - killed_at <= 2 * INTERVAL, "event not within two probe intervals"
-    assert any(e["kind"] == "domain_state" and e["detail"]["state"] == "degraded"  # type: ignore[index]
-               for e in w.events())
+    assert any(
+        e["kind"] == "domain_state" and e["detail"]["state"] == "degraded"  # type: ignore[index]
+        for e in w.events()
+    )
     wait_for(lambda: len(hook.received) >= len(w.events()), 10, "webhook to get every event")
     assert hook.received == w.events()  # the same events, in the same order
 
@@ -148,11 +165,14 @@ def test_prometheus_scrapes_target_up_for_every_target(
 
         def scraped() -> bool:
             got = prom.query('siplocate_target_up{job="siplocate"} == 1')
-            return {(r["metric"]["address"], r["metric"]["port"], r["metric"]["transport"])  # type: ignore[index]
-                    for r in got} == wanted
+            return {
+                (r["metric"]["address"], r["metric"]["port"], r["metric"]["transport"])  # type: ignore[index]
+                for r in got
+            } == wanted
 
-        took = wait_for(scraped, 30, "Prometheus to have siplocate_target_up for every target",
-                        0.25)
+        took = wait_for(
+            scraped, 30, "Prometheus to have siplocate_target_up for every target", 0.25
+        )
         print(f"\nPrometheus saw every target up after {took:.1f} s")
         series = prom.query("siplocate_target_up")
         assert {r["metric"]["domain"] for r in series} == {cluster.domain}  # type: ignore[index]
@@ -229,8 +249,16 @@ class Site:
         plan = self.tmp / f"plan-{w1}.toml"
         plan.write_text(PLAN.format(a1=s1.address, p1=s1.port, a2=s2.address, p2=s2.port, w1=w1))
         result = runner.invoke(
-            app, ["zone", "apply", str(plan), "--server", self.bind.nameserver,
-                  "--key", str(self.bind.key_file)],
+            app,
+            [
+                "zone",
+                "apply",
+                str(plan),
+                "--server",
+                self.bind.nameserver,
+                "--key",
+                str(self.bind.key_file),
+            ],
         )
         assert result.exit_code == 0, result.output
 
@@ -256,11 +284,17 @@ def host_weights(w: WatchProcess) -> dict[str, int]:
 def test_zone_apply_change_is_an_event_and_a_new_tree(site: Site) -> None:
     w = WatchProcess(watch_args("watch.test", site.bind.nameserver)).start()
     try:
-        wait_for(lambda: host_weights(w) == {"sip1.watch.test": 1, "sip2.watch.test": 1}, 10,
-                 "the first tree")
+        wait_for(
+            lambda: host_weights(w) == {"sip1.watch.test": 1, "sip2.watch.test": 1},
+            10,
+            "the first tree",
+        )
         site.apply(w1=3)
-        took = wait_for(lambda: any(e["kind"] == "records_changed" for e in w.events()), 15,
-                        "records_changed event")
+        took = wait_for(
+            lambda: any(e["kind"] == "records_changed" for e in w.events()),
+            15,
+            "records_changed event",
+        )
         print(f"\nrecords_changed event {took:.2f} s after zone apply (TTL 1 s)")
         (change,) = [e for e in w.events() if e["kind"] == "records_changed"]
         port = site.servers[0].port
@@ -272,8 +306,10 @@ def test_zone_apply_change_is_an_event_and_a_new_tree(site: Site) -> None:
         (domain,) = w.state()["domains"]  # type: ignore[misc]
         shares = {h["name"]: h["share"] for b in domain["tree"] for h in b["hosts"]}  # type: ignore[index]
         assert shares == {"sip1.watch.test": 0.75, "sip2.watch.test": 0.25}
-        assert metric_value(w.metrics(), "siplocate_record_set_changes_total",
-                            domain="watch.test") == 1.0
+        assert (
+            metric_value(w.metrics(), "siplocate_record_set_changes_total", domain="watch.test")
+            == 1.0
+        )
     finally:
         w.stop()
 
@@ -281,26 +317,39 @@ def test_zone_apply_change_is_an_event_and_a_new_tree(site: Site) -> None:
 def test_dns_outage_serves_stale_and_targets_stay_watched(site: Site) -> None:
     w = WatchProcess(watch_args("watch.test", site.bind.nameserver)).start()
     try:
+
         def probes() -> float:
             a, p = site.servers[0].address, site.servers[0].port
-            return metric_value(w.metrics(), "siplocate_target_probes_total", address=a,
-                                port=str(p)) or 0.0
+            return (
+                metric_value(w.metrics(), "siplocate_target_probes_total", address=a, port=str(p))
+                or 0.0
+            )
 
         wait_for(lambda: probes() >= 1, 10, "first probe")
         site.bind.stop()
         took = wait_for(
-            lambda: (metric_value(w.metrics(), "siplocate_dns_stale_answers_total",
-                                  domain="watch.test") or 0) > 0,
-            20, "stale answers counted")
+            lambda: (
+                (
+                    metric_value(
+                        w.metrics(), "siplocate_dns_stale_answers_total", domain="watch.test"
+                    )
+                    or 0
+                )
+                > 0
+            ),
+            20,
+            "stale answers counted",
+        )
         print(f"\nstale answers counted {took:.2f} s after BIND stopped")
         counted = probes()
         wait_for(lambda: probes() >= counted + 2, 10, "probes going on during the outage")
         text = w.metrics()
         for s in site.servers:
-            assert metric_value(text, "siplocate_target_up", address=s.address,
-                                port=str(s.port)) == 1.0
-        assert metric_value(text, "siplocate_domain_state", domain="watch.test",
-                            state="up") == 1.0
+            assert (
+                metric_value(text, "siplocate_target_up", address=s.address, port=str(s.port))
+                == 1.0
+            )
+        assert metric_value(text, "siplocate_domain_state", domain="watch.test", state="up") == 1.0
         (domain,) = w.state()["domains"]  # type: ignore[misc]
         assert domain["dns"]["stale"] is True  # type: ignore[index]
         assert any(e["kind"] == "dns_stale" for e in w.events())

@@ -77,8 +77,15 @@ def zone(tmp_path: Path) -> Path:
 def make(zone: Path, **kw: object) -> tuple[Watcher, ManualClock, ScriptedProber]:
     clock = ManualClock()
     prober = ScriptedProber(clock)
-    w = Watcher(["demo.test"], Resolver(zones=[zone]), prober=prober, clock=clock,
-                interval=INTERVAL, timeout=TIMEOUT, **kw)  # type: ignore[arg-type]
+    w = Watcher(
+        ["demo.test"],
+        Resolver(zones=[zone]),
+        prober=prober,
+        clock=clock,
+        interval=INTERVAL,
+        timeout=TIMEOUT,
+        **kw,
+    )  # type: ignore[arg-type]
     return w, clock, prober
 
 
@@ -94,8 +101,9 @@ def test_history_keeps_the_last_probes_in_order_and_a_week_of_hours() -> None:
     assert len(recent) == RECENT
     assert recent[0][0] == start + 5 * 10 and recent[-1][0] == start + 5 * (RECENT + 9)
     assert recent[-1][1] == pytest.approx((RECENT + 9) / 1000)
-    assert [r for _, r in h.recent(3)] == [pytest.approx(x / 1000) if x % 7 else None
-                                          for x in range(RECENT + 7, RECENT + 10)]
+    assert [r for _, r in h.recent(3)] == [
+        pytest.approx(x / 1000) if x % 7 else None for x in range(RECENT + 7, RECENT + 10)
+    ]
     for i in range(HOURS * 2):  # two weeks of hours: only the last week stays
         h.add(start + 3600 * i, 0.001)
     hours = h.hourly()
@@ -110,8 +118,11 @@ def test_history_is_bounded_and_counts_failures(samples: list[float | None]) -> 
         h.add(1000.0 + i, rtt)
     recent = h.recent()
     assert len(recent) == min(len(samples), RECENT)
-    assert [r is None for _, r in recent] == [s is None for s in samples[-RECENT:]] if samples \
+    assert (
+        [r is None for _, r in recent] == [s is None for s in samples[-RECENT:]]
+        if samples
         else recent == []
+    )
     assert sum(int(b["probes"]) for b in h.hourly()) == len(samples)
     assert sum(int(b["failures"]) for b in h.hourly()) == samples.count(None)
 
@@ -288,14 +299,27 @@ def test_event_json_line_shape() -> None:
     log = EventLog(keep=2)
     log.sinks.append(json_lines(out))
     for i in range(3):
-        log.emit(Event(1_700_000_000.0 + i, "target_down", "demo.test", f"m{i}",
-                       {"transport": "udp"}, {"status": None}))
+        log.emit(
+            Event(
+                1_700_000_000.0 + i,
+                "target_down",
+                "demo.test",
+                f"m{i}",
+                {"transport": "udp"},
+                {"status": None},
+            )
+        )
     lines = [json.loads(x) for x in out.getvalue().splitlines()]
     assert len(lines) == 3 and len(log.recent) == 2
-    assert lines[0] == {"time": "2023-11-14T22:13:20.000+00:00", "ts": 1_700_000_000.0,
-                        "kind": "target_down", "domain": "demo.test",
-                        "target": {"transport": "udp"}, "message": "m0",
-                        "detail": {"status": None}}
+    assert lines[0] == {
+        "time": "2023-11-14T22:13:20.000+00:00",
+        "ts": 1_700_000_000.0,
+        "kind": "target_down",
+        "domain": "demo.test",
+        "target": {"transport": "udp"},
+        "message": "m0",
+        "detail": {"status": None},
+    }
 
 
 async def test_webhook_retries_and_drops_oldest_when_full() -> None:
@@ -381,13 +405,19 @@ async def test_http_endpoints(zone: Path) -> None:
 
 def test_config_file_and_its_errors(tmp_path: Path) -> None:
     good = tmp_path / "w.toml"
-    good.write_text('domains = ["sip:alice@Example.COM."]\ninterval = 10\n'
-                    '[webhook]\nurl = "http://127.0.0.1:1/x"\nqueue = 5\n')
+    good.write_text(
+        'domains = ["sip:alice@Example.COM."]\ninterval = 10\n'
+        '[webhook]\nurl = "http://127.0.0.1:1/x"\nqueue = 5\n'
+    )
     cfg = WatchConfig.load(good).validate()
     assert cfg.domains == ["example.com"] and cfg.interval == 10.0
     assert cfg.webhook == "http://127.0.0.1:1/x" and cfg.webhook_queue == 5
-    for text, msg in (('domains = "x"', "list of strings"), ("bogus = 1", "unknown setting"),
-                      ("interval = true", "number"), ("interval = [", "config")):
+    for text, msg in (
+        ('domains = "x"', "list of strings"),
+        ("bogus = 1", "unknown setting"),
+        ("interval = true", "number"),
+        ("interval = [", "config"),
+    ):
         bad = tmp_path / "bad.toml"
         bad.write_text(text)
         with pytest.raises(BadInput, match=msg):

@@ -22,62 +22,105 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.target_up = Gauge(
-            "siplocate_target_up", "1 when the target answers OPTIONS (any status but 503).",
-            TARGET_LABELS, registry=r)
+            "siplocate_target_up",
+            "1 when the target answers OPTIONS (any status but 503).",
+            TARGET_LABELS,
+            registry=r,
+        )
         self.target_rtt = Histogram(
-            "siplocate_target_options_rtt_seconds", "OPTIONS round-trip time of answered probes.",
-            TARGET_LABELS, buckets=RTT_BUCKETS, registry=r)
+            "siplocate_target_options_rtt_seconds",
+            "OPTIONS round-trip time of answered probes.",
+            TARGET_LABELS,
+            buckets=RTT_BUCKETS,
+            registry=r,
+        )
         self.target_status = Gauge(
             "siplocate_target_last_status_code",
-            "SIP status code of the last OPTIONS answer (0: no answer).", TARGET_LABELS,
-            registry=r)
+            "SIP status code of the last OPTIONS answer (0: no answer).",
+            TARGET_LABELS,
+            registry=r,
+        )
         self.target_probes = Counter(
-            "siplocate_target_probes_total", "OPTIONS probes sent.", TARGET_LABELS, registry=r)
+            "siplocate_target_probes_total", "OPTIONS probes sent.", TARGET_LABELS, registry=r
+        )
         self.target_failures = Counter(
             "siplocate_target_probe_failures_total",
-            "OPTIONS probes without an answer (timeout, transport error, 503).", TARGET_LABELS,
-            registry=r)
+            "OPTIONS probes without an answer (timeout, transport error, 503).",
+            TARGET_LABELS,
+            registry=r,
+        )
         self.target_change = Gauge(
             "siplocate_target_last_change_timestamp_seconds",
-            "Unix time the target last went up or down.", TARGET_LABELS, registry=r)
+            "Unix time the target last went up or down.",
+            TARGET_LABELS,
+            registry=r,
+        )
         self.domain_state = Gauge(
             "siplocate_domain_state",
             "1 for the domain's current state (up, degraded, down, unknown), 0 for the others.",
-            ("domain", "state"), registry=r)
+            ("domain", "state"),
+            registry=r,
+        )
         self.domain_targets = Gauge(
-            "siplocate_domain_targets", "Targets the domain's records lead to.", ("domain",),
-            registry=r)
+            "siplocate_domain_targets",
+            "Targets the domain's records lead to.",
+            ("domain",),
+            registry=r,
+        )
         self.domain_targets_up = Gauge(
-            "siplocate_domain_targets_up", "Targets of the domain answering OPTIONS.",
-            ("domain",), registry=r)
+            "siplocate_domain_targets_up",
+            "Targets of the domain answering OPTIONS.",
+            ("domain",),
+            registry=r,
+        )
         self.resolve = Histogram(
             "siplocate_dns_resolution_duration_seconds",
-            "Time to resolve the domain's NAPTR -> SRV -> A/AAAA chain.", ("domain",),
-            buckets=RESOLVE_BUCKETS, registry=r)
+            "Time to resolve the domain's NAPTR -> SRV -> A/AAAA chain.",
+            ("domain",),
+            buckets=RESOLVE_BUCKETS,
+            registry=r,
+        )
         self.dns_failures = Counter(
             "siplocate_dns_failures_total",
-            "Resolutions that failed (no answer, not even a stale one).", ("domain",),
-            registry=r)
+            "Resolutions that failed (no answer, not even a stale one).",
+            ("domain",),
+            registry=r,
+        )
         self.dns_stale = Counter(
             "siplocate_dns_stale_answers_total",
-            "DNS answers served stale (RFC 8767) because no server answered.", ("domain",),
-            registry=r)
+            "DNS answers served stale (RFC 8767) because no server answered.",
+            ("domain",),
+            registry=r,
+        )
         self.record_changes = Counter(
             "siplocate_record_set_changes_total",
-            "Times the domain's NAPTR/SRV/address records changed.", ("domain",), registry=r)
+            "Times the domain's NAPTR/SRV/address records changed.",
+            ("domain",),
+            registry=r,
+        )
         self.records_expiry = Gauge(
             "siplocate_dns_records_expiry_timestamp_seconds",
-            "Unix time the shortest TTL of the current chain runs out.", ("domain",), registry=r)
+            "Unix time the shortest TTL of the current chain runs out.",
+            ("domain",),
+            registry=r,
+        )
         self.lint = Gauge(
-            "siplocate_lint_findings", "Current lint findings of the domain's records.",
-            ("domain", "severity"), registry=r)
+            "siplocate_lint_findings",
+            "Current lint findings of the domain's records.",
+            ("domain", "severity"),
+            registry=r,
+        )
         self.events = Counter(
-            "siplocate_events_total", "Events emitted, by kind.", ("kind",), registry=r)
+            "siplocate_events_total", "Events emitted, by kind.", ("kind",), registry=r
+        )
         self.webhook_dropped = Counter(
             "siplocate_webhook_dropped_total",
-            "Events dropped because the webhook queue was full or retries ran out.", registry=r)
+            "Events dropped because the webhook queue was full or retries ran out.",
+            registry=r,
+        )
         self.webhook_sent = Counter(
-            "siplocate_webhook_sent_total", "Events delivered to the webhook.", registry=r)
+            "siplocate_webhook_sent_total", "Events delivered to the webhook.", registry=r
+        )
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -87,8 +130,14 @@ class Metrics:
             labels = (domain, t.transport.value, t.host, t.address, str(t.port))
             h.metrics = tuple(
                 m.labels(*labels)
-                for m in (self.target_up, self.target_rtt, self.target_status,
-                          self.target_probes, self.target_failures, self.target_change)
+                for m in (
+                    self.target_up,
+                    self.target_rtt,
+                    self.target_status,
+                    self.target_probes,
+                    self.target_failures,
+                    self.target_change,
+                )
             )
         assert isinstance(h.metrics, tuple)
         return h.metrics
@@ -109,8 +158,14 @@ class Metrics:
         """A target left the records: drop its series so it does not linger as stale data."""
         t = h.target
         labels = (domain, t.transport.value, t.host, t.address, str(t.port))
-        for m in (self.target_up, self.target_rtt, self.target_status, self.target_probes,
-                  self.target_failures, self.target_change):
+        for m in (
+            self.target_up,
+            self.target_rtt,
+            self.target_status,
+            self.target_probes,
+            self.target_failures,
+            self.target_change,
+        ):
             with contextlib.suppress(KeyError):
                 m.remove(*labels)
         h.metrics = None
@@ -154,26 +209,32 @@ def probe_exposition(report: dict[str, object]) -> bytes:
     targets = report.get("targets") or []
     assert isinstance(targets, list)
     Gauge("probe_success", "1 when at least one target answered OPTIONS.", registry=r).set(
-        1 if report.get("success") else 0)
+        1 if report.get("success") else 0
+    )
     Gauge("probe_duration_seconds", "How long the whole check took.", registry=r).set(
-        float(report.get("seconds") or 0.0))  # type: ignore[arg-type]
-    Gauge("probe_dns_lookup_time_seconds", "Time to resolve the NAPTR/SRV/A chain.",
-          registry=r).set(float(report.get("dns_seconds") or 0.0))  # type: ignore[arg-type]
+        float(report.get("seconds") or 0.0)
+    )  # type: ignore[arg-type]
+    Gauge(
+        "probe_dns_lookup_time_seconds", "Time to resolve the NAPTR/SRV/A chain.", registry=r
+    ).set(float(report.get("dns_seconds") or 0.0))  # type: ignore[arg-type]
     Gauge("probe_sip_targets", "Targets the records lead to.", registry=r).set(len(targets))
     Gauge("probe_sip_targets_up", "Targets answering OPTIONS.", registry=r).set(
-        sum(1 for t in targets if t["up"]))
-    Gauge("probe_sip_dns_stale_answers", "DNS answers served stale in this check.",
-          registry=r).set(float(report.get("stale") or 0))  # type: ignore[arg-type]
+        sum(1 for t in targets if t["up"])
+    )
+    Gauge("probe_sip_dns_stale_answers", "DNS answers served stale in this check.", registry=r).set(
+        float(report.get("stale") or 0)
+    )  # type: ignore[arg-type]
     first = targets[0] if targets else None
-    Gauge("probe_sip_status_code", "Status of the first target in try order (0: none).",
-          registry=r).set(int(first["status"] or 0) if first else 0)
+    Gauge(
+        "probe_sip_status_code", "Status of the first target in try order (0: none).", registry=r
+    ).set(int(first["status"] or 0) if first else 0)
     if first is not None:
-        Gauge("probe_ip_protocol", "IP version of the first target in try order.",
-              registry=r).set(6 if ":" in str(first["address"]) else 4)
+        Gauge("probe_ip_protocol", "IP version of the first target in try order.", registry=r).set(
+            6 if ":" in str(first["address"]) else 4
+        )
     labels = ("transport", "host", "address", "port")
     up = Gauge("probe_sip_target_up", "1 when the target answered OPTIONS.", labels, registry=r)
-    rtt = Gauge("probe_sip_target_duration_seconds", "OPTIONS round-trip time.", labels,
-                registry=r)
+    rtt = Gauge("probe_sip_target_duration_seconds", "OPTIONS round-trip time.", labels, registry=r)
     for t in targets:
         lv = (str(t["transport"]), str(t["host"]), str(t["address"]), str(t["port"]))
         up.labels(*lv).set(1 if t["up"] else 0)

@@ -41,8 +41,19 @@ def target_label(t: Target) -> str:
 class TargetHealth:
     """One target's current answer to OPTIONS and its history."""
 
-    __slots__ = ("error", "failures", "history", "last", "metrics", "probes", "rtt", "since",
-                 "status", "target", "up")
+    __slots__ = (
+        "error",
+        "failures",
+        "history",
+        "last",
+        "metrics",
+        "probes",
+        "rtt",
+        "since",
+        "status",
+        "target",
+        "up",
+    )
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -177,9 +188,13 @@ class DomainView:
         events: list[Event] = []
         if self.seen and self.lines:
             events.append(
-                Event(at, "records_changed", self.domain,
-                      f"{self.domain}: records changed (+0 -{len(self.lines)})",
-                      detail={"added": [], "removed": self.lines})
+                Event(
+                    at,
+                    "records_changed",
+                    self.domain,
+                    f"{self.domain}: records changed (+0 -{len(self.lines)})",
+                    detail={"added": [], "removed": self.lines},
+                )
             )
         events += self.dns_failed(at, reason)
         gone = list(self.targets.values())
@@ -196,7 +211,12 @@ class DomainView:
         return [Event(at, "dns_failure", self.domain, f"{self.domain}: DNS failed: {error}")]
 
     def probed(
-        self, health: TargetHealth, at: float, up: bool, status: int | None, error: str | None,
+        self,
+        health: TargetHealth,
+        at: float,
+        up: bool,
+        status: int | None,
+        error: str | None,
         rtt: float,
     ) -> list[Event]:
         """One probe result: events when the target went down or came back."""
@@ -208,22 +228,38 @@ class DomainView:
             if was is None:
                 return []  # first sight of a healthy target: nothing happened
             return [
-                Event(at, "target_up", self.domain, f"{target_label(t)} answers again "
-                      f"({status}, {rtt * 1000:.1f} ms)", target_dict(t), {"status": status,
-                      "rtt_ms": round(rtt * 1000, 2)})
+                Event(
+                    at,
+                    "target_up",
+                    self.domain,
+                    f"{target_label(t)} answers again ({status}, {rtt * 1000:.1f} ms)",
+                    target_dict(t),
+                    {"status": status, "rtt_ms": round(rtt * 1000, 2)},
+                )
             ]
         why = error or (f"answered {status}" if status is not None else "no answer")
         events = [
-            Event(at, "target_down", self.domain, f"{target_label(t)} is down: {why}",
-                  target_dict(t), {"status": status, "error": error})
+            Event(
+                at,
+                "target_down",
+                self.domain,
+                f"{target_label(t)} is down: {why}",
+                target_dict(t),
+                {"status": status, "error": error},
+            )
         ]
         if target_key(t) in self.first_tier():
             nxt = self.next_up(target_key(t))
             where = f"next: {target_label(nxt.target)}" if nxt else "no other target answers"
             events.append(
-                Event(at, "failover", self.domain,
-                      f"clients of {target_label(t)} would fail over ({where})", target_dict(t),
-                      {"next": target_dict(nxt.target) if nxt else None})
+                Event(
+                    at,
+                    "failover",
+                    self.domain,
+                    f"clients of {target_label(t)} would fail over ({where})",
+                    target_dict(t),
+                    {"next": target_dict(nxt.target) if nxt else None},
+                )
             )
         return events
 
@@ -232,15 +268,26 @@ class DomainView:
         before = set(self.findings)
         now = set(findings)
         events = [
-            Event(at, "lint_finding", self.domain,
-                  f"{self.domain}: {f.severity.value} {f.code}: {f.message}",
-                  detail=f.as_dict())
-            for f in findings if f not in before
+            Event(
+                at,
+                "lint_finding",
+                self.domain,
+                f"{self.domain}: {f.severity.value} {f.code}: {f.message}",
+                detail=f.as_dict(),
+            )
+            for f in findings
+            if f not in before
         ]
         events += [
-            Event(at, "lint_cleared", self.domain, f"{self.domain}: resolved {f.code}: {f.message}",
-                  detail=f.as_dict())
-            for f in self.findings if f not in now
+            Event(
+                at,
+                "lint_cleared",
+                self.domain,
+                f"{self.domain}: resolved {f.code}: {f.message}",
+                detail=f.as_dict(),
+            )
+            for f in self.findings
+            if f not in now
         ]
         self.findings = findings
         return events
@@ -258,9 +305,15 @@ class DomainView:
         before, self.level = self.level, level
         if before is Level.UNKNOWN and level is Level.UP:
             return []
-        return [Event(at, "domain_state", self.domain, f"{self.domain} is {level.value}"
-                      f" (was {before.value})", detail={"state": level.value,
-                      "previous": before.value})]
+        return [
+            Event(
+                at,
+                "domain_state",
+                self.domain,
+                f"{self.domain} is {level.value} (was {before.value})",
+                detail={"state": level.value, "previous": before.value},
+            )
+        ]
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -280,8 +333,11 @@ class DomainView:
         if self.resolution is None:
             return set()
         return {
-            target_key(t) for b in self.resolution.branches if b.groups
-            for h in b.groups[0] for t in h.targets
+            target_key(t)
+            for b in self.resolution.branches
+            if b.groups
+            for h in b.groups[0]
+            for t in h.targets
         }
 
     def next_up(self, after: TargetKey) -> TargetHealth | None:

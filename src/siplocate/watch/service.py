@@ -29,12 +29,23 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
     log = EventLog()
     if cfg.events:
         log.sinks.append(json_lines())
-    watcher = Watcher(cfg.domains, resolver, interval=cfg.interval, timeout=cfg.timeout, log=log,
-                      lint=cfg.lint, ca_file=Path(cfg.ca_file) if cfg.ca_file else None)
+    watcher = Watcher(
+        cfg.domains,
+        resolver,
+        interval=cfg.interval,
+        timeout=cfg.timeout,
+        log=log,
+        lint=cfg.lint,
+        ca_file=Path(cfg.ca_file) if cfg.ca_file else None,
+    )
     hook = None
     if cfg.webhook:
-        hook = Webhook(cfg.webhook, queue=cfg.webhook_queue, retries=cfg.webhook_retries,
-                       metrics=watcher.metrics)
+        hook = Webhook(
+            cfg.webhook,
+            queue=cfg.webhook_queue,
+            retries=cfg.webhook_retries,
+            metrics=watcher.metrics,
+        )
         log.sinks.append(hook)
         hook.start()
     stop = stop or asyncio.Event()

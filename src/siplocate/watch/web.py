@@ -42,7 +42,9 @@ def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
     async def page(_: web.Request) -> web.Response:
         body, kind = assets["index.html"]
         return web.Response(
-            body=body, content_type=kind, charset="utf-8",
+            body=body,
+            content_type=kind,
+            charset="utf-8",
             headers={**headers, "Content-Security-Policy": csp},
         )
 
