@@ -5,11 +5,14 @@ units (seconds), ``_total`` counters, labels bounded by the watched zones (never
 from __future__ import annotations
 
 import contextlib
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .model import DomainView, Level, TargetHealth
+
+if TYPE_CHECKING:
+    from .monitor import CheckReport
 
 TARGET_LABELS = ("domain", "transport", "host", "address", "port")
 RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -202,41 +205,38 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def probe_exposition(report: dict[str, object]) -> bytes:
+def probe_exposition(report: CheckReport) -> bytes:
     """One on-demand check in the blackbox exporter's shape (``probe_*`` names), plus the
     per-target details under ``probe_sip_*``."""
     r = CollectorRegistry(auto_describe=True)
-    targets = report.get("targets") or []
-    assert isinstance(targets, list)
-    Gauge("probe_success", "1 when at least one target answered OPTIONS.", registry=r).set(
-        1 if report.get("success") else 0
-    )
-    Gauge("probe_duration_seconds", "How long the whole check took.", registry=r).set(
-        float(report.get("seconds") or 0.0)
-    )  # type: ignore[arg-type]
-    Gauge(
-        "probe_dns_lookup_time_seconds", "Time to resolve the NAPTR/SRV/A chain.", registry=r
-    ).set(float(report.get("dns_seconds") or 0.0))  # type: ignore[arg-type]
-    Gauge("probe_sip_targets", "Targets the records lead to.", registry=r).set(len(targets))
-    Gauge("probe_sip_targets_up", "Targets answering OPTIONS.", registry=r).set(
-        sum(1 for t in targets if t["up"])
-    )
-    Gauge("probe_sip_dns_stale_answers", "DNS answers served stale in this check.", registry=r).set(
-        float(report.get("stale") or 0)
-    )  # type: ignore[arg-type]
-    first = targets[0] if targets else None
-    Gauge(
-        "probe_sip_status_code", "Status of the first target in try order (0: none).", registry=r
-    ).set(int(first["status"] or 0) if first else 0)
-    if first is not None:
-        Gauge("probe_ip_protocol", "IP version of the first target in try order.", registry=r).set(
-            6 if ":" in str(first["address"]) else 4
+
+    def gauge(name: str, doc: str, value: float) -> None:
+        Gauge(name, doc, registry=r).set(value)
+
+    targets = report.targets
+    gauge("probe_success", "1 when at least one target answered OPTIONS.", report.success)
+    gauge("probe_duration_seconds", "How long the whole check took.", report.seconds)
+    gauge("probe_dns_lookup_time_seconds", "Time to resolve the chain.", report.dns_seconds)
+    gauge("probe_sip_targets", "Targets the records lead to.", len(targets))
+    gauge("probe_sip_targets_up", "Targets answering OPTIONS.", sum(p.up for _, p in targets))
+    gauge("probe_sip_dns_stale_answers", "DNS answers served stale in this check.", report.stale)
+    if targets:
+        first, answer = targets[0]
+        gauge(
+            "probe_sip_status_code",
+            "Status of the first target in try order (0: none).",
+            answer.status or 0,
+        )
+        gauge(
+            "probe_ip_protocol",
+            "IP version of the first target in try order.",
+            6 if ":" in first.address else 4,
         )
     labels = ("transport", "host", "address", "port")
     up = Gauge("probe_sip_target_up", "1 when the target answered OPTIONS.", labels, registry=r)
     rtt = Gauge("probe_sip_target_duration_seconds", "OPTIONS round-trip time.", labels, registry=r)
-    for t in targets:
-        lv = (str(t["transport"]), str(t["host"]), str(t["address"]), str(t["port"]))
-        up.labels(*lv).set(1 if t["up"] else 0)
-        rtt.labels(*lv).set(float(t["rtt"]))
+    for t, p in targets:
+        values = (t.transport.value, t.host, t.address, str(t.port))
+        up.labels(*values).set(p.up)
+        rtt.labels(*values).set(p.rtt)
     return generate_latest(r)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.name
@@ -20,7 +21,7 @@ from ..zone.lint import gather, lint_snapshot
 from .clock import Clock, SystemClock
 from .events import Event, EventLog
 from .metrics import Metrics
-from .model import DomainView, TargetHealth, chain_lines, stale_used, target_dict, target_key
+from .model import DomainView, TargetHealth, chain_lines, stale_used, target_key
 from .probe import Prober, ProbeResult, SipProber
 
 MIN_REFRESH = 1.0  # never re-resolve more often than this, whatever the TTL
@@ -208,31 +209,41 @@ class Watcher:
             "events": [e.as_dict() for e in self.log.last(events)],
         }
 
-    async def check(self, domain: str) -> dict[str, object]:
+    async def check(self, domain: str) -> CheckReport:
         """One on-demand check (blackbox style): resolve, probe every target, report."""
         started = time.perf_counter()
-        report: dict[str, object] = {"domain": domain, "success": False, "targets": []}
+        report = CheckReport(domain)
         try:
             res = await self.resolver.locate(domain, key=domain)
         except SiplocateError as exc:
-            report["dns_error"] = str(exc)
-            report["dns_seconds"] = report["seconds"] = time.perf_counter() - started
+            report.dns_error = str(exc)
+            report.dns_seconds = report.seconds = time.perf_counter() - started
             return report
-        report["dns_seconds"] = time.perf_counter() - started
-        report["stale"] = stale_used(res.trace)
-        results = await asyncio.gather(
-            *(self._check_one(domain, t) for t in res.targets), return_exceptions=False
-        )
-        report["targets"] = results
-        report["success"] = any(r["up"] for r in results)
-        report["seconds"] = time.perf_counter() - started
+        report.dns_seconds = time.perf_counter() - started
+        report.stale = stale_used(res.trace)
+        results = await asyncio.gather(*(self._check_one(domain, t) for t in res.targets))
+        report.targets = list(zip(res.targets, results, strict=True))
+        report.success = any(r.up for r in results)
+        report.seconds = time.perf_counter() - started
         if domain not in self.views:  # keep no flows open for one-off checks
             await self.prober.forget(domain)
         return report
 
-    async def _check_one(self, domain: str, t: Target) -> dict[str, object]:
+    async def _check_one(self, domain: str, t: Target) -> ProbeResult:
         try:
-            r = await self.prober.probe(domain, t, self.timeout)
+            return await self.prober.probe(domain, t, self.timeout)
         except (OSError, SiplocateError) as exc:
-            return {**target_dict(t), "up": False, "status": None, "error": str(exc), "rtt": 0.0}
-        return {**target_dict(t), "up": r.up, "status": r.status, "error": r.error, "rtt": r.rtt}
+            return ProbeResult(False, None, str(exc) or type(exc).__name__, 0.0)
+
+
+@dataclass
+class CheckReport:
+    """What ``/probe`` reports: the resolution's cost and every target's answer."""
+
+    domain: str
+    success: bool = False
+    seconds: float = 0.0
+    dns_seconds: float = 0.0
+    stale: int = 0  # answers served stale
+    dns_error: str | None = None
+    targets: list[tuple[Target, ProbeResult]] = field(default_factory=list)
