@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.fixtures.watch import (
     WatchProcess,
     WebhookReceiver,
     chromium,
+    http_get,
     metric_value,
     wait_for,
 )
@@ -180,12 +182,20 @@ def test_prometheus_scrapes_target_up_for_every_target(
         assert len(rtt) == len(wanted)
     finally:
         prom.stop()
+    # Prometheus' own linter for metric names, units, types and help texts: no complaints
+    promtool = require_binary("promtool", "prometheus")
+    for path in ("/metrics", f"/probe?target={cluster.domain}"):
+        text = http_get(watching.url + path)
+        check = subprocess.run(
+            [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+        )
+        assert check.returncode == 0 and not check.stdout + check.stderr, (
+            check.stdout + check.stderr
+        )
 
 
 def test_stream_and_probe_endpoints(cluster: Cluster, watching: WatchProcess) -> None:
     import urllib.request
-
-    from tests.fixtures.watch import http_get
 
     w = watching
     wait_for(lambda: all_up(w, cluster), 15, "every target up")
@@ -310,6 +320,7 @@ def test_zone_apply_change_is_an_event_and_a_new_tree(site: Site) -> None:
             metric_value(w.metrics(), "siplocate_record_set_changes_total", domain="watch.test")
             == 1.0
         )
+        assert w.stop() == 0  # SIGTERM: a clean exit
     finally:
         w.stop()
 

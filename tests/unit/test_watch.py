@@ -445,3 +445,18 @@ def test_cli_bad_input_is_one_line_exit_2(args: list[str]) -> None:
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not math.isnan(0.0)
+
+
+def test_a_closed_stdout_does_not_stop_the_watch() -> None:
+    class Closed(io.StringIO):
+        writes = 0
+
+        def write(self, s: str) -> int:
+            Closed.writes += 1
+            raise BrokenPipeError(32, "Broken pipe")
+
+    log = EventLog()
+    log.sinks.append(json_lines(Closed()))
+    for i in range(3):
+        log.emit(Event(float(i), "target_up", "demo.test", "m"))
+    assert log.count == 3 and Closed.writes == 1  # tried once, then left alone

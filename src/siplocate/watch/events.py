@@ -80,9 +80,17 @@ class EventLog:
 def json_lines(stream: IO[str] | None = None) -> Sink:
     """A sink writing each event as one JSON line (stdout by default), flushed at once."""
 
+    broken = False
+
     def write(event: Event) -> None:
+        nonlocal broken
+        if broken:
+            return
         out = stream or sys.stdout
-        out.write(json.dumps(event.as_dict(), separators=(",", ":")) + "\n")
-        out.flush()
+        try:
+            out.write(json.dumps(event.as_dict(), separators=(",", ":")) + "\n")
+            out.flush()
+        except OSError:  # e.g. `siplocate watch ... | head`: stop writing, keep watching
+            broken = True
 
     return write

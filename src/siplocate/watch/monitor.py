@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -163,7 +164,11 @@ class Watcher:
 
     async def _resolve_loop(self, view: DomainView) -> None:
         while True:
-            await self.resolve(view)
+            try:
+                await self.resolve(view)
+            except Exception as exc:  # a bug must not end the watch: say so and go on
+                _warn(f"resolving {view.domain}", exc)
+                view.next_resolve = self.clock.time() + DNS_RETRY
             await self.clock.sleep(max(MIN_REFRESH, view.next_resolve - self.clock.time()))
 
     async def _probe_loop(self, view: DomainView, offset: float) -> None:
@@ -171,7 +176,10 @@ class Watcher:
         while True:
             started = self.clock.monotonic()
             if view.targets:
-                await self.probe_round(view)
+                try:
+                    await self.probe_round(view)
+                except Exception as exc:  # a bug must not end the watch: say so and go on
+                    _warn(f"probing {view.domain}", exc)
             await self.clock.sleep(max(0.0, self.interval - (self.clock.monotonic() - started)))
 
     async def start(self) -> None:
@@ -234,6 +242,10 @@ class Watcher:
             return await self.prober.probe(domain, t, self.timeout)
         except (OSError, SiplocateError) as exc:
             return ProbeResult(False, None, str(exc) or type(exc).__name__, 0.0)
+
+
+def _warn(what: str, exc: Exception) -> None:
+    print(f"siplocate watch: {what} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 @dataclass
