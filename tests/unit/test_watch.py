@@ -436,6 +436,7 @@ def test_config_file_and_its_errors(tmp_path: Path) -> None:
         ["watch", "example.com", "--interval", "0"],
         ["watch", "example.com", "--listen", "nowhere"],
         ["watch", "not a domain"],
+        ["watch", "example.com", "-t", "udp,sctp"],
         ["watch", "example.com", "--config", "/nonexistent/w.toml"],
     ],
 )

@@ -18,11 +18,15 @@ def watch(
         list[str] | None, typer.Argument(metavar="DOMAIN...", help="SIP domains to watch.")
     ] = None,
     interval: Annotated[
-        float | None, typer.Option(help="Seconds between OPTIONS probes of each target [5].")
+        float | None,
+        typer.Option(help="Seconds between OPTIONS probes of each target (default 5)."),
     ] = None,
     listen: Annotated[
         str | None,
-        typer.Option(metavar="HOST:PORT", help="Serve the page, /metrics, /probe here."),
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Serve the page, /metrics, /probe here (default 127.0.0.1:9470).",
+        ),
     ] = None,
     config: Annotated[
         Path | None, typer.Option(metavar="FILE", help="TOML settings (see the README).")
@@ -31,7 +35,8 @@ def watch(
     zone: ZoneOpt = None,
     transports: TransportsOpt = "",
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds a probe may wait [min(2, interval)].")
+        float | None,
+        typer.Option(help="Seconds a probe may wait (default: 2, or the interval if shorter)."),
     ] = None,
     webhook: Annotated[
         str | None, typer.Option(metavar="URL", help="Also POST every event as JSON here.")

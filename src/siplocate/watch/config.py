@@ -9,6 +9,7 @@ from pathlib import Path
 from ..errors import BadInput
 
 DEFAULT_LISTEN = "127.0.0.1:9470"
+PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
 
 
 @dataclass
@@ -62,6 +63,11 @@ class WatchConfig:
         if self.timeout is not None and not 0 < self.timeout <= 60:
             raise BadInput(f"timeout must be between 0 and 60 seconds, not {self.timeout}")
         self.domains = [_domain(d) for d in dict.fromkeys(self.domains)]
+        wanted = {t.strip().lower() for t in self.transports.split(",") if t.strip()}
+        if not wanted or not wanted <= PROBED:
+            raise BadInput(
+                f"watch probes over udp, tcp and tls only, not {self.transports!r} (--transports)"
+            )
         parse_listen(self.listen)
         return self
 
