@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from importlib import resources
 
 from aiohttp import web
@@ -57,10 +58,24 @@ def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
     async def state(_: web.Request) -> web.Response:
         return web.json_response(watcher.state(), headers=headers)
 
+    shared: dict[str, tuple[int, bytes, float]] = {}  # one rendering per version, all pages
+
+    def rendered() -> tuple[bytes, float]:
+        """The current state as an SSE message, and what building it cost (seconds)."""
+        cached = shared.get("state")
+        if cached is None or cached[0] != watcher.version:
+            started = time.perf_counter()
+            version = watcher.version
+            data = json.dumps(watcher.state(), separators=(",", ":"))
+            message = f"event: state\ndata: {data}\n\n".encode()
+            cached = shared["state"] = (version, message, time.perf_counter() - started)
+        return cached[1], cached[2]
+
     async def stream(request: web.Request) -> web.StreamResponse:
         """Server-sent events: the whole state on connect and after every change, at most
-        once per quarter interval (0.25-2 s): a change shows within a fraction of a probe
-        interval, and a big installation does not stream megabytes a second."""
+        once per quarter interval (0.25-2 s; longer when the state is costly to build): a
+        change shows within a fraction of a probe interval, and a big installation does not
+        spend its time serialising."""
         resp = web.StreamResponse(
             headers={**headers, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )
@@ -73,9 +88,9 @@ def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
                     await resp.write(b": keepalive\n\n")
                     continue
                 version = new
-                data = json.dumps(watcher.state(), separators=(",", ":"))
-                await resp.write(f"event: state\ndata: {data}\n\n".encode())
-                await asyncio.sleep(min(2.0, max(0.25, watcher.interval / 4)))
+                message, cost = rendered()
+                await resp.write(message)
+                await asyncio.sleep(max(min(2.0, max(0.25, watcher.interval / 4)), 4 * cost))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return resp

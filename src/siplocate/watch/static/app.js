@@ -40,19 +40,25 @@ function sparkline(values) {
   const step = 130 / Math.max(1, 59);
   const off = 130 - step * (vals.length - 1);
   let pts = [];
+  let failFrom = -1; // consecutive failures become one red band, not one rect each
+  const band = (from, to) => {
+    const r = document.createElementNS(SVG, "rect");
+    r.setAttribute("class", "fail");
+    r.setAttribute("x", (off + from * step - 1).toFixed(1)); r.setAttribute("y", "0");
+    r.setAttribute("width", ((to - from) * step + 2).toFixed(1)); r.setAttribute("height", "22");
+    svg.appendChild(r);
+  };
   vals.forEach((v, i) => {
     const x = off + i * step;
     if (v === null) {
-      const r = document.createElementNS(SVG, "rect");
-      r.setAttribute("class", "fail");
-      r.setAttribute("x", (x - 1).toFixed(1)); r.setAttribute("y", "0");
-      r.setAttribute("width", "2"); r.setAttribute("height", "22");
-      svg.appendChild(r);
+      if (failFrom < 0) failFrom = i;
       if (pts.length) { line(svg, pts); pts = []; }
     } else {
+      if (failFrom >= 0) { band(failFrom, i - 1); failFrom = -1; }
       pts.push(x.toFixed(1) + "," + (21 - (v / max) * 20).toFixed(1));
     }
   });
+  if (failFrom >= 0) band(failFrom, vals.length - 1);
   if (pts.length) line(svg, pts);
   const title = document.createElementNS(SVG, "title");
   title.textContent = ok.length ? "RTT min " + Math.min(...ok) + " ms, max " + Math.max(...ok) + " ms" : "no answers";
@@ -207,8 +213,13 @@ function render(state) {
   part("up", counts.up); part("degraded", counts.degraded); part("down", counts.down);
   part("targets answering of " + targets, up);
   part("s probe interval", state.interval);
+  const t0 = performance.now();
   const box = document.getElementById("domains");
-  box.replaceChildren(...state.domains.map((d) => renderDomain(d, now)));
+  const rank = { down: 0, degraded: 1, unknown: 2, up: 3 }; // trouble first, then by name
+  const domains = [...state.domains].sort((a, b) => rank[a.state] - rank[b.state] ||
+    (a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : 0));
+  box.replaceChildren(...domains.map((d) => renderDomain(d, now)));
+  box.dataset.renderMs = (performance.now() - t0).toFixed(1);
   box.dataset.version = state.version;
   renderEvents(state.events);
   document.title = (counts.down ? "✖ " : counts.degraded ? "▲ " : "") + "siplocate watch";
@@ -219,6 +230,26 @@ function live(on, text) {
   l.className = "live " + (on ? "on" : "off");
   l.lastElementChild.textContent = text;
 }
+
+// A big installation (1,000 targets) takes a few hundred ms to draw: draw the newest state
+// only, no more often than every 3 draw-times, and not at all while the tab is hidden.
+let latest = null, drawTimer = null, lastDraw = 0, drawCost = 0;
+function schedule(data) {
+  latest = data;
+  if (drawTimer !== null || document.hidden) return;
+  const wait = Math.max(0, lastDraw + 3 * drawCost - performance.now());
+  drawTimer = setTimeout(draw, wait);
+}
+function draw() {
+  drawTimer = null;
+  if (latest === null) return;
+  const t0 = performance.now();
+  render(JSON.parse(latest));
+  latest = null;
+  lastDraw = performance.now();
+  drawCost = lastDraw - t0;
+}
+document.addEventListener("visibilitychange", () => { if (!document.hidden && latest !== null) schedule(latest); });
 
 let pollTimer = null;
 async function poll() {
@@ -238,7 +269,7 @@ function start() {
   const mode = new URLSearchParams(location.search).get("mode");
   if (mode === "poll" || !window.EventSource) { poll(); return; }
   const es = new EventSource("/api/stream");
-  es.addEventListener("state", (ev) => { render(JSON.parse(ev.data)); live(true, "live"); });
+  es.addEventListener("state", (ev) => { schedule(ev.data); live(true, "live"); });
   es.onerror = () => { live(false, "reconnecting"); };
 }
 
