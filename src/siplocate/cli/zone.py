@@ -5,23 +5,14 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
+import dns.exception
 import dns.name
 import dns.rdatatype
 import typer
 
-from ..dns import make_source
-from ..enum import DEFAULT_ISN_ROOT, DEFAULT_SUFFIX, enum_lookup
-from ..errors import BadInput
-from ..target import SipTarget
-from ..zone.apply import apply_plan
-from ..zone.drain import DRAIN_PRIORITY, DrainResult, default_state_file, drain, undrain
-from ..zone.keys import load_key
-from ..zone.lint import Finding, Severity, gather, has_errors, lint_snapshot, lint_zone_files
-from ..zone.plan import load_plan
-from ..zone.render import FORMATS, render_bind, render_json, render_nsupdate
-from ..zone.update import Server
+from ..errors import BadInput, NotFound
 from . import app
 from .common import (
     JsonOpt,
@@ -33,6 +24,18 @@ from .common import (
     print_json,
     run,
 )
+
+# Heavy modules (dnspython's query machinery, TOML, RE2) are imported inside each command,
+# so `siplocate --help` and the other commands start fast.
+if TYPE_CHECKING:
+    from ..zone.drain import DrainResult
+    from ..zone.lint import Finding
+    from ..zone.update import Server
+
+#: ENUM defaults, repeated here so --help needs no import of siplocate.enum (a test keeps
+#: them equal).
+DEFAULT_SUFFIX = "e164.arpa"
+DEFAULT_ISN_ROOT = "freenum.org"
 
 zone_app = typer.Typer(
     name="zone",
@@ -85,6 +88,9 @@ def _warn(message: str) -> None:
 
 
 def _server(server: str, key: Path | None, key_name: str | None, axfr: bool = True) -> Server:
+    from ..zone.keys import load_key
+    from ..zone.update import Server
+
     tsig = None
     if key is not None:
         tsig = load_key(key, key_name)
@@ -119,6 +125,10 @@ def render_cmd(
     The bind output is a complete zone (SOA, NS, records) that passes named-
     checkzone.
     """
+    from ..zone.plan import load_plan
+    from ..zone.render import FORMATS, render_bind, render_json, render_nsupdate
+
+
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     loaded = load_plan(plan)
@@ -133,18 +143,38 @@ def render_cmd(
 # --------------------------------------------------------------------------- lint / check
 
 
-def _print_findings(findings: list[Finding], json: bool) -> None:
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False) -> None:
+    """Findings as JSON, or for people: ``file:line: severity code message`` (zone lint) or
+    a heading, the records and the message (check). Names and records are printed as text:
+    nothing from DNS or a file is read as markup."""
+    from rich.text import Text
+
+    from ..zone.lint import Severity
+
     if json:
         print_json([f.as_dict() for f in findings])
         return
-    style = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
     for f in findings:
-        where = f" ({f.file}:{f.line})" if f.line is not None else ""
-        console.print(f"[{style[f.severity]}]{f.severity.value}[/] [bold]{f.code}[/] {f.name}"
-                      f"{where}", markup=True, highlight=False)  # fmt: skip
+        severity = f.severity.value
+        if lines:
+            where = f"{f.file}:{f.line}" if f.line is not None else (f.file or f.name)
+            console.print(
+                Text.assemble(f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}"),
+                markup=False,
+                highlight=False,
+            )
+            continue
+        console.print(
+            Text.assemble((severity, _STYLE[severity]), " ", (f.code, "bold"), f" {f.name}"),
+            markup=False,
+            highlight=False,
+        )
         for record in f.records:
-            console.print(f"    {record}", markup=False)
-        console.print(f"    {f.message}", markup=False)
+            console.print(Text(f"    {record}"), markup=False)
+        console.print(Text(f"    {f.message}"), markup=False)
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items())
     console.print(summary if findings else "no findings", markup=False)
@@ -159,14 +189,27 @@ def lint_cmd(
             metavar="FILE...", help="Zone files; give the zones of off-site targets too."
         ),
     ],
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            "--origin",
+            metavar="ZONE",
+            help="The zone's origin, for a file without $ORIGIN whose SOA owner is relative "
+            "(default: $ORIGIN, else the SOA record's owner; never the file name).",
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Check zone files offline for the mistakes that break SIP clients.
 
-    Every finding has a stable code, a severity, the records involved, what
-    breaks for which clients, and the fix. Lines that do not parse (an SRV
-    without its weight) are reported with their line number; the rest of the
-    file is still checked.
+    Prints one line per finding, `file:line: severity code message`, in line
+    order, with the line numbers named-checkzone gives. Every finding has a
+    stable code; --json adds the name and records involved. Lines that do not
+    parse are reported and skipped; the rest of the file is still checked.
+
+    The origin comes from --origin, else $ORIGIN, else the SOA record's owner
+    (as in `dig AXFR` output), never from the file name. A file with no SOA
+    (an empty file, /dev/null) is an error.
 
     Examples:
 
@@ -174,12 +217,26 @@ def lint_cmd(
 
       siplocate zone lint sipdomain.test.zone elsewhere.test.zone --json
 
+      siplocate zone lint db.example --origin example.com
+
     Exit codes: 0 no error-level finding, 1 at least one, 2 bad input.
     """
-    findings, _ = lint_zone_files(files)
-    _print_findings(findings, json)
+    from ..zone.lint import has_errors, lint_zone_files
+
+    if origin is not None:
+        origin = _domain_name(origin).to_text()
+    findings, _ = lint_zone_files(files, origin)
+    _print_findings(findings, json, lines=True)
     if has_errors(findings):
         raise typer.Exit(1)
+
+
+def _domain_name(text: str) -> dns.name.Name:
+    """A domain name from the command line, or BadInput naming what is wrong with it."""
+    try:
+        return dns.name.from_text(text)
+    except dns.exception.DNSException as exc:
+        raise BadInput(f"{text!r} is not a domain name: {exc}") from None
 
 
 @app.command("check")
@@ -193,6 +250,9 @@ def check_cmd(
     """Check a SIP domain's live NAPTR, SRV and A/AAAA records (lint rules).
 
     Asks what an RFC 3263 client asks and runs the same rules as `zone lint`.
+    If the domain cannot be looked up (no answer, REFUSED, SERVFAIL) or does
+    not exist (NXDOMAIN), that is the one-line error: nothing is judged from
+    records that were never read.
 
     Examples:
 
@@ -200,17 +260,29 @@ def check_cmd(
 
       siplocate check sip:alice@example.com --nameserver 127.0.0.1:5300 --json
 
-    Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable),
-    2 bad input.
+    Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable,
+    REFUSED, NXDOMAIN), 2 bad input.
     """
+    from ..dns import make_source
+    from ..target import SipTarget
+    from ..zone.lint import gather, has_errors, lint_snapshot
+
     parsed = SipTarget.parse(target)
     if parsed.is_numeric:
         raise BadInput(f"{target}: an IP address has no DNS records to check")
     if parsed.port is not None:
         _warn(f"{target} has a port: clients skip NAPTR/SRV for it; checking the domain anyway")
     source = make_source(nameserver, list(zone) if zone else None)
-    snap = run(gather(source, [dns.name.from_text(parsed.lookup_host)]))
-    findings = lint_snapshot(snap)
+    domain = dns.name.from_text(parsed.lookup_host)
+
+    async def walk() -> list[Finding]:
+        # The first question decides whether there is anything to judge at all.
+        first = await source.answer(domain, dns.rdatatype.NAPTR)
+        if first.nxdomain:
+            raise NotFound(f"{domain} does not exist (NXDOMAIN): no records to check")
+        return lint_snapshot(await gather(source, [domain]))
+
+    findings = run(walk())
     _print_findings(findings, json)
     if has_errors(findings):
         raise typer.Exit(1)
@@ -248,6 +320,9 @@ def apply_cmd(
     Exit codes: 0 applied (or nothing to do), 1 rejected or unreachable, 2 bad
     input.
     """
+    from ..zone.apply import apply_plan
+    from ..zone.plan import load_plan
+
     loaded = load_plan(plan)
     result = apply_plan(loaded, _server(server, key, key_name, axfr), dry_run=dry_run)
     if json:
@@ -351,6 +426,8 @@ def drain_cmd(
 
       siplocate drain sip1 -d example.com -s 192.0.2.53 -k key.conf --wait
     """
+    from ..zone.drain import DRAIN_PRIORITY, default_state_file, drain
+
     state = state_file or default_state_file()
     result = drain(_server(server, key, key_name, axfr), dns.name.from_text(domain), host, state)
     _report(result, json, "drained", state)
@@ -386,6 +463,8 @@ def undrain_cmd(
 
       siplocate undrain sip1 -d example.com -s 192.0.2.53 -k key.conf
     """
+    from ..zone.drain import default_state_file, undrain
+
     state = state_file or default_state_file()
     result = undrain(_server(server, key, key_name, axfr), dns.name.from_text(domain), host, state)
     _report(result, json, "undrained", state)
@@ -428,6 +507,9 @@ def enum_cmd(
 
     Exit codes: 0 URIs found, 1 none (or DNS unreachable), 2 bad input.
     """
+    from ..dns import make_source
+    from ..enum import enum_lookup
+
     source = make_source(nameserver, list(zone) if zone else None)
     result = run(enum_lookup(source, number, suffix=suffix, isn_root=isn_root))
     if json:
