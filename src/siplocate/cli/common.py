@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from ..errors import BadInput, DnsError, NotFound, SiplocateError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
+
+class _LazyConsole:
+    """A rich Console made on first use: rich costs start-up time that --help never needs."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            options = dict(self._options)
+            if options.pop("stdout_width", False):  # decided when first used, as before
+                options["width"] = None if sys.stdout.isatty() else 160
+            self._console = Console(**options)
+        return getattr(self._console, name)
+
+
 # Piped output is not cut to 80 columns: scripts and logs get whole host names.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = cast("Console", _LazyConsole(highlight=False, soft_wrap=True, stdout_width=True))
+err_console = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True))
 
 NameserverOpt = Annotated[
     list[str] | None,
@@ -92,4 +113,6 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 def run(coro: Coroutine[Any, Any, R]) -> R:
     """Run one coroutine to completion for a CLI command."""
+    import asyncio  # here, not at the top: asyncio loads ssl, which --help never needs
+
     return asyncio.run(coro)

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.tree import Tree
 
 from ..errors import NotFound
-from ..locate import Resolver
-from ..resolution import Branch, Resolution
-from ..trace import Query
 from . import app
 from .common import (
     JsonOpt,
@@ -26,11 +21,21 @@ from .common import (
     run,
 )
 
+# The resolver and rich's tables are imported when a command runs, so --help starts fast.
+if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.tree import Tree
+
+    from ..locate import Resolver
+    from ..resolution import Branch, Resolution
+
 
 def make_resolver(
     nameserver: list[str] | None, zone: list[Path] | None, transports: str
 ) -> Resolver:
     """The Resolver every command builds from the shared --nameserver/--zone/--transports."""
+    from ..locate import Resolver
+
     return Resolver(nameserver or None, [str(z) for z in zone] if zone else None, transports)
 
 
@@ -65,6 +70,8 @@ def resolve(
 
     Exit codes: 0 targets found, 1 nothing usable (or DNS unreachable), 2 bad input.
     """
+    from ..resolution import Resolution
+
     resolver = make_resolver(nameserver, zone, transports)
     started = time.perf_counter()
     try:
@@ -96,6 +103,8 @@ def resolve(
 
 def chain_tree(res: Resolution) -> Tree:
     """domain -> NAPTR records -> SRV records -> addresses, as in the Yealink guide's tables."""
+    from rich.tree import Tree
+
     root = Tree(f"[bold]{res.target}[/bold]")
     for branch in res.branches:
         node = root.add(_branch_label(branch))
@@ -126,6 +135,8 @@ def _branch_label(branch: Branch) -> str:
 
 
 def try_order_table(res: Resolution) -> Table:
+    from rich.table import Table
+
     table = Table(title="Try order", title_justify="left", box=None, pad_edge=False)
     for col in ("#", "transport", "host", "address:port", "priority", "weight", "via"):
         table.add_column(col, justify="right" if col in ("#", "priority", "weight") else "left")
@@ -144,6 +155,8 @@ def try_order_table(res: Resolution) -> Table:
 
 def share_table(res: Resolution) -> Table:
     """Each host's share of first attempts in its priority tier, from the SRV weights."""
+    from rich.table import Table
+
     table = Table(
         title="Load split (RFC 2782 weights: share of attempts that start at each host)",
         title_justify="left",
@@ -166,6 +179,10 @@ def share_table(res: Resolution) -> Table:
 
 
 def trace_table(res: Resolution) -> Table:
+    from rich.table import Table
+
+    from ..trace import Query
+
     table = Table(title="DNS questions", title_justify="left", box=None, pad_edge=False)
     for col in ("question", "type", "from", "ms", "ttl", "answer"):
         table.add_column(col, justify="right" if col in ("ms", "ttl") else "left")
@@ -179,6 +196,8 @@ def trace_table(res: Resolution) -> Table:
 
 
 def summary_line(res: Resolution, elapsed_ms: float) -> str:
+    from ..trace import Query
+
     queries = [e for e in res.trace if isinstance(e, Query)]
     by_source: dict[str, int] = {}
     for q in queries:

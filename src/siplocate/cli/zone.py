@@ -7,9 +7,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import dns.exception
-import dns.name
-import dns.rdatatype
 import typer
 
 from ..errors import BadInput, NotFound
@@ -28,6 +25,8 @@ from .common import (
 # Heavy modules (dnspython's query machinery, TOML, RE2) are imported inside each command,
 # so `siplocate --help` and the other commands start fast.
 if TYPE_CHECKING:
+    import dns.name
+
     from ..zone.drain import DrainResult
     from ..zone.lint import Finding
     from ..zone.update import Server
@@ -233,6 +232,9 @@ def lint_cmd(
 
 def _domain_name(text: str) -> dns.name.Name:
     """A domain name from the command line, or BadInput naming what is wrong with it."""
+    import dns.exception
+    import dns.name
+
     try:
         return dns.name.from_text(text)
     except dns.exception.DNSException as exc:
@@ -263,6 +265,9 @@ def check_cmd(
     Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable,
     REFUSED, NXDOMAIN), 2 bad input.
     """
+    import dns.name
+    import dns.rdatatype
+
     from ..dns import make_source
     from ..target import SipTarget
     from ..zone.lint import gather, has_errors, lint_snapshot
@@ -320,6 +325,8 @@ def apply_cmd(
     Exit codes: 0 applied (or nothing to do), 1 rejected or unreachable, 2 bad
     input.
     """
+    import dns.rdatatype
+
     from ..zone.apply import apply_plan
     from ..zone.plan import load_plan
 
@@ -426,6 +433,8 @@ def drain_cmd(
 
       siplocate drain sip1 -d example.com -s 192.0.2.53 -k key.conf --wait
     """
+    import dns.name
+
     from ..zone.drain import DRAIN_PRIORITY, default_state_file, drain
 
     state = state_file or default_state_file()
@@ -463,6 +472,8 @@ def undrain_cmd(
 
       siplocate undrain sip1 -d example.com -s 192.0.2.53 -k key.conf
     """
+    import dns.name
+
     from ..zone.drain import default_state_file, undrain
 
     state = state_file or default_state_file()

@@ -115,7 +115,7 @@ class IndexedZone:
             if rt != rdtype:
                 continue
             try:
-                rd = dns.rdata.from_text(IN, rt, text, origin=origin, relativize=False)
+                rd = dns.rdata.from_text(IN, _rdtype(rt), text, origin=origin, relativize=False)
             except (dns.exception.DNSException, ValueError):
                 continue  # already reported when the file was read
             if rd not in seen:
@@ -169,7 +169,7 @@ class IndexedZone:
         soa = self.rdataset(self.origin_key, SOA)
         if soa is None:
             return 0
-        return int(min(soa.ttl, next(iter(soa)).minimum))  # type: ignore[attr-defined]
+        return int(min(soa.ttl, next(iter(soa)).minimum))
 
 
 # --------------------------------------------------------------------------- the reader
@@ -279,7 +279,7 @@ class _Reader:
             if word == "$ORIGIN" and len(args) == 1:
                 new = dns.name.from_text(args[0], origin)
                 if not new.is_absolute():
-                    raise dns.exception.SyntaxError("$ORIGIN is not absolute")
+                    raise ValueError("$ORIGIN is not absolute")
                 if self.first_origin is None:
                     self.first_origin = new
                 return new
@@ -409,7 +409,7 @@ class _Reader:
         if error is not None:
             kind, message, fields = error
             self.problem(fidx, number, message, kind=kind, text=raw.strip(),
-                         rdtype=dns.rdatatype.to_text(rdtype), fields=fields)  # fmt: skip
+                         rdtype=_type_text(rdtype), fields=fields)  # fmt: skip
             return
         text = " ".join(data)
         if ttl is None:
@@ -490,6 +490,14 @@ class _Reader:
         order = {name: i for i, name in enumerate(self.files)}
         self.problems.sort(key=lambda p: (p.line is None, order.get(p.file, 0), p.line or 0))
         return IndexedZone(origin, self.files, self.nodes, names, self.problems)
+
+
+def _rdtype(value: int) -> dns.rdatatype.RdataType:
+    return dns.rdatatype.RdataType.make(value)
+
+
+def _type_text(value: int) -> str:
+    return dns.rdatatype.to_text(_rdtype(value))
 
 
 def _why(exc: BaseException) -> str:
@@ -578,7 +586,7 @@ def _u16(token: str) -> bool:
     return token.isdigit() and int(token) <= 65535
 
 
-_SIMPLE_FIELDS = {
+_SIMPLE_FIELDS: dict[int, tuple[str, ...]] = {
     dns.rdatatype.SRV: ("u16", "u16", "u16", "name"),
     dns.rdatatype.MX: ("u16", "name"),
     dns.rdatatype.CNAME: ("name",),
@@ -586,11 +594,11 @@ _SIMPLE_FIELDS = {
     dns.rdatatype.PTR: ("name",),
     dns.rdatatype.DNAME: ("name",),
 }
-_FIELD_NAMES = {
+_FIELD_NAMES: dict[int, str] = {
     dns.rdatatype.SRV: "priority, weight, port and target",
     dns.rdatatype.NAPTR: "order, preference, flags, service, regexp and replacement",
 }
-_NEEDED = {dns.rdatatype.SRV: 4, dns.rdatatype.NAPTR: 6}
+_NEEDED: dict[int, int] = {dns.rdatatype.SRV: 4, dns.rdatatype.NAPTR: 6}
 
 
 def _check_rdata(
@@ -599,7 +607,7 @@ def _check_rdata(
     """None if the record data is valid, else (kind, BIND-like message, fields given)."""
     if rdtype in _NEEDED and len(data) < _NEEDED[rdtype]:
         what = _FIELD_NAMES[rdtype]
-        return "missing-field", f"{dns.rdatatype.to_text(rdtype)} needs {what}", len(data)
+        return "missing-field", f"{_type_text(rdtype)} needs {what}", len(data)
     if rdtype == dns.rdatatype.A:
         if len(data) != 1:
             return "syntax", _count_message(len(data), 1), None
@@ -633,7 +641,13 @@ def _check_rdata(
             return "syntax", f"relative name '{data[-1]}' but no $ORIGIN", None
         return None
     try:
-        dns.rdata.from_text(IN, rdtype, " ".join(data), origin=origin, relativize=False)
+        dns.rdata.from_text(
+            IN,
+            _rdtype(rdtype),
+            " ".join(data),
+            origin=origin,
+            relativize=False,
+        )
     except (dns.exception.DNSException, ValueError) as exc:
         return "syntax", _why(exc), None
     return None
@@ -753,7 +767,7 @@ class ZoneSource:
                     server="zone",
                     cnames=tuple(chain),
                 )
-            target = next(iter(cname)).target  # type: ignore[attr-defined]
+            target = next(iter(cname)).target
             chain.append((current, target))
             current = target
         raise DnsError(f"CNAME chain from {name} longer than {MAX_CNAME_CHAIN}")
