@@ -13,7 +13,6 @@ goes on, so one typo does not hide the next.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import socket
@@ -43,6 +42,12 @@ MAX_PROBLEMS = 1000  # bad lines reported per zone; the rest are counted
 IN = dns.rdataclass.IN
 SOA = dns.rdatatype.SOA
 CNAME = dns.rdatatype.CNAME
+A = dns.rdatatype.A
+AAAA = dns.rdatatype.AAAA
+TXT = dns.rdatatype.TXT
+_inet_pton = socket.inet_pton
+_AF_INET = socket.AF_INET
+_AF_INET6 = socket.AF_INET6
 
 _CLASSES = {"IN", "CH", "HS", "CS", "ANY", "NONE"}
 _PLAIN = re.compile(r"[^\s\"();\\@$]+\Z")  # a token whose text is its canonical name text
@@ -110,17 +115,16 @@ class IndexedZone:
     def rdatas(self, key: str, rdtype: int) -> list[tuple[dns.rdata.Rdata, int, int]]:
         """(rdata, line, file index) of one RRset, in file order, duplicates dropped."""
         out: list[tuple[dns.rdata.Rdata, int, int]] = []
-        seen: set[dns.rdata.Rdata] = set()
+        seen: set[str] = set()
         for rt, _ttl, text, line, origin, fidx in self.nodes.get(key, ()):
-            if rt != rdtype:
+            if rt != rdtype or text in seen:
                 continue
+            seen.add(text)
             try:
                 rd = dns.rdata.from_text(IN, _rdtype(rt), text, origin=origin, relativize=False)
             except (dns.exception.DNSException, ValueError):
                 continue  # already reported when the file was read
-            if rd not in seen:
-                seen.add(rd)
-                out.append((rd, line, fidx))
+            out.append((rd, line, fidx))
         return out
 
     def rdataset(self, key: str, rdtype: int) -> dns.rdataset.Rdataset | None:
@@ -371,22 +375,22 @@ class _Reader:
     ) -> None:
         ttl: int | None = None
         j = 0
-        for _ in range(2):  # [ttl] [class] in either order
-            if j >= len(tokens):
-                break
+        count = len(tokens)
+        while j < count and j < 2:  # [ttl] [class] in either order
             tok = tokens[j]
-            up = tok.upper()
-            if up in _CLASSES:
-                if up != "IN":
-                    self.problem(fidx, number, f"class {up}: only IN zones are served here",
-                                 text=raw.strip())  # fmt: skip
-                    return
+            if tok == "IN" or tok == "in":
                 j += 1
-            elif tok[0].isdigit():
+            elif "0" <= tok[0] <= "9":
                 try:
                     ttl = int(tok) if tok.isdigit() else dns.ttl.from_text(tok)
                 except (dns.exception.DNSException, ValueError):
                     self.problem(fidx, number, f"bad TTL '{tok}'", text=raw.strip())
+                    return
+                j += 1
+            elif tok.upper() in _CLASSES:
+                if tok.upper() != "IN":
+                    self.problem(fidx, number, f"class {tok.upper()}: only IN zones are served "
+                                 "here", text=raw.strip())  # fmt: skip
                     return
                 j += 1
             else:
@@ -572,6 +576,8 @@ def _is_name(token: str) -> bool:
     """A cheap, exact-enough check that a token is a domain name (labels <= 63, name <= 255)."""
     if token == "@" or token == ".":
         return True
+    if len(token) <= 63 and token.isascii() and "\\" not in token and ".." not in token:
+        return token[0] != "."
     if token.isascii() and "\\" not in token:
         body = token[:-1] if token.endswith(".") else token
         return bool(body) and len(token) <= 255 and all(0 < len(x) <= 63 for x in body.split("."))
@@ -580,10 +586,6 @@ def _is_name(token: str) -> bool:
     except dns.exception.DNSException:
         return False
     return True
-
-
-def _u16(token: str) -> bool:
-    return token.isdigit() and int(token) <= 65535
 
 
 _SIMPLE_FIELDS: dict[int, tuple[str, ...]] = {
@@ -605,37 +607,37 @@ def _check_rdata(
     rdtype: int, data: list[str], origin: dns.name.Name | None
 ) -> tuple[str, str, int | None] | None:
     """None if the record data is valid, else (kind, BIND-like message, fields given)."""
-    if rdtype in _NEEDED and len(data) < _NEEDED[rdtype]:
+    if rdtype == A:
+        if len(data) == 1:
+            try:
+                _inet_pton(_AF_INET, data[0])
+                return None
+            except OSError:
+                return "syntax", f"near '{data[0]}': bad dotted quad", None
+        return "syntax", _count_message(len(data), 1), None
+    if rdtype == AAAA:
+        if len(data) == 1:
+            try:
+                _inet_pton(_AF_INET6, data[0])
+                return None
+            except OSError:
+                return "syntax", f"near '{data[0]}': bad IPv6 address", None
+        return "syntax", _count_message(len(data), 1), None
+    if rdtype == TXT:
+        return None if data else ("syntax", "near eol: unexpected end of input", None)
+    needed = _NEEDED.get(rdtype)
+    if needed is not None and len(data) < needed:
         what = _FIELD_NAMES[rdtype]
         return "missing-field", f"{_type_text(rdtype)} needs {what}", len(data)
-    if rdtype == dns.rdatatype.A:
-        if len(data) != 1:
-            return "syntax", _count_message(len(data), 1), None
-        try:
-            socket.inet_pton(socket.AF_INET, data[0])
-        except OSError:
-            return "syntax", f"near '{data[0]}': bad dotted quad", None
-        return None
-    if rdtype == dns.rdatatype.AAAA:
-        if len(data) != 1:
-            return "syntax", _count_message(len(data), 1), None
-        try:
-            ipaddress.IPv6Address(data[0])
-        except ValueError:
-            return "syntax", f"near '{data[0]}': bad IPv6 address", None
-        return None
-    if rdtype == dns.rdatatype.TXT:
-        if not data:
-            return "syntax", "near eol: unexpected end of input", None
-        return None
     fields = _SIMPLE_FIELDS.get(rdtype)
     if fields is not None:
         if len(data) != len(fields):
             return "syntax", _count_message(len(data), len(fields)), None
         for kind, tok in zip(fields, data, strict=True):
-            if kind == "u16" and not _u16(tok):
-                return "syntax", f"near '{tok}': not a valid number", None
-            if kind == "name" and not _is_name(tok):
+            if kind == "u16":
+                if not (tok.isdigit() and int(tok) <= 65535):
+                    return "syntax", f"near '{tok}': not a valid number", None
+            elif not _is_name(tok):
                 return "syntax", f"near '{tok}': bad name", None
         if origin is None and not data[-1].endswith("."):
             return "syntax", f"relative name '{data[-1]}' but no $ORIGIN", None
