@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -118,7 +119,8 @@ def test_include_relative_to_the_file(tmp_path: Path) -> None:
     sub.mkdir()
     (sub / "servers.inc").write_text("a IN A 192.0.2.11\nb IN A 192.0.2.12\n")
     main = sub / "t.zone"
-    main.write_text(GOOD.replace("a IN A 192.0.2.11\nb IN A 192.0.2.12\n", "$INCLUDE servers.inc\n"))
+    hosts = "a IN A 192.0.2.11\nb IN A 192.0.2.12\n"
+    main.write_text(GOOD.replace(hosts, "$INCLUDE servers.inc\n"))
     assert lint(main) == []
     missing = sub / "u.zone"
     missing.write_text(GOOD + "$INCLUDE absent.inc\n")
@@ -133,6 +135,21 @@ def test_generate(tmp_path: Path) -> None:
     assert zone.problems == []
     rds = zone.get_rdataset(N("host7.t.test."), dns.rdatatype.A)
     assert rds is not None and [r.to_text() for r in rds] == ["192.0.2.107"]
+
+
+def test_generate_modifiers_we_do_not_support_are_reported(tmp_path: Path) -> None:
+    path = tmp_path / "t.zone"
+    path.write_text(GOOD + "$GENERATE 1-2 h${0,3,n} A 192.0.2.$\n")
+    assert [p.line for p in load_zone(path).problems] == [GOOD.count("\n") + 1]
+
+
+def test_special_files_are_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo.zone"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["zone", "lint", str(fifo)])
+    assert result.exit_code == 2 and "not a regular file" in result.output
+    result = runner.invoke(app, ["zone", "lint", str(tmp_path)])
+    assert result.exit_code == 2
 
 
 def test_multiline_records_escapes_and_ttl_units(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-from ..errors import BadInput, DnsError, NotFound, SiplocateError
+from ..errors import BadInput, SiplocateError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -92,14 +92,6 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except SiplocateError as exc:
-            if kwargs.get("json"):  # the admincli branch's error_object() has the same shape
-                kind = {1: "dns-error" if isinstance(exc, DnsError) else "failed", 2: "bad-input"}
-                if isinstance(exc, NotFound):
-                    kind[1] = "not-found"
-                print_json(
-                    {"error": {"kind": kind.get(exc.exit_code, "failed"), "message": str(exc),
-                               "exit_code": exc.exit_code}}
-                )  # fmt: skip
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
             raise typer.Exit(130) from None

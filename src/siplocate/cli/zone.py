@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import BadInput, NotFound
+from ..errors import BadInput, DnsError, NotFound, SiplocateError
 from . import app
 from .common import (
     JsonOpt,
@@ -230,6 +230,13 @@ def lint_cmd(
         raise typer.Exit(1)
 
 
+def _json_error(exc: SiplocateError) -> None:
+    """The JSON error object of a failed command (the shape cli/common.py documents on the
+    admincli branch: kind, message, exit_code); the one line on stderr follows as usual."""
+    kind = "not-found" if isinstance(exc, NotFound) else "dns-error"
+    print_json({"error": {"kind": kind, "message": str(exc), "exit_code": exc.exit_code}})
+
+
 def _domain_name(text: str) -> dns.name.Name:
     """A domain name from the command line, or BadInput naming what is wrong with it."""
     import dns.exception
@@ -287,7 +294,12 @@ def check_cmd(
             raise NotFound(f"{domain} does not exist (NXDOMAIN): no records to check")
         return lint_snapshot(await gather(source, [domain]))
 
-    findings = run(walk())
+    try:
+        findings = run(walk())
+    except (DnsError, NotFound) as exc:
+        if json:
+            _json_error(exc)
+        raise
     _print_findings(findings, json)
     if has_errors(findings):
         raise typer.Exit(1)

@@ -323,6 +323,11 @@ class _Reader:
         if stop < start or step < 1 or (stop - start) // step + 1 > MAX_GENERATE:
             raise ValueError(f"range {args[0]} is empty or makes more than {MAX_GENERATE} records")
         lhs, middle, rhs = args[1], args[2:-1], args[-1]
+        for field_text in (lhs, rhs):
+            for mod in re.findall(r"\$\{([^}]*)\}", field_text):
+                if not re.fullmatch(r"-?\d+(?:,\d+(?:,[doxX])?)?", mod):
+                    raise ValueError(f"${{{mod}}}: only ${{offset,width,base}} with base "
+                                     "d, o, x or X is supported")  # fmt: skip
         for n in range(start, stop + 1, step):
             key = self.owner_key(_substitute(lhs, n), origin, fidx, number, lhs)
             if key is None:
