@@ -76,7 +76,7 @@ def write_zone(path: Path, records: int) -> int:
                 n += 4
             a, b = divmod(i, 250)
             f.write(f"h{i} IN A 10.{a // 250 % 250}.{a % 250}.{b + 1}\n")
-            f.write(f"h{i} IN AAAA 2001:db8::{i:x}\n")
+            f.write(f"h{i} IN AAAA 2001:db8::{i >> 16:x}:{i & 0xFFFF:x}\n")
             f.write(f"www{i} IN CNAME h{i}\n")
             f.write(f'h{i} IN TXT "host {i}"\n')
             f.write(f"m{i} IN MX 10 h{i}\n")

