@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 
 import dns.name
@@ -163,7 +164,11 @@ def test_servers_outside_the_domain_with_addresses_are_rejected() -> None:
 
 
 def _zone(text: str) -> ZoneSource:
-    return ZoneSource([dns.zone.from_text(text, origin="e164.test.", relativize=False)])
+    """A zone source over ``text`` as the file e164.test.zone (read at once, then removed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "e164.test.zone"
+        path.write_text("$ORIGIN e164.test.\n" + text)
+        return ZoneSource([path])
 
 
 ENUM_HEAD = "$TTL 60\n@ SOA ns1 hm 1 1 1 1 1\n@ NS ns1\nns1 A 192.0.2.1\n"

@@ -6,24 +6,17 @@ and ``--json`` gives the same facts to scripts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json as jsonlib
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from ..client import Attempt, Outcome, RegEvent, Registration, SipClient
 from ..errors import BadInput, OperationFailed
-from ..failover import Failback, Policy
-from ..health import HealthMonitor
-from ..sip.auth import AuthError
-from ..sip.transaction import Timers
 from . import app
 from .common import (
     JsonOpt,
@@ -37,6 +30,12 @@ from .common import (
     run,
 )
 from .resolve import make_resolver
+
+# The SIP client (ssl, sipmessage, asyncio) is imported by the commands that use it, so
+# `siplocate --help` and the DNS commands start without it.
+if TYPE_CHECKING:
+    from ..client import Attempt, Outcome, RegEvent, SipClient
+    from ..failover import Failback
 
 
 def parse_duration(text: str, option: str) -> float:
@@ -118,6 +117,10 @@ def build_client(
     zone: list[Path] | None,
     transports: str,
 ) -> SipClient:
+    from ..client import SipClient
+    from ..failover import Policy
+    from ..sip.transaction import Timers
+
     pol = Policy.parse(policy)
     if server and pol != Policy.STATIC:
         raise BadInput("--server is for --policy static (configured addresses, no DNS)")
@@ -210,6 +213,8 @@ def register(
     interval = parse_duration(probe_interval, "--probe-interval") if probe_interval else None
     if interval is not None and not follow:
         raise BadInput("--probe-interval needs --follow")
+    from ..failover import Failback
+
     mode = Failback.parse(failback)
     client = build_client(
         aor,
@@ -234,6 +239,9 @@ def register(
 
 
 async def _once(client: SipClient, expires: int, json: bool) -> int:
+    from ..client import Outcome
+    from ..sip.auth import AuthError
+
     async with client:
         try:
             outcome = await client.register(expires)
@@ -276,6 +284,11 @@ def _print_attempts(outcome: Outcome) -> None:
 async def _follow(
     client: SipClient, expires: int, interval: float | None, failback: Failback, json: bool
 ) -> int:
+    import asyncio
+
+    from ..client import Registration
+    from ..health import HealthMonitor
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -335,6 +348,11 @@ def probe(
 
     Exit codes: 0 at least one target answered, 1 none did, 2 bad input.
     """
+    from rich.table import Table
+
+    from ..client import SipClient
+    from ..sip.transaction import Timers
+
     budget = parse_duration(timeout, "--timeout")
     client = SipClient(
         domain,
@@ -365,6 +383,8 @@ def probe(
 
 
 async def _probe(client: SipClient, budget: float) -> list[Attempt]:
+    import asyncio
+
     async with client:
         targets, _ = await client.targets()
         return list(await asyncio.gather(*(client.probe(t, budget) for t in targets)))

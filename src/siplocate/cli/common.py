@@ -6,17 +6,18 @@ switched off, and styling is applied with explicit ``rich.text.Text`` spans.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar, cast
 
 import typer
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 # typer 0.2x vendors click as typer._click; its exception classes are what the parser raises.
 from typer._click.exceptions import ClickException, UsageError
@@ -27,15 +28,35 @@ from ..errors import BadInput, DnsError, NotFound, OperationFailed, SiplocateErr
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
+class _LazyConsole:
+    """A rich Console made on first use: rich costs start-up time that --help never needs."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            options = dict(self._options)
+            if options.pop("stdout_width", False):  # decided when first used, as before
+                tty = sys.stdout.isatty() or os.environ.get("COLUMNS")
+                options["width"] = None if tty else 160
+            self._console = Console(**options)
+        return getattr(self._console, name)
+
+
 # Piped output is not cut to 80 columns: scripts and logs get whole host names.
-console = Console(
-    highlight=False,
-    soft_wrap=True,
-    markup=False,
-    emoji=False,
-    width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160,
+console = cast(
+    "Console",
+    _LazyConsole(highlight=False, soft_wrap=True, markup=False, emoji=False, stdout_width=True),
 )
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+err_console = cast(
+    "Console",
+    _LazyConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False),
+)
 
 #: The ``kind`` of a JSON error object, by exception class (most specific first).
 ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
@@ -267,4 +288,6 @@ def _real_metavars(command: Any) -> None:
 
 def run(coro: Coroutine[Any, Any, R]) -> R:
     """Run one coroutine to completion for a CLI command."""
+    import asyncio  # here, not at the top: asyncio loads ssl, which --help never needs
+
     return asyncio.run(coro)

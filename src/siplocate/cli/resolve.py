@@ -5,18 +5,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
-from rich.tree import Tree
 
 from ..errors import BadInput, NotFound
 from ..limits import DEFAULT_LIMITS
-from ..locate import Resolver
-from ..resolution import Branch, Resolution
-from ..trace import Query
 from . import app
 from .common import (
     DEFAULT_TIMEOUT,
@@ -32,6 +26,15 @@ from .common import (
     run,
 )
 
+# The resolver and rich are imported when a command runs, so --help starts fast.
+if TYPE_CHECKING:
+    from rich.table import Table
+    from rich.text import Text
+    from rich.tree import Tree
+
+    from ..locate import Resolver
+    from ..resolution import Branch, Resolution
+
 
 def make_resolver(
     nameserver: list[str] | None,
@@ -44,6 +47,8 @@ def make_resolver(
     ``timeout`` (--timeout) caps each try and makes the whole lookup give up after
     ``LOOKUP_TRIES`` times that, so a silent nameserver costs what the user chose.
     """
+    from ..locate import Resolver
+
     zones = [str(z) for z in zone] if zone else None
     if timeout is None:
         return Resolver(nameserver or None, zones, transports, timeout=DEFAULT_TIMEOUT)
@@ -91,6 +96,8 @@ def resolve(
     """
     if seed is not None and key is not None:
         raise BadInput("give --seed or --key, not both: a keyed order has no randomness to seed")
+    from ..resolution import Resolution
+
     resolver = make_resolver(nameserver, zone, transports, timeout)
     started = time.perf_counter()
     try:
@@ -123,11 +130,15 @@ def resolve(
 
 def _styled(*parts: str | tuple[str, str]) -> Text:
     """Text from plain strings and (text, style) pairs: data is never parsed as markup."""
+    from rich.text import Text
+
     return Text.assemble(*parts)
 
 
 def chain_tree(res: Resolution) -> Tree:
     """domain -> NAPTR records -> SRV records -> addresses, as in the Yealink guide's tables."""
+    from rich.tree import Tree
+
     root = Tree(_styled((str(res.uri), "bold")))
     for branch in res.branches:
         node = root.add(_branch_label(branch))
@@ -149,6 +160,7 @@ def chain_tree(res: Resolution) -> Tree:
 
 
 def _branch_label(branch: Branch) -> Text:
+
     t = (branch.transport.value, "bold magenta")
     if branch.naptr is not None:
         n = branch.naptr
@@ -161,6 +173,8 @@ def _branch_label(branch: Branch) -> Text:
 
 def _table(title: str, columns: tuple[str, ...], right: tuple[str, ...] = ()) -> Table:
     """A borderless table whose cells wrap (fold) instead of being cut with an ellipsis."""
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1, 0, 0))
     for col in columns:
         table.add_column(col, justify="right" if col in right else "left", overflow="fold")
@@ -168,6 +182,8 @@ def _table(title: str, columns: tuple[str, ...], right: tuple[str, ...] = ()) ->
 
 
 def try_order_table(res: Resolution) -> Table:
+    from rich.text import Text
+
     table = _table(
         "Try order",
         ("#", "transport", "host", "address:port", "priority", "weight", "via"),
@@ -189,6 +205,8 @@ def try_order_table(res: Resolution) -> Table:
 def share_tables(res: Resolution) -> list[Table]:
     """The load split: shares of first attempts (adding up to 100% per transport), then the
     failover tiers, which get attempts only when every server above them has failed."""
+    from rich.text import Text
+
     shares = res.shares()
     first = _table(
         "Load split (RFC 2782 weights: share of first attempts per transport)",
@@ -219,6 +237,10 @@ def share_tables(res: Resolution) -> list[Table]:
 
 
 def trace_table(res: Resolution) -> Table:
+    from rich.text import Text
+
+    from ..trace import Query
+
     table = _table(
         "DNS questions", ("question", "type", "from", "ms", "ttl", "answer"), ("ms", "ttl")
     )
@@ -239,6 +261,8 @@ def trace_table(res: Resolution) -> Table:
 
 
 def summary_line(res: Resolution, elapsed_ms: float) -> str:
+    from ..trace import Query
+
     queries = [e for e in res.trace if isinstance(e, Query)]
     by_source: dict[str, int] = {}
     for q in queries:

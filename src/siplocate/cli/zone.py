@@ -6,24 +6,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import dns.name
-import dns.rdatatype
 import typer
-from rich.text import Text
 
-from ..dns import make_source
-from ..enum import DEFAULT_ISN_ROOT, DEFAULT_SUFFIX, enum_lookup
-from ..errors import BadInput
-from ..target import SipTarget
-from ..zone.apply import apply_plan
-from ..zone.drain import DRAIN_PRIORITY, DrainResult, check_name, drain, read_state, undrain
-from ..zone.keys import load_key
-from ..zone.lint import Finding, Severity, gather, has_errors, lint_snapshot, lint_zone_files
-from ..zone.plan import load_plan
-from ..zone.render import FORMATS, render_bind, render_json, render_nsupdate
-from ..zone.update import Server
+from ..errors import BadInput, NotFound
 from . import app
 from .common import (
     DEFAULT_TIMEOUT,
@@ -38,6 +25,20 @@ from .common import (
     print_json,
     run,
 )
+
+# Heavy modules (dnspython's query machinery, TOML, RE2, the resolver) are imported inside
+# each command, so `siplocate --help` and the other commands start fast.
+if TYPE_CHECKING:
+    import dns.name
+
+    from ..zone.drain import DrainResult
+    from ..zone.lint import Finding
+    from ..zone.update import Server
+
+#: ENUM defaults, repeated here so --help needs no import of siplocate.enum (a test keeps
+#: them equal).
+DEFAULT_SUFFIX = "e164.arpa"
+DEFAULT_ISN_ROOT = "freenum.org"
 
 zone_app = typer.Typer(
     name="zone",
@@ -106,6 +107,9 @@ def _server(
 ) -> Server:
     """The primary from --server/--key; ``sends`` False (dry runs, listings): no unsigned
     update will go out, so no warning about one."""
+    from ..zone.keys import load_key
+    from ..zone.update import Server
+
     tsig = None
     if key is not None:
         tsig = load_key(key, key_name)
@@ -140,6 +144,9 @@ def render_cmd(
     The bind output is a complete zone (SOA, NS, records) that passes named-
     checkzone.
     """
+    from ..zone.plan import load_plan
+    from ..zone.render import FORMATS, render_bind, render_json, render_nsupdate
+
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     loaded = load_plan(plan)
@@ -154,22 +161,38 @@ def render_cmd(
 # --------------------------------------------------------------------------- lint / check
 
 
-def _print_findings(findings: list[Finding], json: bool) -> None:
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False) -> None:
+    """Findings as JSON, or for people: ``file:line: severity code message`` (zone lint) or
+    a heading, the records and the message (check). Names and records are printed as text:
+    nothing from DNS or a file is read as markup."""
+    from rich.text import Text
+
+    from ..zone.lint import Severity
+
     if json:
         print_json([f.as_dict() for f in findings])
         return
-    style = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
     for f in findings:
+        severity = f.severity.value
+        if lines:
+            where = f"{f.file}:{f.line}" if f.line is not None else (f.file or f.name)
+            console.print(
+                Text.assemble(f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}")
+            )
+            continue
         where = f" ({f.file}:{f.line})" if f.line is not None else ""
-        # Names and file names come from files and DNS: plain Text, styles only on our words.
-        line = Text.assemble((f.severity.value, style[f.severity]), " ", (f.code, "bold"))
-        console.print(line.append(f" {f.name}{where}"))
+        console.print(
+            Text.assemble((severity, _STYLE[severity]), " ", (f.code, "bold"), f" {f.name}{where}")
+        )
         for record in f.records:
-            console.print(f"    {record}", markup=False)
-        console.print(f"    {f.message}", markup=False)
+            console.print(Text(f"    {record}"))
+        console.print(Text(f"    {f.message}"))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items())
-    console.print(summary if findings else "no findings", markup=False)
+    console.print(summary if findings else "no findings")
 
 
 @zone_app.command("lint")
@@ -181,14 +204,27 @@ def lint_cmd(
             metavar="FILE...", help="Zone files; give the zones of off-site targets too."
         ),
     ],
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            "--origin",
+            metavar="ZONE",
+            help="The zone's origin, for a file without $ORIGIN whose SOA owner is relative "
+            "(default: $ORIGIN, else the SOA record's owner; never the file name).",
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Check zone files offline for the mistakes that break SIP clients.
 
-    Every finding has a stable code, a severity, the records involved, what
-    breaks for which clients, and the fix. Lines that do not parse (an SRV
-    without its weight) are reported with their line number; the rest of the
-    file is still checked.
+    Prints one line per finding, `file:line: severity code message`, in line
+    order, with the line numbers named-checkzone gives. Every finding has a
+    stable code; --json adds the name and records involved. Lines that do not
+    parse are reported and skipped; the rest of the file is still checked.
+
+    The origin comes from --origin, else $ORIGIN, else the SOA record's owner
+    (as in `dig AXFR` output), never from the file name. A file with no SOA
+    (an empty file, /dev/null) is an error.
 
     Examples:
 
@@ -196,10 +232,16 @@ def lint_cmd(
 
       siplocate zone lint sipdomain.test.zone elsewhere.test.zone --json
 
+      siplocate zone lint db.example --origin example.com
+
     Exit codes: 0 no error-level finding, 1 at least one, 2 bad input.
     """
-    findings, _ = lint_zone_files(files)
-    _print_findings(findings, json)
+    from ..zone.lint import has_errors, lint_zone_files
+
+    if origin is not None:
+        origin = _domain(origin).to_text()
+    findings, _ = lint_zone_files(files, origin)
+    _print_findings(findings, json, lines=True)
     if has_errors(findings):
         raise typer.Exit(1)
 
@@ -216,6 +258,9 @@ def check_cmd(
     """Check a SIP domain's live NAPTR, SRV and A/AAAA records (lint rules).
 
     Asks what an RFC 3263 client asks and runs the same rules as `zone lint`.
+    If the domain cannot be looked up (no answer, REFUSED, SERVFAIL) or does
+    not exist (NXDOMAIN), that is the one-line error: nothing is judged from
+    records that were never read.
 
     Examples:
 
@@ -223,10 +268,17 @@ def check_cmd(
 
       siplocate check sip:alice@example.com --nameserver 127.0.0.1:5300 --json
 
-    Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable),
-    2 bad input.
+    Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable,
+    REFUSED, NXDOMAIN), 2 bad input.
     """
-    parsed = SipTarget.parse(target)
+    import dns.name
+    import dns.rdatatype
+
+    from ..dns import make_source
+    from ..target import SipUri
+    from ..zone.lint import gather, has_errors, lint_snapshot
+
+    parsed = SipUri.parse(target)
     if parsed.is_numeric:
         raise BadInput(f"{target}: an IP address has no DNS records to check")
     if parsed.port is not None:
@@ -234,8 +286,16 @@ def check_cmd(
     source = make_source(
         nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
     )
-    snap = run(gather(source, [dns.name.from_text(parsed.lookup_host)]))
-    findings = lint_snapshot(snap)
+    domain = dns.name.from_text(parsed.lookup_host)
+
+    async def walk() -> list[Finding]:
+        # The first question decides whether there is anything to judge at all.
+        first = await source.answer(domain, dns.rdatatype.NAPTR)
+        if first.nxdomain:
+            raise NotFound(f"{domain} does not exist (NXDOMAIN): no records to check")
+        return lint_snapshot(await gather(source, [domain]))
+
+    findings = run(walk())
     _print_findings(findings, json)
     if has_errors(findings):
         raise typer.Exit(1)
@@ -274,6 +334,11 @@ def apply_cmd(
     Exit codes: 0 applied (or nothing to do), 1 rejected or unreachable, 2 bad
     input.
     """
+    import dns.rdatatype
+
+    from ..zone.apply import apply_plan
+    from ..zone.plan import load_plan
+
     loaded = load_plan(plan)
     primary = _server(server, key, key_name, axfr, timeout=timeout, sends=not dry_run)
     result = apply_plan(loaded, primary, dry_run=dry_run)
@@ -401,10 +466,14 @@ def _wait(
 
 
 def _domain(text: str) -> dns.name.Name:
+    from ..zone.drain import check_name
+
     return check_name(text, "domain")
 
 
 def _list(server: Server, domain: dns.name.Name, json: bool) -> None:
+    from ..zone.drain import DRAIN_PRIORITY, read_state
+
     state = read_state(server, domain)
     if state.ignored:
         _warn(f"{state.ignored} TXT record(s) at {state.marker} are not drain records; ignored")
@@ -458,6 +527,8 @@ def drain_cmd(
     Exit codes: 0 drained (or already drained), 1 no such host or the server
     refused, 2 bad input.
     """
+    from ..zone.drain import DRAIN_PRIORITY, drain
+
     zone_domain = _domain(domain)
     if list_:
         _list(
@@ -516,6 +587,8 @@ def undrain_cmd(
 
     Exit codes: 0 undrained (or not drained), 1 the server refused, 2 bad input.
     """
+    from ..zone.drain import undrain
+
     primary = _server(server, key, key_name, axfr, timeout=timeout)
     result = undrain(primary, _domain(domain), host, forget=forget)
     _report(result, json, "forgot" if forget else "undrained")
@@ -558,6 +631,9 @@ def enum_cmd(
 
     Exit codes: 0 URIs found, 1 none (or DNS unreachable), 2 bad input.
     """
+    from ..dns import make_source
+    from ..enum import enum_lookup
+
     source = make_source(
         nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
     )
