@@ -137,6 +137,7 @@ def _styled(*parts: str | tuple[str, str]) -> Text:
 
 def chain_tree(res: Resolution) -> Tree:
     """domain -> NAPTR records -> SRV records -> addresses, as in the Yealink guide's tables."""
+    from rich.text import Text
     from rich.tree import Tree
 
     root = Tree(_styled((str(res.uri), "bold")))
@@ -160,7 +161,6 @@ def chain_tree(res: Resolution) -> Tree:
 
 
 def _branch_label(branch: Branch) -> Text:
-
     t = (branch.transport.value, "bold magenta")
     if branch.naptr is not None:
         n = branch.naptr
