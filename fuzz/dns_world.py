@@ -26,6 +26,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
@@ -156,14 +157,18 @@ def reply_for(
         (reply.authority, authority),
     ):
         for line in lines:
-            rrset = dns.rrset.from_text(*_split_rr(line))
+            owner, ttl, rdclass, rdtype, data = _split_rr(line)
+            # Records of another class are written with IN's rdata format: what a server
+            # that got the class field wrong would send.
+            rrset = dns.rrset.from_text(owner, ttl, "IN", rdtype, data)
+            rrset.rdclass = dns.rdataclass.from_text(rdclass)
             _merge(section, rrset)
     return reply.to_wire(max_size=65535)
 
 
 def _split_rr(line: str) -> tuple[str, int, str, str, str]:
     owner, ttl, rdclass, rdtype, data = line.split(None, 4)
-    return owner, int(ttl), rdclass, rdtype, data
+    return owner if owner.endswith(".") else owner + ".", int(ttl), rdclass, rdtype, data
 
 
 def _merge(section: list[dns.rrset.RRset], rrset: dns.rrset.RRset) -> None:
