@@ -109,6 +109,14 @@ def test_zone_with_only_an_origin_directive(runner: Runner) -> None:
     assert outcome  # reached the end: load, lint and locate each said something
 
 
+def test_zone_with_soa_below_the_origin(runner: Runner) -> None:
+    """An SOA owned by a name below the origin made dnspython raise ValueError ("add() has
+    non-origin SOA"), which load_zone does not turn into BadInput."""
+    text = b"$TTL 300\n@ IN SOA ns hm 1 1 1 1 1\nsub IN SOA ns hm 1 1 1 1 1\n@ IN A 192.0.2.1\n"
+    outcome = runner.zone(text)
+    assert outcome[0].startswith("load: BadInput")
+
+
 def test_naptr_fan_out_is_bounded() -> None:
     """30 empty-flag NAPTRs pointing back at their own owner: the walk grew ~N^3 (2.5 s,
     tens of thousands of trace entries). Work must stay bounded; no exception escapes."""
