@@ -4,9 +4,10 @@ from .client import Dialog, Outcome, Registration, SipClient
 from .errors import BadInput, DnsError, NotFound, OperationFailed, SiplocateError
 from .failover import Failback, Policy
 from .health import HealthMonitor
+from .limits import Limits
 from .locate import Resolver, locate, locate_sync
 from .resolution import Branch, Host, Resolution
-from .target import SipTarget, Target, Transport, Via
+from .target import SipTarget, SipUri, Target, Transport, Via
 
 __all__ = [
     "BadInput",
@@ -16,6 +17,7 @@ __all__ = [
     "Failback",
     "HealthMonitor",
     "Host",
+    "Limits",
     "NotFound",
     "OperationFailed",
     "Outcome",
@@ -25,6 +27,7 @@ __all__ = [
     "Resolver",
     "SipClient",
     "SipTarget",
+    "SipUri",
     "SiplocateError",
     "Target",
     "Transport",

@@ -13,10 +13,12 @@ import pytest
 from siplocate import Resolver
 from siplocate.dns import LiveSource
 from siplocate.errors import BadInput, DnsError
-from siplocate.trace import Query
+from siplocate.limits import Limits
+from siplocate.trace import Note, Query
 from tests.conftest import EXAMPLE_ZONES, start_bind
 from tests.fixtures.bind import BindServer
 from tests.fixtures.servers import free_port
+from tests.unit.fakes import FakeClock
 
 
 def queries(res) -> list[Query]:  # type: ignore[no-untyped-def]
@@ -30,10 +32,11 @@ async def test_one_naptr_reply_resolves_the_domain(bind: BindServer) -> None:
     qs = queries(res)
     addr = [q for q in qs if q.rdtype in ("A", "AAAA")]
     assert addr and all(q.source == "additional" for q in addr), addr
-    # The SRV names were asked in parallel with the NAPTR (for a domain without NAPTR);
-    # their replies wait unparsed until the NAPTR reply is in, which already carries them.
-    assert [q.source for q in qs if q.rdtype == "SRV"] == ["additional"] * 3
-    assert [(q.rdtype, q.source) for q in qs if q.source == "network"] == [("NAPTR", "network")]
+    # The fallback SRV names were asked in parallel with the NAPTR (for a domain without
+    # NAPTR); the NAPTR reply's additional section already carries the SRV it points at.
+    assert len([q for q in qs if q.rdtype == "NAPTR"]) == 1
+    assert {q.source for q in qs if q.rdtype in ("A", "AAAA")} == {"additional"}
+    assert all(q.rdtype in ("NAPTR", "SRV") for q in qs if q.source == "network")
 
 
 async def test_edns_buffer_is_what_fills_the_additional_section(bind: BindServer) -> None:
@@ -98,44 +101,49 @@ def test_bad_nameserver_text() -> None:
 
 async def test_truncated_udp_reply_is_retried_over_tcp(bind: BindServer) -> None:
     res = await Resolver([bind.nameserver]).locate("sip:big.cases.test;transport=udp")
-    assert len(res.targets) == 60
     srv = next(q for q in queries(res) if q.rdtype == "SRV")
     assert srv.server is not None and srv.server.endswith("/tcp")
     assert len(srv.records) == 60
+    # Limits.rrset_records: only the 32 most preferred SRV records are used, and it says so
+    assert len(res.targets) == Limits().rrset_records == 32
+    assert any("32 most preferred used" in e.message for e in res.trace if isinstance(e, Note))
+    asked = [q.name for q in queries(res) if q.rdtype in ("A", "AAAA")]
+    assert len(set(asked)) == 32
 
 
-def _age_everything(resolver: Resolver, seconds: float) -> None:
-    """As if ``seconds`` had passed: every cached answer and chain has expired."""
-    cache = resolver.cache
-    for key, (_expires, answer) in list(cache._entries.items()):
-        cache._entries[key] = (time.monotonic() - seconds, answer)
-    for chain in resolver._chains.values():
-        chain.deadline = time.monotonic() - seconds
-
-
-async def test_dns_outage_serves_stale_answers() -> None:
-    """RFC 8767: with the nameserver gone, expired answers keep the SIP servers reachable."""
+async def test_dns_outage_serves_stale_answers_and_recovery_replaces_them_at_once() -> None:
+    """RFC 8767: with the nameserver gone, expired answers keep the SIP servers reachable;
+    once it answers again, the next locate has fresh answers (not 30 s later)."""
+    clock = FakeClock()
     server = start_bind([EXAMPLE_ZONES / "airties.test.zone"])
+    resolver = Resolver([server.nameserver], timeout=0.3, clock=clock)
     try:
-        resolver = Resolver([server.nameserver], timeout=0.3)
         before = await resolver.locate("sip:airties.test", seed=1)
     finally:
         server.stop()  # the DNS server is gone
-    _age_everything(resolver, 60)
+    clock.advance(3700)  # every TTL of the zone (at most 3600 s) has run out
     after = await resolver.locate("sip:airties.test", seed=1)
     assert after.targets == before.targets
     assert {q.source for q in queries(after)} == {"stale"}
     assert after.expires is not None  # retried soon: stale answers carry a 30 s TTL
     assert after.expires - time.time() <= 31
+    again = start_bind([EXAMPLE_ZONES / "airties.test.zone"], port=server.port)
+    try:
+        fresh = await resolver.locate("sip:airties.test", seed=1)
+    finally:
+        again.stop()
+    assert "network" in {q.source for q in queries(fresh)}
+    assert "stale" not in {q.source for q in queries(fresh)}
 
 
 async def test_no_stale_answer_past_the_window() -> None:
+    clock = FakeClock()
     server = start_bind([EXAMPLE_ZONES / "airties.test.zone"])
     try:
-        resolver = Resolver([server.nameserver], timeout=0.3)
+        resolver = Resolver([server.nameserver], timeout=0.3, clock=clock)
         await resolver.locate("sip:airties.test")
     finally:
         server.stop()
-    _age_everything(resolver, resolver.cache.stale_for + 60)
+    clock.advance(resolver.limits.stale_for + 3700)
     with pytest.raises(DnsError):
         await resolver.locate("sip:airties.test")

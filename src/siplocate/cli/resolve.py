@@ -96,7 +96,7 @@ def resolve(
 
 def chain_tree(res: Resolution) -> Tree:
     """domain -> NAPTR records -> SRV records -> addresses, as in the Yealink guide's tables."""
-    root = Tree(f"[bold]{res.target}[/bold]")
+    root = Tree(f"[bold]{res.uri}[/bold]")
     for branch in res.branches:
         node = root.add(_branch_label(branch))
         if branch.not_offered:

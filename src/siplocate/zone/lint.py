@@ -1,9 +1,10 @@
 """Lint the DNS records of SIP domains: one rule set over one record model.
 
 ``gather`` walks a domain through any DnsSource (zone files offline, live servers for
-``check``) the way an RFC 3263 client would -- NAPTR, every SRV name, targets' A/AAAA -- into a
-``Snapshot``; ``lint_snapshot`` runs every rule over it. ``lint_zone_files`` adds what only a
-zone file can show: lines that do not parse (e.g. an SRV without its weight field).
+``check``) with the resolver's own walk -- NAPTR, SRV, targets' A/AAAA, plus every transport's
+SRV name and the domain's own addresses -- into a ``Snapshot``; ``lint_snapshot`` runs every
+rule over it. ``lint_zone_files`` adds what only a zone file can show: lines that do not
+parse (e.g. an SRV without its weight field).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -25,10 +27,20 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from ..dns.source import MAX_CNAME_CHAIN, DnsSource
+from ..dns.source import DnsSource
 from ..dns.zonefile import ZoneSource, load_zone
-from ..errors import BadInput, DnsError
-from ..target import SERVICE_TRANSPORT, SRV_PREFIX_TRANSPORT, TRANSPORTS, Transport
+from ..errors import BadInput, DnsError, NotFound
+from ..limits import DEFAULT_LIMITS
+from ..locate import Resolver
+from ..target import (
+    SERVICE_TRANSPORT,
+    SRV_PREFIX_TRANSPORT,
+    TRANSPORTS,
+    SipUri,
+    Target,
+    Transport,
+    TransportInfo,
+)
 
 NAPTR = dns.rdatatype.NAPTR
 SRV = dns.rdatatype.SRV
@@ -59,6 +71,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "no-sip-records": (Severity.ERROR, "the domain has neither NAPTR nor SIP SRV records"),
     "naptr-unknown-service": (Severity.ERROR, "NAPTR service is not a SIP service (typo?)"),
     "naptr-flag-not-s": (Severity.ERROR, 'SIP NAPTR flag is neither "s" nor "a"'),
+    "naptr-non-terminal": (Severity.INFO, "empty-flag NAPTR leading to another NAPTR"),
     "naptr-flag-a": (Severity.WARNING, 'SIP NAPTR flag "a": SRV priority and weight skipped'),
     "naptr-flag-extra": (Severity.WARNING, 'NAPTR flags like "se" that strict clients discard'),
     "naptr-sips-to-sip": (Severity.ERROR, "a SIPS service points at a _sip. (non-TLS) name"),
@@ -126,6 +139,7 @@ class Snapshot:
     )
     cnames: dict[dns.name.Name, dns.name.Name] = field(default_factory=dict)
     unknown: dict[dns.name.Name, str] = field(default_factory=dict)
+    targets: dict[dns.name.Name, tuple[Target, ...]] = field(default_factory=dict)
 
     def get(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
         return self.rrsets.get((name, rdtype))
@@ -140,52 +154,46 @@ class Snapshot:
 
 
 async def gather(source: DnsSource, domains: Iterable[dns.name.Name]) -> Snapshot:
-    """Ask ``source`` what an RFC 3263 client would ask for each domain (bounded walk)."""
+    """What an RFC 3263 client sees for each domain: the resolver's own walk (so lint,
+    ``check`` and ``resolve`` follow the same NAPTR/SRV chain, non-terminal NAPTRs and
+    cross-zone targets included), plus the names the rules also look at (the domain's
+    A/AAAA and the SRV name of every transport)."""
     snap = Snapshot(list(dict.fromkeys(domains)))
-    asked: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = set()
-
-    async def ask(name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
-        if (name, rdtype) in asked or name in snap.unknown:
-            return snap.get(name, rdtype)
-        asked.add((name, rdtype))
-        current = name
-        for _ in range(MAX_CNAME_CHAIN):  # a reply may stop mid-chain: ask the next name
-            try:
-                answer = await source.answer(current, rdtype)
-            except DnsError as exc:
-                snap.unknown[name] = str(exc)
-                return None
-            if answer.cnames and name not in snap.cnames:
-                snap.cnames[name] = answer.cnames[0][1]
-            if not answer.chain_unfinished:
-                break
-            current = answer.canonical
-        if answer.rrset is not None:
-            snap.rrsets[(name, rdtype)] = answer.rrset
-        return answer.rrset
-
-    srv_names: list[dns.name.Name] = []
+    resolver = Resolver(source=source, transports=tuple(Transport))
     for domain in snap.domains:
-        for rdtype in (A, AAAA):
-            await ask(domain, rdtype)
-        for info in TRANSPORTS.values():
-            srv_names.append(dns.name.from_text(info.srv_prefix, domain))
-        naptrs = await ask(domain, NAPTR)
-        for rd in naptrs or ():
-            if rd.replacement == dns.name.root:
-                continue
-            flags = rd.flags.decode(errors="replace").lower()
-            if "a" in flags and "s" not in flags:
-                for rdtype in (A, AAAA):
-                    await ask(rd.replacement, rdtype)
-            else:
-                srv_names.append(rd.replacement)
-    for srv_name in dict.fromkeys(srv_names):
-        for rd in await ask(srv_name, SRV) or ():
-            if rd.target != dns.name.root:
-                for rdtype in (A, AAAA):
-                    await ask(rd.target, rdtype)
+        also = [(domain, A), (domain, AAAA)] + [
+            (name, SRV) for info in TRANSPORTS.values() if (name := _srv_name(info, domain))
+        ]
+        try:
+            seen = await resolver.observe(SipUri("sip", _host(domain)), also)
+        except (DnsError, NotFound) as exc:
+            snap.unknown[domain] = str(exc)
+            continue
+        asked_as: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.name.Name] = {}
+        for answer in seen.answers:  # in the order asked: a chain's next step comes later
+            asked = asked_as.pop((answer.name, answer.rdtype), answer.name)
+            if answer.cnames and asked not in snap.cnames:
+                snap.cnames[asked] = answer.cnames[0][1]
+            if answer.chain_unfinished:  # the walk asks the canonical name next
+                asked_as[(answer.canonical, answer.rdtype)] = asked
+            for name in {asked, answer.name}:
+                if answer.rrset is not None:
+                    snap.rrsets.setdefault((name, answer.rdtype), answer.rrset)
+        for name, why in seen.unanswered.items():
+            snap.unknown.setdefault(name, why)
+        snap.targets[domain] = seen.targets
     return snap
+
+
+def _srv_name(info: TransportInfo, domain: dns.name.Name) -> dns.name.Name | None:
+    try:
+        return dns.name.from_text(info.srv_prefix, domain)
+    except dns.exception.DNSException:  # too long with the prefix: no client can ask it
+        return None
+
+
+def _host(domain: dns.name.Name) -> str:
+    return domain.to_text(omit_final_dot=True).lower()
 
 
 # --------------------------------------------------------------------------- rules
@@ -232,11 +240,16 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
     naptrs = snap.get(domain, NAPTR)
     naptr_transports: dict[Transport, dns.name.Name] = {}
     srv_names: dict[dns.name.Name, Transport | None] = {}
-    if naptrs is not None:
-        out += _ttl(naptrs)
-        for rd in naptrs:
+    # The domain's NAPTR RRset, then those its empty-flag (non-terminal) records lead to,
+    # as the resolver follows them (RFC 3404 §4.1; bounded by the resolver's NAPTR depth).
+    pending = [naptrs] if naptrs is not None else []
+    followed = {domain}
+    while pending:
+        rrset = pending.pop(0)
+        out += _ttl(rrset)
+        for rd in rrset:
             service = rd.service.decode(errors="replace")
-            rec = _rr(naptrs, rd)
+            rec = _rr(rrset, rd)
             transport = SERVICE_TRANSPORT.get(service.upper())
             if transport is None:
                 if _is_enum_service(service) or not _looks_sip(service):
@@ -286,6 +299,22 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
                         "the extra flag.",
                     )
                 )
+            elif flags == "" and (nested := snap.get(rd.replacement, NAPTR)) is not None:
+                if rd.replacement not in followed and len(followed) < DEFAULT_LIMITS.naptr_depth:
+                    followed.add(rd.replacement)
+                    pending.append(nested)
+                    out.append(
+                        Finding(
+                            "naptr-non-terminal",
+                            d,
+                            rec,
+                            f"empty flags: the next lookup is the NAPTR at {rd.replacement} "
+                            "(RFC 3404 non-terminal rule); RFC 3263 clients follow it, but "
+                            "baresip, pjsip and Grandstream phones do not. Fix, if those "
+                            'phones matter: copy its records here with flags "s".',
+                        )
+                    )
+                continue
             elif flags != "s":
                 out.append(
                     Finding(
