@@ -108,9 +108,14 @@ class Counting:
         self.inner = inner
         self.questions = 0
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
         self.questions += 1
-        return await self.inner.answer(name, rdtype)
+        return await self.inner.answer(name, rdtype, defer)
 
     def close(self) -> None:
         self.inner.close()

@@ -31,7 +31,6 @@ import dns.rdatatype
 import dns.rrset
 
 from siplocate import Resolver
-from siplocate.dns import CachingSource
 from siplocate.dns.live import EDNS_PAYLOAD, answer_from, decode_reply
 from siplocate.dns.source import Answer, name_key
 from siplocate.errors import DnsError, SiplocateError
@@ -98,8 +97,9 @@ class FuzzSource:
 
     Mirrors ``LiveSource.answer``: the same query (EDNS, 1232 bytes), ``decode_reply``, a
     truncated reply answered again "over TCP" (the next matching frame, or the same one
-    with TC still set: what BIND sends for an RRset over 64 KB), ``answer_from``; DNS
-    exceptions become ``DnsError`` as they do live. Anything else escapes, as it would live.
+    with TC still set, as BIND sends an RRset over 64 KB: an error), ``answer_from``; a
+    speculative question waits for ``defer``; DNS exceptions become ``DnsError`` as they
+    do live. Anything else escapes, as it would live.
     """
 
     def __init__(self, world: World) -> None:
@@ -110,19 +110,28 @@ class FuzzSource:
                 self.replies.setdefault(key, []).append(frame)
         self.questions = 0
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
         self.questions += 1
         query = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
         query.id = QUERY_ID
         frames = self.replies.get((name_key(name), int(rdtype)))
         where = FUZZ_SERVER
+        if defer is not None:  # a speculative question: held until the walk wants it
+            await defer.wait()
         try:
             if not frames:
                 return answer_from(name, rdtype, _nxdomain(query), where, 0.0)
             reply = decode_reply(query, _with_id(frames[0], QUERY_ID))
-            if reply.flags & dns.flags.TC:
+            if reply.flags & dns.flags.TC:  # the whole answer "over TCP"
                 reply = decode_reply(query, _with_id(frames[min(1, len(frames) - 1)], QUERY_ID))
                 where += "/tcp"
+                if reply.flags & dns.flags.TC:
+                    raise DnsError(f"{where}: answer truncated even over TCP")
         except dns.exception.DNSException as exc:
             raise DnsError(f"{where}: {exc}") from None
         return answer_from(name, rdtype, reply, where, 0.0)
@@ -282,7 +291,7 @@ async def locate_world(w: World) -> list[str]:
             except (SiplocateError, dns.exception.DNSException):
                 return outcomes
             try:
-                snap = await gather(CachingSource(FuzzSource(w)), [domain])
+                snap = await gather(FuzzSource(w), [domain])
                 findings = lint_snapshot(snap)
             except SiplocateError as exc:
                 outcomes.append(f"check: {type(exc).__name__}: {exc}")

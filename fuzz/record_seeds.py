@@ -49,7 +49,12 @@ class Recorder:
         self.host, self.port = host, port
         self.frames: list[bytes] = []
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
         query = dns.message.make_query(name, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(2)
