@@ -39,8 +39,9 @@ class Limits:
     """Approximate memory of the cached answers (wire size plus per-record overhead)."""
     inflight: int = 256
     """Questions on the network at once, per live source; more wait their turn."""
-    deadline: float = 10.0
-    """Seconds one locate may take in all before it gives up with a DnsError."""
+    deadline: float = 32.0
+    """Seconds one locate may take in all (queueing included) before it gives up with a
+    DnsError: SIP's Timer B (64*T1), past which the transaction it serves has failed."""
     stale_for: float = 86_400
     """Seconds past expiry an answer may still be served stale during an outage (RFC 8767)."""
     stale_answer_after: float = 1.8

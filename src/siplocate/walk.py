@@ -220,6 +220,8 @@ class Walk:
                 branch = await self.srv_branch(transport, Via.SRV, srv_name)
             if branch is not None:
                 return [branch]
+            if not self.may_fall_back([srv_name]):
+                return []
             self.note(f"no SRV records: A/AAAA for {host}, port {transport.default_port}")
             return [await self.address_branch(transport, Via.A, name, transport.default_port)]
 
@@ -250,6 +252,8 @@ class Walk:
                 found.append(branch)
         if found:
             return found
+        if not self.may_fall_back([name, *(n for _, n in fallback)]):
+            return []
         transport = self.choose_default(None)
         self.note(
             f"no NAPTR or SRV records: A/AAAA for {host} with {transport} "
@@ -486,6 +490,15 @@ class Walk:
         )
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def may_fall_back(self, names: list[dns.name.Name | None]) -> bool:
+        """RFC 3263 §4.2 falls back to A/AAAA when no SRV records *were found*; a question
+        that got no answer at all (timeout, SERVFAIL, truncated over TCP) found nothing
+        either way, so it is not a reason to try port 5060 on the domain's address."""
+        failed = [text(n) for n in names if n is not None and n in self.unanswered]
+        if failed:
+            self.note(f"no answer for {', '.join(failed)}: no A/AAAA fallback (RFC 3263 §4.2)")
+        return not failed
 
     def srv_name(self, transport: Transport, domain: dns.name.Name) -> dns.name.Name | None:
         """``_sip._udp.<domain>`` etc., or None (noted) when that would exceed 255 octets."""

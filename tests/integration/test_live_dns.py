@@ -3,11 +3,16 @@ responses, nameserver failover, and what the trace says about each question."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import dns.flags
+import dns.message
 import dns.name
 import dns.rdatatype
+import dns.rrset
 import pytest
 
 from siplocate import Resolver
@@ -90,7 +95,7 @@ async def test_repeated_locate_asks_dns_once(bind: BindServer) -> None:
 
 def test_bad_nameserver_text() -> None:
     for text, fragment in [
-        ("dns.example:53", "IP address"),
+        ("bad..name:53", "not an address or host name"),
         ("127.0.0.1:x", "not a number"),
         ("[::1", "unterminated"),
         ("127.0.0.1:70000", "out of range"),
@@ -147,3 +152,99 @@ async def test_no_stale_answer_past_the_window() -> None:
     clock.advance(resolver.limits.stale_for + 3700)
     with pytest.raises(DnsError):
         await resolver.locate("sip:airties.test")
+
+
+class _Sink(asyncio.DatagramProtocol):
+    """A loopback UDP server that counts questions; ``reply`` decides what goes back."""
+
+    def __init__(self, reply: object = None) -> None:
+        self.seen: list[bytes] = []
+        self.reply = reply
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.seen.append(data)
+        if callable(self.reply):
+            for out in self.reply(data):
+                assert self.transport is not None
+                self.transport.sendto(out, addr)
+
+
+async def _sink(reply: object = None) -> tuple[_Sink, str]:
+    port = free_port()
+    loop = asyncio.get_running_loop()
+    _, sink = await loop.create_datagram_endpoint(
+        lambda: _Sink(reply), local_addr=("127.0.0.1", port)
+    )
+    return sink, f"127.0.0.1:{port}"
+
+
+async def test_inflight_questions_are_bounded() -> None:
+    """Limits.inflight: 40 questions to a silent server, at most 5 on the wire at once."""
+    sink, ns = await _sink()
+    source = LiveSource([ns], limits=Limits(inflight=5), attempts=1, initial_timeout=0.3)
+    try:
+        names = [dns.name.from_text(f"q{i}.test.") for i in range(40)]
+        tasks = [asyncio.ensure_future(source.answer(n, dns.rdatatype.A)) for n in names]
+        await asyncio.sleep(0.15)  # well inside the first round of timeouts
+        assert len(sink.seen) == 5
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert all(isinstance(r, DnsError) for r in results)
+        assert len(sink.seen) == 40  # every question had its turn, none was lost
+    finally:
+        source.close()
+        assert sink.transport is not None
+        sink.transport.close()
+
+
+async def test_a_reply_that_does_not_match_is_dropped_and_the_real_one_taken() -> None:
+    """A datagram with the right ID but another question (as a spoofer would send) does not
+    end the question: the real reply, sent after it, is the answer."""
+
+    def reply(data: bytes) -> list[bytes]:
+        query = dns.message.from_wire(data)
+        forged = dns.message.make_query("victim.test.", dns.rdatatype.A)
+        forged.id = query.id
+        forged.flags |= dns.flags.QR
+        forged.answer.append(dns.rrset.from_text("victim.test.", 60, "IN", "A", "127.0.0.99"))
+        real = dns.message.make_response(query)
+        real.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "192.0.2.1"))
+        return [forged.to_wire(), real.to_wire()]
+
+    sink, ns = await _sink(reply)
+    source = LiveSource([ns])
+    try:
+        answer = await source.answer(dns.name.from_text("real.test."), dns.rdatatype.A)
+        assert [r.to_text() for r in answer.records] == ["192.0.2.1"]
+    finally:
+        source.close()
+        assert sink.transport is not None
+        sink.transport.close()
+
+
+async def test_an_rrset_too_big_even_for_tcp_is_an_error_not_nodata(tmp_path: Path) -> None:
+    """BIND sets TC over TCP when an RRset passes 64 KB: that must not read as 'no SRV
+    records' (which would silently fall back to A/AAAA on port 5060)."""
+    zone = tmp_path / "huge.test.zone"
+    long = "x" * 60
+    lines = [
+        "$ORIGIN huge.test.",
+        "$TTL 300",
+        "@ IN SOA ns1 hostmaster 1 3600 600 604800 300",
+        "@ IN NS ns1",
+        "ns1 IN A 192.0.2.53",
+        "@ IN A 192.0.2.80",
+    ]
+    lines += [
+        f"_sip._udp IN SRV 0 1 5060 h{i}.{long}.{long}.{long}.o{i}.other.test." for i in range(305)
+    ]  # 305 records of ~210 octets: BIND stores it (under 64 KB), no reply can carry it
+    zone.write_text("\n".join(lines) + "\n")
+    server = start_bind([zone], max_records_per_type=0)
+    try:
+        with pytest.raises(DnsError, match="truncated even over TCP"):
+            await Resolver([server.nameserver]).locate("sip:huge.test;transport=udp")
+    finally:
+        server.stop()

@@ -38,32 +38,78 @@ MAX_MISMATCHED = 8  # non-matching datagrams tolerated per question before givin
 
 
 def parse_nameserver(text: str) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (address, port)."""
+    """``addr``, ``addr:port``, ``[v6]:port``, ``addr#port`` (dig/nsupdate) or a host name
+    (resolved once by the system resolver) -> (address, port); BadInput with the right spelling.
+    """
     import ipaddress
 
     raw = text.strip()
-    host, port = raw, 53
+    host, port_text = raw, ""
     if raw.startswith("["):
         end = raw.find("]")
         if end < 0:
-            raise BadInput(f"nameserver {text!r}: unterminated [")
+            raise BadInput(f"nameserver {text!r}: unterminated [ (write [ADDRESS]:PORT)")
         host, rest = raw[1:end], raw[end + 1 :]
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if rest[0] not in ":#":
                 raise BadInput(f"nameserver {text!r}: expected [ADDRESS]:PORT")
-            port = int(rest[1:])
+            port_text = rest[1:]
+    elif "#" in raw:
+        host, _, port_text = raw.partition("#")
     elif raw.count(":") == 1:
         host, _, port_text = raw.partition(":")
+    elif raw.count(":") > 1:  # IPv6: bare, or with a port glued on (ambiguous)
+        head, _, tail = raw.rpartition(":")
+        glued = _is_ip(head) and tail.isdigit()  # ::1:5300 is an address AND ::1 port 5300
+        if glued or not _is_ip(raw):
+            hint = f"; did you mean [{head}]:{tail}?" if glued else ""
+            also = f" (or [{raw}] for that address, port 53)" if glued and _is_ip(raw) else ""
+            raise BadInput(f"nameserver {text!r}: ambiguous or not an IPv6 address{hint}{also}")
+    port = 53
+    if port_text or raw.endswith((":", "#")):
         if not port_text.isdigit():
             raise BadInput(f"nameserver {text!r}: port {port_text!r} is not a number")
+        if not 0 < int(port_text) < 65536:
+            raise BadInput(f"nameserver {text!r}: port {port_text} out of range (1-65535)")
         port = int(port_text)
+    if not host:
+        raise BadInput(f"nameserver {text!r}: no address")
+    if _is_ip(host):
+        return str(ipaddress.ip_address(host)), port
+    return _resolve_host(host, text), port
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
     try:
-        ipaddress.ip_address(host)
+        ipaddress.ip_address(text)
     except ValueError:
-        raise BadInput(f"nameserver {text!r}: give an IP address, not a name") from None
-    if not 0 < port < 65536:
-        raise BadInput(f"nameserver {text!r}: port out of range")
-    return host, port
+        return False
+    return True
+
+
+def _resolve_host(host: str, text: str) -> str:
+    """A nameserver given by name: its first address from the system resolver (once)."""
+    import dns.name as _name
+
+    try:
+        _name.from_text(host)
+    except dns.exception.DNSException:
+        raise BadInput(
+            f"nameserver {text!r}: not an address or host name (write ADDRESS, ADDRESS:PORT, "
+            "[IPV6]:PORT or ADDRESS#PORT)"
+        ) from None
+    if any(c in host for c in " /\\@"):
+        raise BadInput(f"nameserver {text!r}: not an address or host name")
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadInput(f"nameserver {text!r}: cannot resolve {host}: {why}") from None
+    if not infos:
+        raise BadInput(f"nameserver {text!r}: {host} has no address")
+    return str(infos[0][4][0])
 
 
 def system_nameservers() -> list[tuple[str, int]]:
@@ -241,9 +287,12 @@ class LiveSource:
             except OSError as exc:
                 problems.append(f"{where}: {_os_reason(exc)}")
                 continue
-            except (dns.exception.DNSException, DnsError) as exc:
+            except dns.exception.DNSException as exc:
                 problems.append(f"{where}: {exc}")
                 continue
+            except DnsError as exc:  # truncated even over TCP: asking again cannot help
+                problems.append(f"{where}: {exc}")
+                break
             try:
                 return answer_from(name, rdtype, reply, where, latency, self.limits)
             except DnsError as exc:
@@ -269,8 +318,10 @@ class LiveSource:
         """One try over UDP with a fresh random ID: (the matching reply, its round trip).
 
         The timer starts when the datagram is sent (not while waiting for a turn), and a
-        reply already received when it fires is still taken. With ``defer``, the reply is
-        held as bytes until the event is set: parsing is most of a reply's cost.
+        reply already received when it fires is still taken. A datagram that does not echo
+        the question is dropped and the real reply still awaited. The turn is given back as
+        soon as the reply is in: parsing it (held until ``defer`` is set, for speculative
+        questions) happens outside, so a held reply never keeps another question waiting.
         """
         loop = asyncio.get_running_loop()
         if self._turns is None or loop is not self._loop:
@@ -282,6 +333,9 @@ class LiveSource:
                 qid = self._ids.randrange(65536)
             query.id = qid
             wire = query.to_wire()
+            qname = query.question[0].name.to_wire()
+            assert qname is not None
+            question = wire[12 : 16 + len(qname)].lower()
             assert channel.transport is not None
             channel.transport.sendto(wire)
             sent = loop.time()
@@ -295,16 +349,17 @@ class LiveSource:
                         data = await future
                     finally:
                         timer.cancel()
-                    latency = loop.time() - sent
-                    if defer is not None:
-                        await defer.wait()
-                    try:
-                        return decode_reply(query, data), latency
-                    except dns.exception.DNSException:
-                        continue  # not the reply to this question: keep waiting for it
-                raise dns.exception.Timeout()  # type: ignore[no-untyped-call]
+                    if _echoes(data, question):
+                        break
+                    # not the reply to this question (a spoofer's, a late one): keep waiting
+                else:
+                    raise dns.exception.Timeout()  # type: ignore[no-untyped-call]
             finally:
                 channel.pending.pop(qid, None)
+        latency = loop.time() - sent
+        if defer is not None:
+            await defer.wait()
+        return decode_reply(query, data), latency
 
     async def _channel(self, host: str, port: int) -> _Channel:
         """A socket to this server with room for another question (a new one if all are busy).
@@ -360,6 +415,17 @@ class LiveSource:
                 if channel.transport is not None:
                     channel.transport.close()
         self._pools = {}
+
+
+def _echoes(data: bytes, question: bytes) -> bool:
+    """A response (QR set) with one question, the one asked (case-insensitively): checked
+    on the bytes, before the reply is parsed."""
+    return (
+        len(data) >= 12 + len(question)
+        and data[2] & 0x80 != 0
+        and data[4:6] == b"\x00\x01"
+        and data[12 : 12 + len(question)].lower() == question
+    )
 
 
 def _expire(future: asyncio.Future[bytes]) -> None:
