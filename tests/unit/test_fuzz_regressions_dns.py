@@ -96,22 +96,24 @@ def test_name_overflowing_with_srv_prefix_falls_back_to_address(runner: Runner) 
 
 def test_non_utf8_zone_file_is_bad_input(runner: Runner) -> None:
     """A zone file with a byte that is not UTF-8 raised UnicodeDecodeError from
-    ``load_zone`` (and lint's own read) instead of BadInput with the file name."""
+    ``load_zone`` (and lint's own read). BIND takes bytes: the zone loads, as it does for
+    named-checkzone, and the domain resolves."""
     text = b"$TTL 300\n@ IN SOA ns hm 1 1 1 1 1\n; caf\xe9\n@ IN A 192.0.2.1\n"
     outcome = runner.zone(text)
-    assert outcome[0].startswith("load: BadInput") or outcome[0].startswith("fuzz.test")
+    assert outcome == ["lint: []", "fuzz.test: 1 target(s)"]
 
 
 def test_zone_with_only_an_origin_directive(runner: Runner) -> None:
     """``$ORIGIN e164.arpa.`` and nothing else: load_zone returned a zone whose origin is
     None and ZoneSource's sort raised TypeError (len(None))."""
     outcome = runner.zone(b"$ORIGIN e164.arpa.\n")
-    assert outcome  # reached the end: load, lint and locate each said something
+    assert outcome[0].startswith("load: BadInput") and "no SOA" in outcome[0]
 
 
 def test_zone_with_soa_below_the_origin(runner: Runner) -> None:
     """An SOA owned by a name below the origin made dnspython raise ValueError ("add() has
-    non-origin SOA"), which load_zone does not turn into BadInput."""
+    non-origin SOA"), which load_zone did not turn into BadInput. named-checkzone: "SOA
+    record not at top of zone", the zone does not load."""
     text = b"$TTL 300\n@ IN SOA ns hm 1 1 1 1 1\nsub IN SOA ns hm 1 1 1 1 1\n@ IN A 192.0.2.1\n"
     outcome = runner.zone(text)
     assert outcome[0].startswith("load: BadInput")
