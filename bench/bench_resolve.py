@@ -5,16 +5,25 @@ here), and prints each figure beside a baseline measured in the same run:
   * cold: median wall time / measured RTT, siplocate vs a plain sequential client
     (NAPTR, then SRV, then A and AAAA one after another, no EDNS);
   * warm: full Resolver.locate() per second vs one cached dnspython Resolver.resolve();
-  * bulk: 2,000 distinct domains cold, bounded concurrency: domains/s and peak memory.
-Run: ./dev bench   (or .venv/bin/python bench/bench_resolve.py [--quick])
+  * bulk: 2,000 distinct domains cold, bounded concurrency: domains/s and peak memory;
+  * load: 10,000 concurrent locate() over the 2,000 domains through the relay at 10 ms each
+    way, with 0% and 10% packet loss: completed with targets, failed, hung, wall time,
+    UDP sockets, file descriptors before/after close(), "never retrieved" logs, peak RSS;
+    and the cached locate cost of a 2,000-record SRV set (weighted ordering) vs 20 records.
+Run: ./dev bench   (or .venv/bin/python bench/bench_resolve.py [--quick] [--only load,cold])
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import gc
 import json
+import logging
 import os
+import re
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +44,8 @@ from tests.fixtures.bind import BindServer  # noqa: E402
 from tests.fixtures.servers import free_port, wait_until  # noqa: E402
 
 from siplocate import Resolver  # noqa: E402
+from siplocate.errors import SiplocateError  # noqa: E402
+from siplocate.limits import Limits  # noqa: E402
 
 DELAY_MS = 10.0  # each way: ~20 ms round trip
 BULK = 2000
@@ -134,10 +145,20 @@ async def median_ms(make_call, runs: int) -> float:  # type: ignore[no-untyped-d
     return statistics.median(times)
 
 
-def start_relay(upstream: int) -> tuple[subprocess.Popen[str], int]:
+def start_relay(
+    upstream: int, loss: float = 0.0, seed: int = 0
+) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "relay.py"), str(port), str(upstream), str(DELAY_MS)],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "relay.py"),
+            str(port),
+            str(upstream),
+            str(DELAY_MS),
+            str(loss),
+            str(seed),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -272,10 +293,228 @@ def bulk(bind: BindServer, concurrency: int) -> None:
     )
 
 
+LOAD_CALLS = 10_000
+LOAD_DEADLINE = 60.0  # a locate() not finished by then counts as hung
+LOAD_LOSSES = (0.0, 10.0)  # percent of UDP packets the relay drops, each way
+
+
+def _fds() -> tuple[int, int]:
+    """(open file descriptors, of which sockets) of this process, from /proc/self/fd."""
+    total = sockets = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        total += 1
+        sockets += target.startswith("socket:")
+    return total, sockets
+
+
+class _LogCount(logging.Handler):
+    """Counts asyncio's error logs, and among them "Task exception was never retrieved"."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors = 0
+        self.never_retrieved = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.errors += 1
+        self.never_retrieved += "never retrieved" in record.getMessage()
+
+
+def udp_receive_errors() -> int:
+    """Datagrams the kernel dropped for a full socket receive buffer, machine-wide (the
+    resolver's, the relay's and BIND's sockets all count): /proc/net/snmp RcvbufErrors."""
+    snmp = Path("/proc/net/snmp").read_text().splitlines()
+    lines = [x.split() for x in snmp if x.startswith("Udp:")]
+    return int(dict(zip(lines[0], lines[1], strict=True))["RcvbufErrors"])
+
+
+def load_worker(nameserver: str) -> None:
+    """Runs in a child process: its sockets, descriptors and peak memory are its own."""
+    logs = _LogCount()
+    logging.getLogger("asyncio").addHandler(logs)
+    created = [0]
+    real_socket = socket.socket
+
+    class CountingSocket(real_socket):  # type: ignore[misc, valid-type]
+        """Counts the UDP sockets created in this process (only the resolver makes any)."""
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)
+            if self.type == socket.SOCK_DGRAM:
+                created[0] += 1
+
+    socket.socket = CountingSocket  # type: ignore[misc]
+
+    async def go() -> dict[str, object]:
+        fds_start = _fds()
+        resolver = Resolver([nameserver])
+        outcome: collections.Counter[str] = collections.Counter()
+        errors: collections.Counter[str] = collections.Counter()
+        peak_sockets = 0
+
+        async def one(i: int) -> None:
+            try:
+                res = await resolver.locate(f"sip:d{i % BULK:04d}.bulk.test")
+            except SiplocateError as exc:
+                outcome["failed"] += 1
+                text = re.sub(r"d\d{4}\.", "dNNNN.", f"{type(exc).__name__}: {exc}")
+                errors[text[:110]] += 1
+            except Exception as exc:  # counted apart: must never happen
+                outcome["crashed"] += 1
+                errors[f"{type(exc).__name__}: {exc}"[:60]] += 1
+            else:
+                outcome["targets" if res.targets else "empty"] += 1
+
+        async def sample() -> None:
+            nonlocal peak_sockets
+            while True:
+                peak_sockets = max(peak_sockets, _fds()[1])
+                await asyncio.sleep(0.1)
+
+        sampler = asyncio.ensure_future(sample())
+        cpu0 = time.process_time()
+        start = time.perf_counter()
+        tasks = [asyncio.ensure_future(one(i)) for i in range(LOAD_CALLS)]
+        _, pending = await asyncio.wait(tasks, timeout=LOAD_DEADLINE)
+        wall = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        sampler.cancel()
+        fds_before_close = _fds()
+        resolver.close()
+        for _ in range(5):  # transports close on the next loop iterations
+            await asyncio.sleep(0)
+        fds_after_close = _fds()
+        return {
+            "outcome": dict(outcome),
+            "hung": len(pending),
+            "errors": errors.most_common(4),
+            "wall": wall,
+            "cpu": cpu,
+            "fds_start": fds_start,
+            "fds_before_close": fds_before_close,
+            "fds_after_close": fds_after_close,
+            "peak_sockets": peak_sockets,
+        }
+
+    result = asyncio.run(go())
+    gc.collect()  # abandoned tasks log "never retrieved" when they are collected
+    result["udp_sockets_created"] = created[0]
+    result["never_retrieved"] = logs.never_retrieved
+    result["asyncio_errors"] = logs.errors
+    result["peak_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(result))
+
+
+def load(bind: BindServer) -> None:
+    """10,000 concurrent locate() over 2,000 domains through the relay, with and without loss."""
+    print(
+        f"\n## Load: {LOAD_CALLS:,} concurrent locate() over {BULK:,} NAPTR domains, one "
+        f"Resolver, BIND through the relay ({DELAY_MS:.0f} ms each way); hung = not done "
+        f"after {LOAD_DEADLINE:.0f} s (targets: >= 99.9% with targets at 10% loss, 100% at "
+        "0%, none hung, < 20 s, fds back to start after close(), no never-retrieved logs)"
+    )
+    header = (
+        f"{'loss':>5} {'targets':>8} {'failed':>7} {'hung':>5} {'wall s':>7} {'cpu s':>6} "
+        f"{'UDP socks':>9} {'peak open':>9} {'fds start/run/closed':>21} {'never-ret':>9} "
+        f"{'peak RSS':>9}"
+    )
+    print(header)
+    for loss in LOAD_LOSSES:
+        relay, port = start_relay(bind.port, loss=loss, seed=7)
+        drops = udp_receive_errors()
+        try:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--load-worker", f"127.0.0.1:{port}"],
+                capture_output=True,
+                text=True,
+                timeout=LOAD_DEADLINE + 120,
+                check=False,
+            )
+        finally:
+            relay.terminate()
+            relay.wait(timeout=5)
+        drops = udp_receive_errors() - drops
+        if proc.returncode != 0 or not proc.stdout.strip():
+            print(f"{loss:4.0f}% worker failed ({proc.returncode}): {proc.stderr.strip()[-300:]}")
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        out = r["outcome"]
+        pct = {k: 100 * out.get(k, 0) / LOAD_CALLS for k in ("targets", "failed")}
+        fds = f"{r['fds_start'][0]}/{r['fds_before_close'][0]}/{r['fds_after_close'][0]}"
+        print(
+            f"{loss:4.0f}% {pct['targets']:7.2f}% {pct['failed']:6.2f}% {r['hung']:5d} "
+            f"{r['wall']:7.1f} {r['cpu']:6.1f} {r['udp_sockets_created']:9d} "
+            f"{r['peak_sockets']:9d} {fds:>21} {r['never_retrieved']:9d} "
+            f"{r['peak_kb'] / 1024:6.0f} MiB"
+        )
+        extra = {k: v for k, v in out.items() if k not in ("targets", "failed")}
+        if r["errors"] or extra:
+            print(f"       other outcomes: {extra or 'none'}; top failures:")
+            for text, n in r["errors"]:
+                print(f"       {n:6d} x {text}")
+        print(f"       UDP datagrams dropped by full receive buffers (machine-wide): {drops}")
+    weighted_order()
+
+
+def weighted_order() -> None:
+    """Cached locate() cost of a big SRV RRset: weighted ordering is per call, so it shows."""
+    tmp = Path(tempfile.mkdtemp(prefix="siplocate-wo-"))
+    rows = []
+    for n in (20, 2000):
+        lines = ["$TTL 3600", "@ IN SOA ns1 hostmaster 1 3600 600 604800 300", "@ IN NS ns1"]
+        for k in range(n):
+            lines += [
+                f"_sip._udp IN SRV 0 {k % 100 + 1} 5060 t{k}",
+                f"t{k} IN A 10.0.{k >> 8}.{k & 255}",
+            ]
+        path = tmp / f"wo{n}.test.zone"
+        path.write_text("\n".join(lines) + "\n")
+        # Limits raised so the whole RRset is ordered (the default uses the first 32 records).
+        limits = Limits(rrset_records=n, targets=n)
+        resolver = Resolver(zones=[path], limits=limits)
+
+        async def cached(
+            r: Resolver = resolver, name: str = f"sip:wo{n}.test", n: int = n
+        ) -> float:
+            first = await r.locate(name)
+            assert len(first.targets) == n, len(first.targets)
+            calls = 20 if n > 100 else 2000
+            start = time.perf_counter()
+            for _ in range(calls):
+                await r.locate(name)
+            return (time.perf_counter() - start) / calls
+
+        rows.append((n, asyncio.run(cached())))
+    (small, t_small), (big, t_big) = rows
+    print(
+        f"\nweighted ordering, cached locate(): {small} SRV records {t_small * 1e3:.3f} ms, "
+        f"{big} records {t_big * 1e3:.2f} ms: {t_big / t_small:.0f}x the time for "
+        f"{big // small}x the records (O(n log n) would be ~{big / small * 1.8:.0f}x)"
+    )
+
+
+SECTIONS = ("cold", "warm", "bulk", "load")
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--bulk-worker"]:
         bulk_worker(sys.argv[2], int(sys.argv[3]))
         return
+    if sys.argv[1:2] == ["--load-worker"]:
+        load_worker(sys.argv[2])
+        return
+    only = set(SECTIONS)
+    if "--only" in sys.argv:
+        only = set(sys.argv[sys.argv.index("--only") + 1].split(","))
+        if not only <= set(SECTIONS):
+            sys.exit(f"--only takes a comma-separated list of {', '.join(SECTIONS)}")
     quick = "--quick" in sys.argv
     tmp = Path(tempfile.mkdtemp(prefix="siplocate-bench-"))
     (tmp / "bench.test.zone").write_text(bench_zone())
@@ -289,9 +528,14 @@ def main() -> None:
     wait_until(lambda: True, 1, "nothing")
     print(f"siplocate benchmarks (python {sys.version.split()[0]}, {os.cpu_count()} cores)")
     try:
-        asyncio.run(cold(bind, minimal, 7 if quick else 51))
-        asyncio.run(warm(bind, 20_000 if quick else 100_000))
-        bulk(bind, 100)
+        if "cold" in only:
+            asyncio.run(cold(bind, minimal, 7 if quick else 51))
+        if "warm" in only:
+            asyncio.run(warm(bind, 20_000 if quick else 100_000))
+        if "bulk" in only:
+            bulk(bind, 100)
+        if "load" in only:
+            load(bind)
     finally:
         bind.stop()
         minimal.stop()

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from siplocate.cli import app
 from siplocate.dns.zonefile import ZoneSource, load_zone
+from siplocate.errors import BadInput
 from siplocate.zone.lint import Finding, has_errors, lint_zone_files
 from tests.conftest import EXAMPLE_ZONES
 
@@ -178,6 +179,17 @@ def test_trailing_junk_does_not_swallow_the_next_line(tmp_path: Path) -> None:
     syntax = [f for f in lint(path) if f.code == "zone-syntax"]
     assert [f.line for f in syntax] == [n + 1, n + 2]
     assert "extra input" in syntax[0].message and "dotted quad" in syntax[1].message
+
+
+def test_an_soa_below_the_origin_is_refused_on_its_line(tmp_path: Path) -> None:
+    """named-checkzone: "SOA record not at top of zone"; the fuzzer found dnspython raising
+    ValueError for it. The zone does not load, and the line is named."""
+    path = tmp_path / "t.zone"
+    path.write_text(GOOD + "sub IN SOA ns1 hostmaster 1 3600 600 604800 300\n")
+    found = [f for f in lint(path) if f.code == "zone-soa-not-at-top"]
+    assert [f.line for f in found] == [GOOD.count("\n") + 1] and has_errors(found)
+    with pytest.raises(BadInput, match="not at top of zone"):
+        ZoneSource([path])
 
 
 def test_findings_come_in_line_order_with_file_and_line(tmp_path: Path) -> None:

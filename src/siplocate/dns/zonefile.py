@@ -71,7 +71,7 @@ class ZoneProblem:
     """A line the reader could not take, or a zone-level fault (no SOA, data out of zone).
 
     ``kind``: syntax, missing-field (``rdtype`` lacks fields: ``fields`` values given),
-    no-soa, out-of-zone, cname-and-other. ``line`` is None for zone-level faults.
+    no-soa, out-of-zone, cname-and-other, soa-not-at-top. ``line`` is None for zone-level faults.
     """
 
     file: str
@@ -205,6 +205,7 @@ class _Reader:
         self.first_origin: dns.name.Name | None = None
         self.type_cache: dict[str, int] = {}
         self._okey: tuple[dns.name.Name | None, str] = (None, ".")
+        self.soa_owners: list[tuple[str, int, int]] = []  # (owner, line, file) of each SOA
 
     # -- problems
 
@@ -445,8 +446,10 @@ class _Reader:
                 return
         else:
             self.last_ttl = ttl
-        if rdtype == SOA and self.zone_origin is None:
-            self.zone_origin = dns.name.from_text(owner)
+        if rdtype == SOA:
+            self.soa_owners.append((owner, number, fidx))
+            if self.zone_origin is None:
+                self.zone_origin = dns.name.from_text(owner)
         rec: _Record = (rdtype, ttl, text, number, origin if origin is not None else ROOT, fidx)
         node = self.nodes.get(owner)
         if node is None:
@@ -499,6 +502,10 @@ class _Reader:
             soa = [r for r in self.nodes.get(okey, ()) if r[0] == SOA]
             if not soa:
                 self.problem(0, None, f"no SOA record at the zone's origin {okey}", kind="no-soa")
+        for owner, number, fidx in self.soa_owners:
+            if owner != okey and owner in self.nodes:  # out-of-zone owners are reported above
+                self.problem(fidx, number, f"SOA record not at top of zone ({owner}): the zone "
+                             "does not load", kind="soa-not-at-top")  # fmt: skip
         for key, recs in self.nodes.items():
             types = {r[0] for r in recs}
             if CNAME in types and len(types - {CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC}):

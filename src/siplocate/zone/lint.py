@@ -65,6 +65,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "zone-no-soa": (Severity.ERROR, "no SOA record (or nothing at all): no server loads the zone"),
     "zone-out-of-zone": (Severity.WARNING, "a record outside the zone's origin: servers ignore it"),
     "zone-cname-and-other": (Severity.ERROR, "a name with a CNAME and other data: zone refused"),
+    "zone-soa-not-at-top": (Severity.ERROR, "an SOA record below the origin: zone refused"),
     "srv-missing-field": (
         Severity.ERROR,
         "an SRV line lacks one of priority, weight, port, target",
@@ -475,7 +476,7 @@ def _lint_srv(
                 name,
                 _rr(srv, *dots),
                 f'{name} lists target "." (RFC 2782: service decidedly not available here) '
-                "beside real servers: some clients stop at the \".\", others try it as a host "
+                'beside real servers: some clients stop at the ".", others try it as a host '
                 'and fail, so what a client does depends on its SRV code. Fix: remove "." '
                 "from this RRset (it is only meaningful alone).",
             )
@@ -659,6 +660,7 @@ _PROBLEM_CODES = {
     "syntax": "zone-syntax",
     "no-soa": "zone-no-soa",
     "out-of-zone": "zone-out-of-zone",
+    "soa-not-at-top": "zone-soa-not-at-top",
     "cname-and-other": "zone-cname-and-other",
 }
 
@@ -700,9 +702,7 @@ def _problem_finding(zone: IndexedZone, p: ZoneProblem) -> Finding:
     return Finding(code, str(zone.origin), records, message, p.file, p.line)
 
 
-def lint_zone_files(
-    paths: list[Path], origin: str | None = None
-) -> tuple[list[Finding], Snapshot]:
+def lint_zone_files(paths: list[Path], origin: str | None = None) -> tuple[list[Finding], Snapshot]:
     """Lint zone files offline (synchronous wrapper of ``lint_zones``, for the CLI)."""
     return asyncio.run(lint_zones(paths, origin))
 
