@@ -85,7 +85,7 @@ async def test_follow_fails_over_on_probe_and_fails_back_when_primary_returns(
             stop.set()
             await asyncio.wait_for(task, 5)
             await monitor.stop()
-        assert client.registered is None  # unregistered on stop
+        assert reg.binding.target is None  # unregistered on stop
 
 
 async def test_follow_without_probe_fails_over_at_the_next_refresh(cluster: Cluster) -> None:
