@@ -124,7 +124,7 @@ class StaticLocator:
     def __init__(self, servers: Sequence[str], transports: Sequence[Transport]) -> None:
         self.targets = [static_target(s, transports[0]) for s in servers]
         if not self.targets:
-            raise BadInput("the static policy needs at least one --server ADDRESS[:PORT]")
+            raise BadInput("the static policy needs at least one server address")
 
     async def locate(self, target: str, *, key: object | None = None) -> StaticResolution:
         return StaticResolution(list(self.targets))

@@ -197,7 +197,8 @@ class Walker:
         self._tries = 0  # unanswered tries of the current target
         self._authenticated = False  # the current target has had its one digest answer
         self._current: Attempt | None = None
-        self._ringing = False
+        self._ringing = False  # an INVITE in flight rang: its RING timer is armed
+        self._alive = False  # the target in flight sent a provisional response
 
     @property
     def target(self) -> Target | None:
@@ -212,8 +213,9 @@ class Walker:
 
     def provisional(self, attempt: int, now: float) -> list[Effect]:
         """A 1xx: the target is alive, so its failover budget no longer applies."""
-        if self._stale(attempt) or self._ringing:
+        if self._stale(attempt) or self._alive:
             return []
+        self._alive = True
         effects: list[Effect] = [Disarm(Timer.BUDGET)]
         if self.spec.method == "INVITE":
             self._ringing = True
@@ -248,7 +250,7 @@ class Walker:
         """One of the walker's own timers fired (the driver armed it on our ``Arm``)."""
         if self.done or self._current is None:
             return []
-        if timer == Timer.BUDGET:
+        if timer == Timer.BUDGET and not self._alive:
             budget = self.rules.budget or 0.0
             return self._gave_up(f"no answer within {budget:g}s (failover budget)", now)
         if timer == Timer.RING and self._ringing:
@@ -352,7 +354,7 @@ class Walker:
     def _send(self, now: float) -> list[Effect]:
         target = self._target()
         self.attempt += 1
-        self._ringing = False
+        self._ringing = self._alive = False
         self._current = Attempt(target, at=now)
         effects: list[Effect] = [Send(target, self.spec, self.attempt)]
         if self.rules.budget is not None:
@@ -406,5 +408,5 @@ class Walker:
             last.error = text if last.error is None else f"{last.error}; {text}"
 
     def _disarm_all(self) -> list[Effect]:
-        self._ringing = False
+        self._ringing = self._alive = False
         return [Disarm(Timer.BUDGET), Disarm(Timer.RING), Disarm(Timer.CANCELLED)]
