@@ -204,9 +204,13 @@ def loose_key(data: bytes) -> tuple[str, str] | None:
 
 
 def _ascii_int(text: str) -> int | None:
-    """A non-negative decimal of ASCII digits only ("²" and "٣" are digits to str.isdigit)."""
+    """A delta-seconds value (RFC 3261 §25.1: ASCII digits, below 2**32), else None: "²" and
+    "٣" are digits to ``str.isdigit`` and a 400-digit number is no lifetime."""
     text = text.strip()
-    return int(text) if text and text.isascii() and text.isdigit() else None
+    if not (text and text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    value = int(text)
+    return value if value < 2**32 else None
 
 
 def retry_after(response: Response) -> float | None:
