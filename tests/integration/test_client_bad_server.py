@@ -16,7 +16,7 @@ from siplocate.cli import app
 from siplocate.client import SipClient
 from siplocate.sip.transaction import Timers
 from tests.fixtures.badsip import BadResponder
-from tests.fixtures.kamailio import PASSWORD, CLIENT_DOMAIN, ClientDns, Kamailio
+from tests.fixtures.kamailio import CLIENT_DOMAIN, PASSWORD, ClientDns, Kamailio
 from tests.fixtures.servers import require_binary
 
 pytestmark = pytest.mark.integration
