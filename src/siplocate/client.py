@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import math
 import ssl
 import time
@@ -35,6 +36,10 @@ from .sip.message import (
     new_tag,
     retry_after,
 )
+from .sip.server import Arm as ServerArm
+from .sip.server import Effect as ServerEffect
+from .sip.server import Reply, ServerTransaction, Unacked, build_response, decide
+from .sip.server import Timer as ServerTimer
 from .sip.transaction import (
     Arm as TxArm,
 )
@@ -88,6 +93,7 @@ __all__ = [
     "Attempt",
     "Binding",
     "Dialog",
+    "Incoming",
     "Outcome",
     "RegEvent",
     "Registration",
@@ -378,6 +384,72 @@ class _Walk:
 
 
 EventHandler = Callable[[Target, bool], None]
+DialogKey = tuple[str, str, str]  # Call-ID, local tag, remote tag (RFC 3261 §12)
+
+
+@dataclass
+class Incoming:
+    """A request the client answered, as the application hears of it (``on_incoming``).
+
+    ``dialog``: the dialog it set up (a 2xx to INVITE) or ended (BYE), if any.
+    """
+
+    request: Request
+    status: int
+    dialog: Dialog | None = None
+    at: float = 0.0
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+
+#: The application's answer to an incoming INVITE: a status code (2xx accepts the call).
+InviteHandler = Callable[[Request], "Awaitable[int] | int"]
+
+
+class _ServerRunner:
+    """The asyncio side of one server transaction: replies on its flow, timers by call_later."""
+
+    def __init__(self, client: SipClient, conn: Connection, tx: ServerTransaction) -> None:
+        self.client = client
+        self.conn = conn
+        self.tx = tx
+        self.key = (branch_of(tx.request) or "", tx.request.method)
+        self.handles: dict[ServerTimer, asyncio.TimerHandle] = {}
+        self.dialog: Dialog | None = None
+
+    def apply(self, effects: list[ServerEffect]) -> None:
+        loop = asyncio.get_running_loop()
+        for effect in effects:
+            if isinstance(effect, Reply):
+                with contextlib.suppress(OSError):
+                    self.conn.send(bytes(effect.response))
+            elif isinstance(effect, ServerArm):
+                old = self.handles.pop(effect.timer, None)
+                if old is not None:
+                    old.cancel()
+                self.handles[effect.timer] = loop.call_later(effect.delay, self.fire, effect.timer)
+            elif isinstance(effect, Unacked) and self.dialog is not None:
+                # §13.3.1.4: a 2xx never ACKed ends the dialog (the caller is gone).
+                self.client.dialogs.pop(self.dialog.key, None)
+                self.dialog.ended = True
+        if self.tx.done:
+            self.close()
+
+    def respond(self, code: int, headers: list[tuple[str, str]] | None = None) -> None:
+        response = build_response(self.tx.request, code, to_tag=self.tx.to_tag, headers=headers)
+        self.apply(self.tx.respond(response))
+
+    def fire(self, timer: ServerTimer) -> None:
+        self.handles.pop(timer, None)
+        self.apply(self.tx.fire(timer))
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.cancel()
+        self.handles.clear()
+        self.client._servers.pop(self.key, None)
 
 
 @dataclass
@@ -476,6 +548,13 @@ class SipClient:
         self.expires: float | None = None  # when the last resolution runs out (Unix time)
         self.last_targets: list[Target] = []
         self.listeners: list[EventHandler] = []  # (target, up) from health checks and requests
+        # Answering: the application decides INVITEs (default: 480) and hears of every
+        # request answered; dialogs are matched by (Call-ID, local tag, remote tag).
+        self.on_invite: InviteHandler | None = None
+        self.on_incoming: Callable[[Incoming], None] | None = None
+        self.dialogs: dict[DialogKey, Dialog] = {}
+        self._servers: dict[tuple[str, str], _ServerRunner] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # -- what the client knows about targets -------------------------------------------------
 
@@ -621,10 +700,141 @@ class SipClient:
     # -- answering (UAS) ---------------------------------------------------------------------
 
     def _serve(self, request: Request, conn: Connection) -> None:
-        """A request sent to us (relayed by the registrar, or in one of our dialogs)."""
+        """A request sent to us (relayed by the registrar, or in one of our dialogs): matched
+        to its server transaction (a retransmission, an ACK, a CANCEL) or answered anew."""
+        method = request.method
+        branch = branch_of(request) or ""
+        if method in ("ACK", "CANCEL"):
+            invite = self._servers.get((branch, "INVITE"))
+            if method == "ACK":
+                self._ack(request, invite)
+                return
+            self._cancel_incoming(request, conn, invite)
+            return
+        existing = self._servers.get((branch, method))
+        if existing is not None:
+            existing.apply(existing.tx.receive(request))  # a retransmission
+            return
+        runner = _ServerRunner(self, conn, ServerTransaction(
+            request, reliable=conn.reliable, timers=self.timers
+        ))  # fmt: skip
+        self._servers[runner.key] = runner
+        to_tag = _header_tag(request, "To")
+        if to_tag is not None:
+            self._in_dialog(request, runner, to_tag)
+        elif method == "INVITE":
+            runner.respond(100)  # §17.2.1: stop the caller's retransmissions at once
+            task = asyncio.ensure_future(self._incoming_call(runner))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            code, headers = decide(request)
+            self._answer(runner, code, headers)
+
+    def _answer(
+        self,
+        runner: _ServerRunner,
+        code: int,
+        headers: list[tuple[str, str]] | None = None,
+        dialog: Dialog | None = None,
+    ) -> None:
+        runner.respond(code, headers)
+        if self.on_incoming is not None:
+            self.on_incoming(Incoming(runner.tx.request, code, dialog, time.time()))
+
+    def _in_dialog(self, request: Request, runner: _ServerRunner, to_tag: str) -> None:
+        """BYE ends one of our dialogs; a re-INVITE is declined (the session stays as it is)."""
+        key = (request.headers.get("Call-ID") or "", to_tag, _header_tag(request, "From") or "")
+        dialog = self.dialogs.get(key)
+        if request.method == "BYE" and dialog is not None:
+            del self.dialogs[key]
+            dialog.ended = True
+            self._answer(runner, 200, dialog=dialog)
+        elif request.method == "INVITE":
+            self._answer(runner, 488 if dialog is not None else 481, dialog=dialog)
+        else:
+            code, headers = decide(request)
+            self._answer(runner, code, headers, dialog)
+
+    async def _incoming_call(self, runner: _ServerRunner) -> None:
+        """Ask the application (default: 480, nobody here to take it); answer unless CANCELled."""
+        request = runner.tx.request
+        code = 480
+        if self.on_invite is not None:
+            try:
+                answer = self.on_invite(request)
+                code = await answer if inspect.isawaitable(answer) else answer
+            except Exception:  # the application failed: the caller gets a clear 500
+                code = 500
+            if not 200 <= code <= 699:
+                code = 500
+        if runner.tx.final:
+            return  # CANCELled meanwhile: 487 already sent
+        dialog = None
+        headers: list[tuple[str, str]] = []
+        if code < 300:
+            dialog = Dialog.from_request(self, request, runner.tx.to_tag, runner.conn.target)
+            runner.dialog = dialog
+            self.dialogs[dialog.key] = dialog
+            local = runner.conn.local
+            host = f"[{local[0]}]" if ":" in local[0] else local[0]
+            params = (
+                ""
+                if runner.conn.target.transport == Transport.UDP
+                else (f";transport={runner.conn.target.transport.value}")
+            )
+            headers = [("Contact", f"<sip:{self.user}@{host}:{local[1]}{params}>")]
+        self._answer(runner, code, headers, dialog)
+
+    def _ack(self, ack: Request, invite: _ServerRunner | None) -> None:
+        """ACK: for a non-2xx final it has the INVITE's branch; for a 2xx it is a new request
+        in the dialog (§13.3.1.4) matched by Call-ID and CSeq number. Never answered."""
+        if invite is None:
+            call_id, cseq = ack.headers.get("Call-ID"), _cseq_number(ack)
+            invite = next(
+                (
+                    r
+                    for r in list(self._servers.values())
+                    if r.tx.invite
+                    and r.tx.request.headers.get("Call-ID") == call_id
+                    and _cseq_number(r.tx.request) == cseq
+                ),
+                None,
+            )
+        if invite is not None:
+            invite.apply(invite.tx.ack())
+
+    def _cancel_incoming(
+        self, cancel: Request, conn: Connection, invite: _ServerRunner | None
+    ) -> None:
+        """CANCEL (§9.2): 200 to the CANCEL, and 487 to the INVITE if still unanswered."""
+        runner = self._servers.get((branch_of(cancel) or "", "CANCEL"))
+        if runner is not None:
+            runner.apply(runner.tx.receive(cancel))
+            return
+        runner = _ServerRunner(self, conn, ServerTransaction(
+            cancel, reliable=conn.reliable, timers=self.timers
+        ))  # fmt: skip
+        self._servers[runner.key] = runner
+        if invite is None or invite.tx.final:
+            self._answer(runner, 481)
+            return
+        self._answer(runner, 200)
+        self._answer(invite, 487)
 
     def _stray(self, response: Response, conn: Connection) -> None:
-        """A response no transaction wants: a retransmitted 2xx to our INVITE is ACKed again."""
+        """A response no transaction wants: a retransmitted 2xx to our INVITE means our ACK
+        was lost, so the dialog ACKs again (RFC 3261 §13.2.2.4)."""
+        if cseq_method(response) != "INVITE" or not 200 <= response.code < 300:
+            return
+        key = (
+            response.headers.get("Call-ID") or "",
+            _header_tag(response, "From") or "",
+            _header_tag(response, "To") or "",
+        )
+        dialog = self.dialogs.get(key)
+        if dialog is not None:
+            dialog.ack(conn)
 
     async def close(self) -> None:
         """Abort transactions in flight and close every flow (the registration is not
@@ -633,6 +843,10 @@ class SipClient:
             pending.cancel()
         for runner in self.transactions.all():
             runner.abort()
+        for server in list(self._servers.values()):
+            server.close()
+        for task in list(self._tasks):
+            task.cancel()
         for conn in list(self._connections.values()):
             conn.close()
         self._connections.clear()
@@ -846,9 +1060,17 @@ class SipClient:
         if not outcome.ok or outcome.response is None or outcome.target is None:
             return outcome
         dialog = Dialog.from_response(self, spec, outcome.response, outcome.target)
-        request, conn = sent["last"]
-        dialog.ack(conn, request)
+        _, conn = sent["last"]
+        dialog.ack(conn)
+        self.dialogs[dialog.key] = dialog
         return dialog
+
+
+def _cseq_number(message: Request | Response) -> int | None:
+    try:
+        return message.cseq.sequence
+    except (KeyError, ValueError):
+        return None
 
 
 def _uri_host(host: str) -> str:
@@ -861,7 +1083,8 @@ def _params(**values: str) -> Parameters:
 
 @dataclass
 class Dialog:
-    """An established INVITE dialog (RFC 3261 §12): in-dialog requests stay on its server."""
+    """An INVITE dialog (RFC 3261 §12), ours (we called) or theirs (we answered): in-dialog
+    requests stay on its server; ``ended`` once either side sent BYE."""
 
     client: SipClient
     target: Target
@@ -872,32 +1095,69 @@ class Dialog:
     route: list[Address]
     cseq: int
     invite_cseq: int
+    ended: bool = False
+    _ack: bytes | None = None
+
+    @property
+    def key(self) -> DialogKey:
+        return (self.call_id, _tag(self.local) or "", _tag(self.remote) or "")
 
     @classmethod
     def from_response(
         cls, client: SipClient, spec: RequestSpec, response: Response, target: Target
     ) -> Dialog:
-        contacts = response.contact
-        remote_target = contacts[0].uri if contacts else spec.uri
-        route = list(reversed(response.record_route))
+        """The dialog a 2xx to our INVITE set up (a malformed Contact or Record-Route in it
+        is ignored: the request URI and no route serve instead)."""
+        try:
+            contacts = response.contact
+            remote_target = contacts[0].uri if contacts else spec.uri
+        except (ValueError, IndexError, KeyError):
+            remote_target = spec.uri
+        try:
+            route = list(reversed(response.record_route))
+        except (ValueError, IndexError, KeyError):
+            route = []
+        try:
+            remote = response.to_address
+        except (ValueError, IndexError, KeyError):
+            remote = spec.to_addr
         return cls(
-            client,
-            target,
-            spec.call_id,
-            spec.from_addr,
-            response.to_address,
-            remote_target,
-            route,
-            spec.cseq,
-            spec.cseq,
-        )
+            client, target, spec.call_id, spec.from_addr, remote, remote_target, route,
+            spec.cseq, spec.cseq,
+        )  # fmt: skip
 
-    def ack(self, conn: Connection, invite: Request) -> None:
-        """ACK for 2xx: a new request, no transaction (RFC 3261 §13.2.2.4), same flow."""
-        spec = self._spec("ACK", self.invite_cseq)
-        request = build_request(spec, transport=self.target.transport, local=conn.local)
+    @classmethod
+    def from_request(
+        cls, client: SipClient, request: Request, to_tag: str, target: Target
+    ) -> Dialog:
+        """The dialog our 2xx to an incoming INVITE sets up (RFC 3261 §12.1.1)."""
+        to = Address.parse(request.headers["To"])
+        local = Address(uri=to.uri, parameters=_params(tag=to_tag))
+        try:
+            contacts = request.contact
+            remote_target = contacts[0].uri if contacts else request.uri
+        except (ValueError, IndexError, KeyError):
+            remote_target = request.uri
+        try:
+            route = list(request.record_route)
+        except (ValueError, IndexError, KeyError):
+            route = []
+        cseq = request.cseq.sequence
+        return cls(
+            client, target, request.headers["Call-ID"], local,
+            Address.parse(request.headers["From"]), remote_target, route, 0, cseq,
+        )  # fmt: skip
+
+    def ack(self, conn: Connection) -> None:
+        """ACK for 2xx: a new request, no transaction (RFC 3261 §13.2.2.4), same flow; kept,
+        so a retransmitted 2xx gets the same ACK again."""
+        if self._ack is None:
+            spec = self._spec("ACK", self.invite_cseq)
+            self._ack = bytes(
+                build_request(spec, transport=self.target.transport, local=conn.local)
+            )
         with contextlib.suppress(OSError):
-            conn.send(bytes(request))
+            conn.send(self._ack)
 
     def _spec(self, method: str, cseq: int) -> RequestSpec:
         return RequestSpec(
@@ -921,7 +1181,22 @@ class Dialog:
         return outcome
 
     async def bye(self) -> Outcome:
+        """End the dialog from our side."""
+        self.ended = True
+        self.client.dialogs.pop(self.key, None)
         return await self.request("BYE")
+
+
+def _tag(address: Address) -> str | None:
+    tag = address.parameters.get("tag")
+    return tag if isinstance(tag, str) else None
+
+
+def _header_tag(message: Request | Response, name: str) -> str | None:
+    try:
+        return _tag(Address.parse(message.headers[name]))
+    except (ValueError, IndexError, KeyError):
+        return None
 
 
 def _default_resolver(
