@@ -704,6 +704,15 @@ class SipClient:
         to its server transaction (a retransmission, an ACK, a CANCEL) or answered anew."""
         method = request.method
         branch = branch_of(request) or ""
+        problem = _unusable(request)
+        if problem is not None:  # §8.2: answer 400 (never an ACK), and go no further
+            if method != "ACK":
+                runner = _ServerRunner(self, conn, ServerTransaction(
+                    request, reliable=conn.reliable, timers=self.timers
+                ))  # fmt: skip
+                self._servers.setdefault(runner.key, runner)
+                self._answer(runner, 400, [("Warning", f'399 siplocate "{problem}"')])
+            return
         if method in ("ACK", "CANCEL"):
             invite = self._servers.get((branch, "INVITE"))
             if method == "ACK":
@@ -1064,6 +1073,18 @@ class SipClient:
         dialog.ack(conn)
         self.dialogs[dialog.key] = dialog
         return dialog
+
+
+def _unusable(request: Request) -> str | None:
+    """Why a request cannot be answered properly (its From, To or CSeq do not parse), or None."""
+    for name in ("From", "To"):
+        try:
+            Address.parse(request.headers[name])
+        except (ValueError, IndexError, KeyError):
+            return f"malformed {name} header"
+    if _cseq_number(request) is None:
+        return "malformed CSeq header"
+    return None
 
 
 def _cseq_number(message: Request | Response) -> int | None:

@@ -31,6 +31,7 @@ REASONS = {
     100: "Trying",
     180: "Ringing",
     200: "OK",
+    400: "Bad Request",
     405: "Method Not Allowed",
     420: "Bad Extension",
     480: "Temporarily Unavailable",
