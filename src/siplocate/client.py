@@ -1254,6 +1254,7 @@ class RegEvent:
             "address": t.address if t else None,
             "port": t.port if t else None,
             "at": round(self.at, 3),
+            "attempts": [a.as_dict() for a in self.attempts],
         }
 
 
