@@ -164,8 +164,7 @@ class Soak:
                 out.append(aor_answered(address, port, 0.4))
 
             threads = [
-                threading.Thread(target=ask, args=(s.address, s.port))
-                for s in self.cluster.servers
+                threading.Thread(target=ask, args=(s.address, s.port)) for s in self.cluster.servers
             ]
             for t in threads:
                 t.start()
