@@ -272,13 +272,13 @@ async def _uas(data: bytes, env: dict[str, object]) -> None:
     for _ in range(3):
         await asyncio.sleep(0)
     client._on_message(msg, conn)  # type: ignore[attr-defined]  (a retransmission)
-    for task in list(client._tasks):  # type: ignore[attr-defined]
+    for task in list(client.answerer.tasks):  # type: ignore[attr-defined]
         await task  # an incoming call's answer: its exception, if any, escapes here
     tx = ServerTransaction(msg, reliable=False)  # type: ignore[arg-type]
     tx.respond(build_response(msg, 486, to_tag="t"))  # type: ignore[arg-type]
     for timer in Timer:
         tx.fire(timer)
-    for runner in list(client._servers.values()):  # type: ignore[attr-defined]
+    for runner in list(client.answerer.servers.values()):  # type: ignore[attr-defined]
         runner.close()
     client.dialogs.clear()  # type: ignore[attr-defined]
 

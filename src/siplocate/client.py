@@ -9,20 +9,21 @@ failback); ``health.HealthMonitor`` can feed it. Resolution always goes through
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import inspect
 import math
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
-from .errors import BadInput, DnsError, NotFound, OperationFailed
-from .failover import FAILOVER_ON, Failback, Failover, Failure, Policy, Steering
+from .answering import Answerer, Incoming, InviteHandler
+from .dialog import Dialog, DialogKey
+from .errors import BadInput, NotFound, OperationFailed
+from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
+from .registration import Binding, RegEvent, Registration
 from .sip.auth import AuthError
 from .sip.message import (
     RequestSpec,
@@ -36,13 +37,7 @@ from .sip.message import (
     new_tag,
     retry_after,
 )
-from .sip.server import Arm as ServerArm
-from .sip.server import Effect as ServerEffect
-from .sip.server import Reply, ServerTransaction, Unacked, build_response, decide
-from .sip.server import Timer as ServerTimer
-from .sip.transaction import (
-    Arm as TxArm,
-)
+from .sip.transaction import Arm as TxArm
 from .sip.transaction import (
     ClientTransaction,
     Final,
@@ -53,12 +48,8 @@ from .sip.transaction import (
     TransportError,
     new_transaction,
 )
-from .sip.transaction import (
-    Effect as TxEffect,
-)
-from .sip.transaction import (
-    Send as TxSend,
-)
+from .sip.transaction import Effect as TxEffect
+from .sip.transaction import Send as TxSend
 from .sip.transport import SUPPORTED, Connection, open_connection, tls_context
 from .target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, Via, is_ip, parse_transports
 from .walker import (
@@ -75,18 +66,10 @@ from .walker import (
     Rules,
     Walker,
 )
-from .walker import (
-    Arm as WalkArm,
-)
-from .walker import (
-    Effect as WalkEffect,
-)
-from .walker import (
-    Send as WalkSend,
-)
-from .walker import (
-    Timer as WalkTimer,
-)
+from .walker import Arm as WalkArm
+from .walker import Effect as WalkEffect
+from .walker import Send as WalkSend
+from .walker import Timer as WalkTimer
 
 __all__ = [
     "INVITE_RING_LIMIT",
@@ -94,6 +77,7 @@ __all__ = [
     "Binding",
     "Dialog",
     "Incoming",
+    "InviteHandler",
     "Outcome",
     "RegEvent",
     "Registration",
@@ -384,84 +368,6 @@ class _Walk:
 
 
 EventHandler = Callable[[Target, bool], None]
-DialogKey = tuple[str, str, str]  # Call-ID, local tag, remote tag (RFC 3261 §12)
-
-
-@dataclass
-class Incoming:
-    """A request the client answered, as the application hears of it (``on_incoming``).
-
-    ``dialog``: the dialog it set up (a 2xx to INVITE) or ended (BYE), if any.
-    """
-
-    request: Request
-    status: int
-    dialog: Dialog | None = None
-    at: float = 0.0
-
-    @property
-    def method(self) -> str:
-        return self.request.method
-
-
-#: The application's answer to an incoming INVITE: a status code (2xx accepts the call).
-InviteHandler = Callable[[Request], "Awaitable[int] | int"]
-
-
-class _ServerRunner:
-    """The asyncio side of one server transaction: replies on its flow, timers by call_later."""
-
-    def __init__(self, client: SipClient, conn: Connection, tx: ServerTransaction) -> None:
-        self.client = client
-        self.conn = conn
-        self.tx = tx
-        self.key = (branch_of(tx.request) or "", tx.request.method)
-        self.handles: dict[ServerTimer, asyncio.TimerHandle] = {}
-        self.dialog: Dialog | None = None
-
-    def apply(self, effects: list[ServerEffect]) -> None:
-        loop = asyncio.get_running_loop()
-        for effect in effects:
-            if isinstance(effect, Reply):
-                with contextlib.suppress(OSError):
-                    self.conn.send(bytes(effect.response))
-            elif isinstance(effect, ServerArm):
-                old = self.handles.pop(effect.timer, None)
-                if old is not None:
-                    old.cancel()
-                self.handles[effect.timer] = loop.call_later(effect.delay, self.fire, effect.timer)
-            elif isinstance(effect, Unacked) and self.dialog is not None:
-                # §13.3.1.4: a 2xx never ACKed ends the dialog (the caller is gone).
-                self.client.dialogs.pop(self.dialog.key, None)
-                self.dialog.ended = True
-        if self.tx.done:
-            self.close()
-
-    def respond(self, code: int, headers: list[tuple[str, str]] | None = None) -> None:
-        response = build_response(self.tx.request, code, to_tag=self.tx.to_tag, headers=headers)
-        self.apply(self.tx.respond(response))
-
-    def fire(self, timer: ServerTimer) -> None:
-        self.handles.pop(timer, None)
-        self.apply(self.tx.fire(timer))
-
-    def close(self) -> None:
-        for handle in self.handles.values():
-            handle.cancel()
-        self.handles.clear()
-        self.client._servers.pop(self.key, None)
-
-
-@dataclass
-class Binding:
-    """The state of one registration (RFC 3261 §10.2): its Call-ID and From tag stay the same
-    across refreshes, the CSeq grows; ``target`` holds it, for ``granted`` seconds."""
-
-    call_id: str = field(default_factory=new_call_id)
-    tag: str = field(default_factory=new_tag)
-    cseq: int = 0
-    target: Target | None = None
-    granted: int | None = None
 
 
 class SipClient:
@@ -553,8 +459,7 @@ class SipClient:
         self.on_invite: InviteHandler | None = None
         self.on_incoming: Callable[[Incoming], None] | None = None
         self.dialogs: dict[DialogKey, Dialog] = {}
-        self._servers: dict[tuple[str, str], _ServerRunner] = {}
-        self._tasks: set[asyncio.Future[None]] = set()
+        self.answerer = Answerer(self)
 
     # -- what the client knows about targets -------------------------------------------------
 
@@ -669,13 +574,13 @@ class SipClient:
 
     def _on_message(self, msg: Request | Response, conn: Connection) -> None:
         if isinstance(msg, Request):
-            self._serve(msg, conn)
+            self.answerer.serve(msg, conn)
             return
         runner = self.transactions.get((branch_of(msg) or "", cseq_method(msg) or ""))
         if runner is not None and runner.conn is conn:
             runner.apply(runner.tx.receive(msg))
         else:
-            self._stray(msg, conn)
+            self.answerer.stray(msg, conn)
 
     def _on_garbage(self, data: bytes, reason: str, conn: Connection) -> None:
         """Bytes that are not usable SIP: if they name a transaction of ours on this flow,
@@ -697,154 +602,6 @@ class SipClient:
                 del self._connections[k]
             conn.close()
 
-    # -- answering (UAS) ---------------------------------------------------------------------
-
-    def _serve(self, request: Request, conn: Connection) -> None:
-        """A request sent to us (relayed by the registrar, or in one of our dialogs): matched
-        to its server transaction (a retransmission, an ACK, a CANCEL) or answered anew."""
-        method = request.method
-        branch = branch_of(request) or ""
-        problem = _unusable(request)
-        if problem is not None:  # §8.2: answer 400 (never an ACK), and go no further
-            if method != "ACK":
-                runner = _ServerRunner(self, conn, ServerTransaction(
-                    request, reliable=conn.reliable, timers=self.timers
-                ))  # fmt: skip
-                self._servers.setdefault(runner.key, runner)
-                self._answer(runner, 400, [("Warning", f'399 siplocate "{problem}"')])
-            return
-        if method in ("ACK", "CANCEL"):
-            invite = self._servers.get((branch, "INVITE"))
-            if method == "ACK":
-                self._ack(request, invite)
-                return
-            self._cancel_incoming(request, conn, invite)
-            return
-        existing = self._servers.get((branch, method))
-        if existing is not None:
-            existing.apply(existing.tx.receive(request))  # a retransmission
-            return
-        runner = _ServerRunner(self, conn, ServerTransaction(
-            request, reliable=conn.reliable, timers=self.timers
-        ))  # fmt: skip
-        self._servers[runner.key] = runner
-        to_tag = _header_tag(request, "To")
-        if to_tag is not None:
-            self._in_dialog(request, runner, to_tag)
-        elif method == "INVITE":
-            runner.respond(100)  # §17.2.1: stop the caller's retransmissions at once
-            task = asyncio.ensure_future(self._incoming_call(runner))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        else:
-            code, headers = decide(request)
-            self._answer(runner, code, headers)
-
-    def _answer(
-        self,
-        runner: _ServerRunner,
-        code: int,
-        headers: list[tuple[str, str]] | None = None,
-        dialog: Dialog | None = None,
-    ) -> None:
-        runner.respond(code, headers)
-        if self.on_incoming is not None:
-            self.on_incoming(Incoming(runner.tx.request, code, dialog, time.time()))
-
-    def _in_dialog(self, request: Request, runner: _ServerRunner, to_tag: str) -> None:
-        """BYE ends one of our dialogs; a re-INVITE is declined (the session stays as it is)."""
-        key = (request.headers.get("Call-ID") or "", to_tag, _header_tag(request, "From") or "")
-        dialog = self.dialogs.get(key)
-        if request.method == "BYE" and dialog is not None:
-            del self.dialogs[key]
-            dialog.ended = True
-            self._answer(runner, 200, dialog=dialog)
-        elif request.method == "INVITE":
-            self._answer(runner, 488 if dialog is not None else 481, dialog=dialog)
-        else:
-            code, headers = decide(request)
-            self._answer(runner, code, headers, dialog)
-
-    async def _incoming_call(self, runner: _ServerRunner) -> None:
-        """Ask the application (default: 480, nobody here to take it); answer unless CANCELled."""
-        request = runner.tx.request
-        code = 480
-        if self.on_invite is not None:
-            try:
-                answer = self.on_invite(request)
-                code = await answer if inspect.isawaitable(answer) else answer
-            except Exception:  # the application failed: the caller gets a clear 500
-                code = 500
-            if not 200 <= code <= 699:
-                code = 500
-        if runner.tx.final:
-            return  # CANCELled meanwhile: 487 already sent
-        dialog = None
-        headers: list[tuple[str, str]] = []
-        if code < 300:
-            dialog = Dialog.from_request(self, request, runner.tx.to_tag, runner.conn.target)
-            runner.dialog = dialog
-            self.dialogs[dialog.key] = dialog
-            local = runner.conn.local
-            host = f"[{local[0]}]" if ":" in local[0] else local[0]
-            params = (
-                ""
-                if runner.conn.target.transport == Transport.UDP
-                else (f";transport={runner.conn.target.transport.value}")
-            )
-            headers = [("Contact", f"<sip:{self.user}@{host}:{local[1]}{params}>")]
-        self._answer(runner, code, headers, dialog)
-
-    def _ack(self, ack: Request, invite: _ServerRunner | None) -> None:
-        """ACK: for a non-2xx final it has the INVITE's branch; for a 2xx it is a new request
-        in the dialog (§13.3.1.4) matched by Call-ID and CSeq number. Never answered."""
-        if invite is None:
-            call_id, cseq = ack.headers.get("Call-ID"), _cseq_number(ack)
-            invite = next(
-                (
-                    r
-                    for r in list(self._servers.values())
-                    if r.tx.invite
-                    and r.tx.request.headers.get("Call-ID") == call_id
-                    and _cseq_number(r.tx.request) == cseq
-                ),
-                None,
-            )
-        if invite is not None:
-            invite.apply(invite.tx.ack())
-
-    def _cancel_incoming(
-        self, cancel: Request, conn: Connection, invite: _ServerRunner | None
-    ) -> None:
-        """CANCEL (§9.2): 200 to the CANCEL, and 487 to the INVITE if still unanswered."""
-        runner = self._servers.get((branch_of(cancel) or "", "CANCEL"))
-        if runner is not None:
-            runner.apply(runner.tx.receive(cancel))
-            return
-        runner = _ServerRunner(self, conn, ServerTransaction(
-            cancel, reliable=conn.reliable, timers=self.timers
-        ))  # fmt: skip
-        self._servers[runner.key] = runner
-        if invite is None or invite.tx.final:
-            self._answer(runner, 481)
-            return
-        self._answer(runner, 200)
-        self._answer(invite, 487)
-
-    def _stray(self, response: Response, conn: Connection) -> None:
-        """A response no transaction wants: a retransmitted 2xx to our INVITE means our ACK
-        was lost, so the dialog ACKs again (RFC 3261 §13.2.2.4)."""
-        if cseq_method(response) != "INVITE" or not 200 <= response.code < 300:
-            return
-        key = (
-            response.headers.get("Call-ID") or "",
-            _header_tag(response, "From") or "",
-            _header_tag(response, "To") or "",
-        )
-        dialog = self.dialogs.get(key)
-        if dialog is not None:
-            dialog.ack(conn)
-
     async def close(self) -> None:
         """Abort transactions in flight and close every flow (the registration is not
         touched: ``unregister`` first if it should go)."""
@@ -852,10 +609,7 @@ class SipClient:
             pending.cancel()
         for runner in self.transactions.all():
             runner.abort()
-        for server in list(self._servers.values()):
-            server.close()
-        for task in list(self._tasks):
-            task.cancel()
+        self.answerer.close()
         for conn in list(self._connections.values()):
             conn.close()
         self._connections.clear()
@@ -1075,149 +829,12 @@ class SipClient:
         return dialog
 
 
-def _unusable(request: Request) -> str | None:
-    """Why a request cannot be answered properly (its From, To or CSeq do not parse), or None."""
-    for name in ("From", "To"):
-        try:
-            Address.parse(request.headers[name])
-        except (ValueError, IndexError, KeyError):
-            return f"malformed {name} header"
-    if _cseq_number(request) is None:
-        return "malformed CSeq header"
-    return None
-
-
-def _cseq_number(message: Request | Response) -> int | None:
-    try:
-        return message.cseq.sequence
-    except (KeyError, ValueError):
-        return None
-
-
 def _uri_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
 def _params(**values: str) -> Parameters:
     return Parameters(**values)
-
-
-@dataclass
-class Dialog:
-    """An INVITE dialog (RFC 3261 §12), ours (we called) or theirs (we answered): in-dialog
-    requests stay on its server; ``ended`` once either side sent BYE."""
-
-    client: SipClient
-    target: Target
-    call_id: str
-    local: Address
-    remote: Address
-    remote_target: URI
-    route: list[Address]
-    cseq: int
-    invite_cseq: int
-    ended: bool = False
-    _ack: bytes | None = None
-
-    @property
-    def key(self) -> DialogKey:
-        return (self.call_id, _tag(self.local) or "", _tag(self.remote) or "")
-
-    @classmethod
-    def from_response(
-        cls, client: SipClient, spec: RequestSpec, response: Response, target: Target
-    ) -> Dialog:
-        """The dialog a 2xx to our INVITE set up (a malformed Contact or Record-Route in it
-        is ignored: the request URI and no route serve instead)."""
-        try:
-            contacts = response.contact
-            remote_target = contacts[0].uri if contacts else spec.uri
-        except (ValueError, IndexError, KeyError):
-            remote_target = spec.uri
-        try:
-            route = list(reversed(response.record_route))
-        except (ValueError, IndexError, KeyError):
-            route = []
-        try:
-            remote = response.to_address
-        except (ValueError, IndexError, KeyError):
-            remote = spec.to_addr
-        return cls(
-            client, target, spec.call_id, spec.from_addr, remote, remote_target, route,
-            spec.cseq, spec.cseq,
-        )  # fmt: skip
-
-    @classmethod
-    def from_request(
-        cls, client: SipClient, request: Request, to_tag: str, target: Target
-    ) -> Dialog:
-        """The dialog our 2xx to an incoming INVITE sets up (RFC 3261 §12.1.1)."""
-        to = Address.parse(request.headers["To"])
-        local = Address(uri=to.uri, parameters=_params(tag=to_tag))
-        try:
-            contacts = request.contact
-            remote_target = contacts[0].uri if contacts else request.uri
-        except (ValueError, IndexError, KeyError):
-            remote_target = request.uri
-        try:
-            route = list(request.record_route)
-        except (ValueError, IndexError, KeyError):
-            route = []
-        cseq = request.cseq.sequence
-        return cls(
-            client, target, request.headers["Call-ID"], local,
-            Address.parse(request.headers["From"]), remote_target, route, 0, cseq,
-        )  # fmt: skip
-
-    def ack(self, conn: Connection) -> None:
-        """ACK for 2xx: a new request, no transaction (RFC 3261 §13.2.2.4), same flow; kept,
-        so a retransmitted 2xx gets the same ACK again."""
-        if self._ack is None:
-            spec = self._spec("ACK", self.invite_cseq)
-            self._ack = bytes(
-                build_request(spec, transport=self.target.transport, local=conn.local)
-            )
-        with contextlib.suppress(OSError):
-            conn.send(self._ack)
-
-    def _spec(self, method: str, cseq: int) -> RequestSpec:
-        return RequestSpec(
-            method=method,
-            uri=self.remote_target,
-            from_addr=self.local,
-            to_addr=self.remote,
-            call_id=self.call_id,
-            cseq=cseq,
-            route=list(self.route),
-        )
-
-    async def request(self, method: str) -> Outcome:
-        """An in-dialog request: to the dialog's server first, then the usual failover."""
-        self.cseq += 1
-        outcome = await self.client.request(
-            method, spec=self._spec(method, self.cseq), steering=Steering(prefer=self.target)
-        )
-        if outcome.target is not None:
-            self.target = outcome.target
-        return outcome
-
-    async def bye(self) -> Outcome:
-        """End the dialog from our side."""
-        self.ended = True
-        self.client.dialogs.pop(self.key, None)
-        return await self.request("BYE")
-
-
-def _tag(address: Address) -> str | None:
-    tag = address.parameters.get("tag")
-    return tag if isinstance(tag, str) else None
-
-
-def _header_tag(message: Request | Response, name: str) -> str | None:
-    try:
-        return _tag(Address.parse(message.headers[name]))
-    except (ValueError, IndexError, KeyError):
-        return None
 
 
 def _default_resolver(
@@ -1230,141 +847,3 @@ def _default_resolver(
         zones=list(zones) if zones else None,
         transports=tuple(t.value for t in transports),
     )
-
-
-# -- keeping a registration alive -------------------------------------------------------------
-
-
-@dataclass
-class RegEvent:
-    """One change in a kept-alive registration, as ``register --follow --json`` prints it."""
-
-    event: str  # registered | refreshed | failover | failback | lost
-    target: Target | None
-    at: float
-    detail: str = ""
-    attempts: list[Attempt] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        t = self.target
-        return {
-            "event": self.event,
-            "transport": t.transport.value if t else None,
-            "host": t.host if t else None,
-            "address": t.address if t else None,
-            "port": t.port if t else None,
-            "at": round(self.at, 3),
-            "attempts": [a.as_dict() for a in self.attempts],
-        }
-
-
-class Registration:
-    """Stay registered: refresh before expiry, fail over at once when the registrar fails (as
-    soon as a request or the health monitor notices), fail back per ``failback``.
-    """
-
-    def __init__(
-        self,
-        client: SipClient,
-        *,
-        expires: int = 3600,
-        failback: str | Failback = "refresh",
-        on_event: Callable[[RegEvent], Awaitable[None] | None] | None = None,
-        retry_interval: float = 5.0,
-        binding: Binding | None = None,
-    ) -> None:
-        self.client = client
-        self.binding = binding if binding is not None else Binding()
-        self.expires = expires
-        self.failback = failback if isinstance(failback, Failback) else Failback.parse(failback)
-        self.on_event = on_event
-        self.retry_interval = retry_interval
-        self.current: Target | None = None
-        self.events: list[RegEvent] = []
-        self._wake = asyncio.Event()
-        self._reason = ""
-        client.listeners.append(self._health)
-
-    def _health(self, target: Target, up: bool) -> None:
-        """A health check or another request learned something about a target."""
-        if self.current is None:
-            return
-        if not up and target == self.current:
-            self._reason = "current registrar down"
-            self._wake.set()
-        elif up and self.failback == Failback.PROBE and self._ranks_higher(target):
-            self._reason = "higher-ranked target up"
-            self._wake.set()
-
-    def _ranks_higher(self, target: Target) -> bool:
-        targets = self.client.last_targets
-        if self.current not in targets or target not in targets:
-            return False
-        return targets.index(target) < targets.index(self.current)
-
-    async def _emit(self, event: RegEvent) -> None:
-        self.events.append(event)
-        if self.on_event is not None:
-            result = self.on_event(event)
-            if result is not None:
-                await result
-
-    async def once(self) -> RegEvent:
-        """One REGISTER (initial or refresh) and the event it produced."""
-        never = self.failback == Failback.NEVER
-        steering = Steering(prefer=self.current) if never else Steering(from_top=True)
-        previous = self.current
-        try:
-            outcome = await self.client.register(
-                self.expires, binding=self.binding, steering=steering
-            )
-        except (NotFound, DnsError) as exc:  # DNS trouble is a lost round, not the end
-            outcome = Outcome("REGISTER", None, None, error=str(exc))
-        now = time.time()
-        if not outcome.ok:
-            self.current = None
-            event = RegEvent("lost", previous, now, outcome.describe(), outcome.attempts)
-        else:
-            self.current = outcome.target
-            if previous is None:
-                kind = "registered"
-            elif previous == self.current:
-                kind = "refreshed"
-            elif self._rank(self.current) < self._rank(previous):
-                kind = "failback"
-            else:
-                kind = "failover"
-            event = RegEvent(kind, self.current, now, outcome.describe(), outcome.attempts)
-        await self._emit(event)
-        return event
-
-    def _rank(self, target: Target | None) -> float:
-        targets = self.client.last_targets
-        return targets.index(target) if target in targets else math.inf
-
-    def refresh_in(self) -> float:
-        """Refresh at half the granted lifetime (never below 1 s), well before it lapses."""
-        granted = self.binding.granted or self.expires
-        return max(1.0, granted / 2)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop`` is set: register, refresh, fail over, fail back; then unregister."""
-        try:
-            while not stop.is_set():
-                event = await self.once()
-                self._wake.clear()  # what once() itself reported is already handled
-                delay = self.retry_interval if event.event == "lost" else self.refresh_in()
-                waiters = [
-                    asyncio.ensure_future(stop.wait()),
-                    asyncio.ensure_future(self._wake.wait()),
-                ]
-                try:
-                    await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for w in waiters:
-                        w.cancel()
-        finally:
-            with contextlib.suppress(Exception):
-                await self.client.unregister(binding=self.binding)
-            if self._health in self.client.listeners:
-                self.client.listeners.remove(self._health)

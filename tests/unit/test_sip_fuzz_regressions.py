@@ -73,7 +73,7 @@ async def test_malformed_to_in_a_request_is_answered_400() -> None:
 
     conn = Recorder(Target(Transport.UDP, "h", 5060, "127.0.0.2"), print, print)
     client = SipClient("sip:alice@client.test", static=["127.0.0.2"])
-    client._on_message(parse_message(BAD_TO_INVITE), conn)
+    client.answerer.serve(parse_message(BAD_TO_INVITE), conn)  # type: ignore[arg-type]
     await asyncio.sleep(0)
     assert len(sent) == 1 and sent[0].startswith(b"SIP/2.0 400 Bad Request")
     assert b"malformed To header" in sent[0]

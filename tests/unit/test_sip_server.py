@@ -184,8 +184,8 @@ async def test_client_answers_options_and_absorbs_the_retransmission() -> None:
     heard: list[Incoming] = []
     client.on_incoming = heard.append
     conn = Recorder()
-    client._on_message(request("OPTIONS"), conn)
-    client._on_message(request("OPTIONS"), conn)  # retransmitted: same answer, app told once
+    client.answerer.serve(request("OPTIONS"), conn)
+    client.answerer.serve(request("OPTIONS"), conn)  # retransmitted: same answer, app told once
     assert conn.codes() == [200, 200]
     assert len(heard) == 1 and heard[0].status == 200
     await client.close()
@@ -194,13 +194,13 @@ async def test_client_answers_options_and_absorbs_the_retransmission() -> None:
 async def test_incoming_invite_default_480_then_ack_matches() -> None:
     client = SipClient("sip:alice@client.test", static=["127.0.0.2"], timers=T)
     conn = Recorder()
-    client._on_message(request("INVITE"), conn)
+    client.answerer.serve(request("INVITE"), conn)
     await settle()
     assert conn.codes() == [100, 480]
-    client._on_message(request("INVITE"), conn)  # retransmission before the ACK
+    client.answerer.serve(request("INVITE"), conn)  # retransmission before the ACK
     assert conn.codes() == [100, 480, 480]
-    client._on_message(request("ACK"), conn)
-    client._on_message(request("INVITE"), conn)  # after the ACK: absorbed, not answered
+    client.answerer.serve(request("ACK"), conn)
+    client.answerer.serve(request("INVITE"), conn)  # after the ACK: absorbed, not answered
     assert conn.codes() == [100, 480, 480]
     await client.close()
 
@@ -217,14 +217,14 @@ async def test_cancel_before_the_application_answers_is_487() -> None:
 
     client.on_invite = slow
     conn = Recorder()
-    client._on_message(request("INVITE"), conn)
+    client.answerer.serve(request("INVITE"), conn)
     await settle()
-    client._on_message(request("CANCEL"), conn)
+    client.answerer.serve(request("CANCEL"), conn)
     gate.set()
     await settle()
     assert conn.codes() == [100, 200, 487]  # 200 to the CANCEL, 487 to the INVITE
     assert client.dialogs == {}  # the late acceptance made no dialog
-    client._on_message(request("CANCEL", branch="z9hG4bKother"), conn)
+    client.answerer.serve(request("CANCEL", branch="z9hG4bKother"), conn)
     assert conn.codes()[-1] == 481
     await client.close()
 
@@ -233,27 +233,27 @@ async def test_accepted_call_bye_reinvite_and_failing_application() -> None:
     client = SipClient("sip:alice@client.test", static=["127.0.0.2"], timers=T)
     client.on_invite = lambda request: 200
     conn = Recorder()
-    client._on_message(request("INVITE"), conn)
+    client.answerer.serve(request("INVITE"), conn)
     await settle()
     ok = conn.responses()[-1]
     assert ok.code == 200 and ok.headers["Contact"] == "<sip:alice@127.0.0.1:40000>"
     (dialog,) = client.dialogs.values()
     tag = dialog.key[1]
-    client._on_message(request("ACK", branch="z9hG4bKack2xx", to_tag=tag), conn)
-    client._on_message(request("INVITE", branch="z9hG4bKre", to_tag=tag, cseq=2), conn)
+    client.answerer.serve(request("ACK", branch="z9hG4bKack2xx", to_tag=tag), conn)
+    client.answerer.serve(request("INVITE", branch="z9hG4bKre", to_tag=tag, cseq=2), conn)
     assert conn.codes()[-1] == 488  # re-INVITE declined, the session stays as it is
-    client._on_message(request("BYE", branch="z9hG4bKbye", to_tag=tag, cseq=3), conn)
+    client.answerer.serve(request("BYE", branch="z9hG4bKbye", to_tag=tag, cseq=3), conn)
     assert conn.codes()[-1] == 200 and dialog.ended and client.dialogs == {}
-    client._on_message(request("BYE", branch="z9hG4bKbye2", to_tag=tag, cseq=4), conn)
+    client.answerer.serve(request("BYE", branch="z9hG4bKbye2", to_tag=tag, cseq=4), conn)
     assert conn.codes()[-1] == 481  # that dialog is gone
-    client._on_message(request("NOTIFY", branch="z9hG4bKn", to_tag="x"), conn)
+    client.answerer.serve(request("NOTIFY", branch="z9hG4bKn", to_tag="x"), conn)
     assert conn.codes()[-1] == 200
 
     def broken(request: Request) -> int:
         raise RuntimeError("application bug")
 
     client.on_invite = broken
-    client._on_message(request("INVITE", branch="z9hG4bKb2", call_id="cid-2"), conn)
+    client.answerer.serve(request("INVITE", branch="z9hG4bKb2", call_id="cid-2"), conn)
     await settle()
     assert conn.codes()[-1] == 500
     await client.close()
@@ -276,10 +276,10 @@ async def test_retransmitted_2xx_to_our_invite_is_acked_again() -> None:
     dialog = Dialog.from_response(client, spec, ok, KAM)
     client.dialogs[dialog.key] = dialog
     dialog.ack(conn)
-    client._on_message(ok, conn)  # the 2xx again: our ACK was lost
+    client.answerer.stray(ok, conn)  # the 2xx again: our ACK was lost
     assert len(conn.sent) == 2 and conn.sent[0] == conn.sent[1]
     assert conn.sent[0].startswith(b"ACK sip:bob@127.0.0.9:5099 SIP/2.0")
     other = Response(code=200, phrase="OK")
-    client._stray(other, conn)  # no CSeq at all: ignored
+    client.answerer.stray(other, conn)  # no CSeq at all: ignored
     assert len(conn.sent) == 2
     await client.close()
