@@ -373,3 +373,41 @@ def test_refresh_walks_from_the_top_after_the_primary_recovers() -> None:
     refresh = Drive(f, now=d.now + 0.6, steering=Steering(from_top=True))
     refresh.walk()
     assert refresh.sent == [A]
+
+
+def test_outcome_and_attempt_render_for_the_cli() -> None:
+    import pytest
+
+    from siplocate.errors import OperationFailed
+
+    d = Drive()
+    w = d.walk()
+    d.apply(w.transport_error(w.attempt, "connection refused", d.now))
+    d.final(200)
+    outcome = d.done.outcome
+    assert outcome.describe() == "REGISTER 200 X from udp:127.0.0.3:5060"
+    assert outcome.raise_for_status() is outcome
+    assert outcome.attempts[0].as_dict() == {
+        "transport": "udp", "host": "a.test", "address": "127.0.0.2", "port": 5060,
+        "status": None, "error": "connection refused", "ms": 0.0,
+    }  # fmt: skip
+    d = Drive()
+    d.walk(targets=[])
+    with pytest.raises(OperationFailed, match="no target"):
+        d.done.outcome.raise_for_status()
+
+
+def test_failover_knows_what_is_down_and_probes_do_not_make_targets_sticky() -> None:
+    import pytest
+
+    from siplocate.errors import BadInput
+    from siplocate.failover import Failback
+
+    f = Failover(Policy.STICKY)
+    f.failed(A, 0, Failure.TIMEOUT, until=float("inf"))
+    assert f.is_down(A, 10**9)
+    f.observed_up(A)
+    assert not f.is_down(A, 1) and f.current is None
+    assert Failback.parse(" Probe ") is Failback.PROBE
+    with pytest.raises(BadInput, match="unknown failback mode"):
+        Failback.parse("sometimes")
