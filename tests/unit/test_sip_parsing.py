@@ -4,6 +4,8 @@ reason (RFC 3261 §7.2 status codes, §18.3 Content-Length on UDP), never a cras
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sipmessage import Response
 
 from siplocate.sip.message import (
@@ -77,3 +79,42 @@ def test_loose_key_finds_the_transaction_of_an_unparseable_response() -> None:
     assert loose_key(raw("099 Odd")) == ("z9hG4bKabc", "REGISTER")
     assert loose_key(b"garbage") is None
     assert loose_key(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;rport\r\nCSeq: 1 X\r\n\r\n") is None
+
+
+@given(st.binary(max_size=600), st.booleans())
+def test_any_bytes_parse_or_raise_message_error(data: bytes, datagram: bool) -> None:
+    try:
+        msg = parse_message(data, datagram=datagram)
+    except MessageError as exc:
+        assert str(exc)  # says what is wrong
+        return
+    assert msg.headers.get("CSeq") is not None
+
+
+HEADER = st.sampled_from(
+    ["Retry-After", "Expires", "Contact", "Content-Length", "CSeq", "Via", "To", "l", "v"]
+)
+
+
+@given(
+    st.lists(
+        st.tuples(HEADER, st.text(max_size=30).filter(lambda t: "\r" not in t and "\n" not in t)),
+        max_size=6,
+    ),
+    st.integers(0, 999),
+    st.booleans(),
+)
+def test_hostile_headers_are_rejected_or_ignored_never_raised(
+    headers: list[tuple[str, str]], code: int, datagram: bool
+) -> None:
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    try:
+        msg = parse_message(raw(f"{code:03d} X", extra), datagram=datagram)
+    except MessageError:
+        return
+    assert isinstance(msg, Response) and 100 <= msg.code <= 699
+    seconds = retry_after(msg)
+    assert seconds is None or 0 <= seconds < 2**32
+    lifetime = header_expires(msg, "alice")
+    assert lifetime is None or 0 <= lifetime < 2**32
+    loose_key(bytes(msg))

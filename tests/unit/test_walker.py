@@ -7,6 +7,8 @@ reads as "at time t this happened, so the walker must do that".
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sipmessage import URI, Address, Response
 
 from siplocate.failover import Failover, Failure, Policy, Steering
@@ -411,3 +413,42 @@ def test_failover_knows_what_is_down_and_probes_do_not_make_targets_sticky() -> 
     assert Failback.parse(" Probe ") is Failback.PROBE
     with pytest.raises(BadInput, match="unknown failback mode"):
         Failback.parse("sometimes")
+
+
+EVENTS = ["final", "provisional", "budget", "ring", "cancelled", "transport", "timeout", "bad"]
+
+
+@given(
+    codes=st.lists(st.sampled_from([100, 180, 200, 401, 404, 407, 486, 503, 600]), max_size=40),
+    events=st.lists(st.sampled_from(EVENTS), max_size=40),
+    tries=st.integers(1, 3),
+    method=st.sampled_from(["REGISTER", "INVITE", "OPTIONS"]),
+)
+def test_any_event_sequence_is_bounded_and_ends_once(
+    codes: list[int], events: list[str], tries: int, method: str
+) -> None:
+    """Whatever the servers do, each target gets at most ``tries`` silent tries plus one
+    digest answer, and the walk ends with exactly one Done."""
+    d = Drive(rules=Rules(budget=1.0, tries=tries), credentials=Credentials("alice", "pw"))
+    w = d.walk(method)
+    timers = {"budget": Timer.BUDGET, "ring": Timer.RING, "cancelled": Timer.CANCELLED}
+    for i, event in enumerate(events):
+        d.now += 0.5
+        code = codes[i] if i < len(codes) else 200
+        if event == "final" and code >= 200:
+            d.final(code, WWW_Authenticate=CHALLENGE, Proxy_Authenticate=CHALLENGE)
+        elif event in ("final", "provisional"):
+            d.apply(w.provisional(w.attempt, d.now))
+        elif event in timers:
+            d.apply(w.timer(timers[event], d.now))
+        elif event == "transport":
+            d.apply(w.transport_error(w.attempt, "refused", d.now))
+        elif event == "timeout":
+            d.apply(w.timed_out(w.attempt, d.now))
+        else:
+            d.apply(w.malformed(w.attempt, "bad", d.now))
+    for target in LIST:
+        assert d.sent.count(target) <= tries + 1
+    assert len([e for e in d.effects if isinstance(e, Done)]) == (1 if w.done else 0)
+    if not w.done:  # still in flight: the next silence moves it on, never a stall
+        assert w.target is not None
