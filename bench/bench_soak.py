@@ -41,7 +41,7 @@ from tests.fixtures.kamailio import (  # noqa: E402
     Cluster,
     cluster_zone,
 )
-from tests.fixtures.servers import free_port, require_binary  # noqa: E402
+from tests.fixtures.servers import require_binary  # noqa: E402
 
 AOR = f"sip:alice@{CLIENT_DOMAIN}"
 ADDRESSES = ["127.0.0.2", "127.0.0.3"]
@@ -73,6 +73,26 @@ def aor_answered(address: str, port: int, timeout: float) -> bool:
         except OSError:
             return False
     return False
+
+
+def stable_port(address: str) -> int:
+    """A free port below the kernel's ephemeral range, so that no client socket of another
+    process takes it while its server is down between a stop and a restart."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind((address, port))
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.bind((address, port))
+            if address == "127.0.0.1":
+                with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as u6:
+                    u6.bind(("::1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError(f"no stable free port on {address}")
 
 
 def proc_stats(pid: int) -> tuple[int, int]:
@@ -115,17 +135,17 @@ class Soak:
     def start_dns(self, port: int = 0) -> None:
         assert self.zone is not None
         bind = BindServer({CLIENT_DOMAIN: self.zone}, named=self.named, port=port)
-        self.bind = bind.start()
+        self.bind = bind.start(timeout=30)
 
     def setup(self) -> None:
         from tests.fixtures.kamailio import Kamailio
 
         self.named = require_binary("named", "bind9")
         kamailio = require_binary("kamailio", "kamailio")
-        pairs = [(a, free_port(a)) for a in ADDRESSES]
+        pairs = [(a, stable_port(a)) for a in ADDRESSES]
         self.zone = self.workdir / f"{CLIENT_DOMAIN}.zone"
         self.zone.write_text(cluster_zone(CLIENT_DOMAIN, pairs, ttl=5))
-        self.start_dns()
+        self.start_dns(stable_port("127.0.0.1"))
         assert self.bind is not None
         self.cluster = Cluster(CLIENT_DOMAIN, pairs, self.bind.nameserver)
         self.cluster.servers = [Kamailio(a, kamailio=kamailio, port=p) for a, p in pairs]
