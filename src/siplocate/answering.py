@@ -108,13 +108,14 @@ class Answerer:
         to its server transaction (a retransmission, an ACK, a CANCEL) or answered anew."""
         method = request.method
         branch = branch_of(request) or ""
+        existing = self.servers.get((branch, method))
+        if existing is not None and method not in ("ACK", "CANCEL"):
+            existing.apply(existing.tx.receive(request))  # a retransmission
+            return
         problem = _unusable(request)
         if problem is not None:  # §8.2: answer 400 (never an ACK), and go no further
             if method != "ACK":
-                runner = _ServerRunner(self, conn, ServerTransaction(
-                    request, reliable=conn.reliable, timers=self.client.timers
-                ))  # fmt: skip
-                self.servers.setdefault(runner.key, runner)
+                runner = self._runner(request, conn)
                 self._answer(runner, 400, [("Warning", f'399 siplocate "{problem}"')])
             return
         if method in ("ACK", "CANCEL"):
@@ -124,14 +125,7 @@ class Answerer:
                 return
             self._cancel_incoming(request, conn, invite)
             return
-        existing = self.servers.get((branch, method))
-        if existing is not None:
-            existing.apply(existing.tx.receive(request))  # a retransmission
-            return
-        runner = _ServerRunner(self, conn, ServerTransaction(
-            request, reliable=conn.reliable, timers=self.client.timers
-        ))  # fmt: skip
-        self.servers[runner.key] = runner
+        runner = self._runner(request, conn)
         to_tag = header_tag(request, "To")
         if to_tag is not None:
             self._in_dialog(request, runner, to_tag)
@@ -143,6 +137,13 @@ class Answerer:
         else:
             code, headers = decide(request)
             self._answer(runner, code, headers)
+
+    def _runner(self, request: Request, conn: Connection) -> _ServerRunner:
+        """A new server transaction for ``request`` on ``conn``, where retransmissions find it."""
+        tx = ServerTransaction(request, reliable=conn.reliable, timers=self.client.timers)
+        runner = _ServerRunner(self, conn, tx)
+        self.servers[runner.key] = runner
+        return runner
 
     def _answer(
         self,
@@ -225,10 +226,7 @@ class Answerer:
         if runner is not None:
             runner.apply(runner.tx.receive(cancel))
             return
-        runner = _ServerRunner(self, conn, ServerTransaction(
-            cancel, reliable=conn.reliable, timers=self.client.timers
-        ))  # fmt: skip
-        self.servers[runner.key] = runner
+        runner = self._runner(cancel, conn)
         if invite is None or invite.tx.final:
             self._answer(runner, 481)
             return
