@@ -9,6 +9,7 @@ failback); ``health.HealthMonitor`` can feed it. Resolution always goes through
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import ssl
 import time
@@ -270,6 +271,8 @@ class _Walk:
         self.timers: dict[WalkTimer, asyncio.TimerHandle] = {}
         self.runners: dict[int, _Runner] = {}
         self.tasks: set[asyncio.Future[None]] = set()
+        self.queue: collections.deque[WalkEffect] = collections.deque()
+        self.busy = False
 
     async def run(self) -> Done:
         self.apply(self.walker.start(time.time()))
@@ -279,35 +282,51 @@ class _Walk:
             self._stop()
 
     def apply(self, effects: list[WalkEffect]) -> None:
+        """Carry effects out in order; effects that arise meanwhile (a send that fails at
+        once) queue behind them rather than running in the middle."""
+        self.queue.extend(effects)
+        if self.busy:
+            return
+        self.busy = True
+        try:
+            while self.queue:
+                self._carry_out(self.queue.popleft())
+        finally:
+            self.busy = False
+
+    def _carry_out(self, effect: WalkEffect) -> None:
         loop = asyncio.get_running_loop()
-        for effect in effects:
-            if isinstance(effect, WalkSend):
+        if isinstance(effect, WalkSend):
+            conn = self.client._pooled(effect.target)
+            if conn is not None:  # the flow is open: no task, no wait
+                self._start(effect, conn)
+            else:
                 task = asyncio.ensure_future(self._send(effect))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
-            elif isinstance(effect, WalkArm):
-                self._disarm(effect.timer)
-                self.timers[effect.timer] = loop.call_later(effect.delay, self._fire, effect.timer)
-            elif isinstance(effect, Disarm):
-                self._disarm(effect.timer)
-            elif isinstance(effect, Abandon):
-                runner = self.runners.pop(effect.attempt, None)
-                if runner is not None:
-                    runner.abort()
-            elif isinstance(effect, Cancel):
-                runner = self.runners.get(effect.attempt)
-                if runner is not None:
-                    task = asyncio.ensure_future(self.client._cancel(runner))
-                    self.tasks.add(task)
-                    task.add_done_callback(self.tasks.discard)
-            elif isinstance(effect, MarkDown):
-                self.client.mark(
-                    effect.target, False, failure=effect.failure, retry_after=effect.retry_after
-                )
-            elif isinstance(effect, MarkUp):
-                self.client.mark(effect.target, True, expires=self.client.expires)
-            elif isinstance(effect, Done) and not self.done.done():
-                self.done.set_result(effect)
+        elif isinstance(effect, WalkArm):
+            self._disarm(effect.timer)
+            self.timers[effect.timer] = loop.call_later(effect.delay, self._fire, effect.timer)
+        elif isinstance(effect, Disarm):
+            self._disarm(effect.timer)
+        elif isinstance(effect, Abandon):
+            runner = self.runners.pop(effect.attempt, None)
+            if runner is not None:
+                runner.abort()
+        elif isinstance(effect, Cancel):
+            runner = self.runners.get(effect.attempt)
+            if runner is not None:
+                task = asyncio.ensure_future(self.client._cancel(runner))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        elif isinstance(effect, MarkDown):
+            self.client.mark(
+                effect.target, False, failure=effect.failure, retry_after=effect.retry_after
+            )
+        elif isinstance(effect, MarkUp):
+            self.client.mark(effect.target, True, expires=self.client.expires)
+        elif isinstance(effect, Done) and not self.done.done():
+            self.done.set_result(effect)
 
     def _disarm(self, timer: WalkTimer) -> None:
         handle = self.timers.pop(timer, None)
@@ -327,6 +346,10 @@ class _Walk:
             return
         if walker.attempt != send.attempt or walker.done:
             return  # the walk moved on while the flow opened
+        self._start(send, conn)
+
+    def _start(self, send: WalkSend, conn: Connection) -> None:
+        client = self.client
         request = build_request(send.spec, transport=send.target.transport, local=conn.local)
         tx = new_transaction(request, reliable=conn.reliable, timers=client.timers)
         runner = _Runner(client.transactions, conn, tx, self)
@@ -534,6 +557,11 @@ class SipClient:
         if self._ssl is None:
             self._ssl = tls_context(self.ca_file)
         return self._ssl
+
+    def _pooled(self, target: Target) -> Connection | None:
+        """The open pooled flow to ``target``, if there is one."""
+        conn = self._connections.get((target.transport.value, target.address, target.port))
+        return conn if conn is not None and not conn.closed else None
 
     async def _connection(self, target: Target, budget: float | None) -> Connection:
         """The pooled flow to ``target``, opening it (once, shared by concurrent callers)
