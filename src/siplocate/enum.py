@@ -246,22 +246,26 @@ async def enum_lookup(
         domain = e164_domain(aus, suffix)
     result = EnumResult(number, aus, domain)
     names = [domain]
-    seen: set[dns.name.Name] = set()
+    seen: set[dns.name.Name] = {domain}
     for _ in range(MAX_HOPS):
         if not names:
             break
         name = names.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
         answer = await source.answer(name, dns.rdatatype.NAPTR)
-        records: list[Any] = answer.records  # NAPTR rdata
+        # Sorted, so the URIs and the skipped list come out the same whatever the rotation.
+        records: list[Any] = sorted(
+            answer.records, key=lambda rd: (rd.order, rd.preference, rd.to_text())
+        )
         for rd in records:
             text = f"{name} NAPTR {rd.to_text()}"
             flags = rd.flags.decode(errors="replace").lower()
             service = rd.service.decode(errors="replace")
             if flags == "" and rd.replacement != dns.name.root:
-                names.append(rd.replacement)  # non-terminal: ask there next
+                if rd.replacement in seen:
+                    result.skipped.append((text, f"loop: {rd.replacement} was already asked"))
+                else:
+                    seen.add(rd.replacement)
+                    names.append(rd.replacement)  # non-terminal: ask there next
                 continue
             kind = sip_enumservice(service)
             if kind is None:
@@ -287,6 +291,8 @@ async def enum_lookup(
                 result.skipped.append((text, f"result is not a usable SIP URI: {exc}"))
                 continue
             result.records.append(EnumRecord(rd.order, rd.preference, service, uri, str(name)))
+    for name in names:  # still queued after MAX_HOPS questions
+        result.skipped.append((str(name), f"not asked: more than {MAX_HOPS} NAPTR hops"))
     result.records.sort(key=lambda r: (r.order, r.preference))
     if not result.records:
         why = "; ".join(f"{why}" for _, why in result.skipped[:3]) or "no NAPTR records"

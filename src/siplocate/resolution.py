@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .srv import first_choice_shares, group_by_priority, weighted_order
-from .target import SipTarget, Target, Transport, Via
+from .target import SipUri, Target, Transport, Via
 from .trace import TraceEntry
 
 
@@ -93,8 +93,11 @@ class Branch:
         return cls(transport, via, srv_name, tuple(hosts), naptr, not_offered, groups)
 
 
-def order_targets(branches: tuple[Branch, ...], rng: random.Random) -> list[Target]:
-    """The target list: branches in order, each in RFC 2782 order, duplicates keep first place."""
+def order_targets(
+    branches: tuple[Branch, ...], rng: random.Random, limit: int | None = None
+) -> list[Target]:
+    """The target list: branches in order, each in RFC 2782 order, duplicates keep first
+    place, at most ``limit`` entries."""
     seen: set[tuple[Transport, str, int]] = set()
     out: list[Target] = []
     for branch in branches:
@@ -106,6 +109,8 @@ def order_targets(branches: tuple[Branch, ...], rng: random.Random) -> list[Targ
                     if key not in seen:
                         seen.add(key)
                         out.append(t)
+                        if len(out) == limit:
+                            return out
     return out
 
 
@@ -137,7 +142,7 @@ class Share:
 class Resolution:
     """What ``Resolver.locate`` returns: the ordered targets, the chain behind them, the trace."""
 
-    target: SipTarget
+    uri: SipUri  # what was asked for (not to be confused with ``targets``, the answer)
     targets: list[Target]
     branches: tuple[Branch, ...]
     trace: tuple[TraceEntry, ...]
@@ -166,7 +171,7 @@ class Resolution:
     def as_dict(self) -> dict[str, object]:
         """The public JSON shape (documented in the README)."""
         return {
-            "target": str(self.target),
+            "target": str(self.uri),
             "targets": [t.as_dict() for t in self.targets],
             "trace": [e.as_dict() for e in self.trace],
             "expires": self.expires,

@@ -45,39 +45,30 @@ def group_by_priority(records: Iterable[W]) -> list[list[W]]:
 
 
 def weighted_order(group: Sequence[W], rng: random.Random) -> list[W]:
-    """RFC 2782's selection, repeated until the group is used up.
+    """RFC 2782's selection, repeated until the group is used up, in O(n log n).
 
-    Zero-weight records sit first in the running-sum list and a number is drawn from
-    0..S when any are present (so together they come first with probability 1/(S+1)),
-    from 1..S when all weights are positive (so each comes first with probability w/S).
-    All zero: uniform. Zero-weight records are shuffled among themselves first so which
-    of them wins is fair too.
+    RFC 2782 draws from 0..S when zero-weight records are present (they sit first in the
+    running sum, so together they come next with probability 1/(S+1)) and from 1..S when
+    not (each comes next with probability w/S). The same law as a race: every positive
+    record finishes at an exponential time of rate w, and the zero-weight records, shuffled,
+    finish one after another at the times of a rate-1 clock (a sum of rate-1 exponentials).
+    The order of finishing times is RFC 2782's order, each next pick proportional to weight
+    among those left (the memorylessness of the exponential), without the quadratic loop.
     """
     if len(group) < 2:
         return list(group)
     zeros = [r for r in group if not r.weight]
     rng.shuffle(zeros)
-    remaining = zeros + [r for r in group if r.weight]
-    n_zero = len(zeros)
-    total = sum(r.weight or 0 for r in remaining)
-    ordered: list[W] = []
-    while len(remaining) > 1:
-        low = 0 if n_zero else 1
-        pick = low + int(rng.random() * (total - low + 1))
-        running = index = 0
-        while True:  # ends: the running sum reaches total >= pick
-            running += remaining[index].weight or 0
-            if running >= pick:
-                break
-            index += 1
-        chosen = remaining.pop(index)
-        ordered.append(chosen)
-        if chosen.weight:
-            total -= chosen.weight
-        else:
-            n_zero -= 1
-    ordered.extend(remaining)
-    return ordered
+    keyed: list[tuple[float, int, W]] = []
+    clock = 0.0
+    for i, rec in enumerate(zeros):
+        clock += rng.expovariate(1.0)
+        keyed.append((clock, i, rec))
+    for i, rec in enumerate(group, len(zeros)):
+        if rec.weight:
+            keyed.append((rng.expovariate(rec.weight), i, rec))
+    keyed.sort()
+    return [rec for _, _, rec in keyed]
 
 
 def srv_order(records: Iterable[W], rng: random.Random) -> list[W]:

@@ -7,9 +7,11 @@ secure) lives in the ``TRANSPORTS`` table below and nowhere else.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
+
+from sipmessage import URI
 
 from .errors import BadInput
 
@@ -146,8 +148,14 @@ class Target(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class SipTarget:
-    """A parsed SIP/SIPS URI or bare domain, reduced to what RFC 3263 needs."""
+class SipUri:
+    """A SIP/SIPS URI (or bare ``host[:port]``) parsed by ``sipmessage.URI``, plus the
+    RFC 3263 reductions: lower-case host without trailing dot or brackets, the
+    ``transport=`` and ``maddr=`` parameters, and sips + tcp meaning TLS.
+
+    ``uri`` is the full parsed URI (user parameters, telephone-subscriber users, ...) for
+    callers that need more than RFC 3263 does.
+    """
 
     scheme: str  # "sip" or "sips"
     host: str  # lower-case host name without trailing dot, or IP literal without brackets
@@ -156,6 +164,7 @@ class SipTarget:
     transport: Transport | None = None
     maddr: str | None = None
     text: str = ""
+    uri: URI | None = field(default=None, compare=False, repr=False)
 
     @property
     def secure(self) -> bool:
@@ -171,7 +180,7 @@ class SipTarget:
         return is_ip(self.lookup_host)
 
     @classmethod
-    def parse(cls, text: str) -> SipTarget:
+    def parse(cls, text: str) -> SipUri:
         """Parse ``sip:user@host:port;params``, ``sips:...`` or a bare ``host[:port]``.
 
         Raises BadInput naming what is wrong.
@@ -192,39 +201,48 @@ class SipTarget:
             raise BadInput(f"unsupported URI scheme {scheme!r} in {text!r}: use sip: or sips:")
         else:
             scheme, rest = "sip", raw
-        # Split off headers (?...) and parameters (;...).
-        rest = rest.split("?", 1)[0]
-        hostpart, *params = rest.split(";")
-        user: str | None = None
-        if "@" in hostpart:
-            user, _, hostpart = hostpart.rpartition("@")
-            if not user:
-                raise BadInput(f"empty user part in {text!r}")
-        host, port = _split_hostport(hostpart, text)
-        transport: Transport | None = None
-        maddr: str | None = None
-        for param in params:
-            if not param:
-                continue
-            name, _, value = param.partition("=")
-            name = name.lower()
-            if name == "transport":
-                if not value:
-                    raise BadInput(f"empty transport= parameter in {text!r}")
-                transport = Transport.parse(value)
-            elif name == "maddr":
-                if not value:
-                    raise BadInput(f"empty maddr= parameter in {text!r}")
-                maddr = _normalise_host(value.strip("[]"), text)
+        rest = rest.split("?", 1)[0]  # headers play no part in locating the server
+        try:
+            uri = URI.parse(f"{scheme}:{rest}")
+        except ValueError:
+            _diagnose(rest, text)  # raises BadInput naming the problem
+            raise BadInput(f"{text!r} is not a valid SIP URI (RFC 3261 §25)") from None
+        host = _normalise_host(uri.host.strip("[]"), text)
+        if uri.port is not None and not 0 < uri.port < 65536:
+            raise BadInput(f"port {uri.port} out of range 1-65535 in {text!r}")
+        params = {k.lower(): v for k, v in uri.parameters.items()}
+        transport_text = params.get("transport")
+        transport = Transport.parse(transport_text) if transport_text else None
+        maddr = params.get("maddr")
+        if maddr is not None:
+            maddr = _normalise_host(maddr.strip("[]"), text)
         if scheme == "sips" and transport is not None and not transport.secure:
             # RFC 3261 §26.2.2: sips with transport=tcp means TLS over TCP.
             transport = Transport.TLS if transport == Transport.TCP else transport
             if not transport.secure:
                 raise BadInput(f"sips: URI cannot use insecure transport {transport} in {text!r}")
-        return cls(scheme, host, user, port, transport, maddr, text.strip())
+        return cls(scheme, host, uri.user, uri.port, transport, maddr, text.strip(), uri)
 
     def __str__(self) -> str:
         return self.text or f"{self.scheme}:{self.host}"
+
+
+SipTarget = SipUri  # the earlier name, kept while callers move to SipUri
+
+
+def _diagnose(rest: str, text: str) -> None:
+    """Raise BadInput saying what is wrong with a URI sipmessage refused (best effort)."""
+    userinfo, at, hostpart = rest.rpartition("@")
+    if at and not userinfo:
+        raise BadInput(f"empty user part in {text!r}")
+    hostport, *params = hostpart.split(";")
+    _split_hostport(hostport, text)
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.lower() in ("transport", "maddr") and not value:
+            raise BadInput(f"empty {name.lower()}= parameter in {text!r}")
+        if name.lower() == "transport":
+            Transport.parse(value)
 
 
 def is_ip(host: str) -> bool:
@@ -272,7 +290,7 @@ def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
 def _normalise_host(host: str, text: str) -> str:
     if is_ip(host):
         return str(ipaddress.ip_address(host))
-    name = host.lower().rstrip(".")
+    name = host.lower().removesuffix(".")  # one trailing dot: the root; two: an empty label
     if not name:
         raise BadInput(f"missing host in {text!r}")
     if len(name) > 253:

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from siplocate.cli import app
 from siplocate.errors import OperationFailed
-from siplocate.zone import load_plan, plan_from_dict
+from siplocate.zone import load_plan
 from siplocate.zone.apply import apply_plan, plan_changes
-from siplocate.zone.drain import DRAIN_PRIORITY, drain, undrain
+from siplocate.zone.drain import DRAIN_PRIORITY, drain, read_state, undrain
 from siplocate.zone.keys import TsigKey, load_key
 from siplocate.zone.update import Change, Server, rdataset
 from tests.conftest import EXAMPLE_ZONES, ROOT, start_bind
@@ -120,41 +120,77 @@ def test_wrong_key_unknown_key_and_unsigned_are_rejected_clearly(bind: BindServe
     assert "NAPTR" not in bind.axfr_text("onsip.test")
 
 
-def test_drain_undrain_round_trip_is_byte_for_byte(bind: BindServer, tmp_path: Path) -> None:
-    server, domain, state = primary(bind), N("freeswitch.test."), tmp_path / "drains.json"
+def test_drain_undrain_round_trip_is_byte_for_byte(bind: BindServer) -> None:
+    server, domain = primary(bind), N("freeswitch.test.")
     before = bind.axfr_text("freeswitch.test")
-    result = drain(server, domain, "sip1", state)
-    assert len(result.changes) == 3 and result.ttl == 300
+    result = drain(server, domain, "sip1")
+    assert len(result.changes) == 4 and result.ttl == 300  # 3 SRV RRsets + the drain record
     drained = bind.axfr_text("freeswitch.test")
     assert f"_sip._udp 300 IN SRV {DRAIN_PRIORITY} 10 5060 sip1" in drained
     assert "_sip._udp 300 IN SRV 100 10 5060 sip2" in drained
-    assert json.loads(state.read_text())  # the old records are kept for undrain
-    undrain(server, domain, "sip1", state)
+    assert "_siplocate-drain" in drained  # the state lives in the zone, beside the SRV sets
+    assert [d.priority for d in read_state(server, domain).drains] == [100, 100, 100]
+    undrain(server, domain, "sip1")
     after = bind.axfr_text("freeswitch.test")
     assert without_serial(after) == without_serial(before)
     assert after.splitlines()[1:] == before.splitlines()[1:]  # everything but the SOA line
-    assert json.loads(state.read_text()) == {}
+    assert read_state(server, domain).drains == []
 
 
-def test_undrain_refuses_when_someone_changed_the_records(bind: BindServer, tmp_path: Path) -> None:
-    server, domain, state = primary(bind), N("freeswitch.test."), tmp_path / "drains.json"
-    drain(server, domain, "sip2", state)
-    apply_plan(
-        plan_from_dict(
-            {
-                "domain": "freeswitch.test",
-                "transports": {"udp": 1},
-                "server": [{"host": "sip1", "addresses": ["203.0.113.11"]}],
-            }
-        ),
-        server,
-    )
-    with pytest.raises(OperationFailed, match="changed since"):
-        undrain(server, domain, "sip2", state)
-    assert json.loads(state.read_text())  # state kept: nothing was restored
+def test_drains_of_two_hosts_undo_in_any_order(bind: BindServer) -> None:
+    """drain sip1, drain sip2, undrain sip1 failed with NXRRSET: the state was one
+    whole-RRset snapshot per host."""
+    server, domain = primary(bind), N("freeswitch.test.")
+    before = bind.axfr_text("freeswitch.test")
+    drain(server, domain, "sip1")
+    second = drain(server, domain, "sip2")
+    assert len(second.warnings) == 1 and "no server is left in rotation" in second.warnings[0]
+    assert "_sip._udp.freeswitch.test." in second.warnings[0]
+    undrain(server, domain, "sip1")
+    middle = bind.axfr_text("freeswitch.test")
+    assert "_sip._udp 300 IN SRV 100 10 5060 sip1" in middle
+    assert f"_sip._udp 300 IN SRV {DRAIN_PRIORITY} 10 5060 sip2" in middle
+    assert {str(d.host) for d in read_state(server, domain).drains} == {"sip2.freeswitch.test."}
+    undrain(server, domain, "sip2")
+    assert without_serial(bind.axfr_text("freeswitch.test")) == without_serial(before)
 
 
-def test_cli_apply_drain_undrain(bind: BindServer, tmp_path: Path) -> None:
+def test_drain_then_apply_then_undrain_is_not_stuck(bind: BindServer) -> None:
+    """`zone apply` of the plan restores the priorities; undrain then only clears the record
+    (it failed forever before)."""
+    server, domain = primary(bind), N("freeswitch.test.")
+    plan = load_plan(ROOT / "examples" / "plans" / "freeswitch.toml")
+    apply_plan(plan, server)
+    drain(server, domain, "sip1")
+    applied = apply_plan(plan, server)
+    assert [str(d.host) for d in applied.undone_drains()] == ["sip1.freeswitch.test."] * 3
+    result = undrain(server, domain, "sip1")
+    assert [c.rdtype for c in result.changes] == [dns.rdatatype.TXT]
+    assert len(result.warnings) == 1 and "left as it is" in result.warnings[0]
+    assert read_state(server, domain).drains == []
+    assert apply_plan(plan, server).changes == []
+
+
+def test_forget_clears_only_the_record(bind: BindServer) -> None:
+    server, domain = primary(bind), N("freeswitch.test.")
+    drain(server, domain, "sip2")
+    result = undrain(server, domain, "sip2", forget=True)
+    assert [c.rdtype for c in result.changes] == [dns.rdatatype.TXT]
+    assert f"IN SRV {DRAIN_PRIORITY} 10 5060 sip2" in bind.axfr_text("freeswitch.test")
+    assert read_state(server, domain).drains == []
+
+
+def test_failed_drain_update_records_nothing(bind: BindServer) -> None:
+    """State and SRV change travel in ONE update: a refused update leaves neither."""
+    domain = N("freeswitch.test.")
+    before = bind.axfr_text("freeswitch.test")
+    with pytest.raises(OperationFailed, match="REFUSED"):
+        drain(Server.parse(bind.nameserver, None), domain, "sip1")
+    assert bind.axfr_text("freeswitch.test") == before
+    assert read_state(primary(bind), domain).drains == []
+
+
+def test_cli_apply_drain_undrain(bind: BindServer) -> None:
     key = str(bind.key_file)
     args = ["--server", bind.nameserver, "--key", key]
     dry = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args, "--dry-run", "--no-axfr"])
@@ -170,16 +206,25 @@ def test_cli_apply_drain_undrain(bind: BindServer, tmp_path: Path) -> None:
     assert secret is not None
     for out in (dry.output, done.output, again.output):
         assert secret.group(1) not in out
-    state = ["--state-file", str(tmp_path / "s.json")]
-    drained = runner.invoke(app, ["drain", "server1", "-d", "onsip.test", *args, *state])
+    drained = runner.invoke(app, ["drain", "server1", "-d", "onsip.test", *args])
     assert drained.exit_code == 0, drained.output
     assert "may still pick server1.onsip.test." in drained.output
-    twice = runner.invoke(app, ["drain", "server1", "-d", "onsip.test", *args, *state])
-    assert twice.exit_code == 2 and "already drained" in twice.output
-    back = runner.invoke(app, ["undrain", "server1", "-d", "onsip.test", *args, *state])
+    listed = runner.invoke(app, ["drain", "--list", "-d", "onsip.test", *args])
+    assert listed.exit_code == 0 and "server1.onsip.test. _sip._tcp.onsip.test." in listed.output
+    as_json = runner.invoke(app, ["drain", "--list", "-d", "onsip.test", *args, "--json"])
+    assert {d["host"] for d in json.loads(as_json.stdout)["drains"]} == {"server1.onsip.test."}
+    # Draining a drained host and undraining an undrained one: the same kind of answer.
+    twice = runner.invoke(app, ["drain", "server1", "-d", "onsip.test", *args])
+    assert twice.exit_code == 0 and "already drained" in twice.output
+    warned = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args, "--dry-run"])
+    assert "server1.onsip.test. is drained" in warned.output
+    back = runner.invoke(app, ["undrain", "server1", "-d", "onsip.test", *args])
     assert back.exit_code == 0, back.output
-    missing = runner.invoke(app, ["drain", "nosuch", "-d", "onsip.test", *args, *state])
+    back_again = runner.invoke(app, ["undrain", "server1", "-d", "onsip.test", *args])
+    assert back_again.exit_code == 0 and "not drained" in back_again.output
+    missing = runner.invoke(app, ["drain", "nosuch", "-d", "onsip.test", *args, "--json"])
     assert missing.exit_code == 1 and "no SRV record" in missing.output
+    assert json.loads(missing.stdout)["error"]["kind"] == "not-found"
 
 
 def test_cli_wrong_key_is_one_line_exit_1(bind: BindServer, tmp_path: Path) -> None:
@@ -210,11 +255,16 @@ def test_cli_drain_wait_reports_when_the_old_ttl_has_passed(tmp_path: Path) -> N
     server = start_bind([zone], tsig=True)
     try:
         args = ["-d", "short.test", "--server", server.nameserver, "--key", str(server.key_file)]
-        state = ["--state-file", str(tmp_path / "s.json")]
-        result = runner.invoke(app, ["drain", "a", *args, *state, "--wait"])
+        result = runner.invoke(app, ["drain", "a", *args, "--wait"])
         assert result.exit_code == 0, result.output
         assert "TTL 1 s" in result.output and "TTL passed at" in result.output
-        as_json = runner.invoke(app, ["undrain", "a", *args, *state, "--json"])
+        assert "waiting for the old TTL: 1 s left" in result.output  # progress while waiting
+        undone = runner.invoke(app, ["undrain", "a", *args])
+        assert undone.exit_code == 0, undone.output
+        quiet = runner.invoke(app, ["drain", "a", *args, "--wait", "--json"])
+        assert json.loads(quiet.stdout)["action"] == "drained"  # one document on stdout
+        assert "TTL passed at" in quiet.stderr
+        as_json = runner.invoke(app, ["undrain", "a", *args, "--json"])
         data = json.loads(as_json.output)
         assert data["action"] == "undrained" and data["ttl"] == 1
         assert "+_sip._udp.short.test. 1 IN SRV 0 1 5060 a.short.test." in data["diff"]

@@ -13,10 +13,12 @@ import pytest
 
 from siplocate import Resolver
 from siplocate.dns import CachingSource, Origin, ZoneSource
-from siplocate.dns.source import Answer, name_key
+from siplocate.dns.source import Answer
 from siplocate.errors import BadInput, DnsError
+from siplocate.limits import Limits
 from siplocate.trace import Query
 from tests.conftest import EXAMPLE_ZONES, zone_files
+from tests.unit.fakes import FakeClock
 
 N = dns.name.from_text
 
@@ -28,17 +30,26 @@ class CountingSource:
         self.calls: list[tuple[str, str]] = []
         self.ttl = ttl
         self.delay = delay
+        self.address = "192.0.2.1"
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, defer: object = None
+    ) -> Answer:
         self.calls.append((str(name), dns.rdatatype.to_text(rdtype)))
         if self.delay:
             await asyncio.sleep(self.delay)
         if str(name).startswith("missing"):
             return Answer(name, rdtype, dns.rcode.NXDOMAIN, None, 30, Origin.NETWORK)
-        rrset = dns.rrset.from_text(name, self.ttl, "IN", "A", "192.0.2.1")
-        extra = dns.rrset.from_text("extra.test.", self.ttl, "IN", "AAAA", "2001:db8::1")
+        if rdtype == dns.rdatatype.AAAA:
+            rrset = dns.rrset.from_text(name, self.ttl, "IN", "AAAA", "2001:db8::7")
+        else:
+            rrset = dns.rrset.from_text(name, self.ttl, "IN", "A", self.address)
+        extra = tuple(
+            dns.rrset.from_text(owner, self.ttl, "IN", "AAAA", "2001:db8::1")
+            for owner in ("extra.test.", "sip.a.test.")
+        )
         return Answer(
-            name, rdtype, dns.rcode.NOERROR, rrset, self.ttl, Origin.NETWORK, additional=(extra,)
+            name, rdtype, dns.rcode.NOERROR, rrset, self.ttl, Origin.NETWORK, additional=extra
         )
 
 
@@ -54,35 +65,62 @@ async def test_cache_answers_repeats_and_negative_answers_from_memory() -> None:
     assert len(inner.calls) == 2
 
 
-async def test_cache_files_the_additional_section() -> None:
+async def test_cache_files_additional_data_only_within_the_questions_bailiwick() -> None:
+    """RFC 2181 §5.4.1: a reply for a.test may fill the cache for names under a.test, but
+    never for extra.test (that would let any server plant records for any domain)."""
     inner = CountingSource()
     cache = CachingSource(inner)
     await cache.answer(N("a.test."), dns.rdatatype.A)
-    extra = await cache.answer(N("extra.test."), dns.rdatatype.AAAA)
-    assert extra.source is Origin.ADDITIONAL
-    assert [r.to_text() for r in extra.records] == ["2001:db8::1"]
-    assert len(inner.calls) == 1
+    assert cache.peek(N("sip.a.test."), dns.rdatatype.AAAA) is not None
+    assert cache.peek(N("extra.test."), dns.rdatatype.AAAA) is None
+    inside = await cache.answer(N("sip.a.test."), dns.rdatatype.AAAA)
+    assert inside.source is Origin.ADDITIONAL
+    assert [r.to_text() for r in inside.records] == ["2001:db8::1"]
+    outside = await cache.answer(N("extra.test."), dns.rdatatype.AAAA)
+    assert outside.source is Origin.NETWORK
+    assert len(inner.calls) == 2
+
+
+async def test_additional_data_never_replaces_answer_data() -> None:
+    inner = CountingSource()
+    cache = CachingSource(inner)
+    inner.address = "192.0.2.7"
+    await cache.answer(N("sip.a.test."), dns.rdatatype.AAAA)  # answer data for sip.a.test
+    inner.address = "192.0.2.1"
+    await cache.answer(N("a.test."), dns.rdatatype.A)  # carries sip.a.test AAAA as additional
+    kept = cache.peek(N("sip.a.test."), dns.rdatatype.AAAA)
+    assert kept is not None and kept.source is Origin.CACHE
 
 
 async def test_cache_expires_with_ttl_and_zero_ttl_is_not_kept() -> None:
+    clock = FakeClock()
     inner = CountingSource(ttl=0)
-    cache = CachingSource(inner)
+    cache = CachingSource(inner, clock=clock)
     await cache.answer(N("a.test."), dns.rdatatype.A)
     await cache.answer(N("a.test."), dns.rdatatype.A)
-    assert len(inner.calls) == 2
-    inner.ttl = 1
-    cache.clear()
+    assert len(inner.calls) == 2  # TTL 0: used, never kept
+    inner.ttl = 10
     await cache.answer(N("b.test."), dns.rdatatype.A)
-    key = (name_key(N("b.test.")), dns.rdatatype.A)
-    _expires, answer = cache._entries[key]
-    cache._entries[key] = (time.monotonic() - 0.001, answer)  # as if the TTL had run out
+    clock.advance(9.9)
+    await cache.answer(N("b.test."), dns.rdatatype.A)
+    assert inner.calls.count(("b.test.", "A")) == 1
+    clock.advance(0.2)  # the TTL has run out
     await cache.answer(N("b.test."), dns.rdatatype.A)
     assert inner.calls.count(("b.test.", "A")) == 2
 
 
-async def test_cache_is_bounded_and_shares_inflight_questions() -> None:
+async def test_cache_ttl_is_clamped_by_the_limits() -> None:
+    inner = CountingSource(ttl=2**31 - 1)
+    cache = CachingSource(inner, Limits(ttl_max=300, ttl_min=5))
+    answer = await cache.answer(N("a.test."), dns.rdatatype.A)
+    assert answer.ttl == 300
+    inner.ttl = 1
+    assert (await cache.answer(N("b.test."), dns.rdatatype.A)).ttl == 5
+
+
+async def test_cache_is_bounded_in_entries_and_bytes_and_shares_inflight_questions() -> None:
     inner = CountingSource(delay=0.01)
-    cache = CachingSource(inner, max_entries=5)
+    cache = CachingSource(inner, Limits(cache_entries=5))
     answers = await asyncio.gather(
         *(cache.answer(N("same.test."), dns.rdatatype.A) for _ in range(10))
     )
@@ -91,6 +129,10 @@ async def test_cache_is_bounded_and_shares_inflight_questions() -> None:
     for i in range(20):
         await cache.answer(N(f"n{i}.test."), dns.rdatatype.A)
     assert len(cache) <= 5
+    small = CachingSource(CountingSource(), Limits(cache_bytes=2000))
+    for i in range(50):
+        await small.answer(N(f"n{i}.test."), dns.rdatatype.A)
+    assert 0 < small.size <= 2000 and 0 < len(small) < 50
 
 
 def test_zone_source_wildcards_nodata_nxdomain_and_outside() -> None:
@@ -115,16 +157,17 @@ def test_zone_file_errors_are_bad_input(tmp_path) -> None:  # type: ignore[no-un
 
 
 async def test_resolver_reuses_the_chain_until_it_expires() -> None:
-    resolver = Resolver(zones=zone_files())
+    clock = FakeClock()
+    resolver = Resolver(zones=zone_files(), clock=clock)
     first = await resolver.locate("sip:6903@airties.test")
     again = await resolver.locate("sip:someone-else@airties.test")
     assert first.targets == again.targets
     sources = {e.source for e in again.trace if isinstance(e, Query)}
     assert sources == {"cache"}
     assert first.expires is not None and first.expires > time.time()
-    # an expired chain is walked again
-    memo = next(iter(resolver._chains))
-    chain = resolver._chains[memo]
-    chain.deadline = time.monotonic() - 1  # as if its TTL had run out
+    asked = resolver.cache.misses
     await resolver.locate("sip:6903@airties.test")
-    assert resolver._chains[memo].deadline > time.monotonic()
+    assert resolver.cache.misses == asked  # the chain is reused: no question at all
+    clock.advance(first.expires - time.time() + 1)  # the shortest TTL has run out
+    await resolver.locate("sip:6903@airties.test")
+    assert resolver.cache.misses > asked  # walked again: what expired is asked again

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import typer
 
+from .common import OneLineErrors
+
 app = typer.Typer(
     name="siplocate",
     help="Find, explain, test and manage the servers behind a SIP domain (RFC 3263/2782).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,  # plain click help: real metavars, no boxes, no markup from text
+    cls=OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -37,6 +41,7 @@ def _root(
 # Each module registers its commands on ``app``; the order here is the order in --help.
 from . import client as _client  # noqa: E402,F401
 from . import resolve as _resolve  # noqa: E402,F401
+from . import watch as _watch  # noqa: E402,F401
 from . import zone as _zone  # noqa: E402,F401
 
 

@@ -6,24 +6,17 @@ and ``--json`` gives the same facts to scripts.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json as jsonlib
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from ..client import Attempt, Outcome, RegEvent, Registration, SipClient
 from ..errors import BadInput, OperationFailed
-from ..failover import Failback, Policy
-from ..health import HealthMonitor
-from ..sip.auth import AuthError
-from ..sip.transaction import Timers
 from . import app
 from .common import (
     JsonOpt,
@@ -37,6 +30,12 @@ from .common import (
     run,
 )
 from .resolve import make_resolver
+
+# The SIP client (ssl, sipmessage, asyncio) is imported by the commands that use it, so
+# `siplocate --help` and the DNS commands start without it.
+if TYPE_CHECKING:
+    from ..client import Attempt, Outcome, RegEvent, SipClient
+    from ..failover import Failback
 
 
 def parse_duration(text: str, option: str) -> float:
@@ -56,14 +55,20 @@ def parse_duration(text: str, option: str) -> float:
     return value
 
 
+def check_regular(path: Path, what: str) -> Path:
+    """A CA file must be a regular file (a FIFO would block the TLS set-up forever)."""
+    from ..localfile import check_regular as regular
+
+    return regular(path, what)
+
+
 def read_password(path: Path | None) -> str | None:
     """First line of the password file (without its newline); BadInput if unreadable."""
     if path is None:
         return None
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(f"--password-file {path}: {exc.strerror or exc}") from None
+    from ..localfile import read_text  # refuses FIFOs and devices, bounded, one-line errors
+
+    text = read_text(path, "--password-file", 64 * 1024)
     lines = text.splitlines()
     if not lines or not lines[0]:
         raise BadInput(f"--password-file {path} is empty")
@@ -112,6 +117,10 @@ def build_client(
     zone: list[Path] | None,
     transports: str,
 ) -> SipClient:
+    from ..client import SipClient
+    from ..failover import Policy
+    from ..sip.transaction import Timers
+
     pol = Policy.parse(policy)
     if server and pol != Policy.STATIC:
         raise BadInput("--server is for --policy static (configured addresses, no DNS)")
@@ -134,7 +143,7 @@ def build_client(
         static=server,
         failover_after=budget,
         timers=timers,
-        ca_file=ca_file,
+        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
     )
 
 
@@ -206,6 +215,8 @@ def register(
     interval = parse_duration(probe_interval, "--probe-interval") if probe_interval else None
     if interval is not None and not follow:
         raise BadInput("--probe-interval needs --follow")
+    from ..failover import Failback
+
     mode = Failback.parse(failback)
     client = build_client(
         aor,
@@ -230,6 +241,9 @@ def register(
 
 
 async def _once(client: SipClient, expires: int, json: bool) -> int:
+    from ..client import Outcome
+    from ..sip.auth import AuthError
+
     async with client:
         try:
             outcome = await client.register(expires)
@@ -272,6 +286,11 @@ def _print_attempts(outcome: Outcome) -> None:
 async def _follow(
     client: SipClient, expires: int, interval: float | None, failback: Failback, json: bool
 ) -> int:
+    import asyncio
+
+    from ..client import Registration
+    from ..health import HealthMonitor
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -331,6 +350,11 @@ def probe(
 
     Exit codes: 0 at least one target answered, 1 none did, 2 bad input.
     """
+    from rich.table import Table
+
+    from ..client import SipClient
+    from ..sip.transaction import Timers
+
     budget = parse_duration(timeout, "--timeout")
     client = SipClient(
         domain,
@@ -338,7 +362,7 @@ def probe(
         transports=transports,
         failover_after=budget,
         timers=Timers(t1=parse_duration(t1, "--t1")),
-        ca_file=ca_file,
+        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
     )
     attempts = run(_probe(client, budget))
     if json:
@@ -361,6 +385,8 @@ def probe(
 
 
 async def _probe(client: SipClient, budget: float) -> list[Attempt]:
+    import asyncio
+
     async with client:
         targets, _ = await client.targets()
         return list(await asyncio.gather(*(client.probe(t, budget) for t in targets)))

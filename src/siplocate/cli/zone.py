@@ -3,36 +3,42 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import dns.name
-import dns.rdatatype
 import typer
 
-from ..dns import make_source
-from ..enum import DEFAULT_ISN_ROOT, DEFAULT_SUFFIX, enum_lookup
-from ..errors import BadInput
-from ..target import SipTarget
-from ..zone.apply import apply_plan
-from ..zone.drain import DRAIN_PRIORITY, DrainResult, default_state_file, drain, undrain
-from ..zone.keys import load_key
-from ..zone.lint import Finding, Severity, gather, has_errors, lint_snapshot, lint_zone_files
-from ..zone.plan import load_plan
-from ..zone.render import FORMATS, render_bind, render_json, render_nsupdate
-from ..zone.update import Server
+from ..errors import BadInput, NotFound
 from . import app
 from .common import (
+    DEFAULT_TIMEOUT,
     JsonOpt,
     NameserverOpt,
+    TimeoutOpt,
     ZoneOpt,
     console,
     err_console,
     handle_errors,
+    parse_seconds,
     print_json,
     run,
 )
+
+# Heavy modules (dnspython's query machinery, TOML, RE2, the resolver) are imported inside
+# each command, so `siplocate --help` and the other commands start fast.
+if TYPE_CHECKING:
+    import dns.name
+
+    from ..zone.drain import DrainResult
+    from ..zone.lint import Finding
+    from ..zone.update import Server
+
+#: ENUM defaults, repeated here so --help needs no import of siplocate.enum (a test keeps
+#: them equal).
+DEFAULT_SUFFIX = "e164.arpa"
+DEFAULT_ISN_ROOT = "freenum.org"
 
 zone_app = typer.Typer(
     name="zone",
@@ -45,7 +51,10 @@ PlanArg = Annotated[Path, typer.Argument(metavar="PLAN", help="Plan file (TOML),
 ServerOpt = Annotated[
     str,
     typer.Option(
-        "--server", "-s", metavar="HOST[:PORT]", help="The primary to update (IP address)."
+        "--server",
+        "-s",
+        metavar="SERVER",
+        help="The primary to update: ADDRESS, ADDRESS:PORT, [IPV6]:PORT, ADDRESS#PORT or a name.",
     ),
 ]
 KeyOpt = Annotated[
@@ -69,13 +78,16 @@ AxfrOpt = Annotated[
         "used anyway when the transfer is refused).",
     ),
 ]
-StateOpt = Annotated[
-    Path | None,
+
+
+SERVER_TIMEOUT = 5.0  # one TCP exchange (query, transfer or update) with the primary
+ServerTimeoutOpt = Annotated[
+    float,
     typer.Option(
-        "--state-file",
-        metavar="FILE",
-        help="Where drain keeps the records it replaced "
-        "(default: $XDG_STATE_HOME/siplocate/drains.json).",
+        "--timeout",
+        metavar="SECONDS",
+        parser=parse_seconds,
+        help="Wait at most SECONDS for each answer from the primary (2, 1.5, 2s or 500ms).",
     ),
 ]
 
@@ -84,15 +96,28 @@ def _warn(message: str) -> None:
     err_console.print(f"siplocate: warning: {message}", markup=False)
 
 
-def _server(server: str, key: Path | None, key_name: str | None, axfr: bool = True) -> Server:
+def _server(
+    server: str,
+    key: Path | None,
+    key_name: str | None,
+    axfr: bool = True,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    sends: bool = True,
+) -> Server:
+    """The primary from --server/--key; ``sends`` False (dry runs, listings): no unsigned
+    update will go out, so no warning about one."""
+    from ..zone.keys import load_key
+    from ..zone.update import Server
+
     tsig = None
     if key is not None:
         tsig = load_key(key, key_name)
         for w in tsig.warnings:
             _warn(w)
-    else:
+    elif sends:
         _warn("no --key: sending an unsigned update")
-    primary = Server.parse(server, tsig)
+    primary = Server.parse(server, tsig, timeout)
     primary.use_axfr = axfr
     return primary
 
@@ -119,6 +144,9 @@ def render_cmd(
     The bind output is a complete zone (SOA, NS, records) that passes named-
     checkzone.
     """
+    from ..zone.plan import load_plan
+    from ..zone.render import FORMATS, render_bind, render_json, render_nsupdate
+
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     loaded = load_plan(plan)
@@ -133,21 +161,38 @@ def render_cmd(
 # --------------------------------------------------------------------------- lint / check
 
 
-def _print_findings(findings: list[Finding], json: bool) -> None:
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False) -> None:
+    """Findings as JSON, or for people: ``file:line: severity code message`` (zone lint) or
+    a heading, the records and the message (check). Names and records are printed as text:
+    nothing from DNS or a file is read as markup."""
+    from rich.text import Text
+
+    from ..zone.lint import Severity
+
     if json:
         print_json([f.as_dict() for f in findings])
         return
-    style = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
     for f in findings:
+        severity = f.severity.value
+        if lines:
+            where = f"{f.file}:{f.line}" if f.line is not None else (f.file or f.name)
+            console.print(
+                Text.assemble(f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}")
+            )
+            continue
         where = f" ({f.file}:{f.line})" if f.line is not None else ""
-        console.print(f"[{style[f.severity]}]{f.severity.value}[/] [bold]{f.code}[/] {f.name}"
-                      f"{where}", markup=True, highlight=False)  # fmt: skip
+        console.print(
+            Text.assemble((severity, _STYLE[severity]), " ", (f.code, "bold"), f" {f.name}{where}")
+        )
         for record in f.records:
-            console.print(f"    {record}", markup=False)
-        console.print(f"    {f.message}", markup=False)
+            console.print(Text(f"    {record}"))
+        console.print(Text(f"    {f.message}"))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items())
-    console.print(summary if findings else "no findings", markup=False)
+    console.print(summary if findings else "no findings")
 
 
 @zone_app.command("lint")
@@ -159,14 +204,27 @@ def lint_cmd(
             metavar="FILE...", help="Zone files; give the zones of off-site targets too."
         ),
     ],
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            "--origin",
+            metavar="ZONE",
+            help="The zone's origin, for a file without $ORIGIN whose SOA owner is relative "
+            "(default: $ORIGIN, else the SOA record's owner; never the file name).",
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Check zone files offline for the mistakes that break SIP clients.
 
-    Every finding has a stable code, a severity, the records involved, what
-    breaks for which clients, and the fix. Lines that do not parse (an SRV
-    without its weight) are reported with their line number; the rest of the
-    file is still checked.
+    Prints one line per finding, `file:line: severity code message`, in line
+    order, with the line numbers named-checkzone gives. Every finding has a
+    stable code; --json adds the name and records involved. Lines that do not
+    parse are reported and skipped; the rest of the file is still checked.
+
+    The origin comes from --origin, else $ORIGIN, else the SOA record's owner
+    (as in `dig AXFR` output), never from the file name. A file with no SOA
+    (an empty file, /dev/null) is an error.
 
     Examples:
 
@@ -174,10 +232,16 @@ def lint_cmd(
 
       siplocate zone lint sipdomain.test.zone elsewhere.test.zone --json
 
+      siplocate zone lint db.example --origin example.com
+
     Exit codes: 0 no error-level finding, 1 at least one, 2 bad input.
     """
-    findings, _ = lint_zone_files(files)
-    _print_findings(findings, json)
+    from ..zone.lint import has_errors, lint_zone_files
+
+    if origin is not None:
+        origin = _domain(origin).to_text()
+    findings, _ = lint_zone_files(files, origin)
+    _print_findings(findings, json, lines=True)
     if has_errors(findings):
         raise typer.Exit(1)
 
@@ -188,11 +252,15 @@ def check_cmd(
     target: Annotated[str, typer.Argument(help="SIP domain or sip:/sips: URI to check.")],
     nameserver: NameserverOpt = None,
     zone: ZoneOpt = None,
+    timeout: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check a SIP domain's live NAPTR, SRV and A/AAAA records (lint rules).
 
     Asks what an RFC 3263 client asks and runs the same rules as `zone lint`.
+    If the domain cannot be looked up (no answer, REFUSED, SERVFAIL) or does
+    not exist (NXDOMAIN), that is the one-line error: nothing is judged from
+    records that were never read.
 
     Examples:
 
@@ -200,17 +268,34 @@ def check_cmd(
 
       siplocate check sip:alice@example.com --nameserver 127.0.0.1:5300 --json
 
-    Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable),
-    2 bad input.
+    Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable,
+    REFUSED, NXDOMAIN), 2 bad input.
     """
-    parsed = SipTarget.parse(target)
+    import dns.name
+    import dns.rdatatype
+
+    from ..dns import make_source
+    from ..target import SipUri
+    from ..zone.lint import gather, has_errors, lint_snapshot
+
+    parsed = SipUri.parse(target)
     if parsed.is_numeric:
         raise BadInput(f"{target}: an IP address has no DNS records to check")
     if parsed.port is not None:
         _warn(f"{target} has a port: clients skip NAPTR/SRV for it; checking the domain anyway")
-    source = make_source(nameserver, list(zone) if zone else None)
-    snap = run(gather(source, [dns.name.from_text(parsed.lookup_host)]))
-    findings = lint_snapshot(snap)
+    source = make_source(
+        nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
+    )
+    domain = dns.name.from_text(parsed.lookup_host)
+
+    async def walk() -> list[Finding]:
+        # The first question decides whether there is anything to judge at all.
+        first = await source.answer(domain, dns.rdatatype.NAPTR)
+        if first.nxdomain:
+            raise NotFound(f"{domain} does not exist (NXDOMAIN): no records to check")
+        return lint_snapshot(await gather(source, [domain]))
+
+    findings = run(walk())
     _print_findings(findings, json)
     if has_errors(findings):
         raise typer.Exit(1)
@@ -230,6 +315,7 @@ def apply_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the difference, change nothing.")
     ] = False,
+    timeout: ServerTimeoutOpt = SERVER_TIMEOUT,
     json: JsonOpt = False,
 ) -> None:
     """Make a live zone match PLAN: a diff, then one signed RFC 2136 UPDATE.
@@ -248,14 +334,30 @@ def apply_cmd(
     Exit codes: 0 applied (or nothing to do), 1 rejected or unreachable, 2 bad
     input.
     """
+    import dns.rdatatype
+
+    from ..zone.apply import apply_plan
+    from ..zone.plan import load_plan
+
     loaded = load_plan(plan)
-    result = apply_plan(loaded, _server(server, key, key_name, axfr), dry_run=dry_run)
+    primary = _server(server, key, key_name, axfr, timeout=timeout, sends=not dry_run)
+    result = apply_plan(loaded, primary, dry_run=dry_run)
+    undone: dict[str, list[str]] = {}
+    for d in result.undone_drains():
+        undone.setdefault(str(d.host), []).append(str(d.srv_name))
+    for host, names in undone.items():
+        verb = "would put" if dry_run else "puts"
+        _warn(
+            f"{host} is drained; this apply {verb} it back in rotation ({', '.join(names)}): "
+            f"drain it again afterwards, or `siplocate undrain {host}` to clear the drain record"
+        )
     if json:
         print_json(
             {
                 "zone": str(result.zone),
                 "applied": result.applied,
                 "dry_run": dry_run,
+                "drains": [d.as_dict() for d in result.drains],
                 "changes": [
                     {
                         "name": str(ch.name),
@@ -283,86 +385,172 @@ def apply_cmd(
 # --------------------------------------------------------------------------- drain / undrain
 
 DomainOpt = Annotated[
-    str, typer.Option("--domain", "-d", help="The SIP domain whose SRV records name HOST.")
+    str,
+    typer.Option(
+        "--domain", "-d", metavar="DOMAIN", help="The SIP domain whose SRV records name HOST."
+    ),
 ]
 HostArg = Annotated[
     str, typer.Argument(metavar="HOST", help="SRV target, relative to --domain or ending in '.'.")
 ]
 
 
+def _no_state_file(value: str | None) -> None:
+    if value is not None:
+        raise typer.BadParameter(
+            "drain state lives in the zone now (TXT at _siplocate-drain.DOMAIN, written in "
+            "the same update); see `drain --list`"
+        )
+
+
+GoneStateOpt = Annotated[
+    str | None,
+    typer.Option("--state-file", hidden=True, callback=_no_state_file, metavar="FILE"),
+]
+OptionalHostArg = Annotated[
+    str | None,
+    typer.Argument(metavar="HOST", help="SRV target, relative to --domain or ending in '.'."),
+]
+
+
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _report(result: DrainResult, json: bool, verb: str, state: Path) -> None:
+def _report(result: DrainResult, json: bool, verb: str) -> None:
+    for w in result.warnings:
+        _warn(w)
     if json:
         print_json(
             {
                 "action": verb,
+                "changed": bool(result.changes),
+                "note": result.note,
                 "host": str(result.host),
                 "zone": str(result.zone),
                 "ttl": result.ttl,
                 "clear_at": datetime.fromtimestamp(result.clear_at, UTC).isoformat(),
-                "state_file": str(state),
+                "warnings": result.warnings,
                 "diff": [line for ch in result.changes for line in ch.lines()],
             }
         )
         return
+    if not result.changes:
+        console.print(result.note or f"{result.host}: nothing changed")
+        return
     for ch in result.changes:
         for line in ch.lines():
-            console.print(line, markup=False)
-    console.print(
-        f"{verb} {result.host}: {len(result.changes)} SRV RRset(s) changed in one update",
-        markup=False,
-    )
+            console.print(line)
+    console.print(f"{verb} {result.host}: {len(result.changes)} RRset(s) changed in one update")
 
 
-def _wait(result: DrainResult, what: str) -> None:
-    """Sleep (bounded by the TTL) until caches holding the old records have expired."""
+def _wait(
+    result: DrainResult,
+    what: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+    step: float = 5.0,
+    json: bool = False,
+) -> None:
+    """Sleep until caches holding the old records have expired, saying how long is left
+    (on stderr; under --json the closing line goes there too, stdout keeps one document)."""
     deadline = result.clear_at
-    while (left := deadline - time.time()) > 0:
-        time.sleep(min(left, 5.0))
-    console.print(f"TTL passed at {_when(deadline)}: {what}", markup=False)
+    for _ in range(int(result.ttl / step) + 3):  # bounded by the TTL
+        left = deadline - clock()
+        if left <= 0:
+            break
+        err_console.print(f"waiting for the old TTL: {left:.0f} s left (until {_when(deadline)})")
+        sleep(min(left, step))
+    (err_console if json else console).print(f"TTL passed at {_when(deadline)}: {what}")
+
+
+def _domain(text: str) -> dns.name.Name:
+    from ..zone.drain import check_name
+
+    return check_name(text, "domain")
+
+
+def _list(server: Server, domain: dns.name.Name, json: bool) -> None:
+    from ..zone.drain import DRAIN_PRIORITY, read_state
+
+    state = read_state(server, domain)
+    if state.ignored:
+        _warn(f"{state.ignored} TXT record(s) at {state.marker} are not drain records; ignored")
+    if json:
+        print_json({"zone": str(state.zone), "drains": [d.as_dict() for d in state.drains]})
+        return
+    if not state.drains:
+        console.print(f"no host is drained in {domain}")
+        return
+    for d in state.drains:
+        console.print(
+            f"{d.host} {d.srv_name} priority {d.priority} -> {DRAIN_PRIORITY} "
+            f"(weight {d.weight}, port {d.port}) since {_when(d.since)}"
+        )
 
 
 @app.command("drain")
 @handle_errors
 def drain_cmd(
-    host: HostArg,
     domain: DomainOpt,
     server: ServerOpt,
+    host: OptionalHostArg = None,
     key: KeyOpt = None,
     key_name: KeyNameOpt = None,
     axfr: AxfrOpt = True,
-    state_file: StateOpt = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Stay until the old records' TTL has passed.")
     ] = False,
+    list_: Annotated[
+        bool, typer.Option("--list", help="List the drains recorded in the zone; change nothing.")
+    ] = False,
+    timeout: ServerTimeoutOpt = SERVER_TIMEOUT,
+    state_file: GoneStateOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Take HOST out of rotation: move its SRV records behind every other server.
 
     HOST's SRV records (all SIP transports of the domain) get priority 65535,
     so every client that follows SRV priorities tries it only when all others
-    fail. The old records are saved (see --state-file) for `undrain`, which
-    restores them exactly.
+    fail. The drain is recorded in the zone itself, in a TXT record at
+    _siplocate-drain.DOMAIN written in the same update, so every admin sees it
+    (`drain --list`) and `undrain` restores each record's priority. Draining a
+    drained host changes nothing and exits 0, as undraining an undrained one.
 
-    Example:
+    Examples:
 
       siplocate drain sip1 -d example.com -s 192.0.2.53 -k key.conf --wait
+
+      siplocate drain --list -d example.com -s 192.0.2.53 -k key.conf
+
+    Exit codes: 0 drained (or already drained), 1 no such host or the server
+    refused, 2 bad input.
     """
-    state = state_file or default_state_file()
-    result = drain(_server(server, key, key_name, axfr), dns.name.from_text(domain), host, state)
-    _report(result, json, "drained", state)
+    from ..zone.drain import DRAIN_PRIORITY, drain
+
+    zone_domain = _domain(domain)
+    if list_:
+        _list(
+            _server(server, key, key_name, axfr, timeout=timeout, sends=False),
+            zone_domain,
+            json,
+        )
+        return
+    if host is None:
+        raise BadInput("give the HOST to drain (or --list)")
+    result = drain(_server(server, key, key_name, axfr, timeout=timeout), zone_domain, host)
+    _report(result, json, "drained")
+    if not result.changes:
+        return
     if not json:
         console.print(
             f"clients that cached the old records (TTL {result.ttl} s) may still pick "
-            f"{result.host} until {_when(result.clear_at)}; records saved in {state}",
-            markup=False,
+            f"{result.host} until {_when(result.clear_at)}"
         )
     if wait:
         _wait(result, f"no client that follows DNS should choose {result.host} now "
-                      f"(it is at priority {DRAIN_PRIORITY})")  # fmt: skip
+                      f"(it is at priority {DRAIN_PRIORITY})", json=json)  # fmt: skip
 
 
 @app.command("undrain")
@@ -374,26 +562,40 @@ def undrain_cmd(
     key: KeyOpt = None,
     key_name: KeyNameOpt = None,
     axfr: AxfrOpt = True,
-    state_file: StateOpt = None,
+    forget: Annotated[
+        bool,
+        typer.Option(
+            "--forget",
+            help="Only clear HOST's drain record; leave its SRV records as they are.",
+        ),
+    ] = False,
+    timeout: ServerTimeoutOpt = SERVER_TIMEOUT,
+    state_file: GoneStateOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Put HOST back: restore exactly the SRV records `drain` replaced.
+    """Put HOST back: give its drained SRV records their priority again.
 
-    Fails cleanly (nothing changed) if someone edited those SRV records since
-    the drain.
+    Works whatever else was drained or undrained since; a record that is no
+    longer at priority 65535 (a `zone apply` restored it) is left as it is and
+    the drain record is cleared.
 
-    Example:
+    Examples:
 
       siplocate undrain sip1 -d example.com -s 192.0.2.53 -k key.conf
+
+      siplocate undrain sip1 --forget -d example.com -s 192.0.2.53 -k key.conf
+
+    Exit codes: 0 undrained (or not drained), 1 the server refused, 2 bad input.
     """
-    state = state_file or default_state_file()
-    result = undrain(_server(server, key, key_name, axfr), dns.name.from_text(domain), host, state)
-    _report(result, json, "undrained", state)
-    if not json:
+    from ..zone.drain import undrain
+
+    primary = _server(server, key, key_name, axfr, timeout=timeout)
+    result = undrain(primary, _domain(domain), host, forget=forget)
+    _report(result, json, "forgot" if forget else "undrained")
+    if result.ttl and not json and not forget:
         console.print(
             f"clients pick up the restored records within {result.ttl} s "
-            f"(by {_when(result.clear_at)})",
-            markup=False,
+            f"(by {_when(result.clear_at)})"
         )
 
 
@@ -412,6 +614,7 @@ def enum_cmd(
     ] = DEFAULT_ISN_ROOT,
     nameserver: NameserverOpt = None,
     zone: ZoneOpt = None,
+    timeout: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Turn a phone number into SIP URIs via ENUM (E2U+sip/E2U+sips NAPTR).
@@ -428,13 +631,21 @@ def enum_cmd(
 
     Exit codes: 0 URIs found, 1 none (or DNS unreachable), 2 bad input.
     """
-    source = make_source(nameserver, list(zone) if zone else None)
+    from ..dns import make_source
+    from ..enum import enum_lookup
+
+    source = make_source(
+        nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
+    )
     result = run(enum_lookup(source, number, suffix=suffix, isn_root=isn_root))
     if json:
         print_json(result.as_dict())
         return
     for record in result.records:
         typer.echo(record.uri)
+    others = [rec for rec, why in result.skipped if why.startswith("service ")]
     for rec, why in result.skipped:
-        if not why.startswith("service "):  # other ENUM services (mailto, tel) are normal
+        if not why.startswith("service "):
             _warn(f"skipped {rec}: {why}")
+    if others:  # other ENUM services (mailto, tel) are normal: one line, in a stable order
+        _warn(f"{len(others)} non-SIP NAPTR record(s) skipped: {'; '.join(others)}")

@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInput
-from .cache import CachingSource
-from .live import LiveSource
+from ..limits import DEFAULT_LIMITS, Limits
 from .source import Answer, DnsSource, Origin
-from .zonefile import ZoneSource, load_zone
+
+if TYPE_CHECKING:
+    from .cache import CachingSource
+    from .live import LiveSource
+    from .zonefile import ZoneSource, load_zone
+
+# Imported on first use (PEP 562): the live source loads dnspython's query machinery, which
+# offline commands (zone files) never need.
+_LAZY = {
+    "CachingSource": "cache",
+    "LiveSource": "live",
+    "ZoneSource": "zonefile",
+    "load_zone": "zonefile",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def make_source(
@@ -16,13 +40,18 @@ def make_source(
     zones: list[Path] | list[str] | None = None,
     *,
     timeout: float = 1.5,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> DnsSource:
     """Zone files when given (offline), else the nameservers (default: /etc/resolv.conf)."""
     if zones and nameservers:
         raise BadInput("give either zone files or nameservers, not both")
     if zones:
+        from .zonefile import ZoneSource
+
         return ZoneSource(list(zones))
-    return LiveSource(nameservers, timeout=timeout)
+    from .live import LiveSource
+
+    return LiveSource(nameservers, timeout=timeout, limits=limits)
 
 
 __all__ = [

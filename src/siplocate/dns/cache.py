@@ -1,55 +1,102 @@
-"""A TTL cache in front of any DnsSource.
+"""A TTL cache in front of any DnsSource, with the credibility rules of RFC 2181 §5.4.1.
 
-Honours TTLs (capped), caches negative answers for their RFC 2308 TTL, files the RRsets of
-an answer's additional section as answers of their own (so a NAPTR reply that carries the
-SRV and A/AAAA records resolves the whole chain), shares one in-flight question among
-concurrent askers, and stays within ``max_entries`` by evicting the oldest. When no server
-answers, an expired answer is served stale for a while (RFC 8767) rather than failing: a
-DNS outage must not take the SIP servers' addresses with it.
+What it believes, and why (README, "What the cache trusts"):
+- Answer-section data for the question asked is cached under that question.
+- Additional-section data ranks below answer data: it never replaces a live answer entry,
+  and it is cached for others only when its owner lies within the bailiwick of the question
+  that brought it (the question's name without its leading ``_service._proto`` labels), so a
+  server for ``evil.test`` cannot plant records for ``victim.test``. The walk that asked may
+  still use the rest for names its own reply points at (``locate.py``), never anybody else.
+- TTLs are clamped by ``Limits`` (TTL 0: used now, never cached).
+- One question in flight per name and type, shared by all askers.
+- During an outage, an expired answer (up to ``stale_for`` old) is served stale, the RFC 8767
+  way: a refresh is started and waited for at most ``stale_answer_after`` seconds; past that
+  the stale answer is given while the refresh goes on, and the first fresh reply replaces it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 
 from ..errors import DnsError
+from ..limits import DEFAULT_LIMITS, Limits
 from .source import Answer, DnsSource, NameKey, Origin, name_key
 
-MAX_TTL = 86400
-MAX_NEGATIVE_TTL = 3 * 3600  # RFC 2308 §5: 1-3 hours is a sensible upper bound
-STALE_FOR = 86400  # RFC 8767 §5: keep expired answers 1-3 days for serve-stale
 STALE_TTL = 30  # RFC 8767 §4: TTL given to a stale answer, so it is retried soon
 
 Key = tuple[NameKey, dns.rdatatype.RdataType]
+
+
+@dataclass(slots=True)
+class _Entry:
+    expires: float  # on the cache's clock
+    answer: Answer
+    size: int
+    additional: bool  # came from an additional section: ranks below answer data
+
+
+@dataclass(slots=True)
+class _Refresh:
+    task: asyncio.Future[Answer]
+    started: float  # event-loop time, for the RFC 8767 client response timer
+    waiters: int = 0
+
+
+def bailiwick(owner: NameKey) -> NameKey:
+    """The part of a question name its server speaks for: without leading ``_x`` labels."""
+    i = 0
+    while i < len(owner) - 1 and owner[i].startswith(b"_"):
+        i += 1
+    return owner[i:]
+
+
+def within(owner: NameKey, zone: NameKey) -> bool:
+    """``owner`` is ``zone`` or below it (keys are lower-cased labels, root last)."""
+    return len(owner) >= len(zone) and owner[len(owner) - len(zone) :] == zone
+
+
+def answer_size(answer: Answer) -> int:
+    """Approximate memory of a cached answer: per-record Python overhead plus the text a
+    record can carry (NAPTR regexps, long names); cheap, as it runs on every store."""
+    if answer.rrset is None:
+        return 256
+    per = 600 if answer.rdtype == dns.rdatatype.NAPTR else 300
+    return 256 + per * len(answer.rrset)
 
 
 class CachingSource:
     """DnsSource wrapper that answers repeated questions from memory until their TTL runs out."""
 
     def __init__(
-        self, inner: DnsSource, max_entries: int = 10_000, stale_for: float = STALE_FOR
+        self,
+        inner: DnsSource,
+        limits: Limits = DEFAULT_LIMITS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.inner = inner
-        self.max_entries = max_entries
-        self.stale_for = stale_for
-        self._entries: dict[Key, tuple[float, Answer]] = {}
-        self._inflight: dict[Key, asyncio.Future[Answer]] = {}
-        self._waiters: dict[Key, int] = {}
+        self.limits = limits
+        self.clock = clock
+        self._entries: dict[Key, _Entry] = {}
+        self._bytes = 0
+        self._refreshing: dict[Key, _Refresh] = {}
         self.hits = 0
         self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def has(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> bool:
-        """Whether the question can be answered from memory now (cheaper than ``peek``)."""
-        entry = self._entries.get((name_key(name), rdtype))
-        return entry is not None and entry[0] > time.monotonic()
+    @property
+    def size(self) -> int:
+        """Approximate bytes held (bounded by ``limits.cache_bytes``)."""
+        return self._bytes
 
     def peek(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer | None:
         """The cached answer with its remaining TTL, or None; never asks the network."""
@@ -57,117 +104,147 @@ class CachingSource:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        expires, answer = entry
-        remaining = expires - time.monotonic()
+        remaining = entry.expires - self.clock()
         if remaining <= 0:
-            if remaining < -self.stale_for:  # too old even to serve stale
-                del self._entries[key]
+            if remaining < -self.limits.stale_for:  # too old even to serve stale
+                self._drop(key)
             return None
-        source = Origin.ADDITIONAL if answer.source is Origin.ADDITIONAL else Origin.CACHE
+        a = entry.answer
+        source = Origin.ADDITIONAL if entry.additional else Origin.CACHE
         return Answer(
-            answer.name,
-            answer.rdtype,
-            answer.rcode,
-            answer.rrset,
-            int(remaining),
-            source,
-            0.0,
-            answer.server,
-            answer.cnames,
+            a.name, a.rdtype, a.rcode, a.rrset, int(remaining), source, 0.0, a.server, a.cnames
         )
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
         cached = self.peek(name, rdtype)
         if cached is not None:
             self.hits += 1
             return cached
         key = (name_key(name), rdtype)
-        task = self._inflight.get(key)
-        first = task is None
-        if task is None:
+        refresh = self._refreshing.get(key)
+        if refresh is not None and refresh.task.cancelled():
+            refresh = None  # its last asker gave up: this one asks anew
+        first = refresh is None
+        if refresh is None:
             self.misses += 1
-            task = asyncio.ensure_future(self._fetch(name, rdtype))
-            self._inflight[key] = task
-            self._waiters[key] = 0
+            task = asyncio.ensure_future(self._fetch(key, name, rdtype, defer))
+            task.add_done_callback(_retrieve)
+            refresh = self._refreshing[key] = _Refresh(task, asyncio.get_running_loop().time())
         else:
             self.hits += 1
-        self._waiters[key] += 1
+        stale = self._stale(key)
+        if stale is not None:
+            return await self._fresh_or_stale(refresh, stale)
+        refresh.waiters += 1
         try:
-            answer = await asyncio.shield(task)
+            answer = await asyncio.shield(refresh.task)
         except asyncio.CancelledError:
-            if self._waiters.get(key) == 1:  # nobody else wants it: stop the question itself
-                task.cancel()
+            if refresh.waiters == 1:  # nobody else wants it: stop the question itself
+                refresh.task.cancel()
             raise
         finally:
-            if key in self._waiters and self._inflight.get(key) is task:
-                self._waiters[key] -= 1
+            refresh.waiters -= 1
         return answer if first else answer.with_source(Origin.CACHE)
 
-    async def _fetch(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
-        key = (name_key(name), rdtype)
+    async def _fresh_or_stale(self, refresh: _Refresh, stale: Answer) -> Answer:
+        """RFC 8767: the refresh's answer if it comes within the client response timer of
+        the refresh's start, else the stale answer now (the refresh goes on regardless)."""
+        loop = asyncio.get_running_loop()
+        wait = refresh.started + self.limits.stale_answer_after - loop.time()
+        if wait > 0:
+            try:
+                return await asyncio.wait_for(asyncio.shield(refresh.task), wait)
+            except (TimeoutError, DnsError):
+                pass
+        elif (
+            refresh.task.done()
+            and not refresh.task.cancelled()
+            and refresh.task.exception() is None
+        ):
+            return refresh.task.result()
+        return stale
+
+    async def _fetch(
+        self,
+        key: Key,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None,
+    ) -> Answer:
         try:
-            answer = await self.inner.answer(name, rdtype)
-        except DnsError:
-            stale = self._stale(key)
-            if stale is None:
-                raise
-            return stale
-        else:
+            answer = await self.inner.answer(name, rdtype, defer)
+            ttl = self.limits.clamp_ttl(answer.ttl, negative=answer.rrset is None)
+            if ttl != answer.ttl:
+                answer = replace(answer, ttl=ttl)
             self.store(answer)
             return answer
         finally:
-            self._inflight.pop(key, None)
-            self._waiters.pop(key, None)
+            if key in self._refreshing and self._refreshing[key].task is asyncio.current_task():
+                del self._refreshing[key]
 
     def _stale(self, key: Key) -> Answer | None:
-        """An expired answer still within the serve-stale window, with a short TTL."""
+        """An expired answer still within the serve-stale window, marked stale."""
         entry = self._entries.get(key)
-        if entry is None or entry[0] - time.monotonic() < -self.stale_for:
+        if entry is None:
             return None
-        old = entry[1]
-        return Answer(
-            old.name,
-            old.rdtype,
-            old.rcode,
-            old.rrset,
-            STALE_TTL,
-            Origin.STALE,
-            0.0,
-            old.server,
-            old.cnames,
-        )
+        if entry.expires - self.clock() < -self.limits.stale_for:
+            return None
+        a = entry.answer
+        return Answer(a.name, a.rdtype, a.rcode, a.rrset, 0, Origin.STALE, 0.0, a.server, a.cnames)
 
     def store(self, answer: Answer) -> None:
-        """Remember an answer and the RRsets of its additional section."""
-        now = time.monotonic()
-        cap = MAX_TTL if answer.rrset is not None else MAX_NEGATIVE_TTL
+        """Remember an answer, and those RRsets of its additional section that lie within
+        the bailiwick of its question (they never replace answer data)."""
+        now = self.clock()
         if answer.ttl > 0 and not answer.chain_unfinished:
-            self._put((name_key(answer.name), answer.rdtype), now + min(answer.ttl, cap), answer)
+            key = (name_key(answer.name), answer.rdtype)
+            self._put(key, _Entry(now + answer.ttl, answer, answer_size(answer), False))
+        if not answer.additional:
+            return
+        zone = bailiwick(name_key(answer.name))
         for rrset in answer.additional:
-            if rrset.ttl <= 0 or rrset.rdtype == dns.rdatatype.OPT:
+            if rrset.rdclass != dns.rdataclass.IN or rrset.rdtype == dns.rdatatype.OPT:
                 continue
-            key = (name_key(rrset.name), rrset.rdtype)
+            owner = name_key(rrset.name)
+            ttl = self.limits.clamp_ttl(rrset.ttl)
+            if ttl <= 0 or not within(owner, zone):
+                continue
+            key = (owner, rrset.rdtype)
             entry = self._entries.get(key)
-            if entry is not None and entry[0] > now:
-                continue
+            if entry is not None and not entry.additional and entry.expires > now:
+                continue  # answer data outranks additional data
             extra = Answer(
-                rrset.name,
-                rrset.rdtype,
-                dns.rcode.NOERROR,
-                rrset,
-                rrset.ttl,
-                Origin.ADDITIONAL,
-                0.0,
-                answer.server,
-            )
-            self._put(key, now + min(rrset.ttl, MAX_TTL), extra)
+                rrset.name, rrset.rdtype, dns.rcode.NOERROR, rrset, ttl, Origin.ADDITIONAL,
+                0.0, answer.server,
+            )  # fmt: skip
+            self._put(key, _Entry(now + ttl, extra, answer_size(extra), True))
 
-    def _put(self, key: Key, expires: float, answer: Answer) -> None:
+    def _put(self, key: Key, entry: _Entry) -> None:
+        if entry.size > self.limits.cache_bytes:
+            return
+        self._drop(key)
+        self._entries[key] = entry
+        self._bytes += entry.size
         entries = self._entries
-        entries.pop(key, None)
-        entries[key] = (expires, answer)
-        while len(entries) > self.max_entries:
-            del entries[next(iter(entries))]
+        while len(entries) > self.limits.cache_entries or self._bytes > self.limits.cache_bytes:
+            self._drop(next(iter(entries)))  # the oldest stored
+
+    def _drop(self, key: Key) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= entry.size
 
     def clear(self) -> None:
         self._entries.clear()
+        self._bytes = 0
+
+
+def _retrieve(task: asyncio.Future[Answer]) -> None:
+    """A refresh nobody waits for any more may still fail: its error is expected, not lost."""
+    if not task.cancelled():
+        task.exception()

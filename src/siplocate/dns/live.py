@@ -1,17 +1,21 @@
 """Answers from real DNS servers: dnspython messages over our own asyncio UDP sockets.
 
-EDNS with a 1232-byte buffer (so BIND fills the additional section), TCP retry on
-truncation, a per-try timeout, and the next nameserver on timeout, SERVFAIL or REFUSED.
+EDNS with a 1232-byte buffer (so BIND fills the additional section), TCP when truncated,
+and retries with timers that measure the network: each server's round-trip time is tracked
+(RFC 6298 style), the first try waits a few round trips, later ones twice as long each, and
+a reply that is already in the socket is read before a timer is allowed to fire. Questions
+on the wire at once are bounded (``Limits.inflight``); the wait for a turn is not counted
+against a question's timer. A reply whose ID, source or question does not match is dropped
+and the real one still awaited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import random
 import socket
-import time
+from dataclasses import dataclass
 from typing import Any
 
 import dns.asyncquery
@@ -20,42 +24,92 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
 from ..errors import BadInput, DnsError
+from ..limits import DEFAULT_LIMITS, Limits
 from .source import Answer, Origin, negative_ttl, pick_answer
 
 EDNS_PAYLOAD = 1232  # DNS flag day 2020: fits any path without fragmentation
+MIN_RTO = 0.1  # never retry sooner than this, however fast the server has been
+MAX_MISMATCHED = 8  # non-matching datagrams tolerated per question before giving up on it
 
 
 def parse_nameserver(text: str) -> tuple[str, int]:
-    """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address -> (address, port)."""
+    """``addr``, ``addr:port``, ``[v6]:port``, ``addr#port`` (dig/nsupdate) or a host name
+    (resolved once by the system resolver) -> (address, port); BadInput with the right spelling.
+    """
     import ipaddress
 
     raw = text.strip()
-    host, port = raw, 53
+    host, port_text = raw, ""
     if raw.startswith("["):
         end = raw.find("]")
         if end < 0:
-            raise BadInput(f"nameserver {text!r}: unterminated [")
+            raise BadInput(f"nameserver {text!r}: unterminated [ (write [ADDRESS]:PORT)")
         host, rest = raw[1:end], raw[end + 1 :]
         if rest:
-            if not rest.startswith(":") or not rest[1:].isdigit():
+            if rest[0] not in ":#":
                 raise BadInput(f"nameserver {text!r}: expected [ADDRESS]:PORT")
-            port = int(rest[1:])
+            port_text = rest[1:]
+    elif "#" in raw:
+        host, _, port_text = raw.partition("#")
     elif raw.count(":") == 1:
         host, _, port_text = raw.partition(":")
+    elif raw.count(":") > 1:  # IPv6: bare, or with a port glued on (ambiguous)
+        head, _, tail = raw.rpartition(":")
+        glued = _is_ip(head) and tail.isdigit()  # ::1:5300 is an address AND ::1 port 5300
+        if glued or not _is_ip(raw):
+            hint = f"; did you mean [{head}]:{tail}?" if glued else ""
+            also = f" (or [{raw}] for that address, port 53)" if glued and _is_ip(raw) else ""
+            raise BadInput(f"nameserver {text!r}: ambiguous or not an IPv6 address{hint}{also}")
+    port = 53
+    if port_text or raw.endswith((":", "#")):
         if not port_text.isdigit():
             raise BadInput(f"nameserver {text!r}: port {port_text!r} is not a number")
+        if not 0 < int(port_text) < 65536:
+            raise BadInput(f"nameserver {text!r}: port {port_text} out of range (1-65535)")
         port = int(port_text)
+    if not host:
+        raise BadInput(f"nameserver {text!r}: no address")
+    if _is_ip(host):
+        return str(ipaddress.ip_address(host)), port
+    return _resolve_host(host, text), port
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
     try:
-        ipaddress.ip_address(host)
+        ipaddress.ip_address(text)
     except ValueError:
-        raise BadInput(f"nameserver {text!r}: give an IP address, not a name") from None
-    if not 0 < port < 65536:
-        raise BadInput(f"nameserver {text!r}: port out of range")
-    return host, port
+        return False
+    return True
+
+
+def _resolve_host(host: str, text: str) -> str:
+    """A nameserver given by name: its first address from the system resolver (once)."""
+    import dns.name as _name
+
+    try:
+        _name.from_text(host)
+    except dns.exception.DNSException:
+        raise BadInput(
+            f"nameserver {text!r}: not an address or host name (write ADDRESS, ADDRESS:PORT, "
+            "[IPV6]:PORT or ADDRESS#PORT)"
+        ) from None
+    if any(c in host for c in " /\\@"):
+        raise BadInput(f"nameserver {text!r}: not an address or host name")
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
+    except (OSError, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise BadInput(f"nameserver {text!r}: cannot resolve {host}: {why}") from None
+    if not infos:
+        raise BadInput(f"nameserver {text!r}: {host} has no address")
+    return str(infos[0][4][0])
 
 
 def system_nameservers() -> list[tuple[str, int]]:
@@ -67,12 +121,6 @@ def system_nameservers() -> list[tuple[str, int]]:
     return [(str(ns), int(conf.port)) for ns in conf.nameservers]
 
 
-#: Set by the resolver inside a speculative question's task: the reply is held as bytes and
-#: parsed only once the gate opens, so a reply that another reply's additional section made
-#: moot can be dropped without the cost of parsing it.
-PARSE_GATE: contextvars.ContextVar[asyncio.Event | None] = contextvars.ContextVar(
-    "siplocate_parse_gate", default=None
-)
 PER_SOCKET = 16  # questions in flight per UDP socket before another socket is opened
 
 
@@ -80,7 +128,8 @@ class _Channel(asyncio.DatagramProtocol):
     """A connected UDP socket to one nameserver, shared by the questions in flight on it.
 
     Replies are matched by ID and handed over as bytes (parsing happens in the asker's
-    task). Being connected, it hears ICMP port unreachable at once (ECONNREFUSED).
+    task). Being connected, the kernel drops datagrams from any other source, and ICMP
+    port unreachable shows at once (ECONNREFUSED).
     """
 
     def __init__(self) -> None:
@@ -106,16 +155,89 @@ class _Channel(asyncio.DatagramProtocol):
         self.transport = None
 
 
+@dataclass(slots=True)
+class _Rtt:
+    """Smoothed round-trip time of one server (RFC 6298 §2), for its retry timer."""
+
+    srtt: float | None = None
+    rttvar: float = 0.0
+
+    def sample(self, rtt: float) -> None:
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+
+    def timeout(self, initial: float, cap: float) -> float:
+        if self.srtt is None:
+            return min(initial, cap)
+        return min(max(MIN_RTO, self.srtt + 4 * self.rttvar), cap)
+
+
+def decode_reply(query: dns.message.Message, wire: bytes) -> dns.message.Message:
+    """Parse a reply from the wire; it must answer ``query`` (ID, flags and question)."""
+    reply = dns.message.from_wire(wire, ignore_trailing=True)
+    if not query.is_response(reply):
+        raise dns.exception.FormError("reply does not match the question")  # type: ignore[no-untyped-call]
+    return reply
+
+
+def answer_from(
+    name: dns.name.Name,
+    rdtype: dns.rdatatype.RdataType,
+    reply: dns.message.Message,
+    where: str,
+    latency: float,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Answer:
+    """The ``Answer`` a server's reply gives to one question; DnsError when it gives none
+    (SERVFAIL, REFUSED, ...), so the caller moves on to the next server. RRsets of a class
+    other than IN are skipped with a note."""
+    rcode = reply.rcode()
+    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+        raise DnsError(f"{where} answered {dns.rcode.to_text(rcode)}")
+    notes = tuple(
+        f"{where}: {r.name} {dns.rdataclass.to_text(r.rdclass)} "
+        f"{dns.rdatatype.to_text(r.rdtype)} skipped: not class IN"
+        for r in reply.answer
+        if r.rdclass != dns.rdataclass.IN
+    )
+    rrset, chain = pick_answer(name, rdtype, list(reply.answer), limits.cname_chain)
+    ttl = rrset.ttl if rrset is not None else negative_ttl(list(reply.authority))
+    if chain and rrset is None:
+        ttl = min(r.ttl for r in reply.answer) if reply.answer else ttl
+    return Answer(
+        name,
+        rdtype,
+        rcode,
+        rrset,
+        int(ttl),
+        Origin.NETWORK,
+        latency,
+        where,
+        chain,
+        tuple(reply.additional),
+        notes,
+    )
+
+
 class LiveSource:
-    """A DnsSource asking real nameservers, in order, over UDP (TCP when truncated)."""
+    """A DnsSource asking real nameservers, in turn, over UDP (TCP when truncated).
+
+    ``timeout`` caps one try (the first try waits ``initial_timeout`` until the server's
+    round-trip time is known); ``attempts`` is the number of tries in all, across servers.
+    """
 
     def __init__(
         self,
         nameservers: list[str] | None = None,
         *,
         timeout: float = 1.5,
-        attempts: int = 2,
+        attempts: int = 5,
+        initial_timeout: float = 0.5,
         edns: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.servers = (
             [parse_nameserver(ns) for ns in nameservers] if nameservers else system_nameservers()
@@ -123,88 +245,121 @@ class LiveSource:
         if not self.servers:
             raise BadInput("no nameservers configured")
         self.timeout = timeout
-        self.attempts = attempts
+        self.attempts = max(1, attempts)
+        self.initial_timeout = initial_timeout
         self.edns = edns
+        self.limits = limits
+        self._rtt = {server: _Rtt() for server in self.servers}
         self._pools: dict[tuple[str, int], list[_Channel]] = {}
         self._opening: dict[tuple[str, int], asyncio.Future[_Channel]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._turns: asyncio.Semaphore | None = None
         self._ids = random.SystemRandom()
+        self.sockets_opened = 0
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
         query = dns.message.make_query(
             name, rdtype, use_edns=0 if self.edns else False, payload=EDNS_PAYLOAD
         )
         problems: list[str] = []
-        for _ in range(self.attempts):
-            for host, port in self.servers:
-                where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
-                start = time.perf_counter()
-                try:
-                    reply = await self._udp(query, host, port)
-                    if reply.flags & dns.flags.TC:  # truncated: the whole answer over TCP
-                        reply = await dns.asyncquery.tcp(
-                            query, host, port=port, timeout=self.timeout
-                        )
-                        where += "/tcp"
-                except dns.exception.Timeout:
-                    problems.append(f"{where} timed out")
-                    continue
-                except OSError as exc:
-                    problems.append(f"{where}: {exc.strerror or exc}")
-                    continue
-                except dns.exception.DNSException as exc:
-                    problems.append(f"{where}: {exc}")
-                    continue
-                latency = time.perf_counter() - start
-                rcode = reply.rcode()
-                if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-                    problems.append(f"{where} answered {dns.rcode.to_text(rcode)}")
-                    continue
-                rrset, chain = pick_answer(name, rdtype, list(reply.answer))
-                ttl = rrset.ttl if rrset is not None else negative_ttl(list(reply.authority))
-                if chain and rrset is None:
-                    ttl = min(r.ttl for r in reply.answer) if reply.answer else ttl
-                return Answer(
-                    name,
-                    rdtype,
-                    rcode,
-                    rrset,
-                    int(ttl),
-                    Origin.NETWORK,
-                    latency,
-                    where,
-                    chain,
-                    tuple(reply.additional),
-                )
+        backoff = 1.0
+        for attempt in range(self.attempts):
+            host, port = self.servers[attempt % len(self.servers)]
+            if attempt and attempt % len(self.servers) == 0:
+                backoff *= 2  # a new round over the servers: each waits twice as long
+            where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+            rtt = self._rtt[(host, port)]
+            wait = min(rtt.timeout(self.initial_timeout, self.timeout) * backoff, self.timeout)
+            try:
+                reply, latency = await self._udp(query, host, port, wait, defer)
+                rtt.sample(latency)
+                if reply.flags & dns.flags.TC:  # truncated: the whole answer over TCP
+                    reply = await self._tcp(query, host, port)
+                    where += "/tcp"
+            except dns.exception.Timeout:
+                problems.append(f"{where} timed out")
+                continue
+            except OSError as exc:
+                problems.append(f"{where}: {_os_reason(exc)}")
+                continue
+            except dns.exception.DNSException as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            except DnsError as exc:  # truncated even over TCP: asking again cannot help
+                problems.append(f"{where}: {exc}")
+                break
+            try:
+                return answer_from(name, rdtype, reply, where, latency, self.limits)
+            except DnsError as exc:
+                problems.append(str(exc))
+                continue
         detail = "; ".join(dict.fromkeys(problems))
         raise DnsError(f"no answer for {name} {dns.rdatatype.to_text(rdtype)}: {detail}")
 
-    async def _udp(self, query: dns.message.Message, host: str, port: int) -> dns.message.Message:
-        """One question over UDP with a random ID; the reply must match the question."""
-        channel = await self._channel(host, port)
-        qid = self._ids.randrange(65536)
-        while qid in channel.pending:
-            qid = self._ids.randrange(65536)
-        query.id = qid
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        channel.pending[qid] = future
-        try:
-            assert channel.transport is not None
-            channel.transport.sendto(query.to_wire())
-            wire = await asyncio.wait_for(future, self.timeout)
-        except TimeoutError:
-            raise dns.exception.Timeout() from None  # type: ignore[no-untyped-call]
-        finally:
-            channel.pending.pop(qid, None)
-        gate = PARSE_GATE.get()
-        if gate is not None:
-            await gate.wait()
-        reply = dns.message.from_wire(wire, ignore_trailing=True)
-        if not query.is_response(reply):
-            raise dns.exception.FormError(  # type: ignore[no-untyped-call]
-                "reply does not match the question"
-            )
+    async def _tcp(self, query: dns.message.Message, host: str, port: int) -> dns.message.Message:
+        reply = await dns.asyncquery.tcp(query, host, port=port, timeout=self.timeout)
+        if reply.flags & dns.flags.TC:  # over 64 KB: there is no bigger channel to try
+            raise DnsError("answer truncated even over TCP (RRset larger than 64 KB)")
         return reply
+
+    async def _udp(
+        self,
+        query: dns.message.Message,
+        host: str,
+        port: int,
+        wait: float,
+        defer: asyncio.Event | None = None,
+    ) -> tuple[dns.message.Message, float]:
+        """One try over UDP with a fresh random ID: (the matching reply, its round trip).
+
+        The timer starts when the datagram is sent (not while waiting for a turn), and a
+        reply already received when it fires is still taken. A datagram that does not echo
+        the question is dropped and the real reply still awaited. The turn is given back as
+        soon as the reply is in: parsing it (held until ``defer`` is set, for speculative
+        questions) happens outside, so a held reply never keeps another question waiting.
+        """
+        loop = asyncio.get_running_loop()
+        if self._turns is None or loop is not self._loop:
+            self._turns = asyncio.Semaphore(self.limits.inflight)
+        async with self._turns:
+            channel = await self._channel(host, port)
+            qid = self._ids.randrange(65536)
+            while qid in channel.pending:
+                qid = self._ids.randrange(65536)
+            query.id = qid
+            wire = query.to_wire()
+            qname = query.question[0].name.to_wire()
+            assert qname is not None
+            question = wire[12 : 16 + len(qname)].lower()
+            assert channel.transport is not None
+            channel.transport.sendto(wire)
+            sent = loop.time()
+            deadline = sent + wait
+            try:
+                for _ in range(MAX_MISMATCHED):
+                    future: asyncio.Future[bytes] = loop.create_future()
+                    channel.pending[qid] = future
+                    timer = loop.call_at(deadline, _expire, future)
+                    try:
+                        data = await future
+                    finally:
+                        timer.cancel()
+                    if _echoes(data, question):
+                        break
+                    # not the reply to this question (a spoofer's, a late one): keep waiting
+                else:
+                    raise dns.exception.Timeout()  # type: ignore[no-untyped-call]
+            finally:
+                channel.pending.pop(qid, None)
+        latency = loop.time() - sent
+        if defer is not None:
+            await defer.wait()
+        return decode_reply(query, data), latency
 
     async def _channel(self, host: str, port: int) -> _Channel:
         """A socket to this server with room for another question (a new one if all are busy).
@@ -241,6 +396,7 @@ class LiveSource:
                 sock.close()
                 raise
             _, channel = await loop.create_datagram_endpoint(_Channel, sock=sock)
+            self.sockets_opened += 1
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters re-raise it themselves
@@ -259,3 +415,25 @@ class LiveSource:
                 if channel.transport is not None:
                     channel.transport.close()
         self._pools = {}
+
+
+def _echoes(data: bytes, question: bytes) -> bool:
+    """A response (QR set) with one question, the one asked (case-insensitively): checked
+    on the bytes, before the reply is parsed."""
+    return (
+        len(data) >= 12 + len(question)
+        and data[2] & 0x80 != 0
+        and data[4:6] == b"\x00\x01"
+        and data[12 : 12 + len(question)].lower() == question
+    )
+
+
+def _expire(future: asyncio.Future[bytes]) -> None:
+    """The retry timer: fires only if no reply has been handed over meanwhile."""
+    if not future.done():
+        future.set_exception(dns.exception.Timeout())  # type: ignore[no-untyped-call]
+
+
+def _os_reason(exc: OSError) -> str:
+    """'connection refused' rather than '[Errno 111] Connection refused'."""
+    return (exc.strerror or str(exc)).lower()

@@ -6,6 +6,7 @@ Live servers, zone files and the cache all answer through this, so the RFC 3263 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -13,6 +14,7 @@ from typing import Protocol
 import dns.name
 import dns.rcode
 import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
@@ -49,6 +51,7 @@ class Answer:
     server: str | None = None
     cnames: tuple[tuple[dns.name.Name, dns.name.Name], ...] = ()
     additional: tuple[dns.rrset.RRset, ...] = field(default=(), repr=False)
+    notes: tuple[str, ...] = ()  # what was skipped in the reply and why (e.g. wrong class)
 
     @property
     def records(self) -> list[dns.rdata.Rdata]:
@@ -80,6 +83,7 @@ class Answer:
             self.server,
             self.cnames,
             (),
+            self.notes,
         )
 
     def describe(self) -> str:
@@ -96,8 +100,17 @@ class Answer:
 class DnsSource(Protocol):
     """Anything that can answer a DNS question (live servers, zone files, a cache)."""
 
-    async def answer(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Answer:
-        """Answer one question; raise ``DnsError`` when no usable answer can be had."""
+    async def answer(
+        self,
+        name: dns.name.Name,
+        rdtype: dns.rdatatype.RdataType,
+        defer: asyncio.Event | None = None,
+    ) -> Answer:
+        """Answer one question; raise ``DnsError`` when no usable answer can be had.
+
+        ``defer``: the question is speculative; a source may hold its reply unread until
+        the event is set (the asker may drop it before, and then the reply costs nothing).
+        """
         ...
 
 
@@ -126,19 +139,20 @@ def pick_answer(
     qname: dns.name.Name,
     rdtype: dns.rdatatype.RdataType,
     rrsets: list[dns.rrset.RRset],
+    max_cnames: int = MAX_CNAME_CHAIN,
 ) -> tuple[dns.rrset.RRset | None, tuple[tuple[dns.name.Name, dns.name.Name], ...]]:
-    """Follow CNAMEs from ``qname`` through ``rrsets`` (bounded); return (RRset, chain)."""
-    by_key = {(r.name, r.rdtype): r for r in rrsets}
+    """Follow CNAMEs from ``qname`` through ``rrsets`` (at most ``max_cnames`` hops); return
+    (RRset, chain). Only class IN counts: RRsets of other classes are never an answer."""
+    by_key = {(r.name, r.rdtype): r for r in rrsets if r.rdclass == dns.rdataclass.IN}
     chain: list[tuple[dns.name.Name, dns.name.Name]] = []
     name = qname
-    for _ in range(MAX_CNAME_CHAIN + 1):
+    while True:
         found = by_key.get((name, rdtype))
         if found is not None:
             return found, tuple(chain)
         cname = by_key.get((name, dns.rdatatype.CNAME))
-        if cname is None or rdtype == dns.rdatatype.CNAME:
-            break
+        if cname is None or rdtype == dns.rdatatype.CNAME or len(chain) >= max_cnames:
+            return None, tuple(chain)
         target = cname[0].target
         chain.append((name, target))
         name = target
-    return None, tuple(chain)

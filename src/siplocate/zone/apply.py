@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.name
 import dns.rdatatype
 
+from .drain import DRAIN_PRIORITY, Drain, read_state
 from .plan import Plan
 from .update import Change, Server, diff
 
@@ -18,6 +19,22 @@ class ApplyResult:
     zone: dns.name.Name
     changes: list[Change]
     applied: bool
+    drains: list[Drain] = field(default_factory=list)  # drains recorded in the zone
+
+    def undone_drains(self) -> list[Drain]:
+        """Recorded drains whose host this apply gives a priority other than 65535 again."""
+        out = []
+        for d in self.drains:
+            for ch in self.changes:
+                if (
+                    ch.name == d.srv_name
+                    and ch.rdtype == dns.rdatatype.SRV
+                    and ch.new
+                    and any(r.target == d.host and r.priority != DRAIN_PRIORITY for r in ch.new)
+                ):
+                    out.append(d)
+                    break
+        return out
 
     def diff_text(self) -> str:
         """The changes as a unified diff (live -> plan); empty when nothing differs."""
@@ -39,8 +56,13 @@ def plan_changes(plan: Plan, server: Server) -> tuple[dns.name.Name, list[Change
 
 
 def apply_plan(plan: Plan, server: Server, *, dry_run: bool = False) -> ApplyResult:
-    """Diff the plan against the server and, unless ``dry_run``, apply it in one UPDATE."""
+    """Diff the plan against the server and, unless ``dry_run``, apply it in one UPDATE.
+
+    The drains recorded in the zone come back on the result: the plan does not know about
+    them, so an apply that touches a drained host's SRV records puts it back in rotation.
+    """
     zone, changes = plan_changes(plan, server)
+    drains = read_state(server, plan.domain).drains
     if not dry_run and changes:
         server.update(zone, changes)
-    return ApplyResult(zone, changes, bool(changes) and not dry_run)
+    return ApplyResult(zone, changes, bool(changes) and not dry_run, drains)

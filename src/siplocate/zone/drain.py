@@ -1,25 +1,32 @@
-"""Take one server out of rotation and put it back exactly as it was.
+"""Take one server out of rotation and put it back, with the drain state kept in the zone.
 
 Strategy: the drained target's SRV records move to priority 65535, behind every other
 priority (the off-site tier included), with weight and port unchanged. Priority is the one
 SRV field every client honours -- clients that ignore weights (baresip orders by a hash) would
 still pick a weight-0 target -- and the server stays a last resort if everything else is down.
-The records as they were are kept in a state file, so ``undrain`` restores them byte for byte,
-guarded by exact-RRset prerequisites on what ``drain`` wrote.
+
+State: one TXT record per drained SRV record at ``_siplocate-drain.<domain>``, written in the
+SAME update as the SRV change. The update is atomic (RFC 2136 §3.2.4 with exact-RRset
+prerequisites), so the zone never holds a drain without its record or the other way round,
+and every admin who can read the zone sees the same drains. Drain and undrain work per host
+and per record on what the zone holds now, so any order of drains and undrains works, and
+an undrain after something else (``zone apply``) restored the records just clears the state.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
+import dns.exception
 import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
+import dns.rdtypes.ANY.TXT
+import dns.rdtypes.IN.SRV
 
 from ..errors import BadInput, NotFound
 from ..target import TRANSPORTS
@@ -27,12 +34,60 @@ from .update import Change, Server, rdataset
 
 DRAIN_PRIORITY = 65535
 SRV = dns.rdatatype.SRV
+TXT = dns.rdatatype.TXT
+MARKER_LABEL = "_siplocate-drain"
+MARKER_TAG = b"siplocate-drain/1"
+MARKER_TTL = 60
+MAX_MARKERS = 1000  # TXT records read from the zone: hostile data, bounded
 
 
-def default_state_file() -> Path:
-    """``$XDG_STATE_HOME/siplocate/drains.json`` (default ``~/.local/state/...``)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "siplocate" / "drains.json"
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """One drained SRV record: where it is, whose it is, and the priority it had."""
+
+    srv_name: dns.name.Name
+    host: dns.name.Name
+    priority: int
+    weight: int
+    port: int
+    since: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "srv": str(self.srv_name),
+            "host": str(self.host),
+            "priority": self.priority,
+            "weight": self.weight,
+            "port": self.port,
+            "since": self.since,
+        }
+
+    def rdata(self) -> dns.rdata.Rdata:
+        strings = (
+            MARKER_TAG,
+            self.srv_name.to_text().encode(),
+            self.host.to_text().encode(),
+            f"{self.priority} {self.weight} {self.port}".encode(),
+            str(int(self.since)).encode(),
+        )
+        return dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, TXT, strings)
+
+    @classmethod
+    def parse(cls, rdata: dns.rdata.Rdata) -> Drain | None:
+        """The drain a marker TXT record describes; None if it is not one of ours or garbled."""
+        strings: tuple[bytes, ...] = tuple(getattr(rdata, "strings", ()))
+        if len(strings) != 5 or strings[0] != MARKER_TAG:
+            return None
+        try:
+            srv_name = dns.name.from_text(strings[1].decode("ascii"))
+            host = dns.name.from_text(strings[2].decode("ascii"))
+            priority, weight, port = (int(x) for x in strings[3].decode("ascii").split())
+            since = float(int(strings[4].decode("ascii")))
+        except (dns.exception.DNSException, ValueError, UnicodeError):
+            return None
+        if not all(0 <= v <= 65535 for v in (priority, weight, port)):
+            return None
+        return cls(srv_name, host, priority, weight, port, since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +99,8 @@ class DrainResult:
     changes: list[Change]
     done_at: float
     ttl: int
+    warnings: list[str] = field(default_factory=list)
+    note: str = ""  # why nothing changed (already drained, not drained)
 
     @property
     def clear_at(self) -> float:
@@ -51,109 +108,212 @@ class DrainResult:
         return self.done_at + self.ttl
 
 
-def _host_name(host: str, domain: dns.name.Name) -> dns.name.Name:
+@dataclass(frozen=True, slots=True)
+class DrainState:
+    """The drains recorded in one zone, plus the live RRsets they were read with."""
+
+    zone: dns.name.Name
+    marker: dns.name.Name
+    drains: list[Drain]
+    live: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.rdataset.Rdataset]
+    ignored: int = 0  # marker TXT records that were not readable drains
+
+    def of(self, host: dns.name.Name) -> list[Drain]:
+        return [d for d in self.drains if d.host == host]
+
+
+def check_name(text: str, what: str, origin: dns.name.Name | None = dns.name.root) -> dns.name.Name:
+    """A DNS name from user input; BadInput (one line) for empty or over-long labels."""
     try:
-        return dns.name.from_text(host, domain)
+        return dns.name.from_text(text, origin)
+    except dns.name.EmptyLabel:
+        raise BadInput(f"invalid {what} {text!r}: empty label (two dots in a row?)") from None
+    except dns.name.LabelTooLong:
+        raise BadInput(f"invalid {what} {text!r}: a label is over 63 characters") from None
     except dns.exception.DNSException as exc:
-        raise BadInput(f"invalid host {host!r}: {exc}") from None
+        raise BadInput(f"invalid {what} {text!r}: {exc}") from None
 
 
-def _state_key(domain: dns.name.Name, host: dns.name.Name) -> str:
-    return f"{domain} {host}"
+def marker_name(domain: dns.name.Name) -> dns.name.Name:
+    """Where the drain state of ``domain`` lives: ``_siplocate-drain.<domain>`` (TXT)."""
+    return dns.name.Name((MARKER_LABEL.encode(), *domain.labels))
 
 
-def _load_state(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"cannot read drain state {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"drain state {path} is not a JSON object")
-    return data
+def read_state(server: Server, domain: dns.name.Name) -> DrainState:
+    """The SIP SRV RRsets of ``domain`` and the drains recorded next to them."""
+    zone = server.find_zone(domain)
+    marker = marker_name(domain)
+    names = [dns.name.from_text(info.srv_prefix, domain) for info in TRANSPORTS.values()]
+    live = server.read(zone, [(n, SRV) for n in names] + [(marker, TXT)])
+    drains: list[Drain] = []
+    ignored = 0
+    for rdata in list(live.get((marker, TXT), ()))[:MAX_MARKERS]:
+        drain_ = Drain.parse(rdata)
+        if drain_ is None:
+            ignored += 1
+        else:
+            drains.append(drain_)
+    drains.sort(key=lambda d: (d.host.to_text(), d.srv_name.to_text(), d.port))
+    return DrainState(zone, marker, drains, live, ignored)
 
 
-def _save_state(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically (temp file + rename), readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".drains-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+def _srv_rdataset(ttl: int, records: Iterable[dns.rdtypes.IN.SRV.SRV]) -> dns.rdataset.Rdataset:
+    return rdataset(SRV, ttl, (r.to_text() for r in records))
+
+
+def _marker_change(state: DrainState, drains: list[Drain]) -> Change | None:
+    """The TXT change that makes the recorded drains ``drains`` (None: no change)."""
+    old = state.live.get((state.marker, TXT))
+    new = None
+    keep = [r for r in old or () if Drain.parse(r) is None]  # not ours: leave as found
+    if drains or keep:
+        new = dns.rdataset.Rdataset(dns.rdataclass.IN, TXT)
+        for rdata in [*keep, *(d.rdata() for d in drains)]:
+            new.add(rdata, MARKER_TTL)
+    if old == new and (old is None or new is None or old.ttl == new.ttl):
+        return None
+    return Change((state.marker, TXT), old, new)
+
+
+def _in_rotation(rds: Iterable[dns.rdtypes.IN.SRV.SRV]) -> bool:
+    return any(r.priority < DRAIN_PRIORITY and r.target != dns.name.root for r in rds)
 
 
 def drain(
-    server: Server, domain: dns.name.Name, host: str, state_file: Path | None = None
+    server: Server, domain: dns.name.Name, host: str, *, now: Callable[[], float] = time.time
 ) -> DrainResult:
     """Move ``host``'s SRV records (every SIP transport of ``domain``) behind all others."""
-    state_path = state_file or default_state_file()
-    target = _host_name(host, domain)
-    state = _load_state(state_path)
-    key = _state_key(domain, target)
-    if key in state:
-        raise BadInput(f"{target} is already drained in {domain} (see {state_path}); undrain first")
-    zone = server.find_zone(domain)
-    names = [dns.name.from_text(info.srv_prefix, domain) for info in TRANSPORTS.values()]
-    live = server.read(zone, [(n, SRV) for n in names])
+    target = check_name(host, "host", domain)
+    state = read_state(server, domain)
+    recorded = list(state.drains)
     changes: list[Change] = []
-    for (name, rdtype), old in sorted(live.items(), key=lambda kv: kv[0][0].to_text()):
-        if not any(r.target == target for r in old):
+    warnings: list[str] = []
+    found = False
+    empty: list[str] = []  # SRV RRsets this drain leaves with no server in rotation
+    started = now()
+    for (name, rdtype), old in sorted(state.live.items(), key=lambda kv: kv[0][0].to_text()):
+        if rdtype != SRV:
             continue
-        texts = [
-            f"{DRAIN_PRIORITY} {r.weight} {r.port} {r.target}" if r.target == target
-            else r.to_text()
-            for r in old
-        ]  # fmt: skip
-        new = rdataset(rdtype, old.ttl, texts)
-        if new != old:
-            changes.append(Change((name, rdtype), old, new))
+        mine = [r for r in old if r.target == target]
+        found = found or bool(mine)
+        moving = [r for r in mine if r.priority != DRAIN_PRIORITY]
+        if not moving:
+            continue
+        records = [r for r in old if r not in moving]
+        records += [r.replace(priority=DRAIN_PRIORITY) for r in moving]
+        new = _srv_rdataset(old.ttl, records)
+        changes.append(Change((name, SRV), old, new))
+        recorded += [Drain(name, target, r.priority, r.weight, r.port, started) for r in moving]
+        if _in_rotation(old) and not _in_rotation(new):
+            empty.append(name.to_text())
+    if empty:
+        warnings.append(
+            f"no server is left in rotation in {', '.join(empty)}: clients still use the "
+            f"drained ones (priority {DRAIN_PRIORITY}) because nothing else is there"
+        )
     if not changes:
-        found = any(any(r.target == target for r in rds) for rds in live.values())
-        if found:
-            raise BadInput(f"{target} is already at priority {DRAIN_PRIORITY} in {domain}")
-        raise NotFound(f"no SRV record of {domain} names {target}")
-    server.update(zone, changes)
-    done = time.time()
-    ttl = max(ch.old.ttl for ch in changes if ch.old is not None)
-    state[key] = {
-        "zone": str(zone),
-        "drained_at": done,
-        "ttl": ttl,
-        "rrsets": [
-            {
-                "name": str(ch.name),
-                "ttl": ch.old.ttl if ch.old else 0,
-                "before": [r.to_text() for r in ch.old or ()],
-                "after": [r.to_text() for r in ch.new or ()],
-            }
-            for ch in changes
-        ],
-    }
-    _save_state(state_path, state)
-    return DrainResult(zone, target, changes, done, ttl)
+        if not found:
+            raise NotFound(f"no SRV record of {domain} names {target}")
+        since = state.of(target)
+        why = (
+            f"{target} is already drained in {domain} (since {_utc(since[0].since)})"
+            if since
+            else f"{target} is already at priority {DRAIN_PRIORITY} in {domain} "
+            "(not by siplocate drain)"
+        )
+        return DrainResult(state.zone, target, [], now(), 0, warnings, f"{why}; nothing changed")
+    marker = _marker_change(state, recorded)
+    if marker is not None:
+        changes.append(marker)
+    server.update(state.zone, changes)
+    ttl = max(ch.old.ttl for ch in changes if ch.old is not None and ch.rdtype == SRV)
+    return DrainResult(state.zone, target, changes, now(), ttl, warnings)
 
 
 def undrain(
-    server: Server, domain: dns.name.Name, host: str, state_file: Path | None = None
+    server: Server,
+    domain: dns.name.Name,
+    host: str,
+    *,
+    forget: bool = False,
+    now: Callable[[], float] = time.time,
 ) -> DrainResult:
-    """Restore exactly the SRV records ``drain`` replaced, if nobody changed them since."""
-    state_path = state_file or default_state_file()
-    target = _host_name(host, domain)
-    state = _load_state(state_path)
-    key = _state_key(domain, target)
-    entry = state.get(key)
-    if entry is None:
-        raise NotFound(f"{target} is not drained in {domain} (nothing recorded in {state_path})")
-    zone = dns.name.from_text(entry["zone"])
-    changes = []
-    for item in entry["rrsets"]:
-        name = dns.name.from_text(item["name"])
-        after = rdataset(SRV, int(item["ttl"]), item["after"])
-        before = rdataset(SRV, int(item["ttl"]), item["before"])
-        changes.append(Change((name, SRV), after, before))
-    server.update(zone, changes)
-    del state[key]
-    _save_state(state_path, state)
-    return DrainResult(zone, target, changes, time.time(), int(entry["ttl"]))
+    """Give ``host``'s drained SRV records their priority back and clear their drain record.
+
+    Records that are no longer at 65535 (``zone apply`` or someone restored them) are left as
+    they are; ``forget`` only clears the drain record and touches no SRV record.
+    """
+    target = check_name(host, "host", domain)
+    state = read_state(server, domain)
+    mine = state.of(target)
+    if not mine:
+        drained_srv = any(
+            r.target == target and r.priority == DRAIN_PRIORITY
+            for (_, rdtype), rds in state.live.items()
+            if rdtype == SRV
+            for r in rds
+        )
+        hint = (
+            f"; its records ARE at priority {DRAIN_PRIORITY}: restore them with `zone apply`"
+            if drained_srv
+            else ""
+        )
+        note = f"{target} is not drained in {domain} (no drain record){hint}; nothing changed"
+        return DrainResult(state.zone, target, [], now(), 0, [], note)
+    changes: list[Change] = []
+    warnings: list[str] = []
+    gone: list[str] = []  # drained records no longer at 65535 (zone apply or a hand edit)
+    if not forget:
+        for name in sorted({d.srv_name for d in mine}, key=lambda n: n.to_text()):
+            old = state.live.get((name, SRV))
+            records = list(old or ())
+            changed = False
+            for d in (d for d in mine if d.srv_name == name):
+                drained = dns.rdata.from_text(
+                    dns.rdataclass.IN, SRV, f"{DRAIN_PRIORITY} {d.weight} {d.port} {d.host}"
+                )
+                if drained in records:
+                    records[records.index(drained)] = drained.replace(priority=d.priority)
+                    changed = True
+                else:
+                    gone.append(name.to_text())
+            if changed and old is not None:
+                changes.append(Change((name, SRV), old, _srv_rdataset(old.ttl, records)))
+    if gone:
+        where = ", ".join(dict.fromkeys(gone))
+        warnings.append(
+            f"{target} is no longer at priority {DRAIN_PRIORITY} in {where} "
+            "(restored by `zone apply` or by hand since the drain): left as it is"
+        )
+    marker = _marker_change(state, [d for d in state.drains if d.host != target])
+    if marker is not None:
+        changes.append(marker)
+    server.update(state.zone, changes)
+    srv_ttls = [ch.old.ttl for ch in changes if ch.old is not None and ch.rdtype == SRV]
+    return DrainResult(state.zone, target, changes, now(), max(srv_ttls, default=0), warnings)
+
+
+def _utc(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def drained_hosts(server: Server, domain: dns.name.Name) -> list[Drain]:
+    """The drains recorded for ``domain`` on ``server`` (for ``zone apply``'s warning)."""
+    try:
+        return read_state(server, domain).drains
+    except NotFound:
+        return []
+
+
+__all__ = [
+    "DRAIN_PRIORITY",
+    "Drain",
+    "DrainResult",
+    "DrainState",
+    "check_name",
+    "drain",
+    "drained_hosts",
+    "marker_name",
+    "read_state",
+    "undrain",
+]

@@ -17,6 +17,7 @@ import dns.name
 import dns.tsig
 
 from ..errors import BadInput
+from ..localfile import read_text
 
 #: Algorithm names as key files spell them -> dnspython's algorithm names.
 ALGORITHMS: dict[str, dns.name.Name] = {
@@ -33,7 +34,10 @@ _PRIVATE_ALGORITHMS = {157: "hmac-md5", 161: "hmac-sha1", 162: "hmac-sha224",
                        163: "hmac-sha256", 164: "hmac-sha384", 165: "hmac-sha512"}  # fmt: skip
 DEFAULT_ALGORITHM = "hmac-sha256"
 
-_KEY_CLAUSE = re.compile(r'key\s+"?([A-Za-z0-9._-]+)"?\s*\{(.*?)\}\s*;', re.S)
+# The body excludes braces, so a failed match stops at the next brace: linear on any input.
+_KEY_CLAUSE = re.compile(r'key\s+"?([A-Za-z0-9._-]+)"?\s*\{([^{}]*)\}\s*;')
+#: tsig-keygen writes about 100 bytes per key; 1 MiB is a whole keyring and then some.
+MAX_KEY_BYTES = 1024 * 1024
 _ALGORITHM = re.compile(r"algorithm\s+\"?([A-Za-z0-9.-]+)\"?\s*;", re.I)
 _SECRET = re.compile(r'secret\s+"([^"]*)"\s*;', re.I)
 
@@ -62,8 +66,8 @@ def load_key(path: Path | str, name: str | None = None) -> TsigKey:
     others, or the algorithm is hmac-md5 (broken hash; accepted for old servers only).
     """
     path = Path(path)
+    text = read_text(path, "key file", MAX_KEY_BYTES)
     try:
-        text = path.read_text()
         mode = path.stat().st_mode
     except OSError as exc:
         raise BadInput(f"cannot read key file {path}: {exc.strerror or exc}") from None

@@ -1,43 +1,54 @@
 """Lint the DNS records of SIP domains: one rule set over one record model.
 
 ``gather`` walks a domain through any DnsSource (zone files offline, live servers for
-``check``) the way an RFC 3263 client would -- NAPTR, every SRV name, targets' A/AAAA -- into a
-``Snapshot``; ``lint_snapshot`` runs every rule over it. ``lint_zone_files`` adds what only a
-zone file can show: lines that do not parse (e.g. an SRV without its weight field).
+``check``) with the resolver's own walk -- NAPTR, SRV, targets' A/AAAA, plus every transport's
+SRV name and the domain's own addresses -- into a ``Snapshot``; ``lint_snapshot`` runs every
+rule over it. ``lint_zone_files`` adds what only a zone file can show: lines that do not
+parse (e.g. an SRV without its weight field).
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
-import re
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import dns.exception
 import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-import dns.zone
 
-from ..dns.source import MAX_CNAME_CHAIN, DnsSource
-from ..dns.zonefile import ZoneSource, load_zone
-from ..errors import BadInput, DnsError
-from ..target import SERVICE_TRANSPORT, SRV_PREFIX_TRANSPORT, TRANSPORTS, Transport
+from ..dns.source import DnsSource
+from ..dns.zonefile import IndexedZone, ZoneProblem, ZoneSource, load_zone
+from ..errors import DnsError, NotFound
+from ..limits import DEFAULT_LIMITS
+from ..locate import Resolver
+from ..target import (
+    SERVICE_TRANSPORT,
+    SRV_PREFIX_TRANSPORT,
+    TRANSPORTS,
+    SipUri,
+    Target,
+    Transport,
+    TransportInfo,
+)
 
 NAPTR = dns.rdatatype.NAPTR
 SRV = dns.rdatatype.SRV
 A = dns.rdatatype.A
 AAAA = dns.rdatatype.AAAA
 
+#: Where `siplocate drain` puts a host (zone/drain.py's DRAIN_PRIORITY; a test keeps them
+#: equal). Repeated here so linting does not load the RFC 2136 update machinery.
+DRAIN_PRIORITY = 65535
 TTL_LONG = 3600  # above this, drain and failover changes reach clients too slowly
 TTL_SHORT = 30  # below this, every call setup waits for DNS and the servers carry the load
-MAX_SYNTAX_ERRORS = 50  # bound on the "skip the bad line and parse again" loop
 
 
 class Severity(StrEnum):
@@ -51,6 +62,9 @@ class Severity(StrEnum):
 #: code -> (severity, what it means). The codes are stable: CI scripts match on them.
 CODES: dict[str, tuple[Severity, str]] = {
     "zone-syntax": (Severity.ERROR, "a zone-file line does not parse; the server rejects the zone"),
+    "zone-no-soa": (Severity.ERROR, "no SOA record (or nothing at all): no server loads the zone"),
+    "zone-out-of-zone": (Severity.WARNING, "a record outside the zone's origin: servers ignore it"),
+    "zone-cname-and-other": (Severity.ERROR, "a name with a CNAME and other data: zone refused"),
     "srv-missing-field": (
         Severity.ERROR,
         "an SRV line lacks one of priority, weight, port, target",
@@ -59,6 +73,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "no-sip-records": (Severity.ERROR, "the domain has neither NAPTR nor SIP SRV records"),
     "naptr-unknown-service": (Severity.ERROR, "NAPTR service is not a SIP service (typo?)"),
     "naptr-flag-not-s": (Severity.ERROR, 'SIP NAPTR flag is neither "s" nor "a"'),
+    "naptr-non-terminal": (Severity.INFO, "empty-flag NAPTR leading to another NAPTR"),
     "naptr-flag-a": (Severity.WARNING, 'SIP NAPTR flag "a": SRV priority and weight skipped'),
     "naptr-flag-extra": (Severity.WARNING, 'NAPTR flags like "se" that strict clients discard'),
     "naptr-sips-to-sip": (Severity.ERROR, "a SIPS service points at a _sip. (non-TLS) name"),
@@ -72,6 +87,9 @@ CODES: dict[str, tuple[Severity, str]] = {
     "srv-duplicate-target": (Severity.WARNING, "the same target and port listed twice"),
     "srv-all-weights-zero": (Severity.WARNING, "all weights 0 in a priority with several targets"),
     "srv-service-unavailable": (Severity.INFO, 'SRV target ".": service decidedly unavailable'),
+    "srv-dot-with-targets": (Severity.ERROR, 'an SRV RRset mixes target "." with real targets'),
+    "srv-drained": (Severity.WARNING, "a target drained to priority 65535 (siplocate drain)"),
+    "srv-none-in-rotation": (Severity.WARNING, "every target of an SRV RRset is drained"),
     "no-failover": (Severity.WARNING, "one reachable target or one address: no failover"),
     "ttl-long": (Severity.WARNING, f"TTL above {TTL_LONG} s: failover and drains are slow"),
     "ttl-short": (Severity.WARNING, f"TTL below {TTL_SHORT} s: DNS load, slower call setup"),
@@ -126,6 +144,7 @@ class Snapshot:
     )
     cnames: dict[dns.name.Name, dns.name.Name] = field(default_factory=dict)
     unknown: dict[dns.name.Name, str] = field(default_factory=dict)
+    targets: dict[dns.name.Name, tuple[Target, ...]] = field(default_factory=dict)
 
     def get(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
         return self.rrsets.get((name, rdtype))
@@ -140,52 +159,46 @@ class Snapshot:
 
 
 async def gather(source: DnsSource, domains: Iterable[dns.name.Name]) -> Snapshot:
-    """Ask ``source`` what an RFC 3263 client would ask for each domain (bounded walk)."""
+    """What an RFC 3263 client sees for each domain: the resolver's own walk (so lint,
+    ``check`` and ``resolve`` follow the same NAPTR/SRV chain, non-terminal NAPTRs and
+    cross-zone targets included), plus the names the rules also look at (the domain's
+    A/AAAA and the SRV name of every transport)."""
     snap = Snapshot(list(dict.fromkeys(domains)))
-    asked: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = set()
-
-    async def ask(name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
-        if (name, rdtype) in asked or name in snap.unknown:
-            return snap.get(name, rdtype)
-        asked.add((name, rdtype))
-        current = name
-        for _ in range(MAX_CNAME_CHAIN):  # a reply may stop mid-chain: ask the next name
-            try:
-                answer = await source.answer(current, rdtype)
-            except DnsError as exc:
-                snap.unknown[name] = str(exc)
-                return None
-            if answer.cnames and name not in snap.cnames:
-                snap.cnames[name] = answer.cnames[0][1]
-            if not answer.chain_unfinished:
-                break
-            current = answer.canonical
-        if answer.rrset is not None:
-            snap.rrsets[(name, rdtype)] = answer.rrset
-        return answer.rrset
-
-    srv_names: list[dns.name.Name] = []
+    resolver = Resolver(source=source, transports=tuple(Transport))
     for domain in snap.domains:
-        for rdtype in (A, AAAA):
-            await ask(domain, rdtype)
-        for info in TRANSPORTS.values():
-            srv_names.append(dns.name.from_text(info.srv_prefix, domain))
-        naptrs = await ask(domain, NAPTR)
-        for rd in naptrs or ():
-            if rd.replacement == dns.name.root:
-                continue
-            flags = rd.flags.decode(errors="replace").lower()
-            if "a" in flags and "s" not in flags:
-                for rdtype in (A, AAAA):
-                    await ask(rd.replacement, rdtype)
-            else:
-                srv_names.append(rd.replacement)
-    for srv_name in dict.fromkeys(srv_names):
-        for rd in await ask(srv_name, SRV) or ():
-            if rd.target != dns.name.root:
-                for rdtype in (A, AAAA):
-                    await ask(rd.target, rdtype)
+        also = [(domain, A), (domain, AAAA)] + [
+            (name, SRV) for info in TRANSPORTS.values() if (name := _srv_name(info, domain))
+        ]
+        try:
+            seen = await resolver.observe(SipUri("sip", _host(domain)), also)
+        except (DnsError, NotFound) as exc:
+            snap.unknown[domain] = str(exc)
+            continue
+        asked_as: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.name.Name] = {}
+        for answer in seen.answers:  # in the order asked: a chain's next step comes later
+            asked = asked_as.pop((answer.name, answer.rdtype), answer.name)
+            if answer.cnames and asked not in snap.cnames:
+                snap.cnames[asked] = answer.cnames[0][1]
+            if answer.chain_unfinished:  # the walk asks the canonical name next
+                asked_as[(answer.canonical, answer.rdtype)] = asked
+            for name in {asked, answer.name}:
+                if answer.rrset is not None:
+                    snap.rrsets.setdefault((name, answer.rdtype), answer.rrset)
+        for name, why in seen.unanswered.items():
+            snap.unknown.setdefault(name, why)
+        snap.targets[domain] = seen.targets
     return snap
+
+
+def _srv_name(info: TransportInfo, domain: dns.name.Name) -> dns.name.Name | None:
+    try:
+        return dns.name.from_text(info.srv_prefix, domain)
+    except dns.exception.DNSException:  # too long with the prefix: no client can ask it
+        return None
+
+
+def _host(domain: dns.name.Name) -> str:
+    return domain.to_text(omit_final_dot=True).lower()
 
 
 # --------------------------------------------------------------------------- rules
@@ -232,11 +245,16 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
     naptrs = snap.get(domain, NAPTR)
     naptr_transports: dict[Transport, dns.name.Name] = {}
     srv_names: dict[dns.name.Name, Transport | None] = {}
-    if naptrs is not None:
-        out += _ttl(naptrs)
-        for rd in naptrs:
+    # The domain's NAPTR RRset, then those its empty-flag (non-terminal) records lead to,
+    # as the resolver follows them (RFC 3404 §4.1; bounded by the resolver's NAPTR depth).
+    pending = [naptrs] if naptrs is not None else []
+    followed = {domain}
+    while pending:
+        rrset = pending.pop(0)
+        out += _ttl(rrset)
+        for rd in rrset:
             service = rd.service.decode(errors="replace")
-            rec = _rr(naptrs, rd)
+            rec = _rr(rrset, rd)
             transport = SERVICE_TRANSPORT.get(service.upper())
             if transport is None:
                 if _is_enum_service(service) or not _looks_sip(service):
@@ -286,6 +304,22 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
                         "the extra flag.",
                     )
                 )
+            elif flags == "" and (nested := snap.get(rd.replacement, NAPTR)) is not None:
+                if rd.replacement not in followed and len(followed) < DEFAULT_LIMITS.naptr_depth:
+                    followed.add(rd.replacement)
+                    pending.append(nested)
+                    out.append(
+                        Finding(
+                            "naptr-non-terminal",
+                            d,
+                            rec,
+                            f"empty flags: the next lookup is the NAPTR at {rd.replacement} "
+                            "(RFC 3404 non-terminal rule); RFC 3263 clients follow it, but "
+                            "baresip, pjsip and Grandstream phones do not. Fix, if those "
+                            'phones matter: copy its records here with flags "s".',
+                        )
+                    )
+                continue
             elif flags != "s":
                 out.append(
                     Finding(
@@ -356,7 +390,9 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
                     )
                 )
     # SRV names: the standard ones for every transport, plus NAPTR replacements.
-    standard = {dns.name.from_text(info.srv_prefix, domain): t for t, info in TRANSPORTS.items()}
+    standard = {
+        name: t for t, info in TRANSPORTS.items() if (name := _srv_name(info, domain)) is not None
+    }
     for std_name, std_transport in standard.items():
         srv_names.setdefault(std_name, std_transport)
     any_srv = False
@@ -383,7 +419,7 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
             naptrs is not None
             and t is not None
             and t not in naptr_transports
-            and name == (dns.name.from_text(TRANSPORTS[t].srv_prefix, domain))
+            and name == _srv_name(TRANSPORTS[t], domain)
         ):
             out.append(
                 Finding(
@@ -398,7 +434,8 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
                 )
             )
         out += _lint_srv(snap, srv, real, t)
-    if naptrs is None and not any_srv:
+    unread = domain in snap.unknown or any(n in snap.unknown for n in standard)
+    if naptrs is None and not any_srv and not unread:
         out.append(
             Finding(
                 "no-sip-records",
@@ -430,6 +467,43 @@ def _lint_srv(
     out: list[Finding] = []
     name = str(srv.name)
     out += _ttl(srv)
+    dots = [r for r in srv if r.target == dns.name.root]
+    if dots:
+        out.append(
+            Finding(
+                "srv-dot-with-targets",
+                name,
+                _rr(srv, *dots),
+                f'{name} lists target "." (RFC 2782: service decidedly not available here) '
+                "beside real servers: some clients stop at the \".\", others try it as a host "
+                'and fail, so what a client does depends on its SRV code. Fix: remove "." '
+                "from this RRset (it is only meaningful alone).",
+            )
+        )
+    drained = [r for r in real if r.priority == DRAIN_PRIORITY]
+    if drained and len(drained) == len(real):
+        out.append(
+            Finding(
+                "srv-none-in-rotation",
+                name,
+                _rr(srv, *drained),
+                f"every target of {name} is at priority {DRAIN_PRIORITY} (drained): no server "
+                "is left in rotation, clients only reach these as a last resort. Fix: "
+                "`siplocate undrain` one of them, or add a server.",
+            )
+        )
+    elif drained:
+        for rd in drained:
+            out.append(
+                Finding(
+                    "srv-drained",
+                    name,
+                    _rr(srv, rd),
+                    f"{rd.target} is drained (priority {DRAIN_PRIORITY}): clients try it only "
+                    "when every other server fails. Fix: `siplocate undrain "
+                    f"{rd.target} --domain ...` when its maintenance is over.",
+                )
+            )
     seen: dict[tuple[dns.name.Name, int], int] = {}
     reachable: dict[dns.name.Name, list[str]] = {}
     for rd in real:
@@ -580,48 +654,16 @@ def _ttl(rrset: dns.rrset.RRset) -> list[Finding]:
 
 # --------------------------------------------------------------------------- zone files
 
-_FIELDS = {"SRV": 4, "NAPTR": 6}
-_CLASSES = {"IN", "CH", "HS", "ANY"}
+#: ZoneProblem.kind -> finding code (missing-field is refined by the record type).
+_PROBLEM_CODES = {
+    "syntax": "zone-syntax",
+    "no-soa": "zone-no-soa",
+    "out-of-zone": "zone-out-of-zone",
+    "cname-and-other": "zone-cname-and-other",
+}
 
 
-def _tokens(line: str) -> list[str]:
-    """Split a zone-file line into tokens, honouring quotes and dropping a ; comment."""
-    return re.findall(r'"(?:[^"\\]|\\.)*"|[^\s"]+', _strip_comment(line))
-
-
-def _strip_comment(line: str) -> str:
-    quoted = False
-    for i, ch in enumerate(line):
-        if ch == '"' and (i == 0 or line[i - 1] != "\\"):
-            quoted = not quoted
-        elif ch == ";" and not quoted:
-            return line[:i]
-    return line
-
-
-def prescan(text: str) -> list[tuple[int, str, str]]:
-    """(line number, code, line) for SRV/NAPTR lines with too few fields (single-line ones).
-
-    These parse as *something* wrong in any zone parser; naming the missing field is what
-    helps (the DooxSwitch wiki's ``_sip._udp SRV 0 5060 host.tld.`` lacks the weight).
-    """
-    out = []
-    for number, line in enumerate(text.splitlines(), 1):
-        tokens = _tokens(line)
-        if not tokens or tokens[0].startswith("$") or "(" in line:
-            continue
-        # The type is the first SRV/NAPTR token after an optional owner, TTL and class.
-        types = [i for i, t in enumerate(tokens[:4]) if t.upper() in _FIELDS]
-        if not types:
-            continue
-        i = types[0]
-        rdtype = tokens[i].upper()
-        if len(tokens) - i - 1 < _FIELDS[rdtype]:
-            out.append((number, f"{rdtype.lower()}-missing-field", line.strip()))
-    return out
-
-
-def _missing_field_message(rdtype: str, line: str, have: int) -> str:
+def _missing_field_message(rdtype: str, have: int) -> str:
     if rdtype == "SRV":
         hint = ""
         if have == 3:
@@ -644,125 +686,110 @@ def _missing_field_message(rdtype: str, line: str, have: int) -> str:
     )
 
 
-def lint_zone_files(paths: list[Path]) -> tuple[list[Finding], Snapshot]:
+def _problem_finding(zone: IndexedZone, p: ZoneProblem) -> Finding:
+    """A reader's problem as a finding, with BIND's line number."""
+    if p.kind == "missing-field" and p.rdtype in ("SRV", "NAPTR"):
+        code = f"{p.rdtype.lower()}-missing-field"
+        message = _missing_field_message(p.rdtype, p.fields or 0)
+    else:
+        code = _PROBLEM_CODES.get(p.kind, "zone-syntax")
+        message = p.message
+        if p.kind == "syntax":
+            message += "; the server refuses to load the zone"
+    records = (p.text,) if p.text else ()
+    return Finding(code, str(zone.origin), records, message, p.file, p.line)
+
+
+def lint_zone_files(
+    paths: list[Path], origin: str | None = None
+) -> tuple[list[Finding], Snapshot]:
     """Lint zone files offline (synchronous wrapper of ``lint_zones``, for the CLI)."""
-    return asyncio.run(lint_zones(paths))
+    return asyncio.run(lint_zones(paths, origin))
 
 
-async def lint_zones(paths: list[Path]) -> tuple[list[Finding], Snapshot]:
-    """Lint zone files offline: unparsable lines first, then every rule over their records.
+async def lint_zones(
+    paths: list[Path], origin: str | None = None
+) -> tuple[list[Finding], Snapshot]:
+    """Lint zone files offline: every bad line, then every rule over the records that loaded.
 
-    Bad lines are reported with their line number and skipped, so one typo does not hide
-    every other finding; the zones are parsed with the one parser (``load_zone``).
+    Each file is read once into an index (``load_zone``); its origin is ``origin`` or its SOA
+    owner, never its file name. Findings come in file and line order.
     """
     findings: list[Finding] = []
-    zones: list[dns.zone.Zone] = []
+    zones: list[IndexedZone] = []
     for path in paths:
-        zone, problems = _load_tolerant(Path(path))
-        findings += problems
-        if zone is not None:
+        zone = load_zone(Path(path), origin)
+        findings += [_problem_finding(zone, p) for p in zone.problems]
+        if not any(p.kind == "no-soa" for p in zone.problems):
             zones.append(zone)
     snap = Snapshot([])
     if zones:
         domains: list[dns.name.Name] = []
         for zone in zones:
             domains += sip_domains(zone)
-        snap = await gather(ZoneSource(zones), domains)
-        findings += lint_snapshot(snap)
+        source = ZoneSource(zones)
+        snap = await gather(source, domains)
+        findings += [_place(source, f) for f in lint_snapshot(snap)]
+    files = {str(p): i for i, p in enumerate(paths)}
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    findings.sort(
+        key=lambda f: (
+            files.get(f.file or "", len(files)),
+            f.line is None,
+            f.line or 0,
+            order[f.severity],
+            f.code,
+        )
+    )
     return findings, snap
 
 
-def sip_domains(zone: dns.zone.Zone) -> list[dns.name.Name]:
+def _place(source: ZoneSource, finding: Finding) -> Finding:
+    """The finding with the file and line of the first record it names (or of its name)."""
+    spots: list[tuple[str, int]] = []
+    for record in finding.records:
+        owner, _ttl, _cls, kind, data = record.split(None, 4)
+        try:
+            name = dns.name.from_text(owner)
+            rdtype = dns.rdatatype.from_text(kind)
+            rdata = dns.rdata.from_text(
+                dns.rdataclass.IN, rdtype, data, origin=dns.name.root, relativize=False
+            )
+        except (dns.exception.DNSException, ValueError):
+            continue
+        spot = source.where(name, rdtype, rdata)
+        if spot is not None:
+            spots.append(spot)
+    if not spots:
+        try:
+            spot = source.where(dns.name.from_text(finding.name))
+        except dns.exception.DNSException:
+            spot = None
+        if spot is not None:
+            spots.append(spot)
+    if not spots:
+        return finding
+    file, line = min(spots, key=lambda s: s[1])
+    return replace(finding, file=file, line=line)
+
+
+def sip_domains(zone: IndexedZone) -> list[dns.name.Name]:
     """Names in a zone that look like SIP domains: NAPTR owners and parents of _sip(s) SRV."""
     out: list[dns.name.Name] = []
-    for name, node in zone.nodes.items():
-        absolute = name if name.is_absolute() else name.concatenate(zone.origin)  # type: ignore[arg-type]
-        rdtypes = {rds.rdtype for rds in node.rdatasets}
-        if NAPTR in rdtypes:
-            naptr = node.get_rdataset(dns.rdataclass.IN, NAPTR) or ()
-            if any(not _is_enum_service(r.service.decode(errors="replace")) for r in naptr):
-                out.append(absolute)
-        if SRV in rdtypes and _srv_transport(absolute) is not None and b"*" not in absolute.labels:
-            out.append(absolute.parent().parent())
+    for key, records in zone.nodes.items():
+        for record in records:
+            rdtype = record[0]
+            if rdtype == NAPTR:
+                naptr = zone.rdataset(key, NAPTR) or ()
+                if any(not _is_enum_service(r.service.decode(errors="replace")) for r in naptr):
+                    out.append(dns.name.from_text(key))
+                break
+            if rdtype == SRV and key.startswith("_") and "*" not in key:
+                absolute = dns.name.from_text(key)
+                if _srv_transport(absolute) is not None:
+                    out.append(absolute.parent().parent())
+                break
     return list(dict.fromkeys(out))
-
-
-def _load_tolerant(path: Path) -> tuple[dns.zone.Zone | None, list[Finding]]:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise BadInput(f"cannot read zone file {path}: {exc.strerror or exc}") from None
-    findings: list[Finding] = []
-    lines = text.splitlines()
-    for number, code, line in prescan(text):
-        tokens = _tokens(line)
-        rdtype = code.split("-")[0].upper()
-        have = len(tokens) - 1 - next(i for i, t in enumerate(tokens) if t.upper() == rdtype)
-        findings.append(
-            Finding(
-                code,
-                line.split()[0],
-                (line,),
-                _missing_field_message(rdtype, line, have),
-                str(path),
-                number,
-            )
-        )
-        lines[number - 1] = ";" + lines[number - 1]
-    with tempfile.TemporaryDirectory(prefix="siplocate-lint-") as tmp:
-        copy = Path(tmp) / path.name  # same file name: load_zone derives the origin from it
-        for _ in range(MAX_SYNTAX_ERRORS):
-            copy.write_text("\n".join(lines) + "\n")
-            try:
-                return load_zone(copy), findings
-            except BadInput as exc:
-                message = str(exc).replace(str(copy), str(path))
-                match = re.search(re.escape(str(path)) + r":(\d+):\s*(.*)$", message)
-                if match is None:
-                    findings.append(Finding("zone-syntax", str(path), (), message, str(path)))
-                    return None, findings
-                number = _error_line(lines, int(match.group(1)), Path(tmp))
-                findings.append(
-                    Finding(
-                        "zone-syntax",
-                        str(path),
-                        (lines[number - 1].strip(),),
-                        f"line {number}: {match.group(2)}; the server refuses to load the zone. "
-                        "Fix the record (see RFC 1035 §5 for the format).",
-                        str(path),
-                        number,
-                    )
-                )
-                if lines[number - 1].startswith(";"):
-                    return None, findings
-                lines[number - 1] = ";" + lines[number - 1]
-    return None, findings
-
-
-def _error_line(lines: list[str], reported: int, tmp: Path) -> int:
-    """The line really at fault: the parser names the line it was on when it noticed, which
-    for a record cut short is the next one. Try the reported line and the records before
-    it, each alone, with the same parser; the first that fails alone is the culprit."""
-    candidates = [
-        n for n in range(min(reported, len(lines)), 0, -1) if _strip_comment(lines[n - 1]).strip()
-    ][:3]
-    for number in candidates:
-        if not _line_parses(lines[number - 1], tmp):
-            return number
-    return candidates[0] if candidates else max(min(reported, len(lines)), 1)
-
-
-def _line_parses(line: str, tmp: Path) -> bool:
-    if line.lstrip().startswith("$"):
-        return True
-    probe = tmp / "probe.zone"
-    owner = "@" if line[:1].isspace() else ""
-    probe.write_text(f"$ORIGIN probe.invalid.\n$TTL 300\n{owner}{line}\n")
-    try:
-        load_zone(probe, "probe.invalid.")
-    except BadInput:
-        return False
-    return True
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dns.exception
+import dns.ipv6
 import dns.name
 import dns.rdata
 import dns.rdataclass
@@ -21,11 +23,15 @@ import dns.rdataset
 import dns.rdatatype
 
 from ..errors import BadInput
+from ..localfile import read_text
 from ..target import TRANSPORTS, Transport
 
 #: (owner, type) -> RRset data: the one record model the render, lint and apply code share.
 RecordKey = tuple[dns.name.Name, dns.rdatatype.RdataType]
 RecordMap = dict[RecordKey, dns.rdataset.Rdataset]
+#: The same as text, keyed by (absolute owner text, type): (TTL, record texts in first-seen
+#: order) per RRset. Renderers use it: no Name hashing or rdata building per record.
+TextMap = dict[tuple[str, dns.rdatatype.RdataType], tuple[int, dict[str, None]]]
 
 NAPTR = dns.rdatatype.NAPTR
 SRV = dns.rdatatype.SRV
@@ -90,45 +96,84 @@ class Plan:
     def srv_name(self, transport: Transport) -> dns.name.Name:
         return dns.name.from_text(TRANSPORTS[transport].srv_prefix, self.domain)
 
-    def records(self) -> RecordMap:
-        """The NAPTR, SRV, A and AAAA RRsets the plan asks for (SOA, NS and the name
-        servers' own addresses are the zone's business: only ``render_bind`` writes them)."""
-        out: RecordMap = {}
+    def record_texts(self) -> TextMap:
+        """The NAPTR, SRV, A and AAAA records the plan asks for, as (ttl, presentation texts)
+        per RRset: built from strings only, so huge plans render in linear, small time."""
+        out: TextMap = {}
 
-        def add(name: dns.name.Name, rdtype: dns.rdatatype.RdataType, ttl: int, text: str) -> None:
-            rds = out.get((name, rdtype))
-            if rds is None:
-                rds = out[(name, rdtype)] = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
-                rds.update_ttl(ttl)
-            rds.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text), ttl)
+        def add(name: str, rdtype: dns.rdatatype.RdataType, ttl: int, text: str) -> None:
+            entry = out.get((name, rdtype))
+            if entry is None:
+                entry = out[(name, rdtype)] = (ttl, {})
+            entry[1][text] = None  # a dict keeps first-seen order and drops duplicates
+
+        domain = self.domain.to_text()
+        host_texts = [s.host.to_text() for s in self.servers]  # once each, not per transport
 
         for offer in self.offers:
             info = TRANSPORTS[offer.transport]
-            srv_name = self.srv_name(offer.transport)
-            servers = [s for s in self.servers if s.offers(offer.transport)]
+            srv_name = self.srv_name(offer.transport).to_text()
+            servers = [
+                (s, text) for s, text in zip(self.servers, host_texts, strict=True)
+                if s.offers(offer.transport)
+            ]  # fmt: skip
             if not servers:
                 continue
             if self.naptr:
                 add(
-                    self.domain,
+                    domain,
                     NAPTR,
                     self.ttl,
                     f'{offer.order} {offer.preference} "s" "{info.naptr_service}" "" {srv_name}',
                 )
-            for s in servers:
+            for s, text in servers:
                 add(
                     srv_name,
                     SRV,
                     self.ttl,
-                    f"{s.priority} {s.weight} {s.port(offer.transport)} {s.host}",
+                    f"{s.priority} {s.weight} {s.port(offer.transport)} {text}",
                 )
-        hosts: list[tuple[dns.name.Name, tuple[str, ...]]] = [(self.domain, self.addresses)]
-        hosts += [(s.host, s.addresses) for s in self.servers]
+        hosts: list[tuple[str, tuple[str, ...]]] = [(domain, self.addresses)]
+        hosts += [(text, s.addresses) for s, text in zip(self.servers, host_texts, strict=True)]
         for host, addresses in hosts:
             for address in addresses:
-                rdtype = A if ipaddress.ip_address(address).version == 4 else AAAA
-                add(host, rdtype, self.address_ttl, address)
+                if ":" in address:  # as dnspython writes it (e.g. ::ffff:192.0.2.1)
+                    add(
+                        host,
+                        AAAA,
+                        self.address_ttl,
+                        dns.ipv6.inet_ntoa(dns.ipv6.inet_aton(address)),
+                    )
+                else:
+                    add(host, A, self.address_ttl, address)
         return out
+
+    def records(self) -> RecordMap:
+        """``record_texts()`` as RRsets (SOA, NS and the name servers' own addresses are
+        the zone's business: only ``render_bind`` writes them)."""
+        out: RecordMap = {}
+        for (owner, rdtype), (ttl, texts) in self.record_texts().items():
+            name = dns.name.from_text(owner)
+            rds = out[(name, rdtype)] = dns.rdataset.Rdataset(dns.rdataclass.IN, rdtype)
+            for text in texts:
+                rds.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text), ttl)
+        return out
+
+    def managed_key_texts(self) -> list[tuple[str, dns.rdatatype.RdataType]]:
+        """``managed_keys()`` as sorted (owner text, type): what ``render_nsupdate`` deletes."""
+        keys = [(self.srv_name(t).to_text(), SRV) for t in TRANSPORTS]
+        if self.naptr:
+            keys.append((self.domain.to_text(), NAPTR))
+        suffix = "." + self.domain.to_text().lower()
+        hosts = [
+            text
+            for text in (s.host.to_text() for s in self.servers)
+            if text.lower().endswith(suffix)
+        ]  # fmt: skip  (servers are in the domain or outside without addresses)
+        if self.addresses:
+            hosts.append(self.domain.to_text())
+        keys += [(host, rdtype) for host in hosts for rdtype in (A, AAAA)]
+        return sorted(keys)
 
     def managed_keys(self) -> set[RecordKey]:
         """Every RRset the plan owns: what ``apply`` may create, replace or delete.
@@ -149,18 +194,20 @@ class Plan:
 
 # --------------------------------------------------------------------------- loading
 
+#: A plan is a few dozen lines; 4 MB leaves room for thousands of servers and no more.
+MAX_PLAN_BYTES = 4 * 1024 * 1024
+
 
 def load_plan(path: Path | str) -> Plan:
     """Read and check a plan file; BadInput naming the file and the problem."""
     path = Path(path)
+    text = read_text(path, "plan", MAX_PLAN_BYTES)
     try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise BadInput(f"cannot read plan {path}: {exc.strerror or exc}") from None
+        return plan_from_dict(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"plan {path}: {exc}") from None
-    try:
-        return plan_from_dict(data)
+    except RecursionError:  # tomllib recurses once per level of nested arrays/inline tables
+        raise BadInput(f"plan {path}: arrays or tables nested too deeply") from None
     except BadInput as exc:
         raise BadInput(f"plan {path}: {exc}") from None
 
@@ -187,8 +234,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
     if not isinstance(servers_raw, list) or not servers_raw:
         raise BadInput("at least one [[server]] table is required")
     servers = tuple(_server(s, domain, i) for i, s in enumerate(servers_raw, 1))
-    names = [s.host for s in servers]
-    dupes = {str(n) for n in names if names.count(n) > 1}
+    dupes = {str(n) for n, count in Counter(s.host for s in servers).items() if count > 1}
     if dupes:
         raise BadInput(f"server(s) listed twice: {', '.join(sorted(dupes))}")
     offered = {o.transport for o in offers}
@@ -200,6 +246,12 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
         NameServer(_name(_get(n, "host", str), domain), _addresses(n.get("addresses", []), "ns"))
         for n in _tables(data.get("nameserver", []), "nameserver")
     )
+    for ns in nameservers:
+        if ns.addresses and not ns.host.is_subdomain(domain):
+            raise BadInput(
+                f"nameserver {ns.host} is outside {domain} but has addresses: its A/AAAA "
+                "belong to its own zone; drop them here"
+            )
     return Plan(
         domain=domain,
         ttl=ttl,
@@ -209,7 +261,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
         naptr=bool(data.get("naptr", True)),
         addresses=_addresses(data.get("addresses", []), "addresses"),
         nameservers=nameservers,
-        hostmaster=str(data.get("hostmaster", "")),
+        hostmaster=rname(_get(data, "hostmaster", str), domain).to_text(),
         serial=_int(data.get("serial", 1), "serial", 0, 2**32 - 1),
     )
 
@@ -253,6 +305,12 @@ def _server(raw: object, domain: dns.name.Name, index: int) -> Server:
         raise BadInput(
             f"{where} ({host}) is inside {domain} but has no addresses: SRV targets need A/AAAA"
         )
+    if addresses and not host.is_subdomain(domain):
+        raise BadInput(
+            f"{where} ({host}) is outside {domain} but has addresses: an update of {domain} "
+            "cannot write them (NOTZONE); publish them in that host's own zone and drop "
+            "addresses here"
+        )
     ports_raw = raw.get("ports", {})
     if not isinstance(ports_raw, dict):
         raise BadInput(f"{where}: ports must be a table, e.g. ports = {{ tls = 5061 }}")
@@ -287,8 +345,38 @@ def _get(data: dict[str, Any], key: str, kind: type[str]) -> str:
 
 def _int(value: object, what: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadInput(f"{what} must be an integer from {low} to {high}, not {value!r}")
+        raise BadInput(f"{what} must be an integer from {low} to {high}, not {_short(value)}")
     return value
+
+
+def _short(value: object) -> str:
+    """A value for an error message: scalars as repr, containers by type (never deep)."""
+    if isinstance(value, (list, dict)):
+        return f"a {'list' if isinstance(value, list) else 'table'}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def rname(text: str, domain: dns.name.Name) -> dns.name.Name:
+    """The SOA RNAME for a hostmaster: ``john.doe@example.com`` -> ``john\\.doe.example.com.``.
+
+    RFC 1035 §8: the mailbox's local part is ONE label, so its dots are escaped; without ``@``
+    the text is a DNS name (relative to the domain unless it ends in a dot).
+    """
+    if not text:
+        return dns.name.from_text("hostmaster", domain)
+    local, at, mail_domain = text.rpartition("@")
+    if not at:
+        return _name(text, domain, "hostmaster")
+    if not local or "@" in local or not all(33 <= ord(c) < 127 for c in local):
+        raise BadInput(f"hostmaster {_short(text)}: not a mail address (local@domain)")
+    if len(local) > 63:
+        raise BadInput(f"hostmaster {_short(text)}: the part before @ is over 63 characters")
+    host = _name(mail_domain.rstrip(".") + ".", dns.name.root, "hostmaster")
+    try:
+        return dns.name.Name((local.encode(), *host.labels))
+    except dns.exception.DNSException as exc:
+        raise BadInput(f"hostmaster {_short(text)}: {exc}") from None
 
 
 def _name(text: str, origin: dns.name.Name, where: str = "domain") -> dns.name.Name:
@@ -298,7 +386,7 @@ def _name(text: str, origin: dns.name.Name, where: str = "domain") -> dns.name.N
     try:
         return dns.name.from_text(text, origin)
     except dns.exception.DNSException as exc:
-        raise BadInput(f"{where}: invalid name {text!r}: {exc}") from None
+        raise BadInput(f"{where}: invalid name {_short(text)}: {exc}") from None
 
 
 def _addresses(raw: object, what: str) -> tuple[str, ...]:
@@ -309,5 +397,5 @@ def _addresses(raw: object, what: str) -> tuple[str, ...]:
         try:
             out.append(str(ipaddress.ip_address(str(item))))
         except ValueError:
-            raise BadInput(f"{what}: {item!r} is not an IP address") from None
+            raise BadInput(f"{what}: {_short(item)} is not an IP address") from None
     return tuple(out)

@@ -11,7 +11,8 @@ import dns.rdataset
 import dns.rdatatype
 
 from ..errors import BadInput
-from .plan import Plan, RecordKey, RecordMap
+from .plan import Plan, TextMap
+from .plan import rname as hostmaster_name
 
 FORMATS = ("bind", "nsupdate", "json")
 
@@ -26,15 +27,18 @@ _TYPE_ORDER: dict[int, int] = {
 }
 
 
-def sorted_keys(records: RecordMap, domain: dns.name.Name) -> list[RecordKey]:
+def sorted_keys(
+    records: TextMap, domain: dns.name.Name
+) -> list[tuple[str, dns.rdatatype.RdataType]]:
     """Keys with the domain's own RRsets first, then SRV names, then hosts, each stable."""
+    apex = domain.to_text()
 
-    def key(k: RecordKey) -> tuple[int, str, int]:
+    def key(k: tuple[str, dns.rdatatype.RdataType]) -> tuple[int, str, int]:
         name, rdtype = k
-        if name == domain:
+        if name == apex:
             return (0, "", _TYPE_ORDER.get(rdtype, 9))
         group = 1 if rdtype == dns.rdatatype.SRV else 2
-        return (group, name.to_text().lower(), _TYPE_ORDER.get(rdtype, 9))
+        return (group, name.lower(), _TYPE_ORDER.get(rdtype, 9))
 
     return sorted(records, key=key)
 
@@ -44,13 +48,15 @@ def natural(text: str) -> list[tuple[int, int | str]]:
     return [(0, int(t)) if t.isdigit() else (1, t) for t in text.split()]
 
 
-def rdata_lines(records: RecordMap, domain: dns.name.Name) -> list[tuple[str, int, str, str]]:
+def rdata_lines(records: TextMap, domain: dns.name.Name) -> list[tuple[str, int, str, str]]:
     """(owner, ttl, type, rdata) with absolute names, in rendering order, rdata sorted."""
     out = []
-    for name, rdtype in sorted_keys(records, domain):
-        rds = records[(name, rdtype)]
-        for text in sorted((r.to_text() for r in rds), key=natural):
-            out.append((name.to_text(), rds.ttl, dns.rdatatype.to_text(rdtype), text))
+    kinds = {t: dns.rdatatype.to_text(dns.rdatatype.RdataType(t)) for t in _TYPE_ORDER}
+    for owner, rdtype in sorted_keys(records, domain):
+        ttl, texts = records[(owner, rdtype)]
+        kind = kinds.get(rdtype) or dns.rdatatype.to_text(rdtype)
+        for text in sorted(texts, key=natural):
+            out.append((owner, ttl, kind, text))
     return out
 
 
@@ -63,11 +69,7 @@ def render_bind(plan: Plan) -> str:
         )
     domain = plan.domain
     mname = plan.nameservers[0].host
-    rname = (
-        dns.name.from_text(plan.hostmaster.replace("@", "."), dns.name.root)
-        if plan.hostmaster
-        else dns.name.from_text("hostmaster", domain)
-    )
+    rname = hostmaster_name(plan.hostmaster, domain)
     lines = [
         f"; SIP service {domain.to_text(omit_final_dot=True)}, rendered by siplocate from a plan",
         f"$ORIGIN {domain}",
@@ -75,16 +77,22 @@ def render_bind(plan: Plan) -> str:
         f"@ {plan.ttl} IN SOA {mname} {rname} ( {plan.serial} 3600 600 1209600 {plan.ttl} )",
     ]
     lines += [f"@ {plan.ttl} IN NS {ns.host}" for ns in plan.nameservers]
-    records = plan.records()
+    records = plan.record_texts()
     for ns in plan.nameservers:
         for address in ns.addresses:
             kind = dns.rdatatype.A if ":" not in address else dns.rdatatype.AAAA
-            empty = dns.rdataset.Rdataset(dns.rdataclass.IN, kind)
-            rds = records.setdefault((ns.host, kind), empty)
-            rds.add(dns.rdata.from_text(dns.rdataclass.IN, kind, address), plan.address_ttl)
+            _, texts = records.setdefault((ns.host.to_text(), kind), (plan.address_ttl, {}))
+            texts[address] = None
+    apex = domain.to_text()
+    suffix = "." + apex
     for owner, ttl, rdtype, text in rdata_lines(records, domain):
-        name = dns.name.from_text(owner)
-        rel = "@" if name == domain else name.relativize(domain).to_text()
+        rel = (
+            "@"
+            if owner == apex
+            else owner.removesuffix(suffix)
+            if owner.endswith(suffix)
+            else owner
+        )
         lines.append(f"{rel} {ttl} IN {rdtype} {text}")
     return "\n".join(lines) + "\n"
 
@@ -95,9 +103,9 @@ def render_nsupdate(plan: Plan) -> str:
     Feed them to ``nsupdate -k KEYFILE`` after a ``server HOST PORT`` line; ``zone apply``
     does the same with a diff and prerequisites.
     """
-    records = plan.records()
+    records = plan.record_texts()
     lines = [f"zone {plan.domain}"]
-    for name, rdtype in sorted(plan.managed_keys(), key=lambda k: (k[0].to_text(), k[1])):
+    for name, rdtype in plan.managed_key_texts():
         lines.append(f"update delete {name} {dns.rdatatype.to_text(rdtype)}")
     for owner, ttl, type_text, text in rdata_lines(records, plan.domain):
         lines.append(f"update add {owner} {ttl} IN {type_text} {text}")
@@ -109,5 +117,5 @@ def render_json(plan: Plan) -> list[dict[str, Any]]:
     """One object per record: name, type, ttl, data (absolute names)."""
     return [
         {"name": owner, "type": rdtype, "ttl": ttl, "data": text}
-        for owner, ttl, rdtype, text in rdata_lines(plan.records(), plan.domain)
+        for owner, ttl, rdtype, text in rdata_lines(plan.record_texts(), plan.domain)
     ]

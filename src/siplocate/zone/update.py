@@ -77,6 +77,12 @@ class Server:
         address, port = parse_nameserver(text)
         return cls(address, port, key, timeout)
 
+    def _oserror(self, exc: OSError, doing: str = "") -> DnsError:
+        """``connection refused``, never ``[Errno 111] Connection refused``."""
+        why = exc.strerror or str(exc) or type(exc).__name__
+        why = why[:1].lower() + why[1:]
+        return DnsError(f"{self.where}: {doing}{why}")
+
     @property
     def where(self) -> str:
         return (
@@ -92,7 +98,9 @@ class Server:
             raise self._tsig_error(exc) from None
         except dns.exception.Timeout:
             raise DnsError(f"{self.where} did not answer within {self.timeout:g} s") from None
-        except (OSError, dns.exception.DNSException) as exc:
+        except OSError as exc:
+            raise self._oserror(exc) from None
+        except dns.exception.DNSException as exc:
             raise DnsError(f"{self.where}: {exc}") from None
 
     def _tsig_error(self, exc: Exception) -> OperationFailed:
@@ -142,7 +150,9 @@ class Server:
             raise self._tsig_error(exc) from None
         except dns.exception.Timeout:
             raise DnsError(f"{self.where} did not answer within {self.timeout:g} s") from None
-        except (OSError, dns.exception.DNSException) as exc:
+        except OSError as exc:
+            raise self._oserror(exc, f"zone transfer of {zone} failed: ") from None
+        except dns.exception.DNSException as exc:
             raise DnsError(f"{self.where}: zone transfer of {zone} failed: {exc}") from None
         out: RecordMap = {}
         for name, rdtype in keys:

@@ -1,0 +1,89 @@
+"""``siplocate watch``: monitor SIP domains, with Prometheus metrics and a live status page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import app
+from .common import NameserverOpt, TransportsOpt, ZoneOpt, handle_errors, run
+
+
+@app.command()
+@handle_errors
+def watch(
+    domains: Annotated[
+        list[str] | None, typer.Argument(metavar="DOMAIN...", help="SIP domains to watch.")
+    ] = None,
+    interval: Annotated[
+        float | None,
+        typer.Option(help="Seconds between OPTIONS probes of each target (default 5)."),
+    ] = None,
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="Serve the page, /metrics, /probe here (default 127.0.0.1:9470).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="TOML settings (see the README).")
+    ] = None,
+    nameserver: NameserverOpt = None,
+    zone: ZoneOpt = None,
+    transports: TransportsOpt = "",
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a probe may wait (default: 2, or the interval if shorter)."),
+    ] = None,
+    webhook: Annotated[
+        str | None, typer.Option(metavar="URL", help="Also POST every event as JSON here.")
+    ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="CA bundle for TLS targets.")
+    ] = None,
+    probe_any: Annotated[
+        bool, typer.Option("--probe-any", help="Let /probe check domains not watched here.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No JSON event lines on stdout.")
+    ] = False,
+) -> None:
+    """Watch DOMAINs as their clients see them: re-resolve at TTL expiry, OPTIONS every target.
+
+    Serves a live status page at /, Prometheus metrics at /metrics, and a
+    blackbox-style /probe?target=DOMAIN; prints each event as a JSON line.
+
+    Examples:
+
+      siplocate watch example.com --interval 5
+
+      siplocate watch example.com example.net --listen 127.0.0.1:9470 -n 127.0.0.1:5300
+    """
+    from ..watch.config import WatchConfig
+    from ..watch.service import run_service
+
+    cfg = WatchConfig.load(config) if config else WatchConfig()
+    if domains:
+        cfg.domains = list(domains)
+    if interval is not None:
+        cfg.interval = interval
+    if listen is not None:
+        cfg.listen = listen
+    if nameserver:
+        cfg.nameservers = list(nameserver)
+    if zone:
+        cfg.zones = [str(z) for z in zone]
+    if transports:
+        cfg.transports = transports
+    if timeout is not None:
+        cfg.timeout = timeout
+    if ca_file is not None:
+        cfg.ca_file = str(ca_file)
+    if webhook is not None:
+        cfg.webhook = webhook
+    cfg.probe_any = cfg.probe_any or probe_any
+    cfg.events = cfg.events and not quiet
+    run(run_service(cfg.validate()))

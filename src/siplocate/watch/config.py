@@ -1,0 +1,114 @@
+"""The watcher's settings: defaults, a TOML file (--config), and command-line overrides."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ..errors import BadInput
+
+DEFAULT_LISTEN = "127.0.0.1:9470"
+PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
+
+
+@dataclass
+class WatchConfig:
+    """Everything ``siplocate watch`` needs; see the README's watch section for the file."""
+
+    domains: list[str] = field(default_factory=list)
+    interval: float = 5.0
+    timeout: float | None = None  # per probe; default min(2 s, interval)
+    listen: str = DEFAULT_LISTEN
+    nameservers: list[str] = field(default_factory=list)
+    zones: list[str] = field(default_factory=list)
+    transports: str = "udp,tcp,tls"
+    ca_file: str | None = None  # CA bundle for TLS targets (default: the system's)
+    lint: bool = True
+    probe_any: bool = False
+    events: bool = True  # JSON lines on stdout
+    webhook: str | None = None
+    webhook_queue: int = 1000
+    webhook_retries: int = 5
+
+    @classmethod
+    def load(cls, path: Path) -> WatchConfig:
+        """Read a TOML file; unknown keys and wrong types are bad input (exit 2)."""
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise BadInput(f"config {path}: {exc.strerror or exc}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BadInput(f"config {path}: {exc}") from None
+        hook = data.pop("webhook", None)
+        if isinstance(hook, dict):
+            for k, v in hook.items():
+                data[f"webhook_{k}" if k != "url" else "webhook"] = v
+        elif hook is not None:
+            data["webhook"] = hook
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise BadInput(f"config {path}: unknown setting(s): {', '.join(unknown)}")
+        cfg = cls()
+        for key, value in data.items():
+            setattr(cfg, key, _check(path, key, value, getattr(cfg, key)))
+        return cfg
+
+    def validate(self) -> WatchConfig:
+        if not self.domains:
+            raise BadInput("give at least one DOMAIN to watch (or domains = [...] in --config)")
+        if not 0 < self.interval <= 86400:
+            raise BadInput(f"--interval must be between 0 and 86400 seconds, not {self.interval}")
+        if self.timeout is not None and not 0 < self.timeout <= 60:
+            raise BadInput(f"timeout must be between 0 and 60 seconds, not {self.timeout}")
+        self.domains = [_domain(d) for d in dict.fromkeys(self.domains)]
+        wanted = {t.strip().lower() for t in self.transports.split(",") if t.strip()}
+        if not wanted or not wanted <= PROBED:
+            raise BadInput(
+                f"watch probes over udp, tcp and tls only, not {self.transports!r} (--transports)"
+            )
+        parse_listen(self.listen)
+        return self
+
+
+def _check(path: Path, key: str, value: object, default: object) -> object:
+    """``value`` if it has the type the setting needs (ints accepted for floats)."""
+    if key in ("domains", "nameservers", "zones"):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise BadInput(f"config {path}: {key} must be a list of strings")
+    if key in ("interval", "timeout"):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise BadInput(f"config {path}: {key} must be a number of seconds")
+    want = type(default) if default is not None else str
+    if isinstance(value, want) and not (want is int and isinstance(value, bool)):
+        return value
+    raise BadInput(f"config {path}: {key} must be a {want.__name__}")
+
+
+def _domain(text: str) -> str:
+    """A bare domain from ``example.com``, ``sip:example.com`` or ``sip:user@example.com``."""
+    d = text.strip()
+    if d.lower().startswith(("sip:", "sips:")):
+        d = d.split(":", 1)[1].split("@")[-1].split(";")[0]
+    d = d.rstrip(".").lower()
+    labels = d.split(".")
+    if (
+        not d
+        or len(d) > 253
+        or any(not 0 < len(label) <= 63 for label in labels)
+        or not all(c.isalnum() or c in "-_." for c in d)
+    ):
+        raise BadInput(f"not a domain name: {text!r}")
+    return d
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); BadInput otherwise."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise BadInput(f"--listen wants HOST:PORT (e.g. 127.0.0.1:9470), not {text!r}")
+    return host, int(port)

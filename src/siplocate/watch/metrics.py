@@ -1,0 +1,242 @@
+"""Prometheus metrics for the watcher, named by Prometheus' rules: ``siplocate_`` prefix, base
+units (seconds), ``_total`` counters, labels bounded by the watched zones (never per probe).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, cast
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .model import DomainView, Level, TargetHealth
+
+if TYPE_CHECKING:
+    from .monitor import CheckReport
+
+TARGET_LABELS = ("domain", "transport", "host", "address", "port")
+RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+RESOLVE_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """The watcher's metric families in a registry of their own (one per watcher)."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.target_up = Gauge(
+            "siplocate_target_up",
+            "1 when the target answers OPTIONS (any status but 503).",
+            TARGET_LABELS,
+            registry=r,
+        )
+        self.target_rtt = Histogram(
+            "siplocate_target_options_rtt_seconds",
+            "OPTIONS round-trip time of answered probes.",
+            TARGET_LABELS,
+            buckets=RTT_BUCKETS,
+            registry=r,
+        )
+        self.target_status = Gauge(
+            "siplocate_target_last_status_code",
+            "SIP status code of the last OPTIONS answer (0: no answer).",
+            TARGET_LABELS,
+            registry=r,
+        )
+        self.target_probes = Counter(
+            "siplocate_target_probes_total", "OPTIONS probes sent.", TARGET_LABELS, registry=r
+        )
+        self.target_failures = Counter(
+            "siplocate_target_probe_failures_total",
+            "OPTIONS probes without an answer (timeout, transport error, 503).",
+            TARGET_LABELS,
+            registry=r,
+        )
+        self.target_change = Gauge(
+            "siplocate_target_last_change_timestamp_seconds",
+            "Unix time the target last went up or down.",
+            TARGET_LABELS,
+            registry=r,
+        )
+        self.domain_state = Gauge(
+            "siplocate_domain_state",
+            "1 for the domain's current state (up, degraded, down, unknown), 0 for the others.",
+            ("domain", "state"),
+            registry=r,
+        )
+        self.domain_targets = Gauge(
+            "siplocate_domain_targets",
+            "Targets the domain's records lead to.",
+            ("domain",),
+            registry=r,
+        )
+        self.domain_targets_up = Gauge(
+            "siplocate_domain_targets_up",
+            "Targets of the domain answering OPTIONS.",
+            ("domain",),
+            registry=r,
+        )
+        self.resolve = Histogram(
+            "siplocate_dns_resolution_duration_seconds",
+            "Time to resolve the domain's NAPTR -> SRV -> A/AAAA chain.",
+            ("domain",),
+            buckets=RESOLVE_BUCKETS,
+            registry=r,
+        )
+        self.dns_failures = Counter(
+            "siplocate_dns_failures_total",
+            "Resolutions that failed (no answer, not even a stale one).",
+            ("domain",),
+            registry=r,
+        )
+        self.dns_stale = Counter(
+            "siplocate_dns_stale_answers_total",
+            "DNS answers served stale (RFC 8767) because no server answered.",
+            ("domain",),
+            registry=r,
+        )
+        self.record_changes = Counter(
+            "siplocate_record_set_changes_total",
+            "Times the domain's NAPTR/SRV/address records changed.",
+            ("domain",),
+            registry=r,
+        )
+        self.records_expiry = Gauge(
+            "siplocate_dns_records_expiry_timestamp_seconds",
+            "Unix time the shortest TTL of the current chain runs out.",
+            ("domain",),
+            registry=r,
+        )
+        self.lint = Gauge(
+            "siplocate_lint_findings",
+            "Current lint findings of the domain's records.",
+            ("domain", "severity"),
+            registry=r,
+        )
+        self.events = Counter(
+            "siplocate_events_total", "Events emitted, by kind.", ("kind",), registry=r
+        )
+        self.webhook_dropped = Counter(
+            "siplocate_webhook_dropped_total",
+            "Events dropped because the webhook queue was full or retries ran out.",
+            registry=r,
+        )
+        self.webhook_sent = Counter(
+            "siplocate_webhook_sent_total", "Events delivered to the webhook.", registry=r
+        )
+
+    # -- updates -----------------------------------------------------------------------------
+
+    def _children(self, domain: str, h: TargetHealth) -> tuple[object, ...]:
+        if h.metrics is None:
+            t = h.target
+            labels = (domain, t.transport.value, t.host, t.address, str(t.port))
+            h.metrics = tuple(
+                m.labels(*labels)
+                for m in (
+                    self.target_up,
+                    self.target_rtt,
+                    self.target_status,
+                    self.target_probes,
+                    self.target_failures,
+                    self.target_change,
+                )
+            )
+        assert isinstance(h.metrics, tuple)
+        return h.metrics
+
+    def probed(self, domain: str, h: TargetHealth, changed: bool) -> None:
+        up, rtt, status, probes, failures, change = self._children(domain, h)
+        up.set(1 if h.up else 0)  # type: ignore[attr-defined]
+        status.set(h.status or 0)  # type: ignore[attr-defined]
+        probes.inc()  # type: ignore[attr-defined]
+        if h.up and h.rtt is not None:
+            rtt.observe(h.rtt)  # type: ignore[attr-defined]
+        else:
+            failures.inc()  # type: ignore[attr-defined]
+        if changed:
+            change.set(h.since)  # type: ignore[attr-defined]
+
+    def forget_target(self, domain: str, h: TargetHealth) -> None:
+        """A target left the records: drop its series so it does not linger as stale data."""
+        t = h.target
+        labels = (domain, t.transport.value, t.host, t.address, str(t.port))
+        for m in (
+            self.target_up,
+            self.target_rtt,
+            self.target_status,
+            self.target_probes,
+            self.target_failures,
+            self.target_change,
+        ):
+            with contextlib.suppress(KeyError):
+                m.remove(*labels)
+        h.metrics = None
+
+    def domain(self, view: DomainView) -> None:
+        """The domain's state, target counts, record expiry and lint counts (every round)."""
+        d = view.domain
+        if view.metrics is None:
+            view.metrics = (
+                [(level, self.domain_state.labels(d, level.value)) for level in Level],
+                self.domain_targets.labels(d),
+                self.domain_targets_up.labels(d),
+                [(sev, self.lint.labels(d, sev)) for sev in ("error", "warning", "info")],
+            )
+        states, targets, targets_up, lint = cast(tuple[Any, Any, Any, Any], view.metrics)
+        for level, gauge in states:
+            gauge.set(1 if view.level is level else 0)
+        targets.set(len(view.targets))
+        targets_up.set(sum(1 for h in view.targets.values() if h.up))
+        if view.resolution is not None and view.resolution.expires is not None:
+            self.records_expiry.labels(d).set(view.resolution.expires)
+        counts = {"error": 0, "warning": 0, "info": 0}
+        for f in view.findings:
+            counts[f.severity.value] += 1
+        for severity, gauge in lint:
+            gauge.set(counts[severity])
+
+    def prepare(self, domain: str) -> None:
+        """Create the domain's counters at zero, so rate() works from the first scrape."""
+        for c in (self.dns_failures, self.dns_stale, self.record_changes):
+            c.labels(domain)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def probe_exposition(report: CheckReport) -> bytes:
+    """One on-demand check in the blackbox exporter's shape (``probe_*`` names), plus the
+    per-target details under ``probe_sip_*``."""
+    r = CollectorRegistry(auto_describe=True)
+
+    def gauge(name: str, doc: str, value: float) -> None:
+        Gauge(name, doc, registry=r).set(value)
+
+    targets = report.targets
+    gauge("probe_success", "1 when at least one target answered OPTIONS.", report.success)
+    gauge("probe_duration_seconds", "How long the whole check took.", report.seconds)
+    gauge("probe_dns_lookup_time_seconds", "Time to resolve the chain.", report.dns_seconds)
+    gauge("probe_sip_targets", "Targets the records lead to.", len(targets))
+    gauge("probe_sip_targets_up", "Targets answering OPTIONS.", sum(p.up for _, p in targets))
+    gauge("probe_sip_dns_stale_answers", "DNS answers served stale in this check.", report.stale)
+    if targets:
+        first, answer = targets[0]
+        gauge(
+            "probe_sip_status_code",
+            "Status of the first target in try order (0: none).",
+            answer.status or 0,
+        )
+        gauge(
+            "probe_ip_protocol",
+            "IP version of the first target in try order.",
+            6 if ":" in first.address else 4,
+        )
+    labels = ("transport", "host", "address", "port")
+    up = Gauge("probe_sip_target_up", "1 when the target answered OPTIONS.", labels, registry=r)
+    rtt = Gauge("probe_sip_target_duration_seconds", "OPTIONS round-trip time.", labels, registry=r)
+    for t, p in targets:
+        values = (t.transport.value, t.host, t.address, str(t.port))
+        up.labels(*values).set(p.up)
+        rtt.labels(*values).set(p.rtt)
+    return generate_latest(r)

@@ -1,0 +1,261 @@
+"""The watcher: re-resolves each domain when its TTL runs out, probes every target at the
+interval, lints the records when they change, and turns all of it into state, metrics and
+events. Time comes from an injected clock, so a simulated week needs no sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.name
+
+from ..errors import NotFound, SiplocateError
+from ..locate import Resolver
+from ..target import Target
+from ..zone.lint import gather, lint_snapshot
+from .clock import Clock, SystemClock
+from .events import Event, EventLog
+from .metrics import Metrics
+from .model import DomainView, TargetHealth, chain_lines, stale_used, target_key
+from .probe import Prober, ProbeResult, SipProber
+
+MIN_REFRESH = 1.0  # never re-resolve more often than this, whatever the TTL
+MAX_REFRESH = 3600.0  # re-resolve at least hourly, even with long TTLs
+DNS_RETRY = 5.0  # after a DNS failure, try again this soon
+
+
+class Watcher:
+    """Watches ``domains`` through ``resolver``; ``prober`` defaults to SIP OPTIONS."""
+
+    def __init__(
+        self,
+        domains: Sequence[str],
+        resolver: Resolver,
+        *,
+        prober: Prober | None = None,
+        clock: Clock | None = None,
+        interval: float = 5.0,
+        timeout: float | None = None,
+        log: EventLog | None = None,
+        lint: bool = True,
+        ca_file: Path | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError("the probe interval must be positive")
+        self.resolver = resolver
+        self.prober: Prober = prober or SipProber(resolver, ca_file)
+        self.clock: Clock = clock or SystemClock()
+        self.interval = interval
+        self.timeout = timeout if timeout is not None else min(2.0, interval)
+        self.log = log or EventLog()
+        self.lint = lint
+        self.metrics = Metrics()
+        self.views = {d: DomainView(d) for d in dict.fromkeys(domains)}
+        for d in self.views:
+            self.metrics.prepare(d)
+        self.version = 0
+        self._updated = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = self.clock.time()
+
+    # -- change notification (the page's live updates) ---------------------------------------
+
+    def _bump(self) -> None:
+        self.version += 1
+        self._updated.set()
+        self._updated = asyncio.Event()
+
+    async def wait_update(self, version: int, timeout: float) -> int:
+        """Wait until the state is newer than ``version`` (or ``timeout``); the new version."""
+        if self.version == version:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._updated.wait(), timeout)
+        return self.version
+
+    def emit(self, events: list[Event]) -> None:
+        for ev in events:
+            self.metrics.events.labels(ev.kind).inc()
+            if ev.kind == "records_changed":
+                self.metrics.record_changes.labels(ev.domain).inc()
+            self.log.emit(ev)
+
+    # -- DNS -------------------------------------------------------------------------------
+
+    async def resolve(self, view: DomainView) -> None:
+        """Resolve one domain now; lint when its records changed; schedule the next time."""
+        now = self.clock.time()
+        started = time.perf_counter()
+        try:
+            res = await self.resolver.locate(view.domain, key=view.domain)
+        except NotFound as exc:  # DNS answered: nothing usable there
+            self.metrics.dns_failures.labels(view.domain).inc()
+            events, gone = view.vanished(now, str(exc))
+            for h in gone:
+                self.metrics.forget_target(view.domain, h)
+            self.emit(events)
+            view.next_resolve = now + max(DNS_RETRY, self.interval)
+            return self._after_dns(view)
+        except SiplocateError as exc:  # DNS could not be asked (DnsError) or the name is bad
+            self.metrics.dns_failures.labels(view.domain).inc()
+            self.emit(view.dns_failed(now, str(exc)))  # old targets stay watched
+            view.next_resolve = now + max(DNS_RETRY, self.interval)
+            return self._after_dns(view)
+        seconds = time.perf_counter() - started
+        stale = stale_used(res.trace)
+        if stale:
+            self.metrics.dns_stale.labels(view.domain).inc(stale)
+        self.metrics.resolve.labels(view.domain).observe(seconds)
+        changed = not view.seen or view.lines != chain_lines(res)
+        events, gone = view.resolved(res, now, seconds, stale > 0)
+        for h in gone:
+            self.metrics.forget_target(view.domain, h)
+        self.emit(events)
+        ttl = (res.expires - time.time()) if res.expires is not None else MAX_REFRESH
+        view.next_resolve = now + min(MAX_REFRESH, max(MIN_REFRESH, ttl))
+        if changed and self.lint and not stale:
+            await self._lint(view)
+        self._after_dns(view)
+
+    def _after_dns(self, view: DomainView) -> None:
+        self.emit(view.update_level(self.clock.time()))
+        self.metrics.domain(view)
+        self._bump()
+
+    async def _lint(self, view: DomainView) -> None:
+        try:
+            snap = await gather(self.resolver.cache, [dns.name.from_text(view.domain)])
+        except SiplocateError:
+            return
+        self.emit(view.linted(self.clock.time(), lint_snapshot(snap)))
+
+    # -- probing ---------------------------------------------------------------------------
+
+    async def probe_round(self, view: DomainView) -> None:
+        """OPTIONS to every target of one domain, in parallel; state, metrics, events."""
+        targets = list(view.targets.values())
+        results = await asyncio.gather(*(self._probe(view, h) for h in targets))
+        events: list[Event] = []
+        for h, evs in zip(targets, results, strict=True):
+            if view.targets.get(target_key(h.target)) is h:  # not dropped by a resolution meanwhile
+                events += evs
+        events += view.round_done(self.clock.time())
+        self.emit(events)
+        self.metrics.domain(view)
+        self._bump()
+
+    async def _probe(self, view: DomainView, h: TargetHealth) -> list[Event]:
+        at = self.clock.time()
+        try:
+            r = await self.prober.probe(view.domain, h.target, self.timeout)
+        except (OSError, SiplocateError) as exc:
+            r = ProbeResult(False, None, str(exc) or type(exc).__name__, 0.0)
+        was = h.up
+        events = view.probed(h, at, r.up, r.status, r.error, r.rtt)
+        self.metrics.probed(view.domain, h, h.up is not was)
+        return events
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def _resolve_loop(self, view: DomainView) -> None:
+        while True:
+            try:
+                await self.resolve(view)
+            except Exception as exc:  # a bug must not end the watch: say so and go on
+                _warn(f"resolving {view.domain}", exc)
+                view.next_resolve = self.clock.time() + DNS_RETRY
+            await self.clock.sleep(max(MIN_REFRESH, view.next_resolve - self.clock.time()))
+
+    async def _probe_loop(self, view: DomainView, offset: float) -> None:
+        await self.clock.sleep(offset)
+        while True:
+            started = self.clock.monotonic()
+            if view.targets:
+                try:
+                    await self.probe_round(view)
+                except Exception as exc:  # a bug must not end the watch: say so and go on
+                    _warn(f"probing {view.domain}", exc)
+            await self.clock.sleep(max(0.0, self.interval - (self.clock.monotonic() - started)))
+
+    async def start(self) -> None:
+        """Resolve every domain once, then keep resolving and probing in the background."""
+        await asyncio.gather(*(self.resolve(v) for v in self.views.values()))
+        n = len(self.views)
+        for i, view in enumerate(self.views.values()):
+            self._tasks.append(asyncio.create_task(self._resolve_later(view)))
+            self._tasks.append(asyncio.create_task(self._probe_loop(view, self.interval * i / n)))
+
+    async def _resolve_later(self, view: DomainView) -> None:
+        await self.clock.sleep(max(MIN_REFRESH, view.next_resolve - self.clock.time()))
+        await self._resolve_loop(view)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.prober.close()
+
+    # -- views for the web side -------------------------------------------------------------
+
+    def state(self, events: int = 50) -> dict[str, object]:
+        """Everything the status page shows, as JSON-ready data."""
+        return {
+            "version": self.version,
+            "now": self.clock.time(),
+            "started": self.started,
+            "interval": self.interval,
+            "timeout": self.timeout,
+            "domains": [v.as_dict() for v in self.views.values()],
+            "events": [e.as_dict() for e in self.log.last(events)],
+        }
+
+    async def check(self, domain: str) -> CheckReport:
+        """One on-demand check (blackbox style): resolve, probe every target, report."""
+        started = time.perf_counter()
+        report = CheckReport(domain)
+        try:
+            res = await self.resolver.locate(domain, key=domain)
+        except SiplocateError as exc:
+            report.dns_error = str(exc)
+            report.dns_seconds = report.seconds = time.perf_counter() - started
+            return report
+        report.dns_seconds = time.perf_counter() - started
+        report.stale = stale_used(res.trace)
+        results = await asyncio.gather(*(self._check_one(domain, t) for t in res.targets))
+        report.targets = list(zip(res.targets, results, strict=True))
+        report.success = any(r.up for r in results)
+        report.seconds = time.perf_counter() - started
+        if domain not in self.views:  # keep no flows open for one-off checks
+            await self.prober.forget(domain)
+        return report
+
+    async def _check_one(self, domain: str, t: Target) -> ProbeResult:
+        try:
+            return await self.prober.probe(domain, t, self.timeout)
+        except (OSError, SiplocateError) as exc:
+            return ProbeResult(False, None, str(exc) or type(exc).__name__, 0.0)
+
+
+def _warn(what: str, exc: Exception) -> None:
+    print(f"siplocate watch: {what} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+@dataclass
+class CheckReport:
+    """What ``/probe`` reports: the resolution's cost and every target's answer."""
+
+    domain: str
+    success: bool = False
+    seconds: float = 0.0
+    dns_seconds: float = 0.0
+    stale: int = 0  # answers served stale
+    dns_error: str | None = None
+    targets: list[tuple[Target, ProbeResult]] = field(default_factory=list)
