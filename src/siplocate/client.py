@@ -9,20 +9,23 @@ failback); ``health.HealthMonitor`` can feed it. Resolution always goes through
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import math
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
-from .errors import BadInput, DnsError, NotFound, OperationFailed
-from .failover import Failback, Failover, Failure, Policy, is_failover_response
-from .sip.auth import AuthError, digest_credentials, parse_challenges, pick_challenge
+from .answering import Answerer, Incoming, InviteHandler
+from .dialog import Dialog, DialogKey
+from .errors import BadInput, NotFound, OperationFailed
+from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
+from .registration import Binding, RegEvent, Registration
+from .sip.auth import AuthError
 from .sip.message import (
     RequestSpec,
     branch_of,
@@ -30,28 +33,58 @@ from .sip.message import (
     build_request,
     cseq_method,
     header_expires,
+    loose_key,
     new_call_id,
     new_tag,
     retry_after,
 )
+from .sip.transaction import Arm as TxArm
 from .sip.transaction import (
-    Arm,
     ClientTransaction,
-    Effect,
     Final,
     Provisional,
-    Send,
     TimedOut,
     Timer,
     Timers,
     TransportError,
     new_transaction,
 )
+from .sip.transaction import Effect as TxEffect
+from .sip.transaction import Send as TxSend
 from .sip.transport import SUPPORTED, Connection, open_connection, tls_context
 from .target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, Via, is_ip, parse_transports
+from .walker import (
+    INVITE_RING_LIMIT,
+    Abandon,
+    Attempt,
+    Cancel,
+    Credentials,
+    Disarm,
+    Done,
+    MarkDown,
+    MarkUp,
+    Outcome,
+    Rules,
+    Walker,
+)
+from .walker import Arm as WalkArm
+from .walker import Effect as WalkEffect
+from .walker import Send as WalkSend
+from .walker import Timer as WalkTimer
 
-#: Longest an INVITE may ring before the client CANCELs it (a proxy's Timer C, RFC 3261 §16.6).
-INVITE_RING_LIMIT = 180.0
+__all__ = [
+    "INVITE_RING_LIMIT",
+    "Attempt",
+    "Binding",
+    "Dialog",
+    "Incoming",
+    "InviteHandler",
+    "Outcome",
+    "RegEvent",
+    "Registration",
+    "SipClient",
+    "Steering",
+]
 
 
 class ResolutionLike(Protocol):
@@ -82,7 +115,7 @@ class StaticLocator:
     def __init__(self, servers: Sequence[str], transports: Sequence[Transport]) -> None:
         self.targets = [static_target(s, transports[0]) for s in servers]
         if not self.targets:
-            raise BadInput("the static policy needs at least one --server ADDRESS[:PORT]")
+            raise BadInput("the static policy needs at least one server address")
 
     async def locate(self, target: str, *, key: object | None = None) -> StaticResolution:
         return StaticResolution(list(self.targets))
@@ -100,120 +133,112 @@ def static_target(text: str, transport: Transport) -> Target:
     return Target(t, parsed.host, port, parsed.host, via=Via.LITERAL)
 
 
-@dataclass
-class Attempt:
-    """One transaction against one target: what came back and how long it took."""
+class _Transactions:
+    """Client transactions in flight, by (branch, method): where responses are matched."""
 
-    target: Target
-    status: int | None = None
-    error: str | None = None
-    ms: float = 0.0
-    at: float = 0.0  # Unix time the attempt started
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], _Runner] = {}
 
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "transport": self.target.transport.value,
-            "host": self.target.host,
-            "address": self.target.address,
-            "port": self.target.port,
-            "status": self.status,
-            "error": self.error,
-            "ms": round(self.ms, 1),
-        }
+    def add(self, runner: _Runner) -> None:
+        self._by_key[runner.key] = runner
+
+    def remove(self, runner: _Runner) -> None:
+        if self._by_key.get(runner.key) is runner:
+            del self._by_key[runner.key]
+
+    def get(self, key: tuple[str, str]) -> _Runner | None:
+        return self._by_key.get(key)
+
+    def all(self) -> list[_Runner]:
+        return list(self._by_key.values())
 
 
-@dataclass
-class Outcome:
-    """The result of a request after failover: the final response (if any) and every attempt."""
+class TxListener(Protocol):
+    """Who hears what a client transaction ended with (the walk driving it)."""
 
-    method: str
-    response: Response | None
-    target: Target | None
-    attempts: list[Attempt] = field(default_factory=list)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.response is not None and 200 <= self.response.code < 300
-
-    def describe(self) -> str:
-        if self.response is not None and self.target is not None:
-            r, t = self.response, self.target
-            return f"{self.method} {r.code} {r.phrase} from {t.transport}:{t.hostport}"
-        return self.error or f"{self.method} failed"
-
-    def raise_for_status(self) -> Outcome:
-        if not self.ok:
-            raise OperationFailed(self.describe())
-        return self
-
-
-@dataclass
-class _TxResult:
-    response: Response | None = None
-    failure: Failure | None = None
-    error: str | None = None
+    def tx_provisional(self, runner: _Runner, response: Response) -> None: ...
+    def tx_final(self, runner: _Runner, response: Response) -> None: ...
+    def tx_failed(self, runner: _Runner, failure: Failure, reason: str) -> None: ...
 
 
 class _Runner:
     """The asyncio side of one client transaction: timers via call_later, effects applied."""
 
-    def __init__(self, client: SipClient, conn: Connection, tx: ClientTransaction) -> None:
-        self.client = client
+    def __init__(
+        self,
+        table: _Transactions,
+        conn: Connection,
+        tx: ClientTransaction,
+        listener: TxListener | None = None,
+    ) -> None:
+        self.table = table
         self.conn = conn
         self.tx = tx
+        self.listener = listener
         loop = asyncio.get_running_loop()
-        self.heard = asyncio.Event()
-        self.result: asyncio.Future[_TxResult] = loop.create_future()
+        self.result: asyncio.Future[Response | None] = loop.create_future()
         self.handles: dict[Timer, asyncio.TimerHandle] = {}
-        self.provisional: list[Response] = []
         self.key = (branch_of(tx.request) or "", tx.request.method)
+        self.attempt = 0  # the walker's id for this try
+        table.add(self)
 
-    def apply(self, effects: list[Effect]) -> None:
+    def apply(self, effects: list[TxEffect]) -> None:
         loop = asyncio.get_running_loop()
         for effect in effects:
-            if isinstance(effect, Send):
+            if isinstance(effect, TxSend):
                 try:
                     self.conn.send(bytes(effect.request))
                 except OSError as exc:
                     self.apply(self.tx.transport_error(_reason(exc)))
-            elif isinstance(effect, Arm):
+            elif isinstance(effect, TxArm):
                 old = self.handles.pop(effect.timer, None)
                 if old is not None:
                     old.cancel()
                 self.handles[effect.timer] = loop.call_later(effect.delay, self.fire, effect.timer)
             elif isinstance(effect, Provisional):
-                self.provisional.append(effect.response)
-                self.heard.set()
+                if self.listener is not None:
+                    self.listener.tx_provisional(self, effect.response)
             elif isinstance(effect, Final):
-                self._finish(_TxResult(response=effect.response))
+                self._finish(effect.response)
+                if self.listener is not None:
+                    self.listener.tx_final(self, effect.response)
             elif isinstance(effect, TimedOut):
-                self._finish(_TxResult(failure=Failure.TIMEOUT, error="timeout (Timer B/F)"))
+                self._finish(None)
+                if self.listener is not None:
+                    self.listener.tx_failed(self, Failure.TIMEOUT, "timeout (Timer B/F)")
             elif isinstance(effect, TransportError):
-                self._finish(_TxResult(failure=Failure.TRANSPORT, error=effect.reason))
+                self._finish(None)
+                if self.listener is not None:
+                    self.listener.tx_failed(self, Failure.TRANSPORT, effect.reason)
         if self.tx.done:
             self.close()
 
-    def _finish(self, result: _TxResult) -> None:
-        self.heard.set()
+    def _finish(self, response: Response | None) -> None:
         if not self.result.done():
-            self.result.set_result(result)
+            self.result.set_result(response)
 
     def fire(self, timer: Timer) -> None:
         self.handles.pop(timer, None)
         self.apply(self.tx.fire(timer))
 
-    def abort(self, reason: str) -> None:
-        """Give up (failover budget): stop retransmitting and forget the transaction."""
-        self._finish(_TxResult(failure=Failure.TIMEOUT, error=reason))
+    def malformed(self, reason: str) -> None:
+        """A response for this transaction could not be used: the target failed."""
+        self._finish(None)
+        if self.listener is not None:
+            self.listener.tx_failed(self, Failure.MALFORMED, reason)
+        self.close()
+
+    def abort(self) -> None:
+        """Stop retransmitting and forget the transaction; nobody is told (they moved on)."""
+        self.listener = None
+        self._finish(None)
         self.close()
 
     def close(self) -> None:
         for handle in self.handles.values():
             handle.cancel()
         self.handles.clear()
-        if self.client._runners.get(self.key) is self:
-            del self.client._runners[self.key]
+        self.table.remove(self)
 
 
 def _reason(exc: BaseException) -> str:
@@ -229,15 +254,153 @@ def _reason(exc: BaseException) -> str:
     return text.lower() if text else type(exc).__name__
 
 
+class _Walk:
+    """The asyncio driver of one ``Walker``: carries its effects out, feeds it events."""
+
+    def __init__(
+        self,
+        client: SipClient,
+        walker: Walker,
+        on_request: Callable[[Request, Connection], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.walker = walker
+        self.on_request = on_request
+        loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[Done] = loop.create_future()
+        self.timers: dict[WalkTimer, asyncio.TimerHandle] = {}
+        self.runners: dict[int, _Runner] = {}
+        self.tasks: set[asyncio.Future[None]] = set()
+        self.queue: collections.deque[WalkEffect] = collections.deque()
+        self.busy = False
+
+    async def run(self) -> Done:
+        self.apply(self.walker.start(time.time()))
+        try:
+            return await asyncio.shield(self.done)
+        finally:
+            self._stop()
+
+    def apply(self, effects: list[WalkEffect]) -> None:
+        """Carry effects out in order; effects that arise meanwhile (a send that fails at
+        once) queue behind them rather than running in the middle."""
+        self.queue.extend(effects)
+        if self.busy:
+            return
+        self.busy = True
+        try:
+            while self.queue:
+                self._carry_out(self.queue.popleft())
+        finally:
+            self.busy = False
+
+    def _carry_out(self, effect: WalkEffect) -> None:
+        loop = asyncio.get_running_loop()
+        if isinstance(effect, WalkSend):
+            conn = self.client._pooled(effect.target)
+            if conn is not None:  # the flow is open: no task, no wait
+                self._start(effect, conn)
+            else:
+                task = asyncio.ensure_future(self._send(effect))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        elif isinstance(effect, WalkArm):
+            self._disarm(effect.timer)
+            self.timers[effect.timer] = loop.call_later(effect.delay, self._fire, effect.timer)
+        elif isinstance(effect, Disarm):
+            self._disarm(effect.timer)
+        elif isinstance(effect, Abandon):
+            runner = self.runners.pop(effect.attempt, None)
+            if runner is not None:
+                runner.abort()
+        elif isinstance(effect, Cancel):
+            runner = self.runners.get(effect.attempt)
+            if runner is not None:
+                task = asyncio.ensure_future(self.client._cancel(runner))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+        elif isinstance(effect, MarkDown):
+            self.client.mark(
+                effect.target, False, failure=effect.failure, retry_after=effect.retry_after
+            )
+        elif isinstance(effect, MarkUp):
+            self.client.mark(effect.target, True, expires=self.client.expires)
+        elif isinstance(effect, Done) and not self.done.done():
+            self.done.set_result(effect)
+
+    def _disarm(self, timer: WalkTimer) -> None:
+        handle = self.timers.pop(timer, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _fire(self, timer: WalkTimer) -> None:
+        self.timers.pop(timer, None)
+        self.apply(self.walker.timer(timer, time.time()))
+
+    async def _send(self, send: WalkSend) -> None:
+        client, walker = self.client, self.walker
+        try:
+            conn = await client._connection(send.target, walker.rules.budget)
+        except (OSError, ssl.SSLError, TimeoutError) as exc:
+            self.apply(walker.transport_error(send.attempt, _reason(exc), time.time()))
+            return
+        if walker.attempt != send.attempt or walker.done:
+            return  # the walk moved on while the flow opened
+        self._start(send, conn)
+
+    def _start(self, send: WalkSend, conn: Connection) -> None:
+        client = self.client
+        request = build_request(send.spec, transport=send.target.transport, local=conn.local)
+        tx = new_transaction(request, reliable=conn.reliable, timers=client.timers)
+        runner = _Runner(client.transactions, conn, tx, self)
+        runner.attempt = send.attempt
+        self.runners[send.attempt] = runner
+        if self.on_request is not None:
+            self.on_request(request, conn)
+        runner.apply(tx.start())
+
+    def tx_provisional(self, runner: _Runner, response: Response) -> None:
+        self.apply(self.walker.provisional(self._attempt(runner), time.time()))
+
+    def tx_final(self, runner: _Runner, response: Response) -> None:
+        self.apply(self.walker.final(self._attempt(runner), response, time.time()))
+
+    def tx_failed(self, runner: _Runner, failure: Failure, reason: str) -> None:
+        attempt, now = self._attempt(runner), time.time()
+        if failure == Failure.TIMEOUT:
+            self.apply(self.walker.timed_out(attempt, now))
+        elif failure == Failure.MALFORMED:
+            self.apply(self.walker.malformed(attempt, reason, now))
+        else:
+            self.apply(self.walker.transport_error(attempt, reason, now))
+
+    @staticmethod
+    def _attempt(runner: _Runner) -> int:
+        return runner.attempt
+
+    def _stop(self) -> None:
+        for handle in self.timers.values():
+            handle.cancel()
+        self.timers.clear()
+        if not self.done.done():  # cancelled from outside: abandon what is in flight
+            for runner in self.runners.values():
+                runner.abort()
+            for task in self.tasks:
+                task.cancel()
+        self.runners.clear()
+
+
 EventHandler = Callable[[Target, bool], None]
 
 
 class SipClient:
-    """A SIP user agent client for one address-of-record, with failover across the target list.
+    """A SIP user agent for one address-of-record, with failover across the target list.
 
     ``failover_after`` is the failover budget: how long a target may stay silent before the
     request moves on (Timer B/F still bound the transaction; the budget is usually shorter).
     ``down_for`` is how long a failed target stays marked down (503 Retry-After overrides).
+    ``tries``: unanswered tries per target before moving on; ``failover_on``: the final
+    responses that send a request to the next target (RFC 3263 §4.3: 503).
     ``connected_udp=False`` uses an unconnected UDP socket like most clients (ICMP errors
     then go unnoticed); it exists for comparisons.
     """
@@ -257,6 +420,8 @@ class SipClient:
         failover_after: float | None = None,
         timers: Timers | None = None,
         down_for: float = 30.0,
+        tries: int = 1,
+        failover_on: frozenset[int] = FAILOVER_ON,
         ca_file: Path | None = None,
         connected_udp: bool = True,
     ) -> None:
@@ -281,10 +446,18 @@ class SipClient:
             self.resolver = resolver
         else:
             self.resolver = _default_resolver(nameservers, zones, self.transports)
-        if failover_after is not None and failover_after <= 0:
-            raise BadInput("--failover-after must be positive")
+        if failover_after is not None and not failover_after > 0:
+            raise BadInput(f"the failover budget must be positive, not {failover_after}")
+        if tries < 1:
+            raise BadInput(f"tries per target must be at least 1, not {tries}")
         self.failover_after = failover_after
         self.timers = timers or Timers()
+        self.rules = Rules(
+            budget=failover_after,
+            tries=tries,
+            failover_on=frozenset(failover_on),
+            cancel_wait=self.timers.b,
+        )
         self.failover = Failover(self.policy, down_for=down_for)
         self.ca_file = ca_file
         self.connected_udp = connected_udp
@@ -298,32 +471,85 @@ class SipClient:
                 ) from None
         self._connections: dict[tuple[str, str, int], Connection] = {}
         self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
-        self._runners: dict[tuple[str, str], _Runner] = {}
-        self._reg_call_id = new_call_id()
-        self._reg_cseq = 0
-        self._reg_tag = new_tag()
-        self.registered: Target | None = None
-        self.granted: int | None = None
+        self.transactions = _Transactions()
+        self.binding = Binding()  # what ``register()`` keeps when no Registration is used
+        self._order_key = new_call_id()
+        self.expires: float | None = None  # when the last resolution runs out (Unix time)
         self.last_targets: list[Target] = []
         self.listeners: list[EventHandler] = []  # (target, up) from health checks and requests
-        self._auth_cache: dict[str, tuple[object, int]] = {}
+        # Answering: the application decides INVITEs (default: 480) and hears of every
+        # request answered; dialogs are matched by (Call-ID, local tag, remote tag).
+        self.on_invite: InviteHandler | None = None
+        self.on_incoming: Callable[[Incoming], None] | None = None
+        self.dialogs: dict[DialogKey, Dialog] = {}
+        self.answerer = Answerer(self)
 
-    # -- resolution ------------------------------------------------------------------------
+    # -- what the client knows about targets -------------------------------------------------
 
     @property
     def domain(self) -> str:
         return self.aor.host
 
+    @property
+    def registered(self) -> Target | None:
+        """Where ``register()`` (without a Registration of its own) holds the binding."""
+        return self.binding.target
+
+    @property
+    def granted(self) -> int | None:
+        return self.binding.granted
+
     async def targets(self) -> tuple[list[Target], float | None]:
         """The current try list from the resolver (cached there), restricted to our transports."""
-        # Keyed by our registration Call-ID: the same client always sees the same order
-        # within a priority (RFC 3263 §4.4), so "higher-ranked" means the same thing each time.
-        res = await self.resolver.locate(self.aor.text, key=self._reg_call_id)
+        # Keyed per client: the same client always sees the same order within a priority
+        # (RFC 3263 §4.4), so "higher-ranked" means the same thing each time.
+        res = await self.resolver.locate(self.aor.text, key=self._order_key)
         targets = [t for t in res.targets if t.transport in self.transports]
         if not targets:
             raise NotFound(f"no target for {self.aor} over {','.join(map(str, self.transports))}")
         self.last_targets = targets
+        self.expires = res.expires
         return targets, res.expires
+
+    def mark(
+        self,
+        target: Target,
+        up: bool,
+        *,
+        failure: Failure = Failure.TIMEOUT,
+        retry_after: float | None = None,
+        until: float | None = None,
+        expires: float | None = None,
+    ) -> None:
+        """A request learned that ``target`` answered (``up``) or failed; listeners are told.
+
+        Down: until ``until`` (Unix time; ``math.inf`` = until seen up), else Retry-After,
+        else ``down_for``. Up makes it the sticky target (``expires``: when the DNS answer
+        behind it runs out, for sticky-ttl).
+        """
+        now = time.time()
+        if up:
+            self.failover.succeeded(target, now, expires)
+        else:
+            self.failover.failed(target, now, failure, retry_after, until)
+        self._tell(target, up)
+
+    def observed(self, target: Target, up: bool, *, changed: bool = True) -> None:
+        """A health probe's verdict: up (not made sticky) or down until seen up again;
+        listeners hear of it when it ``changed``."""
+        if up:
+            self.failover.observed_up(target)
+        else:
+            self.failover.failed(target, time.time(), Failure.TIMEOUT, until=math.inf)
+        if changed:
+            self._tell(target, up)
+
+    def is_down(self, target: Target) -> bool:
+        return self.failover.is_down(target, time.time())
+
+    def _tell(self, target: Target, up: bool) -> None:
+        for listener in list(self.listeners):
+            listener(target, up)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -331,6 +557,11 @@ class SipClient:
         if self._ssl is None:
             self._ssl = tls_context(self.ca_file)
         return self._ssl
+
+    def _pooled(self, target: Target) -> Connection | None:
+        """The open pooled flow to ``target``, if there is one."""
+        conn = self._connections.get((target.transport.value, target.address, target.port))
+        return conn if conn is not None and not conn.closed else None
 
     async def _connection(self, target: Target, budget: float | None) -> Connection:
         """The pooled flow to ``target``, opening it (once, shared by concurrent callers)
@@ -356,6 +587,7 @@ class SipClient:
                 ssl_context=self._ssl_context() if target.transport == Transport.TLS else None,
                 server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
                 connected_udp=self.connected_udp,
+                on_garbage=self._on_garbage,
             ),
             timeout,
         )
@@ -369,16 +601,27 @@ class SipClient:
             fut.exception()  # retrieved: callers that gave up must not leave a warning
 
     def _on_message(self, msg: Request | Response, conn: Connection) -> None:
-        if not isinstance(msg, Response):
-            return  # this client serves no requests (no UAS); servers retransmit or give up
-        runner = self._runners.get((branch_of(msg) or "", cseq_method(msg) or ""))
+        if isinstance(msg, Request):
+            self.answerer.serve(msg, conn)
+            return
+        runner = self.transactions.get((branch_of(msg) or "", cseq_method(msg) or ""))
         if runner is not None and runner.conn is conn:
             runner.apply(runner.tx.receive(msg))
+        else:
+            self.answerer.stray(msg, conn)
+
+    def _on_garbage(self, data: bytes, reason: str, conn: Connection) -> None:
+        """Bytes that are not usable SIP: if they name a transaction of ours on this flow,
+        that target failed now (rather than after the budget or Timer F)."""
+        key = loose_key(data)
+        runner = self.transactions.get(key) if key is not None else None
+        if runner is not None and runner.conn is conn:
+            runner.malformed(reason)
 
     def _on_error(self, exc: Exception, conn: Connection) -> None:
         """A flow failed: fail its pending transactions; drop it unless it is a UDP socket
         that merely reported an ICMP error (it stays open, same port, same Contact)."""
-        for runner in list(self._runners.values()):
+        for runner in self.transactions.all():
             if runner.conn is conn:
                 runner.apply(runner.tx.transport_error(_reason(exc)))
         if conn.reliable or conn.closed:
@@ -392,8 +635,9 @@ class SipClient:
         touched: ``unregister`` first if it should go)."""
         for pending in list(self._connecting.values()):
             pending.cancel()
-        for runner in list(self._runners.values()):
-            runner.abort("client closed")
+        for runner in self.transactions.all():
+            runner.abort()
+        self.answerer.close()
         for conn in list(self._connections.values()):
             conn.close()
         self._connections.clear()
@@ -405,59 +649,35 @@ class SipClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # -- one transaction against one target ---------------------------------------------------
+    # -- transactions ------------------------------------------------------------------------
 
     async def _transaction(
-        self,
-        target: Target,
-        spec: RequestSpec,
-        budget: float | None,
-        on_request: Callable[[Request, Connection], None] | None = None,
-        cancel_after: float | None = None,
-    ) -> _TxResult:
-        try:
-            conn = await self._connection(target, budget)
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
-            return _TxResult(failure=Failure.TRANSPORT, error=_reason(exc))
-        request = build_request(spec, transport=target.transport, local=conn.local)
-        tx = new_transaction(request, reliable=conn.reliable, timers=self.timers)
-        runner = _Runner(self, conn, tx)
-        self._runners[runner.key] = runner
-        if on_request is not None:
-            on_request(request, conn)
-        runner.apply(tx.start())
-        try:
-            if budget is not None:
-                await asyncio.wait_for(runner.heard.wait(), budget)
-            if request.method == "INVITE" and not runner.result.done():
-                # A ringing INVITE has no Timer B (RFC 3261 §17.1.1.2): bound it ourselves,
-                # by default like a proxy's Timer C (3 min), then CANCEL and give the
-                # callee 64*T1 to answer 487 (RFC 3261 §9.1).
-                ring = cancel_after if cancel_after is not None else INVITE_RING_LIMIT
-                try:
-                    return await asyncio.wait_for(asyncio.shield(runner.result), ring)
-                except TimeoutError:
-                    await self._cancel(target, request, budget)
-                try:
-                    return await asyncio.wait_for(asyncio.shield(runner.result), self.timers.b)
-                except TimeoutError:
-                    runner.abort("no final response after CANCEL within 64*T1")
-            return await runner.result
-        except TimeoutError:
-            runner.abort(f"no answer within {budget:g}s (failover budget)")
-            return await runner.result
-        except asyncio.CancelledError:
-            runner.abort("cancelled")
-            raise
-
-    async def _cancel(self, target: Target, invite: Request, budget: float | None) -> None:
-        """CANCEL a pending INVITE (RFC 3261 §9.1): its own non-INVITE transaction, same hop."""
+        self, target: Target, spec: RequestSpec, budget: float
+    ) -> Response | None:
+        """One transaction to one target, no failover, bounded by ``budget``; raises OSError,
+        ssl.SSLError or TimeoutError when the flow cannot be opened."""
         conn = await self._connection(target, budget)
-        cancel = build_cancel(invite)
-        tx = new_transaction(cancel, reliable=conn.reliable, timers=self.timers)
-        runner = _Runner(self, conn, tx)
-        self._runners[runner.key] = runner
-        runner.apply(tx.start())
+        request = build_request(spec, transport=target.transport, local=conn.local)
+        runner = _Runner(
+            self.transactions,
+            conn,
+            new_transaction(request, reliable=conn.reliable, timers=self.timers),
+        )
+        runner.apply(runner.tx.start())
+        try:
+            return await asyncio.wait_for(asyncio.shield(runner.result), budget)
+        finally:
+            runner.abort()
+
+    async def _cancel(self, invite: _Runner) -> None:
+        """CANCEL a pending INVITE (RFC 3261 §9.1): its own non-INVITE transaction, same hop."""
+        cancel = build_cancel(invite.tx.request)
+        runner = _Runner(
+            self.transactions,
+            invite.conn,
+            new_transaction(cancel, reliable=invite.conn.reliable, timers=self.timers),
+        )
+        runner.apply(runner.tx.start())
         await runner.result
 
     # -- a request with auth and failover -------------------------------------------------------
@@ -468,14 +688,10 @@ class SipClient:
         *,
         uri: str | None = None,
         spec: RequestSpec | None = None,
-        prefer: Target | None = None,
-        only: Sequence[Target] | None = None,
+        steering: Steering | None = None,
         headers: Sequence[tuple[str, str]] = (),
         body: bytes = b"",
         content_type: str | None = None,
-        cancel_after: float | None = None,
-        on_request: Callable[[Request, Connection], None] | None = None,
-        from_top: bool = False,
     ) -> Outcome:
         """Send ``method`` along the try list; fail over on timeout, transport error or 503.
 
@@ -487,96 +703,34 @@ class SipClient:
             spec.headers = list(headers)
             spec.body = body
             spec.content_type = content_type
-        if only is not None:
-            candidates, expires = list(only), None
-            order = list(only)
-        else:
-            candidates, expires = await self.targets()
-            order = self.failover.order(candidates, time.time(), prefer, from_top)
-        outcome = Outcome(method, None, None)
-        for target in order:
-            try:
-                result = await self._authenticated(target, spec, outcome, cancel_after, on_request)
-            except AuthError as exc:
-                outcome.error = str(exc)
-                exc.outcome = outcome
-                raise
-            now = time.time()
-            if result.response is not None and not is_failover_response(result.response.code):
-                outcome.response = result.response
-                outcome.target = target
-                self.failover.succeeded(target, now, expires)
-                self._notify(target, True)
-                return outcome
-            failure = result.failure or Failure.UNAVAILABLE
-            after = retry_after(result.response) if result.response is not None else None
-            self.failover.failed(target, now, failure, after)
-            self._notify(target, False)
-        if outcome.attempts:
-            detail = "; ".join(
-                f"{a.target.transport}:{a.target.hostport} {a.status or a.error}"
-                for a in outcome.attempts
-            )
-            outcome.error = f"no server answered {method} for {self.aor}: {detail}"
-        else:
-            outcome.error = f"no target to send {method} to"
-        return outcome
+        return await self._walk(spec, steering)
 
-    async def _authenticated(
+    async def _walk(
         self,
-        target: Target,
         spec: RequestSpec,
-        outcome: Outcome,
-        cancel_after: float | None,
-        on_request: Callable[[Request, Connection], None] | None,
-    ) -> _TxResult:
-        """One target: the request, and at most one digest retry on 401/407."""
-        spec.headers = [
-            h for h in spec.headers if h[0] not in ("Authorization", "Proxy-Authorization")
-        ]
-        for round_ in range(2):
-            attempt = Attempt(target, at=time.time())
-            start = time.perf_counter()
-            result = await self._transaction(
-                target, spec, self.failover_after, on_request, cancel_after
-            )
-            attempt.ms = (time.perf_counter() - start) * 1000
-            attempt.status = result.response.code if result.response is not None else None
-            attempt.error = result.error
-            outcome.attempts.append(attempt)
-            response = result.response
-            if response is None or response.code not in (401, 407):
-                return result
-            header = "WWW-Authenticate" if response.code == 401 else "Proxy-Authenticate"
-            challenges = parse_challenges(response.headers.getlist(header))
-            if self.password is None:
-                raise AuthError(
-                    f"{target.hostport} requires authentication ({response.code}): "
-                    "give a password (--password-file)"
-                )
-            challenge = pick_challenge(challenges)
-            if round_ == 1 and challenge.parameters.get("stale", "").lower() != "true":
-                raise AuthError(
-                    f"authentication failed for {self.username} at {target.hostport} "
-                    f"({response.code} {response.phrase}): check the user name and password"
-                )
-            creds = digest_credentials(
-                challenge,
-                method=spec.method,
-                uri=str(spec.uri),
-                username=self.username,
-                password=self.password,
-            )
-            name = "Authorization" if response.code == 401 else "Proxy-Authorization"
-            spec.headers = [h for h in spec.headers if h[0] != name] + [(name, str(creds))]
-            spec.cseq += 1
-            if spec.method == "REGISTER":
-                self._reg_cseq = spec.cseq
-        return result
-
-    def _notify(self, target: Target, up: bool) -> None:
-        for listener in list(self.listeners):
-            listener(target, up)
+        steering: Steering | None,
+        *,
+        cancel_after: float | None = None,
+        on_request: Callable[[Request, Connection], None] | None = None,
+    ) -> Outcome:
+        steer = steering or Steering()
+        candidates = list(steer.only) if steer.only is not None else (await self.targets())[0]
+        walker = Walker(
+            spec,
+            candidates,
+            failover=self.failover,
+            steering=steer,
+            rules=self.rules,
+            credentials=Credentials(self.username, self.password),
+            cancel_after=cancel_after,
+            aor=str(self.aor),
+        )
+        done = await _Walk(self, walker, on_request).run()
+        if done.auth_error is not None:
+            exc = AuthError(done.auth_error)
+            exc.outcome = done.outcome
+            raise exc
+        return done.outcome
 
     def new_spec(
         self, method: str, *, uri: str | None = None, call_id: str | None = None
@@ -606,60 +760,72 @@ class SipClient:
         spec = self.new_spec(
             "OPTIONS", uri=f"{self.aor.scheme}:{_uri_host(target.address)}:{target.port}"
         )
+        limit = budget or self.failover_after or self.timers.f
         attempt = Attempt(target, at=time.time())
         start = time.perf_counter()
-        result = await self._transaction(
-            target, spec, budget or self.failover_after or self.timers.f
-        )
+        try:
+            response = await self._transaction(target, spec, limit)
+        except (OSError, ssl.SSLError) as exc:
+            response, attempt.error = None, _reason(exc)
+        except TimeoutError:
+            response, attempt.error = None, f"no answer within {limit:g}s"
         attempt.ms = (time.perf_counter() - start) * 1000
-        attempt.status = result.response.code if result.response is not None else None
-        attempt.error = result.error
-        if result.response is not None and result.response.code == 503:
-            after = retry_after(result.response)
-            attempt.error = "503 Retry-After " + (f"{after:g}s" if after is not None else "none")
+        if response is not None:
+            attempt.status = response.code
+            if response.code == 503:
+                after = retry_after(response)
+                attempt.error = "503 Retry-After " + (
+                    f"{after:g}s" if after is not None else "none"
+                )
+        elif attempt.error is None:
+            attempt.error = "no usable answer"
         return attempt
 
     async def register(
         self,
         expires: int = 3600,
         *,
-        prefer: Target | None = None,
-        only: Sequence[Target] | None = None,
-        from_top: bool = False,
+        binding: Binding | None = None,
+        steering: Steering | None = None,
     ) -> Outcome:
-        """REGISTER our contact for ``expires`` seconds; sets ``registered`` and ``granted``.
-
-        ``from_top`` walks the list from the top whatever the policy (failback at refresh).
+        """REGISTER our contact for ``expires`` seconds, keeping ``binding`` (default: the
+        client's own) up to date: where it is held and for how long.
         """
         if self.aor.user is None:
             raise BadInput(f"cannot register {self.aor}: it needs a user part (sip:USER@DOMAIN)")
-        self._reg_cseq += 1
-        spec = self.new_spec("REGISTER", call_id=self._reg_call_id)
-        spec.from_addr = Address(uri=spec.from_addr.uri, parameters=_params(tag=self._reg_tag))
-        spec.cseq = self._reg_cseq
+        b = binding if binding is not None else self.binding
+        b.cseq += 1
+        spec = self.new_spec("REGISTER", call_id=b.call_id)
+        spec.from_addr = Address(uri=spec.from_addr.uri, parameters=_params(tag=b.tag))
+        spec.cseq = b.cseq
         spec.contact_user = self.aor.user
         spec.expires = expires
-        outcome = await self.request(
-            "REGISTER", spec=spec, prefer=prefer, only=only, from_top=from_top
-        )
+        try:
+            outcome = await self.request("REGISTER", spec=spec, steering=steering)
+        finally:
+            b.cseq = spec.cseq  # digest retries used CSeq numbers too
         if outcome.ok and outcome.response is not None:
-            self.registered = outcome.target if expires > 0 else None
-            self.granted = header_expires(outcome.response, self.aor.user) if expires > 0 else 0
-            if self.granted is None:
-                self.granted = expires
+            b.target = outcome.target if expires > 0 else None
+            granted = header_expires(outcome.response, self.aor.user) if expires > 0 else 0
+            b.granted = expires if granted is None else granted
         return outcome
 
-    async def unregister(self, budget: float = 2.0) -> Outcome | None:
-        """Remove our binding from the registrar that holds it (best effort, bounded)."""
-        if self.registered is None:
+    async def unregister(
+        self, budget: float = 2.0, *, binding: Binding | None = None
+    ) -> Outcome | None:
+        """Remove the binding from the registrar that holds it (best effort, bounded)."""
+        b = binding if binding is not None else self.binding
+        if b.target is None:
             return None
-        target = self.registered
+        target = b.target
         try:
-            return await asyncio.wait_for(self.register(0, only=[target]), budget)
+            return await asyncio.wait_for(
+                self.register(0, binding=b, steering=Steering(only=[target])), budget
+            )
         except (TimeoutError, OperationFailed):
             return None
         finally:
-            self.registered = None
+            b.target = None
 
     async def invite(
         self,
@@ -681,14 +847,13 @@ class SipClient:
         def remember(request: Request, conn: Connection) -> None:
             sent["last"] = (request, conn)
 
-        outcome = await self.request(
-            "INVITE", spec=spec, cancel_after=cancel_after, on_request=remember
-        )
+        outcome = await self._walk(spec, None, cancel_after=cancel_after, on_request=remember)
         if not outcome.ok or outcome.response is None or outcome.target is None:
             return outcome
         dialog = Dialog.from_response(self, spec, outcome.response, outcome.target)
-        request, conn = sent["last"]
-        dialog.ack(conn, request)
+        _, conn = sent["last"]
+        dialog.ack(conn)
+        self.dialogs[dialog.key] = dialog
         return dialog
 
 
@@ -698,71 +863,6 @@ def _uri_host(host: str) -> str:
 
 def _params(**values: str) -> Parameters:
     return Parameters(**values)
-
-
-@dataclass
-class Dialog:
-    """An established INVITE dialog (RFC 3261 §12): in-dialog requests stay on its server."""
-
-    client: SipClient
-    target: Target
-    call_id: str
-    local: Address
-    remote: Address
-    remote_target: URI
-    route: list[Address]
-    cseq: int
-    invite_cseq: int
-
-    @classmethod
-    def from_response(
-        cls, client: SipClient, spec: RequestSpec, response: Response, target: Target
-    ) -> Dialog:
-        contacts = response.contact
-        remote_target = contacts[0].uri if contacts else spec.uri
-        route = list(reversed(response.record_route))
-        return cls(
-            client,
-            target,
-            spec.call_id,
-            spec.from_addr,
-            response.to_address,
-            remote_target,
-            route,
-            spec.cseq,
-            spec.cseq,
-        )
-
-    def ack(self, conn: Connection, invite: Request) -> None:
-        """ACK for 2xx: a new request, no transaction (RFC 3261 §13.2.2.4), same flow."""
-        spec = self._spec("ACK", self.invite_cseq)
-        request = build_request(spec, transport=self.target.transport, local=conn.local)
-        with contextlib.suppress(OSError):
-            conn.send(bytes(request))
-
-    def _spec(self, method: str, cseq: int) -> RequestSpec:
-        return RequestSpec(
-            method=method,
-            uri=self.remote_target,
-            from_addr=self.local,
-            to_addr=self.remote,
-            call_id=self.call_id,
-            cseq=cseq,
-            route=list(self.route),
-        )
-
-    async def request(self, method: str) -> Outcome:
-        """An in-dialog request: to the dialog's server first, then the usual failover."""
-        self.cseq += 1
-        outcome = await self.client.request(
-            method, spec=self._spec(method, self.cseq), prefer=self.target
-        )
-        if outcome.target is not None:
-            self.target = outcome.target
-        return outcome
-
-    async def bye(self) -> Outcome:
-        return await self.request("BYE")
 
 
 def _default_resolver(
@@ -775,136 +875,3 @@ def _default_resolver(
         zones=list(zones) if zones else None,
         transports=tuple(t.value for t in transports),
     )
-
-
-# -- keeping a registration alive -------------------------------------------------------------
-
-
-@dataclass
-class RegEvent:
-    """One change in a kept-alive registration, as ``register --follow --json`` prints it."""
-
-    event: str  # registered | refreshed | failover | failback | lost
-    target: Target | None
-    at: float
-    detail: str = ""
-    attempts: list[Attempt] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, object]:
-        t = self.target
-        return {
-            "event": self.event,
-            "transport": t.transport.value if t else None,
-            "host": t.host if t else None,
-            "address": t.address if t else None,
-            "port": t.port if t else None,
-            "at": round(self.at, 3),
-        }
-
-
-class Registration:
-    """Stay registered: refresh before expiry, fail over at once when the registrar fails (as
-    soon as a request or the health monitor notices), fail back per ``failback``.
-    """
-
-    def __init__(
-        self,
-        client: SipClient,
-        *,
-        expires: int = 3600,
-        failback: str | Failback = "refresh",
-        on_event: Callable[[RegEvent], Awaitable[None] | None] | None = None,
-        retry_interval: float = 5.0,
-    ) -> None:
-        self.client = client
-        self.expires = expires
-        self.failback = failback if isinstance(failback, Failback) else Failback.parse(failback)
-        self.on_event = on_event
-        self.retry_interval = retry_interval
-        self.current: Target | None = None
-        self.events: list[RegEvent] = []
-        self._wake = asyncio.Event()
-        self._reason = ""
-        client.listeners.append(self._health)
-
-    def _health(self, target: Target, up: bool) -> None:
-        """A health check or another request learned something about a target."""
-        if self.current is None:
-            return
-        if not up and target == self.current:
-            self._reason = "current registrar down"
-            self._wake.set()
-        elif up and self.failback == Failback.PROBE and self._ranks_higher(target):
-            self._reason = "higher-ranked target up"
-            self._wake.set()
-
-    def _ranks_higher(self, target: Target) -> bool:
-        targets = self.client.last_targets
-        if self.current not in targets or target not in targets:
-            return False
-        return targets.index(target) < targets.index(self.current)
-
-    async def _emit(self, event: RegEvent) -> None:
-        self.events.append(event)
-        if self.on_event is not None:
-            result = self.on_event(event)
-            if result is not None:
-                await result
-
-    async def once(self) -> RegEvent:
-        """One REGISTER (initial or refresh) and the event it produced."""
-        never = self.failback == Failback.NEVER
-        prefer = self.current if never else None
-        previous = self.current
-        try:
-            outcome = await self.client.register(self.expires, prefer=prefer, from_top=not never)
-        except (NotFound, DnsError) as exc:  # DNS trouble is a lost round, not the end
-            outcome = Outcome("REGISTER", None, None, error=str(exc))
-        now = time.time()
-        if not outcome.ok:
-            self.current = None
-            event = RegEvent("lost", previous, now, outcome.describe(), outcome.attempts)
-        else:
-            self.current = outcome.target
-            if previous is None:
-                kind = "registered"
-            elif previous == self.current:
-                kind = "refreshed"
-            elif self._rank(self.current) < self._rank(previous):
-                kind = "failback"
-            else:
-                kind = "failover"
-            event = RegEvent(kind, self.current, now, outcome.describe(), outcome.attempts)
-        await self._emit(event)
-        return event
-
-    def _rank(self, target: Target | None) -> float:
-        targets = self.client.last_targets
-        return targets.index(target) if target in targets else math.inf
-
-    def refresh_in(self) -> float:
-        """Refresh at half the granted lifetime (never below 1 s), well before it lapses."""
-        granted = self.client.granted or self.expires
-        return max(1.0, granted / 2)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop`` is set: register, refresh, fail over, fail back; then unregister."""
-        try:
-            while not stop.is_set():
-                event = await self.once()
-                self._wake.clear()  # what once() itself reported is already handled
-                delay = self.retry_interval if event.event == "lost" else self.refresh_in()
-                waiters = [
-                    asyncio.ensure_future(stop.wait()),
-                    asyncio.ensure_future(self._wake.wait()),
-                ]
-                try:
-                    await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for w in waiters:
-                        w.cancel()
-        finally:
-            with contextlib.suppress(Exception):
-                await self.client.unregister()
-            if self._health in self.client.listeners:
-                self.client.listeners.remove(self._health)

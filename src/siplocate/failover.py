@@ -8,7 +8,7 @@ Grandstream guide calls them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -63,6 +63,7 @@ class Failure(StrEnum):
     TIMEOUT = "timeout"
     TRANSPORT = "transport"
     UNAVAILABLE = "503"
+    MALFORMED = "malformed"  # the target answered something that is not usable SIP
 
 
 @dataclass
@@ -103,6 +104,45 @@ def try_order(
     return head + [t for t in up if t not in head] + down
 
 
+@dataclass(frozen=True, slots=True)
+class Steering:
+    """What one request asks of the try order, grouped (the policy decides the rest).
+
+    ``prefer``: this target first if it is up (a dialog's server); ``only``: exactly these
+    targets, in this order (removing a binding from the registrar that holds it);
+    ``from_top``: ignore stickiness (a registration refresh that fails back).
+    """
+
+    prefer: Target | None = None
+    only: Sequence[Target] | None = None
+    from_top: bool = False
+
+
+FirstRule = Callable[["Failover", float], "Target | None"]
+
+
+def _top(f: Failover, now: float) -> Target | None:
+    return None
+
+
+def _sticky(f: Failover, now: float) -> Target | None:
+    return f.current
+
+
+def _sticky_ttl(f: Failover, now: float) -> Target | None:
+    return f.current if now < f.current_until else None
+
+
+#: Which target a policy puts first when the request does not say: one small rule per
+#: policy, so a new policy (affinity, configured IPs with N tries, ...) is one more entry.
+FIRST: dict[Policy, FirstRule] = {
+    Policy.DEFAULT: _top,
+    Policy.STICKY_TTL: _sticky_ttl,
+    Policy.STICKY: _sticky,
+    Policy.STATIC: _top,
+}
+
+
 @dataclass
 class Failover:
     """Per-client failover state shared by all requests: policy, down-memory, sticky target."""
@@ -114,23 +154,19 @@ class Failover:
     current_until: float = math.inf  # sticky-ttl: when the DNS answer behind it expires
 
     def order(
-        self,
-        targets: Iterable[Target],
-        now: float,
-        prefer: Target | None = None,
-        from_top: bool = False,
+        self, targets: Iterable[Target], now: float, steering: Steering | None = None
     ) -> list[Target]:
-        """Try list for one request. ``prefer`` (a dialog's server) beats the policy;
-        ``from_top`` ignores stickiness (a registration refresh that fails back).
-        """
-        first = prefer
-        keep = not from_top and (
-            self.policy == Policy.STICKY
-            or (self.policy == Policy.STICKY_TTL and now < self.current_until)
-        )
-        if first is None and keep:
-            first = self.current
+        """Try list for one request: ``steering`` first, then the policy, then down-memory."""
+        steer = steering or Steering()
+        if steer.only is not None:
+            return list(dict.fromkeys(steer.only))
+        first = steer.prefer
+        if first is None and not steer.from_top:
+            first = FIRST[self.policy](self, now)
         return try_order(targets, self.memory, now, first)
+
+    def is_down(self, target: Target, now: float) -> bool:
+        return self.memory.is_down(target, now)
 
     def succeeded(self, target: Target, now: float, expires: float | None = None) -> None:
         """``target`` answered: it is up, and the sticky policies keep it."""
@@ -138,17 +174,32 @@ class Failover:
         self.current = target
         self.current_until = math.inf if expires is None else expires
 
+    def observed_up(self, target: Target) -> None:
+        """A health check saw ``target`` answer: up again, without making it the sticky one."""
+        self.memory.mark_up(target)
+
     def failed(
-        self, target: Target, now: float, failure: Failure, retry_after: float | None = None
+        self,
+        target: Target,
+        now: float,
+        failure: Failure,
+        retry_after: float | None = None,
+        until: float | None = None,
     ) -> float:
-        """``target`` failed: mark it down (Retry-After wins for 503); returns the until time."""
-        until = now + (retry_after if retry_after is not None else self.down_for)
+        """``target`` failed: mark it down until ``until`` (default: Retry-After for a 503,
+        else ``down_for``); returns the until time."""
+        if until is None:
+            until = now + (retry_after if retry_after is not None else self.down_for)
         self.memory.mark_down(target, until)
         if self.current == target:
             self.current = None
         return until
 
 
-def is_failover_response(code: int) -> bool:
-    """RFC 3263 §4.3: a 503 means try the next target; every other final answer is the answer."""
-    return code == 503
+#: RFC 3263 §4.3: a 503 means try the next target; every other final answer is the answer.
+FAILOVER_ON: frozenset[int] = frozenset({503})
+
+
+def is_failover_response(code: int, failover_on: frozenset[int] = FAILOVER_ON) -> bool:
+    """Does this final response send the request to the next target?"""
+    return code in failover_on

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections.abc import Callable
 
@@ -54,16 +53,11 @@ class HealthMonitor:
         for attempt in attempts:
             target = attempt.target
             up = answered(attempt)
-            if up:
-                self.client.failover.memory.mark_up(target)
-            else:
-                self.client.failover.memory.mark_down(target, math.inf)
             before = self.state.get(key(target))
             self.state[key(target)] = up
-            if before != up:
-                if self.on_change is not None:
-                    self.on_change(target, up, attempt)
-                self.client._notify(target, up)
+            if before != up and self.on_change is not None:
+                self.on_change(target, up, attempt)
+            self.client.observed(target, up, changed=before != up)
         self.rounds += 1
         return list(attempts)
 

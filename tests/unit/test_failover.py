@@ -15,6 +15,7 @@ from siplocate.failover import (
     Failover,
     Failure,
     Policy,
+    Steering,
     is_failover_response,
     try_order,
 )
@@ -70,9 +71,9 @@ def test_sticky_ttl_keeps_it_until_the_dns_answer_expires() -> None:
 
 def test_prefer_beats_the_policy_but_not_a_down_mark() -> None:
     f = Failover()
-    assert f.order(LIST, 0, prefer=C) == [C, A, B]
+    assert f.order(LIST, 0, Steering(prefer=C)) == [C, A, B]
     f.failed(C, 0, Failure.TRANSPORT)
-    assert f.order(LIST, 1, prefer=C) == [A, B, C]
+    assert f.order(LIST, 1, Steering(prefer=C)) == [A, B, C]
 
 
 def test_health_marks_are_open_ended_until_marked_up() -> None:
@@ -122,7 +123,7 @@ def test_order_is_a_permutation_with_up_targets_first_in_list_order(
         if i < len(targets):
             f.failed(targets[i], 0, Failure.TIMEOUT)
     prefer = targets[first] if first < len(targets) else None
-    result = f.order(targets, 1, prefer=prefer)
+    result = f.order(targets, 1, Steering(prefer=prefer))
     assert sorted(result, key=repr) == sorted(targets, key=repr)
     is_down = [f.memory.is_down(t, 1) for t in result]
     assert is_down == sorted(is_down)  # every up target comes before every down target
@@ -139,4 +140,4 @@ def test_from_top_ignores_stickiness_for_a_failback_refresh() -> None:
     f = Failover(Policy.STICKY)
     f.succeeded(B, 0)
     assert f.order(LIST, 1)[0] == B
-    assert f.order(LIST, 1, from_top=True) == [A, B, C]
+    assert f.order(LIST, 1, Steering(from_top=True)) == [A, B, C]

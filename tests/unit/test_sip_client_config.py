@@ -39,7 +39,7 @@ async def test_static_client_resolves_without_dns() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"policy": "static"}, "at least one --server"),
+        ({"policy": "static"}, "at least one server address"),
         ({"transports": "udp,sctp", "static": ["192.0.2.1"]}, "udp, tcp and tls only"),
         ({"failover_after": 0, "static": ["192.0.2.1"]}, "positive"),
         ({"policy": "nearest"}, "unknown policy"),

@@ -124,6 +124,8 @@ def build_client(
     pol = Policy.parse(policy)
     if server and pol != Policy.STATIC:
         raise BadInput("--server is for --policy static (configured addresses, no DNS)")
+    if pol == Policy.STATIC and not server:
+        raise BadInput("--policy static needs at least one --server ADDRESS[:PORT]")
     budget = (
         None
         if failover_after.strip().lower() in ("rfc", "off", "none")

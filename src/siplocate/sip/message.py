@@ -143,8 +143,19 @@ def _same_hop(request: Request, method: str, to: str) -> Request:
     return hop
 
 
-def parse_message(data: bytes) -> Request | Response:
-    """Parse one datagram or framed stream message; MessageError naming the problem."""
+def parse_message(data: bytes, *, datagram: bool = False) -> Request | Response:
+    """Parse one datagram or framed stream message; MessageError naming the problem.
+
+    A response's status code must be three digits from 100 to 699 (RFC 3261 §7.2,
+    §21). For a ``datagram`` the Content-Length, when present, must fit what arrived:
+    longer bodies are cut to it, shorter ones discard the message (§18.3).
+    """
+    if datagram:
+        data = _datagram_body(data)
+    if data.startswith(b"SIP/2.0 "):
+        code = data[8:12]
+        if not (code[:3].isdigit() and code[:1] in b"123456" and code[3:4] in (b" ", b"")):
+            raise MessageError(f"bad status code {bytes(code[:3])!r}")
     try:
         msg = Message.parse(data)
         for name in ("Via", "CSeq", "Call-ID", "From", "To"):
@@ -156,13 +167,59 @@ def parse_message(data: bytes) -> Request | Response:
     return msg
 
 
+def _datagram_body(data: bytes) -> bytes:
+    """RFC 3261 §18.3 for UDP: honour Content-Length against the bytes that arrived."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        raise MessageError("SIP message without an empty line after the headers")
+    try:
+        length = _content_length(data[:end])
+    except MessageError as exc:
+        if "without Content-Length" in str(exc):
+            return data  # optional on UDP: the body is the rest of the datagram
+        raise
+    body = len(data) - (end + 4)
+    if length > body:
+        raise MessageError(f"Content-Length {length} but only {body} body bytes arrived")
+    return data[: end + 4 + length]
+
+
+def loose_key(data: bytes) -> tuple[str, str] | None:
+    """(top Via branch, CSeq method) read leniently from bytes that failed to parse, so an
+    unusable response can still fail the transaction it answers; None if not found."""
+    head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
+    branch = method = None
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name in ("via", "v") and branch is None:
+            for param in value.split(",")[0].split(";")[1:]:
+                k, _, v = param.partition("=")
+                if k.strip().lower() == "branch":
+                    branch = v.strip()
+        elif name == "cseq" and method is None:
+            parts = value.split()
+            method = parts[1] if len(parts) == 2 else None
+    return (branch, method) if branch and method else None
+
+
+def _ascii_int(text: str) -> int | None:
+    """A delta-seconds value (RFC 3261 §25.1: ASCII digits, below 2**32), else None: "²" and
+    "٣" are digits to ``str.isdigit`` and a 400-digit number is no lifetime."""
+    text = text.strip()
+    if not (text and text.isascii() and text.isdigit() and len(text) <= 10):
+        return None
+    value = int(text)
+    return value if value < 2**32 else None
+
+
 def retry_after(response: Response) -> float | None:
     """Seconds from a Retry-After header (RFC 3261 §20.33), ignoring comments and params."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
-    token = value.split(";")[0].split("(")[0].strip()
-    return float(token) if token.isdigit() else None
+    seconds = _ascii_int(value.split(";")[0].split("(")[0])
+    return float(seconds) if seconds is not None else None
 
 
 def header_expires(response: Response, contact_user: str | None = None) -> int | None:
@@ -170,18 +227,15 @@ def header_expires(response: Response, contact_user: str | None = None) -> int |
     for value in response.headers.getlist("Contact"):
         try:
             contacts = Address.parse_many(value)
-        except ValueError:
+        except (ValueError, IndexError, KeyError):
             continue
         for contact in contacts:
             exp = contact.parameters.get("expires")
-            if (
-                exp is not None
-                and exp.isdigit()
-                and (contact_user is None or contact.uri.user == contact_user)
-            ):
-                return int(exp)
+            seconds = _ascii_int(exp) if isinstance(exp, str) else None
+            if seconds is not None and (contact_user is None or contact.uri.user == contact_user):
+                return seconds
     header = response.headers.get("Expires")
-    return int(header) if header is not None and header.strip().isdigit() else None
+    return _ascii_int(header) if header is not None else None
 
 
 class StreamFramer:
@@ -217,7 +271,7 @@ def _content_length(head: bytes) -> int:
         name, _, value = line.partition(b":")
         if name.strip().lower() in (b"content-length", b"l"):
             text = value.strip()
-            if not text.isdigit():
+            if not text.isdigit() or len(text) > 9:
                 raise MessageError(f"bad Content-Length {text!r}")
             return int(text)
     raise MessageError("stream message without Content-Length")
@@ -237,6 +291,7 @@ __all__ = [
     "build_cancel",
     "build_request",
     "header_expires",
+    "loose_key",
     "new_branch",
     "new_call_id",
     "new_tag",

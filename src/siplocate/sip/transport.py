@@ -21,6 +21,7 @@ from .message import MessageError, StreamFramer, parse_message
 
 MessageHandler = Callable[[Request | Response, "Connection"], None]
 ErrorHandler = Callable[[Exception, "Connection"], None]
+GarbageHandler = Callable[[bytes, str, "Connection"], None]
 
 SUPPORTED = (Transport.UDP, Transport.TCP, Transport.TLS)
 
@@ -42,6 +43,7 @@ class Connection:
         self.target = target
         self.on_message = on_message
         self.on_error = on_error
+        self.on_garbage: GarbageHandler | None = None
         self.local: tuple[str, int] = ("0.0.0.0", 0)
         self.closed = False
 
@@ -57,9 +59,12 @@ class Connection:
 
     def _deliver(self, data: bytes) -> None:
         try:
-            msg = parse_message(data)
-        except MessageError:
-            return  # RFC 3261 §18.3: discard garbage silently
+            msg = parse_message(data, datagram=not self.reliable)
+        except MessageError as exc:
+            # RFC 3261 §18.3: discarded; whoever waits for an answer may still learn of it.
+            if self.on_garbage is not None:
+                self.on_garbage(data, str(exc), self)
+            return
         self.on_message(msg, self)
 
     def _fail(self, exc: Exception) -> None:
@@ -210,6 +215,7 @@ async def open_connection(
     ssl_context: ssl.SSLContext | None = None,
     server_name: str | None = None,
     connected_udp: bool = True,
+    on_garbage: GarbageHandler | None = None,
 ) -> Connection:
     """Open a flow to ``target``; raises OSError/ssl.SSLError on refusal or a bad certificate."""
     conn: UdpConnection | StreamConnection
@@ -221,5 +227,6 @@ async def open_connection(
         )
     else:
         raise OSError(f"transport {target.transport} is not supported by this client")
+    conn.on_garbage = on_garbage
     await conn.open()
     return conn
