@@ -119,6 +119,15 @@ def test_zone_with_soa_below_the_origin(runner: Runner) -> None:
     assert outcome[0].startswith("load: BadInput")
 
 
+@pytest.mark.parametrize("rdtype", ["A", "AAAA"])
+def test_nul_byte_in_an_address_is_a_bad_line(runner: Runner, rdtype: str) -> None:
+    """A NUL inside an A/AAAA address made inet_pton raise ValueError ("embedded null
+    character") out of the zone reader (fuzz/findings/zone/crash-71926e510928)."""
+    text = b"$TTL 300\n@ IN SOA ns hm 1 1 1 1 1\n@ IN " + rdtype.encode() + b" 192.0\x00.2.1\n"
+    outcome = runner.zone(text)
+    assert outcome[0].startswith("load: BadInput") and "bad" in outcome[0]
+
+
 def test_naptr_fan_out_is_bounded() -> None:
     """30 empty-flag NAPTRs pointing back at their own owner: the walk grew ~N^3 (2.5 s,
     tens of thousands of trace entries). Work must stay bounded; no exception escapes."""

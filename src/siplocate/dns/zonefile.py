@@ -651,7 +651,7 @@ def _check_rdata(
             try:
                 _inet_pton(_AF_INET, data[0])
                 return None
-            except OSError:
+            except (OSError, ValueError):  # ValueError: a NUL in the text
                 return "syntax", f"near '{data[0]}': bad dotted quad", None
         return "syntax", _count_message(len(data), 1), None
     if rdtype == AAAA:
@@ -659,7 +659,7 @@ def _check_rdata(
             try:
                 _inet_pton(_AF_INET6, data[0])
                 return None
-            except OSError:
+            except (OSError, ValueError):  # ValueError: a NUL in the text
                 return "syntax", f"near '{data[0]}': bad IPv6 address", None
         return "syntax", _count_message(len(data), 1), None
     if rdtype == TXT:
