@@ -135,6 +135,25 @@ async def test_cache_is_bounded_in_entries_and_bytes_and_shares_inflight_questio
     assert 0 < small.size <= 2000 and 0 < len(small) < 50
 
 
+async def test_clear_forgets_answers_still_in_flight() -> None:
+    """Resolver.forget() empties the cache, but an answer asked before it (a background
+    AAAA) landed afterwards, so the next 'cold' locate was served from the cache."""
+    inner = CountingSource(delay=0.01)
+    cache = CachingSource(inner)
+    asked = asyncio.ensure_future(cache.answer(N("a.test."), dns.rdatatype.A))
+    await asyncio.sleep(0)  # the question is out
+    cache.clear()
+    again = await cache.answer(N("a.test."), dns.rdatatype.A)  # asks anew, not the old one
+    await asked
+    assert again.source is Origin.NETWORK and inner.calls.count(("a.test.", "A")) == 2
+    cache.clear()
+    late = asyncio.ensure_future(cache.answer(N("b.test."), dns.rdatatype.A))
+    await asyncio.sleep(0)
+    cache.clear()
+    assert (await late).records  # its asker still gets the answer ...
+    assert len(cache) == 0 and cache.size == 0  # ... but the cleared cache does not keep it
+
+
 def test_zone_source_wildcards_nodata_nxdomain_and_outside() -> None:
     z = ZoneSource([EXAMPLE_ZONES / "sipdomain.test.zone"])
     wild = z.lookup(N("_sip._tcp.sipdomain.test."), dns.rdatatype.SRV)

@@ -87,6 +87,7 @@ class CachingSource:
         self._entries: dict[Key, _Entry] = {}
         self._bytes = 0
         self._refreshing: dict[Key, _Refresh] = {}
+        self._generation = 0  # bumped by clear(): answers asked before it are not kept
         self.hits = 0
         self.misses = 0
 
@@ -132,7 +133,7 @@ class CachingSource:
         first = refresh is None
         if refresh is None:
             self.misses += 1
-            task = asyncio.ensure_future(self._fetch(key, name, rdtype, defer))
+            task = asyncio.ensure_future(self._fetch(key, name, rdtype, defer, self._generation))
             task.add_done_callback(_retrieve)
             refresh = self._refreshing[key] = _Refresh(task, asyncio.get_running_loop().time())
         else:
@@ -175,13 +176,15 @@ class CachingSource:
         name: dns.name.Name,
         rdtype: dns.rdatatype.RdataType,
         defer: asyncio.Event | None,
+        generation: int,
     ) -> Answer:
         try:
             answer = await self.inner.answer(name, rdtype, defer)
             ttl = self.limits.clamp_ttl(answer.ttl, negative=answer.rrset is None)
             if ttl != answer.ttl:
                 answer = replace(answer, ttl=ttl)
-            self.store(answer)
+            if generation == self._generation:
+                self.store(answer)
             return answer
         finally:
             if key in self._refreshing and self._refreshing[key].task is asyncio.current_task():
@@ -240,8 +243,12 @@ class CachingSource:
             self._bytes -= entry.size
 
     def clear(self) -> None:
+        """Forget everything, including answers still on their way (they reach their
+        askers but are not kept, and a new question is asked anew)."""
         self._entries.clear()
         self._bytes = 0
+        self._refreshing.clear()
+        self._generation += 1
 
 
 def _retrieve(task: asyncio.Future[Answer]) -> None:
