@@ -195,7 +195,7 @@ class SipUri:
         scheme, sep, rest = raw.partition(":")
         if sep and scheme.lower() in ("sip", "sips"):
             scheme = scheme.lower()
-        elif sep and not raw.startswith("[") and not rest.split(";")[0].isdigit():
+        elif sep and not raw.startswith("[") and not _is_number(rest.split(";")[0]):
             if "." in scheme or "@" in scheme:
                 raise BadInput(f"invalid port {rest.split(';')[0]!r} in {text!r}")
             raise BadInput(f"unsupported URI scheme {scheme!r} in {text!r}: use sip: or sips:")
@@ -245,6 +245,11 @@ def _diagnose(rest: str, text: str) -> None:
             Transport.parse(value)
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: '²' and '٣' are digits to ``str.isdigit`` but no port to ``int``."""
+    return text.isascii() and text.isdigit()
+
+
 def is_ip(host: str) -> bool:
     """True if ``host`` is an IPv4 or IPv6 literal (without brackets)."""
     try:
@@ -279,7 +284,7 @@ def _split_hostport(hostport: str, text: str) -> tuple[str, int | None]:
         port_text = port_text_raw if sep else None
     port: int | None = None
     if port_text is not None:
-        if not port_text.isdigit():
+        if not _is_number(port_text):
             raise BadInput(f"invalid port {port_text!r} in {text!r}")
         port = int(port_text)
         if not 0 < port < 65536:

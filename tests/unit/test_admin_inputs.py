@@ -66,6 +66,9 @@ def test_nameserver_mistakes_suggest_the_right_spelling() -> None:
         parse_nameserver("127.0.0.1:99999")
     with pytest.raises(BadInput, match="not a number"):
         parse_nameserver("127.0.0.1#x")
+    for superscript in ("127.0.0.1:\u00b2", "[::1]:\u00b2", "::1:\u00b2"):
+        with pytest.raises(BadInput, match="nameserver"):  # isdigit('²') but int('²') fails
+            parse_nameserver(superscript)
     with pytest.raises(BadInput, match="ADDRESS#PORT"):
         parse_nameserver("bad..name")
 

@@ -92,6 +92,8 @@ def test_parse(
         ("sip:a@b.test:99999", "out of range"),
         ("sip:a@b.test:0", "out of range"),
         ("example.com:abc", "invalid port 'abc'"),
+        ("sip:example.com:\u00b2", "invalid port '\u00b2'"),  # a digit to isdigit, not int
+        ("example.com:\u00b2", "invalid port '\u00b2'"),
         ("sip:2001:db8::1", "must be in brackets"),
         ("sip:[2001:db8::1", "unterminated"),
         ("sip:[not-v6]", "invalid IPv6"),

@@ -424,6 +424,8 @@ def test_config_file_and_its_errors(tmp_path: Path) -> None:
             WatchConfig.load(bad)
     with pytest.raises(BadInput):
         WatchConfig(domains=["bad domain"]).validate()
+    with pytest.raises(BadInput, match="HOST:PORT"):
+        parse_listen("127.0.0.1:\u00b2")  # a digit to str.isdigit, not to int()
     assert parse_listen("[::1]:9470") == ("::1", 9470)
     with pytest.raises(BadInput):
         parse_listen("9470")

@@ -60,14 +60,15 @@ def parse_nameserver(text: str) -> tuple[str, int]:
         host, _, port_text = raw.partition(":")
     elif raw.count(":") > 1:  # IPv6: bare, or with a port glued on (ambiguous)
         head, _, tail = raw.rpartition(":")
-        glued = _is_ip(head) and tail.isdigit()  # ::1:5300 is an address AND ::1 port 5300
+        # ::1:5300 is an address AND ::1 port 5300; ASCII: '²' is a digit to isdigit only
+        glued = _is_ip(head) and tail.isascii() and tail.isdigit()
         if glued or not _is_ip(raw):
             hint = f"; did you mean [{head}]:{tail}?" if glued else ""
             also = f" (or [{raw}] for that address, port 53)" if glued and _is_ip(raw) else ""
             raise BadInput(f"nameserver {text!r}: ambiguous or not an IPv6 address{hint}{also}")
     port = 53
     if port_text or raw.endswith((":", "#")):
-        if not port_text.isdigit():
+        if not (port_text.isascii() and port_text.isdigit()):
             raise BadInput(f"nameserver {text!r}: port {port_text!r} is not a number")
         if not 0 < int(port_text) < 65536:
             raise BadInput(f"nameserver {text!r}: port {port_text} out of range (1-65535)")

@@ -674,7 +674,7 @@ def _check_rdata(
             return "syntax", _count_message(len(data), len(fields)), None
         for kind, tok in zip(fields, data, strict=True):
             if kind == "u16":
-                if not (tok.isdigit() and int(tok) <= 65535):
+                if not (tok.isascii() and tok.isdigit() and int(tok) <= 65535):
                     return "syntax", f"near '{tok}': not a valid number", None
             elif not _is_name(tok):
                 return "syntax", f"near '{tok}': bad name", None

@@ -109,6 +109,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); BadInput otherwise."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    number = port.isascii() and port.isdigit()  # '²' is a digit to isdigit, not to int()
+    if not sep or not host or not number or not 0 <= int(port) <= 65535:
         raise BadInput(f"--listen wants HOST:PORT (e.g. 127.0.0.1:9470), not {text!r}")
     return host, int(port)

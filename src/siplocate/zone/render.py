@@ -45,7 +45,7 @@ def sorted_keys(
 
 def natural(text: str) -> list[tuple[int, int | str]]:
     """Sort key that orders numbers as numbers: NAPTR 50 before 100."""
-    return [(0, int(t)) if t.isdigit() else (1, t) for t in text.split()]
+    return [(0, int(t)) if t.isascii() and t.isdigit() else (1, t) for t in text.split()]
 
 
 def rdata_lines(records: TextMap, domain: dns.name.Name) -> list[tuple[str, int, str, str]]:
