@@ -468,7 +468,12 @@ def weighted_order() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="siplocate-wo-"))
     rows = []
     for n in (20, 2000):
-        lines = ["$TTL 3600", "@ IN SOA ns1 hostmaster 1 3600 600 604800 300", "@ IN NS ns1"]
+        lines = [
+            f"$ORIGIN wo{n}.test.",  # the origin never comes from the file name
+            "$TTL 3600",
+            "@ IN SOA ns1 hostmaster 1 3600 600 604800 300",
+            "@ IN NS ns1",
+        ]
         for k in range(n):
             lines += [
                 f"_sip._udp IN SRV 0 {k % 100 + 1} 5060 t{k}",
