@@ -91,6 +91,7 @@ class Walk:
         self._nxdomain: set[NameKey] = set()
         self._naptr_owners: set[NameKey] = set()
         self._naptrs_used = 0
+        self.started: float | None = None  # loop time run() began: the RFC 8767 timer's start
 
     # -- questions ---------------------------------------------------------------------------
 
@@ -112,7 +113,7 @@ class Walk:
                 if not network:
                     return None, ["?"]
                 try:
-                    answer = await self.cache.answer(name, rdtype, defer)
+                    answer = await self.cache.answer(name, rdtype, defer, self.started)
                 except DnsError as exc:
                     self.errors.append(str(exc))
                     self.unanswered.setdefault(name, str(exc))
@@ -196,6 +197,7 @@ class Walk:
     # -- RFC 3263 ----------------------------------------------------------------------------
 
     async def run(self) -> list[Branch]:
+        self.started = asyncio.get_running_loop().time()
         sip = self.uri
         host = sip.lookup_host
         if sip.maddr:

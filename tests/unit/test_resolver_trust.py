@@ -278,6 +278,25 @@ async def test_concurrent_locates_of_one_uri_share_one_walk() -> None:
     assert source.calls.count(("airties.test.", "NAPTR")) == 1
 
 
+async def test_the_client_response_timer_runs_once_per_locate_not_per_question() -> None:
+    """RFC 8767's client response timer is the client's: NAPTR -> SRV -> A against a
+    silent server must not wait for it once per level (3.6 s by default), only once."""
+    clock = FakeClock()
+    source = ReplySource(zone_handler(AIRTIES))
+    timer = 0.2
+    r = Resolver(source=source, clock=clock, limits=Limits(stale_answer_after=timer))
+    await r.locate("sip:airties.test", seed=1)
+    clock.advance(400)  # everything expired
+    source.delay, source.down = 1.0, True  # silent for longer than the timer
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    stale = await r.locate("sip:airties.test", seed=1)
+    took = loop.time() - start
+    assert {q.source for q in stale.trace if isinstance(q, Query)} == {"stale"}
+    assert stale.targets
+    assert timer <= took < 1.5 * timer, took  # once: not once for NAPTR, again for SRV/A
+
+
 async def test_stale_answers_after_the_client_response_timer_then_fresh_at_once() -> None:
     """RFC 8767: a silent server costs at most the client response timer, and once it
     answers again the next locate is fresh."""

@@ -10,8 +10,10 @@ What it believes, and why (README, "What the cache trusts"):
 - TTLs are clamped by ``Limits`` (TTL 0: used now, never cached).
 - One question in flight per name and type, shared by all askers.
 - During an outage, an expired answer (up to ``stale_for`` old) is served stale, the RFC 8767
-  way: a refresh is started and waited for at most ``stale_answer_after`` seconds; past that
-  the stale answer is given while the refresh goes on, and the first fresh reply replaces it.
+  way: a refresh is started and waited for at most ``stale_answer_after`` seconds from when
+  the client's request began (``since``: one locate's NAPTR, SRV and address questions share
+  one timer); past that the stale answer is given while the refresh goes on, and the first
+  fresh reply replaces it.
 """
 
 from __future__ import annotations
@@ -121,7 +123,11 @@ class CachingSource:
         name: dns.name.Name,
         rdtype: dns.rdatatype.RdataType,
         defer: asyncio.Event | None = None,
+        since: float | None = None,
     ) -> Answer:
+        """The answer from the cache or the network (one question in flight per key).
+        ``since``: event-loop time the client's request began, when the RFC 8767 client
+        response timer started (default: when this question's refresh started)."""
         cached = self.peek(name, rdtype)
         if cached is not None:
             self.hits += 1
@@ -140,7 +146,7 @@ class CachingSource:
             self.hits += 1
         stale = self._stale(key)
         if stale is not None:
-            return await self._fresh_or_stale(refresh, stale)
+            return await self._fresh_or_stale(refresh, stale, since)
         refresh.waiters += 1
         try:
             answer = await asyncio.shield(refresh.task)
@@ -152,11 +158,15 @@ class CachingSource:
             refresh.waiters -= 1
         return answer if first else answer.with_source(Origin.CACHE)
 
-    async def _fresh_or_stale(self, refresh: _Refresh, stale: Answer) -> Answer:
-        """RFC 8767: the refresh's answer if it comes within the client response timer of
-        the refresh's start, else the stale answer now (the refresh goes on regardless)."""
+    async def _fresh_or_stale(
+        self, refresh: _Refresh, stale: Answer, since: float | None
+    ) -> Answer:
+        """RFC 8767: the refresh's answer if it comes within the client response timer
+        (started by the client's request or by the refresh, whichever was first), else the
+        stale answer now (the refresh goes on regardless)."""
         loop = asyncio.get_running_loop()
-        wait = refresh.started + self.limits.stale_answer_after - loop.time()
+        started = refresh.started if since is None else min(since, refresh.started)
+        wait = started + self.limits.stale_answer_after - loop.time()
         if wait > 0:
             try:
                 return await asyncio.wait_for(asyncio.shield(refresh.task), wait)
