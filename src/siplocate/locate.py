@@ -46,13 +46,15 @@ from .walk import Background, Key, Walk, query_entry, text
 @dataclass(frozen=True, slots=True)
 class Observation:
     """What one walk saw: its branches and targets, every answer it used (CNAMEs included),
-    the names no server answered for, and the trace."""
+    the names no server answered for, the trace, and for each ``also`` question its SRV
+    branch (None when it was no SRV question or found no SRV records)."""
 
     branches: tuple[Branch, ...]
     targets: tuple[Target, ...]
     answers: tuple[Answer, ...]
     unanswered: dict[dns.name.Name, str]
     trace: tuple[TraceEntry, ...]
+    looked: tuple[Branch | None, ...] = ()
 
 
 @dataclass(slots=True)
@@ -183,7 +185,8 @@ class Resolver:
     ) -> Observation:
         """Walk ``target`` afresh (no chain reuse) and return everything the walk saw,
         plus the answers to ``also`` asked through the same cache: what ``zone lint`` and
-        ``check`` judge, so they see exactly the records ``locate`` follows."""
+        ``check`` judge, so they see exactly the records ``locate`` follows (and
+        ``compare`` applies every client profile to)."""
         walk = Walk(
             self.cache, self.limits, self.transports, self.parse(target),
             mode=self.mode, static=self.static,
@@ -191,7 +194,7 @@ class Resolver:
         try:
             async with asyncio.timeout(self.limits.deadline):
                 branches = await walk.run()
-                await asyncio.gather(*(walk.look(name, rdtype) for name, rdtype in also))
+                looked = await asyncio.gather(*(walk.look(name, rdtype) for name, rdtype in also))
         except TimeoutError:
             raise DnsError(
                 f"resolving {target} took longer than {self.limits.deadline:g} s"
@@ -201,7 +204,7 @@ class Resolver:
         targets = order_targets(tuple(branches), rng_for(0), self.limits.targets)
         return Observation(
             tuple(branches), tuple(targets), tuple(walk.answers), dict(walk.unanswered),
-            tuple(walk.trace),
+            tuple(walk.trace), tuple(looked),
         )  # fmt: skip
 
     def close(self) -> None:

@@ -136,13 +136,15 @@ class Walk:
                 return answer, notes
             name = answer.canonical
 
-    async def look(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> None:
-        """Ask one more question for ``observe()``; an SRV name's targets are resolved too."""
+    async def look(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Branch | None:
+        """Ask one more question for ``observe()``; an SRV name's targets are resolved too,
+        and its branch returned (None: no SRV records there, or not an SRV question)."""
         if rdtype != SRV:
             await self.ask(name, rdtype)
-            return
+            return None
         prefix = b".".join(name.labels[:2]).decode(errors="replace").lower()
-        await self.srv_branch(SRV_PREFIX_TRANSPORT.get(prefix, Transport.UDP), Via.SRV, name)
+        transport = SRV_PREFIX_TRANSPORT.get(prefix, Transport.UDP)
+        return await self.srv_branch(transport, Via.SRV, name)
 
     def record(self, answer: Answer) -> None:
         """Put a question and its answer in the trace; count its TTL towards the chain's."""
