@@ -419,14 +419,14 @@ def _judge(
     weights = {s.weight for s in split}
     if len(weights) > 1 and profile.ordering not in (Ordering.RFC2782, Ordering.ZERO_LAST):
         wanted = ":".join(str(s.weight) for s in split)
-        rfc = first_choice_shares([s.weight or 0 for s in split])
-        asked = ", ".join(f"{s.host} {r:.0%}" for s, r in zip(split, rfc, strict=True))
+        rfc = "/".join(f"{r:.0%}" for r in first_choice_shares([s.weight or 0 for s in split]))
         top = max(split, key=lambda s: s.share)
-        if top.share >= 0.999:
-            got = f"100% on {top.host}"
-        else:
-            got = ", ".join(f"{s.host} {s.share:.0%}" for s in split)
-        out.append(f"weights ignored: {got} (weights {wanted}: RFC 2782 gives {asked})")
+        got = (
+            f"100% on {top.host}"
+            if top.share >= 0.999
+            else "/".join(f"{s.share:.0%}" for s in split)
+        )
+        out.append(f"weights ignored: {got} (weights {wanted}, RFC 2782: {rfc})")
     if profile.ordering is Ordering.ZERO_LAST and 0 in weights and len(weights) > 1:
         out.append("weight-0 servers get no first attempts (RFC 2782 gives them 1/(S+1))")
     if not profile.failover and candidates > 1 and first is not None:
