@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from siplocate import Resolver
-from siplocate.profiles.catalogue import BY_KEY, PROFILES, Ordering, Profile
+from siplocate.profiles.catalogue import BY_KEY, PROFILES, Ordering, Profile, affected
 from siplocate.profiles.compare import Plan, Seen, compare, look, plan
 from siplocate.srv import first_choice_shares
 from siplocate.trace import Query
@@ -161,3 +161,17 @@ async def test_a_profile_of_ones_own_is_applied_the_same_way() -> None:
 
 def _fields(p: Profile) -> dict[str, object]:
     return {name: getattr(p, name) for name in p.__dataclass_fields__}
+
+
+def test_client_kind_lint_rules_name_the_profiles_they_hit() -> None:
+    from siplocate.zone import lint_zone_files
+
+    findings, _ = lint_zone_files([EXAMPLE_ZONES / "broken" / "grandstream-no-a-record.zone"])
+    no_a = next(f for f in findings if f.code == "domain-no-address")
+    assert no_a.profiles == ("grandstream-a",)
+    assert no_a.as_dict()["profiles"] == ["grandstream-a"]
+    assert "baresip" in affected("naptr-replacement-no-srv")
+    assert "pjsua" not in affected("naptr-replacement-no-srv")  # never asks NAPTR
+    assert "kamailio" in affected("srv-all-weights-zero")
+    assert "rfc3263" not in affected("srv-all-weights-zero")  # draws by weight
+    assert affected("zone-syntax") == ()  # the same for every client: not listed

@@ -9,6 +9,7 @@ profile had to assume something CLIENTS.md does not say, ``assumed`` says what.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -311,3 +312,31 @@ PROFILES: tuple[Profile, ...] = (
 )
 
 BY_KEY: dict[str, Profile] = {p.key: p for p in PROFILES}
+
+
+def _uses_naptr(p: Profile) -> bool:
+    return p.mode is DnsMode.NAPTR and p.naptrs is not Naptrs.NONE
+
+
+#: `zone lint` codes whose harm depends on the kind of client -> which profiles it hits,
+#: worked out from the profiles' own fields (so a profile added here is counted too).
+LINT_AFFECTS: dict[str, Callable[[Profile], bool]] = {
+    # A Record DNS mode: the domain's own A/AAAA is all it asks.
+    "domain-no-address": lambda p: p.mode is DnsMode.A,
+    # Clients that follow NAPTR find no server for that transport (baresip: none at all).
+    "naptr-replacement-no-srv": _uses_naptr,
+    # Clients that follow NAPTR only use the transports it lists.
+    "srv-not-in-naptr": _uses_naptr,
+    # Clients that follow NAPTR but not its empty-flag (non-terminal) records (CLIENTS.md).
+    "naptr-non-terminal": lambda p: _uses_naptr(p) and p.key in ("baresip", "grandstream-naptr"),
+    # Clients that do not draw by weight always take the same server of an all-zero tier.
+    "srv-all-weights-zero": lambda p: (
+        p.ordering in (Ordering.HASH, Ordering.ANSWER, Ordering.WEIGHT_DESC)
+    ),
+}
+
+
+def affected(code: str) -> tuple[str, ...]:
+    """The keys of the profiles a lint finding ``code`` matters to (empty: all alike)."""
+    rule = LINT_AFFECTS.get(code)
+    return tuple(p.key for p in PROFILES if rule(p)) if rule else ()
