@@ -9,84 +9,20 @@ worked out beside them to show the domains really do divide the clients.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from siplocate import Resolver
 from siplocate.cli import app
-from siplocate.profiles.compare import Plan, compare, look
 from tests.fixtures.baresip import register_once
-from tests.fixtures.bind import BindServer
-from tests.fixtures.kamailio import PASSWORD, Kamailio
-from tests.fixtures.netns import NetNs, require_root
-from tests.fixtures.servers import free_port, require_binary
+from tests.fixtures.kamailio import PASSWORD
+from tests.fixtures.netns import require_root
+from tests.fixtures.profiles_world import DOMAINS, World, start_world
+from tests.fixtures.servers import require_binary
 
 pytestmark = pytest.mark.integration
-DEAD = "127.0.0.9"  # nothing listens there: TCP and TLS connections are refused at once
-
-ZONE = """$ORIGIN profiles.test.
-$TTL 60
-@        IN SOA ns hostmaster 1 3600 600 86400 60
-@        IN NS  ns
-ns       IN A   127.0.0.1
-a        IN A   127.0.0.2
-b        IN A   127.0.0.3
-c        IN A   127.0.0.4
-dead     IN A   {dead}
-; TLS-first NAPTR with no TLS server, UDP second
-tls-first           IN NAPTR 10 0 "s" "SIPS+D2T" "" _sips._tcp.tls-first
-tls-first           IN NAPTR 20 0 "s" "SIP+D2U" "" _sip._udp.tls-first
-_sips._tcp.tls-first IN SRV 0 0 {dead_port} dead
-_sip._udp.tls-first IN SRV 0 0 {a} a
-; NAPTR that puts UDP last (TCP to b, UDP to a)
-udp-last            IN NAPTR 10 0 "s" "SIP+D2T" "" _sip._tcp.udp-last
-udp-last            IN NAPTR 20 0 "s" "SIP+D2U" "" _sip._udp.udp-last
-_sip._tcp.udp-last  IN SRV 0 0 {b} b
-_sip._udp.udp-last  IN SRV 0 0 {a} a
-; no NAPTR; TCP: a dead first priority tier, then c; UDP: a
-_sip._tcp.tier      IN SRV 10 0 {dead_port} dead
-_sip._tcp.tier      IN SRV 20 0 {c} c
-_sip._udp.tier      IN SRV 0 0 {a} a
-"""
-DOMAINS = ["tls-first", "udp-last", "tier"]
-
-
-@dataclass
-class World:
-    ns: NetNs
-    bind: BindServer
-    servers: list[Kamailio]
-    workdir: Path
-    baresip: str
-
-    def live(self) -> set[tuple[str, int]]:
-        return {(k.address, k.port) for k in self.servers}
-
-    def plans(self, domain: str) -> dict[str, Plan]:
-        resolver = Resolver(["127.0.0.1:53"])
-
-        async def go() -> dict[str, Plan]:
-            try:
-                return {p.profile.key: p for p in compare(await look(resolver, domain))}
-            finally:
-                resolver.close()
-
-        return asyncio.run(go())
-
-    def predicted(self, plan: Plan) -> tuple[str, str] | None:
-        """Where the client registers: its first target in try order that is a live server."""
-        for t in plan.targets:
-            if (t.address, t.port) in self.live():
-                return t.transport.value, f"{t.address}:{t.port}"
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -95,41 +31,35 @@ def world() -> Iterator[World]:
     named = require_binary("named", "bind9")
     kamailio = require_binary("kamailio", "kamailio")
     baresip = require_binary("baresip", "baresip")
-    ns = NetNs()
-    ns.create()
-    workdir = Path(tempfile.mkdtemp(prefix="siplocate-profiles-"))
-    servers: list[Kamailio] = []
-    bind: BindServer | None = None
-    try:
-        ns.enter()  # from here on this thread's sockets and children are in the namespace
-        for address in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
-            servers.append(Kamailio(address, kamailio=kamailio).start())
-        a, b, c = (k.port for k in servers)
-        zone = workdir / "profiles.test.zone"
-        dead_port = free_port(DEAD)
-        zone.write_text(ZONE.format(dead=DEAD, dead_port=dead_port, a=a, b=b, c=c))
-        bind = BindServer({"profiles.test": zone}, named=named, port=53).start()
-        yield World(ns, bind, servers, workdir, baresip)
-    finally:
-        for k in servers:
-            k.stop()
-        if bind is not None:
-            bind.stop()
-        ns.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with start_world(named, kamailio, baresip) as w:
+        yield w
 
 
 @pytest.mark.parametrize("domain", DOMAINS)
 def test_baresip_reaches_the_server_its_profile_predicts(world: World, domain: str) -> None:
     name = f"{domain}.profiles.test"
-    plans = world.plans(name)
+    aor = f"sip:alice@{name}"
+    plans = world.plans(name, aor)
     predicted = world.predicted(plans["baresip"])
-    outcome = register_once(
-        world.ns, world.baresip, world.workdir, f"sip:alice@{name}", PASSWORD, 4
-    )
+    outcome = register_once(world.ns, world.baresip, world.workdir, aor, PASSWORD, 4)
     assert outcome.registered == predicted, outcome.log[-3000:]
     # The domain divides the clients: Kamailio's defaults would end elsewhere.
     assert world.predicted(plans["kamailio"]) != predicted
+
+
+def test_baresip_weights_1_to_3_each_account_reaches_its_hashed_server(world: World) -> None:
+    """Within a priority baresip ignores the weights: each account has its own fixed
+    server (profiles/libre.py). Two accounts predicted for each server, each checked."""
+    name = "weights.profiles.test"
+    by_server: dict[tuple[str, str] | None, list[str]] = {}
+    for user in range(32):  # bounded: the hash spreads accounts over both servers
+        aor = f"sip:user{user}@{name}"
+        by_server.setdefault(world.predicted(world.plans(name, aor)["baresip"]), []).append(aor)
+    assert len(by_server) == 2 and None not in by_server
+    for predicted, aors in by_server.items():
+        for aor in aors[:2]:
+            outcome = register_once(world.ns, world.baresip, world.workdir, aor, PASSWORD, 4)
+            assert outcome.registered == predicted, (aor, outcome.log[-3000:])
 
 
 @pytest.mark.parametrize("domain", DOMAINS)

@@ -8,6 +8,7 @@ import pytest
 from siplocate import Resolver
 from siplocate.profiles.catalogue import BY_KEY, PROFILES, Ordering, Profile, affected
 from siplocate.profiles.compare import Plan, Seen, compare, look, plan
+from siplocate.profiles.libre import lookup3, sort_index
 from siplocate.srv import first_choice_shares
 from siplocate.trace import Query
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
@@ -111,7 +112,7 @@ async def test_weights_1_to_3_exact_shares_and_deterministic_ones() -> None:
     )
     bare = {s.host: s.share for s in got["baresip"].split}
     assert bare == {"sip1.weights.diverge.test": 0.5, "sip2.weights.diverge.test": 0.5}
-    assert got["baresip"].split_rule.startswith("per-UA hash")
+    assert got["baresip"].split_rule.startswith("fixed hash of each account")
     assert not any("weights ignored" in p for p in got["pjsua"].problems)  # RFC 2782 draw
     assert sum(s.share for s in got["sofia-sip"].split) == pytest.approx(1.0)
 
@@ -175,3 +176,29 @@ def test_client_kind_lint_rules_name_the_profiles_they_hit() -> None:
     assert "kamailio" in affected("srv-all-weights-zero")
     assert "rfc3263" not in affected("srv-all-weights-zero")  # draws by weight
     assert affected("zone-syntax") == ()  # the same for every client: not listed
+
+
+def test_lookup3_matches_its_published_values() -> None:
+    # The values lookup3.c's own driver prints (Bob Jenkins, 2006).
+    assert lookup3(b"", 0) == 0xDEADBEEF
+    assert lookup3(b"Four score and seven years ago", 0) == 0x17770551
+    assert lookup3(b"Four score and seven years ago", 1) == 0xCD628161
+
+
+async def test_baresip_order_is_fixed_per_account() -> None:
+    s = await seen("weights.diverge.test")
+    firsts = set()
+    for user in range(16):
+        aor = f"sip:user{user}@weights.diverge.test"
+        one = plan(BY_KEY["baresip"], s, aor=aor)
+        again = plan(BY_KEY["baresip"], s, aor=aor)
+        assert one.targets == again.targets  # the same account: the same server, always
+        assert [x.share for x in one.split] == [1.0, 0.0]
+        assert one.split_rule == f"fixed hash of {aor}"
+        first = one.first
+        assert first is not None
+        hosts = ["sip1.weights.diverge.test", "sip2.weights.diverge.test"]
+        scores = {h: sort_index(h, 1 if h.startswith("sip1") else 3, aor) for h in hosts}
+        assert first.host == max(hosts, key=lambda h: scores[h])
+        firsts.add(first.host)
+    assert len(firsts) == 2  # over accounts, both servers get first attempts

@@ -47,6 +47,15 @@ def compare(
             "grandstream-static, yealink-dns-srv, baresip, pjsua, kamailio, sofia-sip, sipsimple.",
         ),
     ] = None,
+    aor: Annotated[
+        str | None,
+        typer.Option(
+            "--aor",
+            metavar="URI",
+            help="The account (e.g. sip:alice@example.com): clients that order servers by a "
+            "fixed hash of it (baresip) show its own order instead of the spread over accounts.",
+        ),
+    ] = None,
     timeout: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -81,7 +90,7 @@ def compare(
     host = domain.strip().rstrip(".").lower()
     if host in seen.unanswered or f"{host}." in seen.unanswered:
         raise DnsError(seen.unanswered.get(host) or seen.unanswered[f"{host}."])
-    plans = apply_all(seen, chosen)
+    plans = apply_all(seen, chosen, aor)
     elapsed = (time.perf_counter() - started) * 1000
     data = {
         "domain": seen.domain,

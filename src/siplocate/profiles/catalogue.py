@@ -211,14 +211,15 @@ BARESIP = Profile(
     "every refresh tries the dead primary first again (measured: backup after 56.9 s over UDP)",
     sources=(
         "shared/CLIENTS.md: baresip (measured here, and libre's source)",
-        "libre src/sip/request.c (naptr_handler, srv_handler), src/dns/rrlist.c (sort key)",
+        "libre 1.1 src/sip/request.c (naptr_handler, srv_handler), src/dns/rrlist.c (sidx), "
+        "src/sip/dialog.c (sort key: hash of the From URI), src/hash/func.c (hash_fast)",
     ),
-    assumed="within a priority: higher ((hash(target) & 0xfff) ^ key) + weight first, the key "
-    "from the registration's Call-ID, so one UA always takes the same server and many UAs "
-    "spread about evenly (shown as an even split, in name order); when the first NAPTR's "
-    "SRV name has no records, the domain's A/AAAA on that transport's default port "
-    "(srv_handler); NAPTR ties in TLS, TCP, UDP order; a host's addresses are also ordered by "
-    "the per-UA key (shown IPv6 first, alternating)",
+    assumed="within a priority: highest ((lookup3(target) & 0xfff) ^ (lookup3(AOR) >> 5)) "
+    "+ weight first (profiles/libre.py, from libre 1.1's source and checked against the real "
+    "baresip), so one account always takes the same server and many accounts spread about "
+    "evenly; when the first NAPTR's SRV name has no records, the domain's A/AAAA on that "
+    "transport's default port (srv_handler); NAPTR ties in TLS, TCP, UDP order (libre keeps "
+    "the answer's order); a host's addresses, also hash-ordered, shown IPv6 first",
 )
 PJSUA = Profile(
     key="pjsua",

@@ -21,6 +21,7 @@ from ..srv import first_choice_shares
 from ..target import SERVICE_TRANSPORT, SRV_FALLBACK_ORDER, SipUri, Target, Transport, Via
 from ..trace import TraceEntry
 from ..walk import _naptr, _naptr_rank, text
+from . import libre
 from .catalogue import PROFILES, Aaaa, Naptrs, Ordering, Profile
 from .modes import DnsMode
 
@@ -169,27 +170,32 @@ class Plan:
         }
 
 
-def plan(profile: Profile, seen: Seen, reference: Plan | None = None) -> Plan:
+def plan(
+    profile: Profile, seen: Seen, reference: Plan | None = None, aor: str | None = None
+) -> Plan:
     """``profile`` applied to ``seen``; ``reference`` (the RFC 3263 plan) is what the
-    problems are told against ("reaches UDP" where RFC 3263 reaches TLS)."""
+    problems are told against ("reaches UDP" where RFC 3263 reaches TLS); ``aor`` (the
+    account, e.g. ``sip:alice@example.com``) decides the order of hash-ordering clients."""
     problems: list[str] = []
     branches = _branches(profile, seen, problems)
-    targets = _order(profile, branches)
+    targets = _order(profile, branches, aor)
     candidates = len(targets)
     if not profile.failover:
         targets = targets[:1]
-    rule, split = _split(profile, branches)
+    rule, split = _split(profile, branches, aor)
     if profile.mode is not DnsMode.STATIC:
         problems += _judge(profile, seen, targets, candidates, split, reference, bool(problems))
     return Plan(profile, tuple(targets), rule, tuple(split), tuple(problems))
 
 
-def compare(seen: Seen, profiles: Sequence[Profile] = PROFILES) -> list[Plan]:
+def compare(
+    seen: Seen, profiles: Sequence[Profile] = PROFILES, aor: str | None = None
+) -> list[Plan]:
     """Every profile applied to one observation, RFC 3263 first (the reference)."""
     from .catalogue import RFC3263
 
-    reference = plan(RFC3263, seen)
-    return [reference if p is RFC3263 else plan(p, seen, reference) for p in profiles]
+    reference = plan(RFC3263, seen, aor=aor)
+    return [reference if p is RFC3263 else plan(p, seen, reference, aor) for p in profiles]
 
 
 def _usable(profile: Profile, rec: Record) -> bool:
@@ -302,20 +308,27 @@ def _addresses_in_order(profile: Profile, addresses: Sequence[str]) -> tuple[str
     return tuple(merged)
 
 
-def _ranked(profile: Profile, group: Sequence[Host]) -> list[Host]:
-    """One priority group in the order shown: the most likely first for weighted draws,
-    name order where the order depends on something DNS does not show (hash key, answer)."""
-    if profile.ordering in (Ordering.RFC2782, Ordering.ZERO_LAST, Ordering.WEIGHT_DESC):
-        return sorted(group, key=lambda h: (-(h.weight or 0), h.name, h.port))
-    return sorted(group, key=lambda h: (h.name, h.port))
+def _ranked(profile: Profile, group: Sequence[Host], aor: str | None) -> list[Host]:
+    """One priority group in the order shown: the most likely first for weighted draws and
+    for a hash over unknown accounts, the account's own order when ``aor`` is given, name
+    order where it depends on something DNS does not show (the answer's order)."""
+    canonical = sorted(group, key=lambda h: (h.name, h.port))
+    if profile.ordering is Ordering.HASH:
+        if aor is not None:
+            return libre.order(canonical, aor)
+        share = dict(zip((id(h) for h in canonical), libre.shares(canonical), strict=True))
+        return sorted(canonical, key=lambda h: -share[id(h)])
+    if profile.ordering is Ordering.ANSWER:
+        return canonical
+    return sorted(canonical, key=lambda h: -(h.weight or 0))
 
 
-def _order(profile: Profile, branches: list[Branch]) -> list[Target]:
+def _order(profile: Profile, branches: list[Branch], aor: str | None) -> list[Target]:
     seen: set[tuple[Transport, str, int]] = set()
     out: list[Target] = []
     for branch in branches:
         for group in branch.groups:
-            for host in _ranked(profile, group):
+            for host in _ranked(profile, group, aor):
                 by_address = {t.address: t for t in host.targets}
                 for address in _addresses_in_order(profile, host.addresses):
                     t = by_address[address]
@@ -326,8 +339,11 @@ def _order(profile: Profile, branches: list[Branch]) -> list[Target]:
     return out
 
 
-def _shares(profile: Profile, group: Sequence[Host]) -> list[float]:
+def _shares(profile: Profile, group: Sequence[Host], aor: str | None) -> list[float]:
+    """Share of first attempts of each host of ``group`` (already in ``_ranked`` order)."""
     weights = [h.weight or 0 for h in group]
+    if profile.ordering is Ordering.HASH:
+        return [1.0] + [0.0] * (len(group) - 1) if aor is not None else libre.shares(group)
     if profile.ordering is Ordering.RFC2782:
         return first_choice_shares(weights)
     if profile.ordering is Ordering.ZERO_LAST:
@@ -343,26 +359,29 @@ def _shares(profile: Profile, group: Sequence[Host]) -> list[float]:
 SPLIT_RULES = {
     Ordering.RFC2782: "RFC 2782 weights",
     Ordering.ZERO_LAST: "RFC 2782 weights, weight 0 only after the rest",
-    Ordering.HASH: "per-UA hash (across many UAs)",
+    Ordering.HASH: "fixed hash of each account (over many accounts)",
     Ordering.ANSWER: "answer order (even if the server rotates)",
     Ordering.WEIGHT_DESC: "highest weight always first",
 }
 
 
-def _split(profile: Profile, branches: list[Branch]) -> tuple[str, list[Share]]:
+def _split(profile: Profile, branches: list[Branch], aor: str | None) -> tuple[str, list[Share]]:
     """Who gets the first attempts: the first priority tier of the first branch used."""
     branch = next((b for b in branches if b.groups), None)
     if branch is None:
         return "none", []
-    group = [h for h in branch.groups[0] if profile.aaaa or any(":" not in a for a in h.addresses)]
+    group = [h for h in branch.groups[0] if _addresses_in_order(profile, h.addresses)]
     if not group:
         return "none", []
-    group = _ranked(profile, group)
+    group = _ranked(profile, group, aor)
     if len(group) == 1:
         return "one server", [Share(branch.transport, group[0].name, group[0].port, None, 1.0)]
-    return SPLIT_RULES[profile.ordering], [
+    rule = SPLIT_RULES[profile.ordering]
+    if profile.ordering is Ordering.HASH and aor is not None:
+        rule = f"fixed hash of {aor}"
+    return rule, [
         Share(branch.transport, h.name, h.port, h.weight, s)
-        for h, s in zip(group, _shares(profile, group), strict=True)
+        for h, s in zip(group, _shares(profile, group, aor), strict=True)
     ]
 
 
@@ -421,11 +440,16 @@ def _judge(
         wanted = ":".join(str(s.weight) for s in split)
         rfc = "/".join(f"{r:.0%}" for r in first_choice_shares([s.weight or 0 for s in split]))
         top = max(split, key=lambda s: s.share)
-        got = (
-            f"100% on {top.host}"
-            if top.share >= 0.999
-            else "/".join(f"{s.share:.0%}" for s in split)
-        )
+        if profile.ordering is Ordering.HASH:  # over accounts, whatever account was given
+            named = [Host(s.host, s.port, None, s.weight, (), ()) for s in split]
+            spread = "/".join(f"{x:.0%}" for x in libre.shares(named))
+            got = f"{spread} over accounts"
+            if top.share >= 0.999:
+                got += f", this account always {top.host}"
+        elif top.share >= 0.999:
+            got = f"100% on {top.host}"
+        else:
+            got = "/".join(f"{s.share:.0%}" for s in split)
         out.append(f"weights ignored: {got} (weights {wanted}, RFC 2782: {rfc})")
     if profile.ordering is Ordering.ZERO_LAST and 0 in weights and len(weights) > 1:
         out.append("weight-0 servers get no first attempts (RFC 2782 gives them 1/(S+1))")
