@@ -3,12 +3,13 @@
 1. Work per profile on a cached domain: for each example zone's domain (and the divergent
    test domains), the walk alone (`Resolver.observe` served from the cache) as the baseline,
    then `look` + every profile applied; printed per profile (target: under 100 ms).
-2. Agreement (needs root, baresip, named, kamailio): real baresip and siplocate `register`
-   in a network namespace of their own, on domains that divide the profiles; each profile's
-   predicted server beside the one the real client reached. On the weights 1:3 domain
-   baresip registers --runs accounts (its order is a fixed hash of the account): how many
-   reached the server predicted for them, and the share each server got beside the
-   profile's and RFC 2782's.
+2. Agreement (needs root, baresip, named, kamailio; pjsua2-python for the pjsua rows): real
+   baresip, PJSIP and siplocate `register` in a network namespace of their own, on domains
+   that divide the profiles; each profile's predicted server beside the one the real client
+   reached. On the weights 1:3 domain baresip registers --runs accounts (its order is a
+   fixed hash of the account): how many reached the server predicted for them, and the
+   share each server got beside the profile's and RFC 2782's; pjsua registers --runs times
+   (a weighted draw each time) beside its profile's share.
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def agreement(runs: int) -> None:
         print("agreement table skipped: needs root (network namespaces)")
         return
     bins = [require_binary(n, p) for n, p in (("named", "bind9"), ("kamailio", "kamailio"))]
+    try:
+        import pjsua2  # noqa: F401
+
+        pjsua = True
+    except ImportError:
+        print("pjsua rows skipped: pip install pjsua2-python")
+        pjsua = False
     with start_world(*bins, require_binary("baresip", "baresip")) as world:
         pw = world.workdir / "pw"
         pw.write_text(PASSWORD + "\n")
@@ -92,6 +100,9 @@ def agreement(runs: int) -> None:
             reg = json.loads(out.stdout).get("registered") if out.stdout.strip() else None
             reached = (reg["transport"], f"{reg['address']}:{reg['port']}") if reg else None
             _row("siplocate", name, world.predicted(plans["rfc3263"]), reached)
+            if pjsua:
+                got_pj = world.pjsua(aor, PASSWORD, 5)
+                _row("pjsua", name, world.predicted(plans["pjsua"]), got_pj)
         name = "weights.profiles.test"
         agree, counts = 0, {}
         for user in range(runs):
@@ -114,6 +125,17 @@ def agreement(runs: int) -> None:
             print(
                 f"{server:22} {n / runs:8.0%} {bare.get(server, 0):16.0%} {rfc.get(server, 0):9.0%}"
             )
+        if pjsua:
+            pj: dict[str, int] = {}
+            for _ in range(runs):
+                got_pj = world.pjsua(f"sip:a@{name}", PASSWORD, 5)
+                server = got_pj[1] if got_pj else "none"
+                pj[server] = pj.get(server, 0) + 1
+            share = {f"{_addr(s.host)}:{s.port}": s.share for s in plans["pjsua"].split}
+            print(f"\nweights 1:3, pjsua registered {runs} times (a weighted draw each time):")
+            print(f"{'server':22} {'reached':>8} {'pjsua profile':>14}")
+            for server in sorted(set(pj) | set(share)):
+                print(f"{server:22} {pj.get(server, 0) / runs:8.0%} {share.get(server, 0):14.0%}")
 
 
 def _addr(host: str) -> str:

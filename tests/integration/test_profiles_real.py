@@ -2,8 +2,9 @@
 own (named on 127.0.0.1:53 there, Kamailio registrars that stamp replies with X-Node), on
 domains built to make the profiles diverge, must reach the server its profile predicts.
 
-Real clients: baresip (Debian package; asks DNS only on port 53, hence the namespace) and
-siplocate's own `register` (the rfc3263 profile). The Kamailio profile's prediction is
+Real clients: baresip (Debian package) and PJSIP (PyPI wheel pjsua2-python), which both ask
+DNS only on port 53, hence the namespace, and siplocate's own `register` (the rfc3263
+profile). The Kamailio profile's prediction is
 worked out beside them to show the domains really do divide the clients.
 """
 
@@ -20,7 +21,7 @@ from tests.fixtures.baresip import register_once
 from tests.fixtures.kamailio import PASSWORD
 from tests.fixtures.netns import require_root
 from tests.fixtures.profiles_world import DOMAINS, World, start_world
-from tests.fixtures.servers import require_binary
+from tests.fixtures.servers import in_ci, require_binary
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +46,28 @@ def test_baresip_reaches_the_server_its_profile_predicts(world: World, domain: s
     assert outcome.registered == predicted, outcome.log[-3000:]
     # The domain divides the clients: Kamailio's defaults would end elsewhere.
     assert world.predicted(plans["kamailio"]) != predicted
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_pjsua_reaches_the_server_its_profile_predicts(world: World, domain: str) -> None:
+    require_pjsua2()
+    name = f"{domain}.profiles.test"
+    plans = world.plans(name)
+    predicted = world.predicted(plans["pjsua"])
+    assert world.pjsua(f"sip:alice@{name}", PASSWORD, 5) == predicted
+    # pjsua never asks NAPTR and only _sip._udp: where baresip goes elsewhere, so must it.
+    assert predicted is not None and predicted[0] == "udp"
+
+
+def require_pjsua2() -> None:
+    """PJSIP's Python binding (PyPI wheel pjsua2-python, a dev dependency); in CI its
+    absence is a failure."""
+    try:
+        import pjsua2  # noqa: F401
+    except ImportError:
+        if in_ci():
+            pytest.fail("pjsua2 not importable: pip install pjsua2-python")
+        pytest.skip("pjsua2 not importable: pip install pjsua2-python")
 
 
 def test_baresip_weights_1_to_3_each_account_reaches_its_hashed_server(world: World) -> None:

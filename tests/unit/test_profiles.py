@@ -113,7 +113,14 @@ async def test_weights_1_to_3_exact_shares_and_deterministic_ones() -> None:
     bare = {s.host: s.share for s in got["baresip"].split}
     assert bare == {"sip1.weights.diverge.test": 0.5, "sip2.weights.diverge.test": 0.5}
     assert got["baresip"].split_rule.startswith("fixed hash of each account")
-    assert not any("weights ignored" in p for p in got["pjsua"].problems)  # RFC 2782 draw
+    assert not any("weights ignored" in p for p in got["pjsua"].problems)  # a weighted draw
+    # pjsip: r = rand % (S+1), the first record whose running sum >= r, over the answer's
+    # order (which the server rotates): (w + 1/n) / (S + 1); one server kept per priority.
+    pj = {s.host: s.share for s in got["pjsua"].split}
+    assert pj["sip2.weights.diverge.test"] == pytest.approx(3.5 / 5)
+    assert pj["sip1.weights.diverge.test"] == pytest.approx(1.5 / 5)
+    assert len(got["pjsua"].targets) == 1
+    assert any(p.startswith("one server per priority") for p in got["pjsua"].problems)
     assert sum(s.share for s in got["sofia-sip"].split) == pytest.approx(1.0)
 
 

@@ -33,6 +33,8 @@ class Ordering(StrEnum):
 
     RFC2782 = "rfc2782"  # weighted random draw, weight w first with probability w/S
     ZERO_LAST = "rfc2782-zero-last"  # RFC 2782 draw, but weight-0 records only after the rest
+    ONE_DRAWN = "rfc2782-one"  # ONE record per priority, drawn as rand % (S+1) over the
+    # answer's order (the first listed gets 1 extra); the rest of that priority dropped
     HASH = "hash"  # a fixed hash of the target and a per-client key: weights barely count
     ANSWER = "answer"  # as the DNS answer lists them (servers rotate RRsets)
     WEIGHT_DESC = "-weight"  # highest weight first, always: no load sharing at all
@@ -231,15 +233,18 @@ PJSUA = Profile(
     srv_all=True,
     a_fallback=True,
     a_after_srv=False,
-    ordering=Ordering.RFC2782,
+    ordering=Ordering.ONE_DRAWN,
     aaaa=Aaaa.NO,
     failover=False,
     fails_over_on="the next address only on a transport send failure (TCP/TLS connect "
     "refused); a UDP timeout ends with 408 and no next target",
-    sources=("shared/CLIENTS.md: PJSIP (source)",),
-    assumed="sip: URI with no transport: UDP only; AAAA not asked (IPv4 transport); "
-    "weights drawn as RFC 2782 (pjsip's rand % (sum + 1) without moving weight-0 records "
-    "first differs slightly); at most 8 SRV targets and 8 addresses per host",
+    sources=(
+        "shared/CLIENTS.md: PJSIP (source)",
+        "pjproject pjlib-util/src/pjlib-util/srv_resolver.c (one target elected per priority)",
+    ),
+    assumed="sip: URI with no transport: UDP only; AAAA not asked (IPv4 transport); the "
+    "server rotates the SRV answer, so each record is listed first equally often (share "
+    "(w + 1/n) / (S + 1)); at most 8 SRV targets and 8 addresses per host",
 )
 KAMAILIO = Profile(
     key="kamailio",

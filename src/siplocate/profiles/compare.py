@@ -320,6 +320,9 @@ def _ranked(profile: Profile, group: Sequence[Host], aor: str | None) -> list[Ho
         return sorted(canonical, key=lambda h: -share[id(h)])
     if profile.ordering is Ordering.ANSWER:
         return canonical
+    if profile.ordering is Ordering.ONE_DRAWN:
+        drawn = dict(zip((id(h) for h in canonical), _shares(profile, canonical, aor), strict=True))
+        return sorted(canonical, key=lambda h: -drawn[id(h)])
     return sorted(canonical, key=lambda h: -(h.weight or 0))
 
 
@@ -328,7 +331,10 @@ def _order(profile: Profile, branches: list[Branch], aor: str | None) -> list[Ta
     out: list[Target] = []
     for branch in branches:
         for group in branch.groups:
-            for host in _ranked(profile, group, aor):
+            ranked = _ranked(profile, group, aor)
+            if profile.ordering is Ordering.ONE_DRAWN:
+                ranked = ranked[:1]  # the others of this priority are dropped
+            for host in ranked:
                 by_address = {t.address: t for t in host.targets}
                 for address in _addresses_in_order(profile, host.addresses):
                     t = by_address[address]
@@ -346,6 +352,9 @@ def _shares(profile: Profile, group: Sequence[Host], aor: str | None) -> list[fl
         return [1.0] + [0.0] * (len(group) - 1) if aor is not None else libre.shares(group)
     if profile.ordering is Ordering.RFC2782:
         return first_choice_shares(weights)
+    if profile.ordering is Ordering.ONE_DRAWN:  # r = rand % (S+1), first running sum >= r
+        total, n = sum(weights), len(weights)  # averaged over which record is listed first
+        return [(w + 1 / n) / (total + 1) for w in weights]
     if profile.ordering is Ordering.ZERO_LAST:
         total = sum(weights)  # weight-0 records come only after every weighted one
         return [w / total for w in weights] if total else first_choice_shares(weights)
@@ -359,6 +368,7 @@ def _shares(profile: Profile, group: Sequence[Host], aor: str | None) -> list[fl
 SPLIT_RULES = {
     Ordering.RFC2782: "RFC 2782 weights",
     Ordering.ZERO_LAST: "RFC 2782 weights, weight 0 only after the rest",
+    Ordering.ONE_DRAWN: "one per priority, drawn by weight (rand % (S+1))",
     Ordering.HASH: "fixed hash of each account (over many accounts)",
     Ordering.ANSWER: "answer order (even if the server rotates)",
     Ordering.WEIGHT_DESC: "highest weight always first",
@@ -436,7 +446,13 @@ def _judge(
             f"{ref_first.transport.upper()}"
         )
     weights = {s.weight for s in split}
-    if len(weights) > 1 and profile.ordering not in (Ordering.RFC2782, Ordering.ZERO_LAST):
+    if len(split) > 1 and profile.ordering is Ordering.ONE_DRAWN:
+        out.append(
+            f"one server per priority: the other {len(split) - 1} of the first priority are "
+            "never tried"
+        )
+    drawn = (Ordering.RFC2782, Ordering.ZERO_LAST, Ordering.ONE_DRAWN)
+    if len(weights) > 1 and profile.ordering not in drawn:
         wanted = ":".join(str(s.weight) for s in split)
         rfc = "/".join(f"{r:.0%}" for r in first_choice_shares([s.weight or 0 for s in split]))
         top = max(split, key=lambda s: s.share)
