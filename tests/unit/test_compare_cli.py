@@ -52,6 +52,7 @@ def test_profile_option_limits_the_rows() -> None:
         (["weights.diverge.test", "-z", DIVERGE, "-p", "nokia"], 2, "bad-input"),
         (["sip:weights.diverge.test:5060", "-z", DIVERGE], 2, "bad-input"),
         (["192.0.2.1", "-z", DIVERGE], 2, "bad-input"),
+        (["sips:weights.diverge.test", "-z", DIVERGE], 2, "bad-input"),
         (["elsewhere.test", "-z", str(EXAMPLE_ZONES / "elsewhere.test.zone")], 1, "not-found"),
         (["x.test", "-n", "127.0.0.1:1", "--timeout", "200ms"], 1, "dns-error"),
     ],

@@ -4,6 +4,8 @@ split and problems, on zones built to make them diverge (tests/zones/diverge.tes
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from siplocate import Resolver
 from siplocate.profiles.catalogue import BY_KEY, PROFILES, Ordering, Profile, affected
@@ -209,3 +211,17 @@ async def test_baresip_order_is_fixed_per_account() -> None:
         assert first.host == max(hosts, key=lambda h: scores[h])
         firsts.add(first.host)
     assert len(firsts) == 2  # over accounts, both servers get first attempts
+
+
+@given(st.lists(st.integers(0, 65535), min_size=1, max_size=8))
+def test_every_ordering_gives_first_attempt_shares_that_add_up_to_one(weights: list[int]) -> None:
+    from siplocate.profiles.compare import _shares
+    from siplocate.resolution import Host
+
+    group = [Host(f"h{i}.test", 5060, 0, w, ("192.0.2.1",), ()) for i, w in enumerate(weights)]
+    for ordering in Ordering:
+        mine = Profile(**{**_fields(BY_KEY["rfc3263"]), "ordering": ordering})
+        shares = _shares(mine, group, None)
+        assert len(shares) == len(group)
+        assert all(0 <= x <= 1 for x in shares), ordering
+        assert sum(shares) == pytest.approx(1.0), ordering

@@ -87,9 +87,8 @@ def compare(
     resolver = make_resolver(nameserver, zone, "udp,tcp,tls", timeout)
     started = time.perf_counter()
     seen = run(_look(resolver, domain))
-    host = domain.strip().rstrip(".").lower()
-    if host in seen.unanswered or f"{host}." in seen.unanswered:
-        raise DnsError(seen.unanswered.get(host) or seen.unanswered[f"{host}."])
+    if seen.domain in seen.unanswered:  # "could not look" is not "nothing there"
+        raise DnsError(seen.unanswered[seen.domain])
     plans = apply_all(seen, chosen, aor)
     elapsed = (time.perf_counter() - started) * 1000
     data = {

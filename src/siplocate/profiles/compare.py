@@ -58,10 +58,13 @@ async def look(resolver: Resolver, domain: str) -> Seen:
     """One walk of ``domain`` (its NAPTR chain) plus every SRV name and the domain's A/AAAA,
     all through the resolver's cache: everything any profile needs."""
     uri = SipUri.parse(domain)
-    if uri.is_numeric or uri.port is not None or uri.transport is not None:
+    if uri.is_numeric or uri.port is not None or uri.transport or uri.maddr or uri.secure:
         from ..errors import BadInput
 
-        raise BadInput(f"compare takes a SIP domain, not {domain!r} (no port, no transport)")
+        raise BadInput(
+            f"compare takes a SIP domain (or sip:domain), not {domain!r}: no IP address, "
+            "port, transport, maddr or sips: (the profiles describe sip: registrations)"
+        )
     name = dns.name.from_text(uri.host)
     srv_names = [(t, dns.name.Name(tuple(_labels(t)) + name.labels)) for t in SRV_FALLBACK_ORDER]
     also = [(n, SRV) for _, n in srv_names] + [(name, A), (name, AAAA)]
