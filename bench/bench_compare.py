@@ -4,12 +4,13 @@
    test domains), the walk alone (`Resolver.observe` served from the cache) as the baseline,
    then `look` + every profile applied; printed per profile (target: under 100 ms).
 2. Agreement (needs root, baresip, named, kamailio; pjsua2-python for the pjsua rows): real
-   baresip, PJSIP and siplocate `register` in a network namespace of their own, on domains
-   that divide the profiles; each profile's predicted server beside the one the real client
-   reached. On the weights 1:3 domain baresip registers --runs accounts (its order is a
-   fixed hash of the account): how many reached the server predicted for them, and the
-   share each server got beside the profile's and RFC 2782's; pjsua registers --runs times
-   (a weighted draw each time) beside its profile's share.
+   baresip, PJSIP, a Kamailio proxy with default DNS settings and siplocate `register` in a
+   network namespace of their own, on domains that divide the profiles; each profile's
+   predicted server beside the one the real client reached. On the weights 1:3 domain
+   baresip registers --runs accounts (its order is a fixed hash of the account): how many
+   reached the server predicted for them, and the share each server got beside the
+   profile's and RFC 2782's; pjsua registers --runs times (a weighted draw each time)
+   beside its profile's share.
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def agreement(runs: int) -> None:
             if pjsua:
                 got_pj = world.pjsua(aor, PASSWORD, 5)
                 _row("pjsua", name, world.predicted(plans["pjsua"]), got_pj)
+            node = world.through_proxy(name)
+            _row(
+                "kamailio",
+                name,
+                world.predicted(plans["kamailio"]),
+                ("udp", node) if node else None,
+            )
         name = "weights.profiles.test"
         agree, counts = 0, {}
         for user in range(runs):

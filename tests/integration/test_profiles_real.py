@@ -3,9 +3,9 @@ own (named on 127.0.0.1:53 there, Kamailio registrars that stamp replies with X-
 domains built to make the profiles diverge, must reach the server its profile predicts.
 
 Real clients: baresip (Debian package) and PJSIP (PyPI wheel pjsua2-python), which both ask
-DNS only on port 53, hence the namespace, and siplocate's own `register` (the rfc3263
-profile). The Kamailio profile's prediction is
-worked out beside them to show the domains really do divide the clients.
+DNS only on port 53, hence the namespace; Kamailio with default DNS settings as a proxy
+(the kamailio profile); and siplocate's own `register` (the rfc3263 profile). Where two
+profiles predict different servers, the domain really does divide the clients.
 """
 
 from __future__ import annotations
@@ -57,6 +57,19 @@ def test_pjsua_reaches_the_server_its_profile_predicts(world: World, domain: str
     assert world.pjsua(f"sip:alice@{name}", PASSWORD, 5) == predicted
     # pjsua never asks NAPTR and only _sip._udp: where baresip goes elsewhere, so must it.
     assert predicted is not None and predicted[0] == "udp"
+
+
+@pytest.mark.parametrize("domain", [*DOMAINS, "weights"])
+def test_kamailio_proxy_relays_where_its_profile_predicts(world: World, domain: str) -> None:
+    """Kamailio with default DNS settings as the client: a proxy relaying OPTIONS for
+    sip:alice@DOMAIN; the registrar that answers is the one its profile predicts. On the
+    weights 1:3 domain every try goes to the heavier server (dns_srv_lb off), where an
+    RFC 2782 client would send one in four to the lighter one."""
+    name = f"{domain}.profiles.test"
+    predicted = world.predicted(world.plans(name)["kamailio"])
+    assert predicted is not None and predicted[0] == "udp"
+    tries = 8 if domain == "weights" else 1
+    assert [world.through_proxy(name) for _ in range(tries)] == [predicted[1]] * tries
 
 
 def require_pjsua2() -> None:
