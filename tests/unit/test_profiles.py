@@ -83,6 +83,13 @@ async def test_first_naptr_without_srv_baresip_goes_to_the_domains_address() -> 
     assert any("lead to no server" in p for p in got["sofia-sip"].problems)
 
 
+async def test_first_naptr_whose_server_has_no_address_leaves_baresip_nowhere() -> None:
+    got = await plans("no-tls-addr.diverge.test")
+    assert first(got["rfc3263"]) == ("udp", "192.0.2.11", 5060)
+    assert got["baresip"].targets == ()  # SRV found, no address: no A fallback either
+    assert any("lead to no server" in p for p in got["baresip"].problems)
+
+
 async def test_naptr_that_puts_udp_last() -> None:
     got = await plans("udp-last.diverge.test")
     assert first(got["rfc3263"]) == ("tcp", "192.0.2.20", 5060)

@@ -264,7 +264,7 @@ def _naptr_branches(
     if out:
         return out
     service = first.naptr.service
-    if profile.naptrs is Naptrs.FIRST and first.transport is not None:
+    if profile.naptrs is Naptrs.FIRST and first.transport is not None and first.branch is None:
         # libre's srv_handler: the NAPTR chose the transport; no SRV -> the domain's A/AAAA.
         why = f"uses only the first NAPTR ({service}), whose {first.naptr.replacement} has no SRV"
         found = _domain_branch(profile, seen, first.transport, problems, f"{why}, and")
