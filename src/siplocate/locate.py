@@ -27,8 +27,9 @@ import dns.rdtypes.IN.SRV
 from .dns import CachingSource, DnsSource, make_source
 from .dns.cache import STALE_TTL
 from .dns.source import Answer, Origin, name_key
-from .errors import DnsError, NotFound
+from .errors import BadInput, DnsError, NotFound
 from .limits import DEFAULT_LIMITS, Limits
+from .profiles.modes import DnsMode
 from .resolution import Branch, Resolution, order_targets
 from .srv import rng_for
 from .target import (
@@ -45,13 +46,15 @@ from .walk import Background, Key, Walk, query_entry, text
 @dataclass(frozen=True, slots=True)
 class Observation:
     """What one walk saw: its branches and targets, every answer it used (CNAMEs included),
-    the names no server answered for, and the trace."""
+    the names no server answered for, the trace, and for each ``also`` question its SRV
+    branch (None when it was no SRV question or found no SRV records)."""
 
     branches: tuple[Branch, ...]
     targets: tuple[Target, ...]
     answers: tuple[Answer, ...]
     unanswered: dict[dns.name.Name, str]
     trace: tuple[TraceEntry, ...]
+    looked: tuple[Branch | None, ...] = ()
 
 
 @dataclass(slots=True)
@@ -89,7 +92,9 @@ class Resolver:
     ``nameservers``: ``["127.0.0.1:5300", ...]`` (default /etc/resolv.conf); ``zones``:
     zone files to answer from instead (offline); ``transports``: what this client speaks;
     ``limits``: every bound on the work DNS data can cause; ``clock``: monotonic seconds
-    (injectable, so TTL expiry is tested without waiting).
+    (injectable, so TTL expiry is tested without waiting); ``mode``: where the walk starts
+    (``DnsMode``: naptr, srv, a, static); ``static``: the configured addresses of the static
+    mode, primary first (``ADDRESS[:PORT][;transport=T]``, IP literals only).
     """
 
     def __init__(
@@ -102,10 +107,14 @@ class Resolver:
         timeout: float = 1.5,
         limits: Limits = DEFAULT_LIMITS,
         clock: Callable[[], float] = time.monotonic,
+        mode: DnsMode | str = DnsMode.NAPTR,
+        static: Sequence[str] = (),
     ) -> None:
         self.transports = parse_transports(
             transports if isinstance(transports, str) else tuple(transports)
         )
+        self.mode = DnsMode.parse(mode) if isinstance(mode, str) else mode
+        self.static = self._static_targets(static)
         self.limits = limits
         self.clock = clock
         inner = source or make_source(
@@ -118,6 +127,18 @@ class Resolver:
         self._chains: dict[tuple[object, ...], _Chain] = {}
         self._walking: dict[tuple[object, ...], asyncio.Future[_Chain]] = {}
         self._parsed: dict[str, SipUri] = {}
+
+    def _static_targets(self, servers: Sequence[str]) -> tuple[Target, ...]:
+        """The static mode's addresses, parsed as the client's static policy parses them."""
+        if self.mode is not DnsMode.STATIC:
+            if servers:
+                raise BadInput("configured server addresses are for the static DNS mode")
+            return ()
+        if not servers:
+            raise BadInput("the static DNS mode needs at least one server address")
+        from .client import static_target  # the static policy's own parser (no DNS)
+
+        return tuple(static_target(s, self.transports[0]) for s in servers)
 
     def parse(self, target: str | SipUri) -> SipUri:
         """SipUri from text (memoised: the same strings come back on every request)."""
@@ -164,12 +185,16 @@ class Resolver:
     ) -> Observation:
         """Walk ``target`` afresh (no chain reuse) and return everything the walk saw,
         plus the answers to ``also`` asked through the same cache: what ``zone lint`` and
-        ``check`` judge, so they see exactly the records ``locate`` follows."""
-        walk = Walk(self.cache, self.limits, self.transports, self.parse(target))
+        ``check`` judge, so they see exactly the records ``locate`` follows (and
+        ``compare`` applies every client profile to)."""
+        walk = Walk(
+            self.cache, self.limits, self.transports, self.parse(target),
+            mode=self.mode, static=self.static,
+        )  # fmt: skip
         try:
             async with asyncio.timeout(self.limits.deadline):
                 branches = await walk.run()
-                await asyncio.gather(*(walk.look(name, rdtype) for name, rdtype in also))
+                looked = await asyncio.gather(*(walk.look(name, rdtype) for name, rdtype in also))
         except TimeoutError:
             raise DnsError(
                 f"resolving {target} took longer than {self.limits.deadline:g} s"
@@ -179,7 +204,7 @@ class Resolver:
         targets = order_targets(tuple(branches), rng_for(0), self.limits.targets)
         return Observation(
             tuple(branches), tuple(targets), tuple(walk.answers), dict(walk.unanswered),
-            tuple(walk.trace),
+            tuple(walk.trace), tuple(looked),
         )  # fmt: skip
 
     def close(self) -> None:
@@ -218,7 +243,7 @@ class Resolver:
         chains[memo] = chain
 
     async def _walk(self, uri: SipUri, glue: dict[Key, Answer] | None = None) -> _Chain:
-        walk = Walk(self.cache, self.limits, self.transports, uri, glue)
+        walk = Walk(self.cache, self.limits, self.transports, uri, glue, self.mode, self.static)
         try:
             async with asyncio.timeout(self.limits.deadline):
                 branches = await walk.run()

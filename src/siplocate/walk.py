@@ -28,6 +28,7 @@ from .dns import CachingSource
 from .dns.source import Answer, NameKey, Origin, name_key
 from .errors import DnsError, NotFound
 from .limits import Limits
+from .profiles.modes import DnsMode
 from .resolution import Branch, Host, Naptr
 from .target import (
     SERVICE_TRANSPORT,
@@ -35,6 +36,7 @@ from .target import (
     SRV_PREFIX_TRANSPORT,
     TRANSPORTS,
     SipUri,
+    Target,
     Transport,
     Via,
 )
@@ -71,11 +73,15 @@ class Walk:
         transports: tuple[Transport, ...],
         uri: SipUri,
         glue: dict[Key, Answer] | None = None,
+        mode: DnsMode = DnsMode.NAPTR,
+        static: tuple[Target, ...] = (),
     ) -> None:
         self.cache = cache
         self.limits = limits
         self.transports = transports
         self.uri = uri
+        self.mode = mode
+        self.static = static  # the configured addresses of DnsMode.STATIC, in order
         self.trace: list[TraceEntry] = []
         self.ttl: float = math.inf
         self.errors: list[str] = []
@@ -131,13 +137,15 @@ class Walk:
                 return answer, notes
             name = answer.canonical
 
-    async def look(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> None:
-        """Ask one more question for ``observe()``; an SRV name's targets are resolved too."""
+    async def look(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> Branch | None:
+        """Ask one more question for ``observe()``; an SRV name's targets are resolved too,
+        and its branch returned (None: no SRV records there, or not an SRV question)."""
         if rdtype != SRV:
             await self.ask(name, rdtype)
-            return
+            return None
         prefix = b".".join(name.labels[:2]).decode(errors="replace").lower()
-        await self.srv_branch(SRV_PREFIX_TRANSPORT.get(prefix, Transport.UDP), Via.SRV, name)
+        transport = SRV_PREFIX_TRANSPORT.get(prefix, Transport.UDP)
+        return await self.srv_branch(transport, Via.SRV, name)
 
     def record(self, answer: Answer) -> None:
         """Put a question and its answer in the trace; count its TTL towards the chain's."""
@@ -200,6 +208,8 @@ class Walk:
         self.started = asyncio.get_running_loop().time()
         sip = self.uri
         host = sip.lookup_host
+        if self.mode is DnsMode.STATIC:
+            return self.static_branches()
         if sip.maddr:
             self.note(f"maddr={sip.maddr}: resolving it instead of {sip.host} (RFC 3263 §4)")
         if sip.is_numeric:
@@ -213,6 +223,13 @@ class Walk:
             transport = self.choose_default(sip.transport)
             self.note(f"explicit port {sip.port}: no NAPTR or SRV, A/AAAA only (RFC 3263 §4.2)")
             return [await self.address_branch(transport, Via.A, name, sip.port)]
+        if self.mode is DnsMode.A:
+            transport = self.choose_default(sip.transport)
+            self.note(
+                f"DNS mode a: no NAPTR or SRV, A/AAAA for {host} with {transport} "
+                f"port {transport.default_port}"
+            )
+            return [await self.address_branch(transport, Via.A, name, transport.default_port)]
         if sip.transport is not None:
             transport = self.choose_default(sip.transport)
             srv_name = self.srv_name(transport, name)
@@ -240,10 +257,16 @@ class Walk:
             (n, asyncio.ensure_future(self.ask(n, SRV, defer=self._naptr_read)))
             for _, n in fallback
         ]
-        try:
-            branches = await self.naptr_branches(name, 0)
-        finally:
+        branches = None
+        if self.mode is DnsMode.NAPTR:
+            try:
+                branches = await self.naptr_branches(name, 0)
+            finally:
+                self._naptr_read.set()
+        else:
             self._naptr_read.set()
+            names = ", ".join(text(n) for _, n in fallback) or "none"
+            self.note(f"DNS mode srv: NAPTR not asked; SRV for {names}")
         if branches is not None:
             return branches
         found = []
@@ -262,6 +285,21 @@ class Walk:
             f"port {transport.default_port} (RFC 3263 §4.2)"
         )
         return [await self.address_branch(transport, Via.A, name, transport.default_port)]
+
+    def static_branches(self) -> list[Branch]:
+        """DnsMode.STATIC: the configured addresses, primary first, one branch each so the
+        order stays as configured (no DNS, no weighted shuffle)."""
+        listed = ", ".join(t.hostport for t in self.static)
+        self.note(f"DNS mode static: configured addresses {listed}, no DNS")
+        return [
+            Branch.build(
+                t.transport,
+                Via.LITERAL,
+                None,
+                [Host.build(t.transport, Via.LITERAL, t.host, t.port, None, None, (t.address,))],
+            )
+            for t in self.static
+        ]
 
     async def naptr_branches(self, name: dns.name.Name, depth: int) -> list[Branch] | None:
         """Branches from the usable NAPTR records at ``name``, or None when there are none."""
@@ -539,7 +577,11 @@ class Walk:
             return f"{host} says SIP is not offered there (SRV target '.')"
         names = sorted({h.name for b in branches for h in b.hosts})
         if all(b.srv_name is None for b in branches):
-            lead = "" if self.uri.port else "no usable NAPTR or SRV records, and "
+            lead = "no usable NAPTR or SRV records, and "
+            if self.mode is DnsMode.A:
+                lead = "DNS mode a (no NAPTR or SRV asked): "
+            elif self.uri.port:
+                lead = ""
             return f"{lead}{', '.join(names or [host])} has no A/AAAA records"
         return f"no address for any target of {host}: {', '.join(names)} have no A/AAAA records"
 

@@ -40,6 +40,7 @@ def _root(
 
 # Each module registers its commands on ``app``; the order here is the order in --help.
 from . import client as _client  # noqa: E402,F401
+from . import compare as _compare  # noqa: E402,F401
 from . import resolve as _resolve  # noqa: E402,F401
 from . import watch as _watch  # noqa: E402,F401
 from . import zone as _zone  # noqa: E402,F401

@@ -29,7 +29,7 @@ from .common import (
     print_json,
     run,
 )
-from .resolve import make_resolver
+from .resolve import ModeOpt, make_resolver
 
 # The SIP client (ssl, sipmessage, asyncio) is imported by the commands that use it, so
 # `siplocate --help` and the DNS commands start without it.
@@ -116,14 +116,20 @@ def build_client(
     nameserver: list[str] | None,
     zone: list[Path] | None,
     transports: str,
+    mode: str = "naptr",
 ) -> SipClient:
     from ..client import SipClient
     from ..failover import Policy
+    from ..profiles.modes import DnsMode
     from ..sip.transaction import Timers
 
     pol = Policy.parse(policy)
+    if DnsMode.parse(mode) is DnsMode.STATIC:  # the static policy is the static DNS mode
+        if pol not in (Policy.DEFAULT, Policy.STATIC):
+            raise BadInput(f"--mode static walks the --server list in order, not --policy {pol}")
+        pol = Policy.STATIC
     if server and pol != Policy.STATIC:
-        raise BadInput("--server is for --policy static (configured addresses, no DNS)")
+        raise BadInput("--server is for --mode static (configured addresses, no DNS)")
     if pol == Policy.STATIC and not server:
         raise BadInput("--policy static needs at least one --server ADDRESS[:PORT]")
     budget = (
@@ -132,7 +138,9 @@ def build_client(
         else (parse_duration(failover_after, "--failover-after"))
     )
     timers = Timers(t1=parse_duration(t1, "--t1"))
-    resolver = None if pol == Policy.STATIC else make_resolver(nameserver, zone, transports)
+    resolver = (
+        None if pol == Policy.STATIC else make_resolver(nameserver, zone, transports, mode=mode)
+    )
     return SipClient(
         aor,
         password=read_password(password_file),
@@ -194,6 +202,7 @@ def register(
     nameserver: NameserverOpt = None,
     zone: ZoneOpt = None,
     transports: TransportsOpt = "udp,tcp,tls",
+    mode: ModeOpt = "naptr",
     json: JsonOpt = False,
 ) -> None:
     """REGISTER sip:USER@DOMAIN through the RFC 3263 target list, failing over as needed.
@@ -206,6 +215,8 @@ def register(
 
       siplocate register sip:alice@pbx --policy static --server 192.0.2.10 --server 192.0.2.11
 
+      siplocate register sip:alice@example.com --password-file pw.txt --mode srv
+
     Exit codes: 0 registered (or --follow ended by SIGINT/SIGTERM), 1 not registered, 2 bad input.
     """
     if once and follow:
@@ -217,7 +228,7 @@ def register(
         raise BadInput("--probe-interval needs --follow")
     from ..failover import Failback
 
-    mode = Failback.parse(failback)
+    back = Failback.parse(failback)
     client = build_client(
         aor,
         password_file=password_file,
@@ -230,11 +241,12 @@ def register(
         nameserver=nameserver,
         zone=zone,
         transports=transports,
+        mode=mode,
     )
     if client.aor.user is None:
         raise BadInput(f"{aor!r} needs a user part: sip:USER@DOMAIN")
     if follow:
-        code = run(_follow(client, expires, interval, mode, json))
+        code = run(_follow(client, expires, interval, back, json))
     else:
         code = run(_once(client, expires, json))
     raise typer.Exit(code)

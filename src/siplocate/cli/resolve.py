@@ -36,13 +36,35 @@ if TYPE_CHECKING:
     from ..resolution import Branch, Resolution
 
 
+ModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--mode",
+        metavar="MODE",
+        help="DNS mode: naptr (RFC 3263: NAPTR, SRV, A/AAAA), srv (skip NAPTR), a (the "
+        "domain's A/AAAA on the default port) or static (the --server addresses, no DNS).",
+    ),
+]
+ServerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--server",
+        metavar="ADDR[:PORT]",
+        help="Static mode: primary, then backups, in order (repeatable; IPs, no DNS).",
+    ),
+]
+
+
 def make_resolver(
     nameserver: list[str] | None,
     zone: list[Path] | None,
     transports: str,
     timeout: float | None = None,
+    mode: str = "naptr",
+    server: list[str] | None = None,
 ) -> Resolver:
-    """The Resolver every command builds from the shared --nameserver/--zone/--transports.
+    """The Resolver every command builds from the shared --nameserver/--zone/--transports
+    (and --mode/--server).
 
     ``timeout`` (--timeout) caps each try and makes the whole lookup give up after
     ``LOOKUP_TRIES`` times that, so a silent nameserver costs what the user chose.
@@ -51,9 +73,13 @@ def make_resolver(
 
     zones = [str(z) for z in zone] if zone else None
     if timeout is None:
-        return Resolver(nameserver or None, zones, transports, timeout=DEFAULT_TIMEOUT)
-    limits = dataclasses.replace(DEFAULT_LIMITS, deadline=LOOKUP_TRIES * timeout)
-    return Resolver(nameserver or None, zones, transports, timeout=timeout, limits=limits)
+        timeout, limits = DEFAULT_TIMEOUT, DEFAULT_LIMITS
+    else:
+        limits = dataclasses.replace(DEFAULT_LIMITS, deadline=LOOKUP_TRIES * timeout)
+    return Resolver(
+        nameserver or None, zones, transports, timeout=timeout, limits=limits, mode=mode,
+        static=server or (),
+    )  # fmt: skip
 
 
 @app.command()
@@ -80,6 +106,8 @@ def resolve(
     ] = None,
     trace: Annotated[bool, typer.Option("--trace", help="Also list every DNS question.")] = False,
     timeout: TimeoutOpt = None,
+    mode: ModeOpt = "naptr",
+    server: ServerOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Show what a SIP client does with TARGET: NAPTR -> SRV -> A/AAAA, try order, load split.
@@ -92,13 +120,15 @@ def resolve(
 
       siplocate resolve sip:6903@airties.test --zone examples/zones/airties.test.zone
 
+      siplocate resolve grandstream.test --zone examples/zones/grandstream.test.zone --mode a
+
     Exit codes: 0 targets found, 1 nothing usable (or DNS unreachable), 2 bad input.
     """
     if seed is not None and key is not None:
         raise BadInput("give --seed or --key, not both: a keyed order has no randomness to seed")
     from ..resolution import Resolution
 
-    resolver = make_resolver(nameserver, zone, transports, timeout)
+    resolver = make_resolver(nameserver, zone, transports, timeout, mode, server)
     started = time.perf_counter()
     try:
         result = run(resolver.locate(target, seed=seed, key=key))

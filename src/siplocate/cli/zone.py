@@ -179,8 +179,11 @@ def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False)
         severity = f.severity.value
         if lines:
             where = f"{f.file}:{f.line}" if f.line is not None else (f.file or f.name)
+            affects = f" [affects: {', '.join(f.profiles)}]" if f.profiles else ""
             console.print(
-                Text.assemble(f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}")
+                Text.assemble(
+                    f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}{affects}"
+                )
             )
             continue
         where = f" ({f.file}:{f.line})" if f.line is not None else ""
@@ -190,6 +193,8 @@ def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False)
         for record in f.records:
             console.print(Text(f"    {record}"))
         console.print(Text(f"    {f.message}"))
+        if f.profiles:
+            console.print(Text(f"    affects: {', '.join(f.profiles)} (siplocate compare)"))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items())
     console.print(summary if findings else "no findings")

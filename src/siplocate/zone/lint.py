@@ -113,6 +113,13 @@ class Finding:
     def severity(self) -> Severity:
         return CODES[self.code][0]
 
+    @property
+    def profiles(self) -> tuple[str, ...]:
+        """The client profiles this finding matters to, when it depends on the client kind."""
+        from ..profiles.catalogue import affected
+
+        return affected(self.code)
+
     def as_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
             "code": self.code,
@@ -121,6 +128,8 @@ class Finding:
             "records": list(self.records),
             "message": self.message,
         }
+        if self.profiles:
+            data["profiles"] = list(self.profiles)
         if self.file is not None:
             data["file"] = self.file
         if self.line is not None:
