@@ -536,12 +536,13 @@ class SipClient:
 
     def observed(self, target: Target, up: bool, *, changed: bool = True) -> None:
         """A health probe's verdict: up (not made sticky) or down until seen up again;
-        listeners hear of it when it ``changed``."""
+        listeners hear of it when it ``changed``, and of every answer (a damped failback
+        counts them)."""
         if up:
             self.failover.observed_up(target)
         else:
             self.failover.failed(target, time.time(), Failure.TIMEOUT, until=math.inf)
-        if changed:
+        if changed or up:
             self._tell(target, up)
 
     def is_down(self, target: Target) -> bool:

@@ -196,6 +196,46 @@ class Failover:
         return until
 
 
+@dataclass
+class Damping:
+    """Damped failback: return to a higher-ranked target only once it answered ``probes``
+    health probes in a row, and never sooner than ``hold_down`` seconds after the last
+    failback, so a flapping primary does not drag its clients back and forth.
+
+    ``probes=1, hold_down=0`` is undamped: fail back at the first answer.
+    """
+
+    probes: int = 1
+    hold_down: float = 0.0
+    streak: dict[TargetKey, int] = field(default_factory=dict)
+    last_failback: float = -math.inf
+
+    def __post_init__(self) -> None:
+        if self.probes < 1:
+            raise BadInput(f"failback needs at least 1 healthy probe, not {self.probes}")
+        if not self.hold_down >= 0:
+            raise BadInput(
+                f"the failback hold-down must be 0 or more seconds, not {self.hold_down}"
+            )
+
+    @property
+    def damped(self) -> bool:
+        return self.probes > 1 or self.hold_down > 0
+
+    def saw(self, target: Target, up: bool) -> None:
+        """One health probe's verdict: an answer lengthens the streak, silence ends it."""
+        k = key(target)
+        self.streak[k] = self.streak.get(k, 0) + 1 if up else 0
+
+    def may_fail_back(self, target: Target, now: float) -> bool:
+        """Is ``target`` healthy for long enough, and the hold-down over?"""
+        steady = self.streak.get(key(target), 0) >= self.probes
+        return steady and now - self.last_failback >= self.hold_down
+
+    def failed_back(self, now: float) -> None:
+        self.last_failback = now
+
+
 #: RFC 3263 §4.3: a 503 means try the next target; every other final answer is the answer.
 FAILOVER_ON: frozenset[int] = frozenset({503})
 
@@ -203,3 +243,20 @@ FAILOVER_ON: frozenset[int] = frozenset({503})
 def is_failover_response(code: int, failover_on: frozenset[int] = FAILOVER_ON) -> bool:
     """Does this final response send the request to the next target?"""
     return code in failover_on
+
+
+def parse_failover_on(text: str) -> frozenset[int]:
+    """``408,5xx,486`` -> the final responses that send a request to the next target (a
+    class ``Nxx`` stands for all hundred codes; no answer always fails over)."""
+    codes: set[int] = set()
+    for item in (part.strip().lower() for part in text.split(",")):
+        if len(item) == 3 and item.endswith("xx") and item[0] in "3456":
+            codes.update(range(int(item[0]) * 100, int(item[0]) * 100 + 100))
+        elif len(item) == 3 and item.isascii() and item.isdigit() and "300" <= item <= "699":
+            codes.add(int(item))
+        else:
+            raise BadInput(
+                f"failover response {item!r}: expected a final code 300-699 or a class "
+                "3xx-6xx (e.g. 408,5xx,486)"
+            )
+    return frozenset(codes)

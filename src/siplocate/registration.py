@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import DnsError, NotFound
-from .failover import Failback, Steering
+from .failover import Damping, Failback, Steering
 from .sip.message import new_call_id, new_tag
 from .target import Target
 from .walker import Attempt, Outcome
@@ -59,6 +59,10 @@ class RegEvent:
 class Registration:
     """Stay registered: refresh before expiry, fail over at once when the registrar fails (as
     soon as a request or the health monitor notices), fail back per ``failback``.
+
+    ``damping`` (default: none) holds a failback back until the higher-ranked target answered
+    that many health probes in a row and the hold-down since the last failback is over; it
+    applies to probe-driven failbacks and to refreshes alike.
     """
 
     def __init__(
@@ -70,8 +74,12 @@ class Registration:
         on_event: Callable[[RegEvent], Awaitable[None] | None] | None = None,
         retry_interval: float = 5.0,
         binding: Binding | None = None,
+        damping: Damping | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.damping = damping if damping is not None else Damping()
+        self.clock = clock
         self.binding = binding if binding is not None else Binding()
         self.expires = expires
         self.failback = failback if isinstance(failback, Failback) else Failback.parse(failback)
@@ -85,12 +93,18 @@ class Registration:
 
     def _health(self, target: Target, up: bool) -> None:
         """A health check or another request learned something about a target."""
+        self.damping.saw(target, up)
         if self.current is None:
             return
         if not up and target == self.current:
             self._reason = "current registrar down"
             self._wake.set()
-        elif up and self.failback == Failback.PROBE and self._ranks_higher(target):
+        elif (
+            up
+            and self.failback == Failback.PROBE
+            and self._ranks_higher(target)
+            and self.damping.may_fail_back(target, self.clock())
+        ):
             self._reason = "higher-ranked target up"
             self._wake.set()
 
@@ -109,8 +123,7 @@ class Registration:
 
     async def once(self) -> RegEvent:
         """One REGISTER (initial or refresh) and the event it produced."""
-        never = self.failback == Failback.NEVER
-        steering = Steering(prefer=self.current) if never else Steering(from_top=True)
+        steering = self._steering()
         previous = self.current
         try:
             outcome = await self.client.register(
@@ -130,11 +143,28 @@ class Registration:
                 kind = "refreshed"
             elif self._rank(self.current) < self._rank(previous):
                 kind = "failback"
+                self.damping.failed_back(self.clock())
             else:
                 kind = "failover"
             event = RegEvent(kind, self.current, now, outcome.describe(), outcome.attempts)
         await self._emit(event)
         return event
+
+    def _steering(self) -> Steering:
+        """Where the next REGISTER starts: the current registrar (failback never, or damped
+        and no higher-ranked target steady yet), the steady target it fails back to, or the
+        top of the list (undamped: the walk itself skips targets known to be down)."""
+        if self.failback == Failback.NEVER:
+            return Steering(prefer=self.current)
+        if self.current is None or not self.damping.damped:
+            return Steering(from_top=True)
+        now = self.clock()
+        for target in self.client.last_targets:
+            if target == self.current:
+                break
+            if self.damping.may_fail_back(target, now):
+                return Steering(prefer=target)
+        return Steering(prefer=self.current)
 
     def _rank(self, target: Target | None) -> float:
         targets = self.client.last_targets

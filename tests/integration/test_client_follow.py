@@ -190,3 +190,49 @@ async def test_failback_modes_at_refresh(cluster: Cluster, failback: str, expect
         finally:
             stop.set()
             await asyncio.wait_for(task, 5)
+
+
+@pytest.mark.parametrize("damped", [False, True])
+async def test_a_flapping_primary_gets_one_damped_failback_not_many(
+    cluster: Cluster, damped: bool
+) -> None:
+    """The primary goes silent for 0.6 s and answers for 0.3 s, five times, under 0.3 s
+    probes: undamped, the registration follows it back and forth; with K = 3 probes in a
+    row it stays on the backup, then fails back once when the primary stays up."""
+    from siplocate.failover import Damping
+
+    damping = Damping(probes=3, hold_down=30) if damped else Damping()
+    async with make_client(cluster) as client:
+        monitor = HealthMonitor(client, interval=0.3)
+        await monitor.probe_all()
+        monitor.start()
+        reg = Registration(client, expires=60, failback="probe", damping=damping)
+        stop = asyncio.Event()
+        task = asyncio.create_task(reg.run(stop))
+        try:
+            await wait_for(reg.events, "registered", 3)
+            for _ in range(5):  # bounded: five flaps
+                cluster.primary.pause()
+                await asyncio.sleep(0.6)
+                cluster.primary.resume()
+                await asyncio.sleep(0.3)
+            cluster.primary.pause()
+            await asyncio.sleep(0.6)
+            flapping = [e.event for e in reg.events]
+            cluster.primary.resume()  # and it stays up
+            steady_from = time.monotonic()
+            if damped:
+                assert "failback" not in flapping, flapping
+                assert flapping.count("failover") == 1, flapping
+                back = await wait_for(reg.events, "failback", 5)
+                took = time.monotonic() - steady_from
+                assert back.target is not None and back.target.address == "127.0.0.2"
+                print(f"\ndamped failback {took:.2f} s after the primary stayed up: {flapping}")
+                assert took <= 4 * 0.3 + 1.0  # K probe intervals, a round's timeout, slack
+            else:
+                assert flapping.count("failback") >= 2, flapping  # dragged back and forth
+        finally:
+            cluster.primary.resume()
+            stop.set()
+            await asyncio.wait_for(task, 5)
+            await monitor.stop()

@@ -35,7 +35,7 @@ from .resolve import ModeOpt, make_resolver
 # `siplocate --help` and the DNS commands start without it.
 if TYPE_CHECKING:
     from ..client import Attempt, Outcome, RegEvent, SipClient
-    from ..failover import Failback
+    from ..failover import Damping, Failback
 
 
 def parse_duration(text: str, option: str) -> float:
@@ -117,9 +117,11 @@ def build_client(
     zone: list[Path] | None,
     transports: str,
     mode: str = "naptr",
+    failover_on: str = "503",
+    tries: int = 1,
 ) -> SipClient:
     from ..client import SipClient
-    from ..failover import Policy
+    from ..failover import Policy, parse_failover_on
     from ..profiles.modes import DnsMode
     from ..sip.transaction import Timers
 
@@ -151,6 +153,8 @@ def build_client(
         static=server,
         failover_after=budget,
         timers=timers,
+        tries=tries,
+        failover_on=parse_failover_on(failover_on),
         ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
     )
 
@@ -197,6 +201,40 @@ def register(
             "--failback", help="refresh (next refresh), probe (as soon as seen up), never."
         ),
     ] = "refresh",
+    failback_after: Annotated[
+        int,
+        typer.Option(
+            "--failback-after",
+            metavar="N",
+            help="With --probe-interval: fail back only once the higher-ranked server "
+            "answered N probes in a row (damps a flapping primary).",
+        ),
+    ] = 3,
+    hold_down: Annotated[
+        str,
+        typer.Option(
+            "--hold-down",
+            metavar="DURATION",
+            help="With --follow: at most one failback per DURATION (0 for none).",
+        ),
+    ] = "30s",
+    failover_on: Annotated[
+        str,
+        typer.Option(
+            "--failover-on",
+            metavar="CODES",
+            help="Final responses that send the request to the next server, e.g. "
+            "408,5xx,486 (no answer always does).",
+        ),
+    ] = "503",
+    tries: Annotated[
+        int,
+        typer.Option(
+            "--tries",
+            metavar="N",
+            help="Unanswered tries per server before moving on (Grandstream: 3).",
+        ),
+    ] = 1,
     t1: T1Opt = "500ms",
     ca_file: CaFileOpt = None,
     nameserver: NameserverOpt = None,
@@ -226,9 +264,16 @@ def register(
     interval = parse_duration(probe_interval, "--probe-interval") if probe_interval else None
     if interval is not None and not follow:
         raise BadInput("--probe-interval needs --follow")
-    from ..failover import Failback
+    from ..failover import Damping, Failback
 
     back = Failback.parse(failback)
+    hold = (
+        0.0 if hold_down.strip() in ("0", "0s", "0ms") else parse_duration(hold_down, "--hold-down")
+    )
+    if failback_after < 1:
+        raise BadInput(f"--failback-after must be at least 1, not {failback_after}")
+    # Probes are what a damped failback counts: without them only the hold-down applies.
+    damping = Damping(probes=failback_after if interval else 1, hold_down=hold)
     client = build_client(
         aor,
         password_file=password_file,
@@ -242,11 +287,13 @@ def register(
         zone=zone,
         transports=transports,
         mode=mode,
+        failover_on=failover_on,
+        tries=tries,
     )
     if client.aor.user is None:
         raise BadInput(f"{aor!r} needs a user part: sip:USER@DOMAIN")
     if follow:
-        code = run(_follow(client, expires, interval, back, json))
+        code = run(_follow(client, expires, interval, back, json, damping))
     else:
         code = run(_once(client, expires, json))
     raise typer.Exit(code)
@@ -296,7 +343,12 @@ def _print_attempts(outcome: Outcome) -> None:
 
 
 async def _follow(
-    client: SipClient, expires: int, interval: float | None, failback: Failback, json: bool
+    client: SipClient,
+    expires: int,
+    interval: float | None,
+    failback: Failback,
+    json: bool,
+    damping: Damping | None = None,
 ) -> int:
     import asyncio
 
@@ -324,7 +376,12 @@ async def _follow(
 
     retry = min(5.0, interval) if interval else 5.0
     registration = Registration(
-        client, expires=expires, failback=failback.value, on_event=show, retry_interval=retry
+        client,
+        expires=expires,
+        failback=failback.value,
+        on_event=show,
+        retry_interval=retry,
+        damping=damping,
     )
     monitor = HealthMonitor(client, interval=interval) if interval else None
     async with client:
