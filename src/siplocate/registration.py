@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .errors import DnsError, NotFound
-from .failover import Damping, Failback, Steering
+from .failover import Damping, Failback, Steering, TargetKey, key
 from .sip.message import new_call_id, new_tag
 from .target import Target
 from .walker import Attempt, Outcome
@@ -89,11 +89,16 @@ class Registration:
         self.events: list[RegEvent] = []
         self._wake = asyncio.Event()
         self._reason = ""
+        # Targets a failback was already tried to while they kept answering: one try per
+        # run of answers (a registrar that answers OPTIONS but not REGISTER is not hammered).
+        self._failback_tried: set[TargetKey] = set()
         client.listeners.append(self._health)
 
     def _health(self, target: Target, up: bool) -> None:
         """A health check or another request learned something about a target."""
         self.damping.saw(target, up)
+        if not up:
+            self._failback_tried.discard(key(target))
         if self.current is None:
             return
         if not up and target == self.current:
@@ -103,8 +108,10 @@ class Registration:
             up
             and self.failback == Failback.PROBE
             and self._ranks_higher(target)
+            and key(target) not in self._failback_tried
             and self.damping.may_fail_back(target, self.clock())
         ):
+            self._failback_tried.add(key(target))
             self._reason = "higher-ranked target up"
             self._wake.set()
 
