@@ -1,0 +1,151 @@
+"""Damped failback benchmark (issue 11): a flapping primary, damped against undamped.
+
+Real Kamailio registrars on 127.0.0.2 (primary) and 127.0.0.3 (backup) behind real BIND9
+SRV records, UDP. A client registered with `--follow --probe-interval 1 --failback probe`
+starts on the primary; the primary then goes silent (SIGSTOP) and answers again (SIGCONT)
+about every 0.5 s (seeded jitter) for 10 s (a
+thread does it, so the client's event loop runs on), and finally left up. Printed: the
+failbacks (and failovers) during the flapping, and the time from "left up" to the failback,
+for the damped client (K = 3 probes in a row, 30 s hold-down: the CLI default) and the
+undamped one (back at the first answer: the library default and the old behaviour).
+
+Run: .venv/bin/python bench/bench_failback.py [--flap 0.5] [--seconds 10] [--probe 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.kamailio import (  # noqa: E402
+    PASSWORD,
+    ClientDns,
+    Cluster,
+    start_client_dns,
+    start_cluster,
+)
+
+from siplocate import Resolver  # noqa: E402
+from siplocate.client import RegEvent, Registration, SipClient  # noqa: E402
+from siplocate.failover import Damping  # noqa: E402
+from siplocate.health import HealthMonitor  # noqa: E402
+from siplocate.sip.transaction import Timers  # noqa: E402
+
+
+def flap(cluster: Cluster, half: float, seconds: float, seed: int) -> None:
+    """Silent (SIGSTOP), answering (SIGCONT), silent ... each phase 0.6-1.4 x ``half`` long,
+    seeded: a strict cycle would put every probe of a fixed interval in the same phase."""
+    rng = random.Random(seed)
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:  # bounded by ``seconds``
+            cluster.primary.pause()
+            time.sleep(half * rng.uniform(0.6, 1.4))
+            cluster.primary.resume()
+            time.sleep(half * rng.uniform(0.6, 1.4))
+    finally:
+        cluster.primary.resume()
+
+
+async def run(
+    args: argparse.Namespace, dns: ClientDns, damping: Damping, seed: int
+) -> tuple[int, int, float | None]:
+    cluster = start_cluster(dns)
+    nameserver = dns.nameserver
+    client = SipClient(
+        "sip:alice@client.test",
+        password=PASSWORD,
+        resolver=Resolver(nameservers=[nameserver], transports=("udp",)),
+        transports=("udp",),
+        failover_after=args.budget,
+        timers=Timers(t1=0.5),
+    )
+    monitor = HealthMonitor(client, interval=args.probe)
+    reg = Registration(client, expires=60, failback="probe", damping=damping, retry_interval=1)
+    stop = asyncio.Event()
+    try:
+        async with client:
+            await monitor.probe_all()
+            monitor.start()
+            task = asyncio.create_task(reg.run(stop))
+            try:
+                await wait_event(reg.events, "registered", 0, 30)
+                start = len(reg.events)
+                await asyncio.to_thread(flap, cluster, args.flap, args.seconds, seed)
+                during = [e.event for e in reg.events[start:]]
+                left_up = time.time()
+                after = len(reg.events)
+                back: float | None = None  # None: already on the primary
+                if reg.current is None or reg.current.address != "127.0.0.2":
+                    event = await wait_event(reg.events, "failback", after, 60)
+                    back = event.at - left_up
+            finally:
+                stop.set()
+                await asyncio.wait_for(task, 10)
+                await monitor.stop()
+    finally:
+        cluster.stop()
+    return during.count("failback"), during.count("failover"), back
+
+
+async def wait_event(events: list[RegEvent], kind: str, since: int, timeout: float) -> RegEvent:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:  # bounded by ``timeout``
+        for e in events[since:]:
+            if e.event == kind:
+                return e
+        await asyncio.sleep(0.01)
+    raise RuntimeError(f"no {kind} event within {timeout} s: {[e.event for e in events]}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    dns = start_client_dns(["127.0.0.2", "127.0.0.3"])
+    k = 3
+    print("siplocate damped-failback benchmark: 2 real Kamailio registrars behind real BIND9,")
+    print(f"UDP; the primary silent/answering every ~{args.flap:g} s for {args.seconds:g} s,")
+    print(f"then left up; probe interval {args.probe:g} s, probe timeout = failover budget "
+          f"{args.budget:g} s, --failback probe.\n")  # fmt: skip
+    try:
+        kinds = (
+            (f"damped (K = {k}, hold-down 30 s)", Damping(probes=k, hold_down=30)),
+            ("undamped (first answer)", Damping()),
+        )
+        w = max(len(name) for name, _ in kinds)
+        print(f"{'seed':>4}  {'client':<{w}}  {'while flapping':<28}  failback once left up")
+        totals: dict[str, list[int]] = {name: [0, 0] for name, _ in kinds}
+        for seed in range(args.seed, args.seed + args.runs):
+            for name, damping in kinds:
+                backs, overs, took = await run(
+                    args, dns, Damping(damping.probes, damping.hold_down), seed
+                )
+                totals[name][0] += backs
+                totals[name][1] += overs
+                shown = "already on the primary" if took is None else f"{took:.2f} s"
+                during = f"{backs} failbacks, {overs} failovers"
+                print(f"{seed:>4}  {name:<{w}}  {during:<28}  {shown}", flush=True)
+        print()
+        for name, (backs, overs) in totals.items():
+            print(f"in all, {name}: {backs} failbacks and {overs} failovers while flapping")
+        print(f"targets: 0 failbacks while flapping; failback <= K x probe + 0.5 s = "
+              f"{k * args.probe + 0.5:g} s (unless a failback in the flapping started the "
+              "hold-down)")  # fmt: skip
+    finally:
+        dns.bind.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flap", type=float, default=0.5, help="seconds down, then up")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long it flaps")
+    parser.add_argument("--probe", type=float, default=1.0, help="probe interval, seconds")
+    parser.add_argument("--budget", type=float, default=0.3, help="failover budget = probe timeout")
+    parser.add_argument("--seed", type=int, default=1, help="first seed of the flapping")
+    parser.add_argument("--runs", type=int, default=5, help="runs (seeds) per client")
+    asyncio.run(main(parser.parse_args()))
