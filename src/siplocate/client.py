@@ -509,6 +509,11 @@ class SipClient:
             raise NotFound(f"no target for {self.aor} over {','.join(map(str, self.transports))}")
         self.last_targets = targets
         self.expires = res.expires
+        held = self.failover.registrar
+        if held is not None and held not in targets:
+            # The registrar left the DNS answer: whoever keeps the registration must move.
+            self.failover.registrar = None
+            self._tell(held, False)
         return targets, res.expires
 
     def mark(
@@ -809,6 +814,7 @@ class SipClient:
             b.target = outcome.target if expires > 0 else None
             granted = header_expires(outcome.response, self.aor.user) if expires > 0 else 0
             b.granted = expires if granted is None else granted
+            self.failover.registrar = b.target  # the affinity policy's first choice
         return outcome
 
     async def unregister(
@@ -826,6 +832,8 @@ class SipClient:
         except (TimeoutError, OperationFailed):
             return None
         finally:
+            if self.failover.registrar == b.target:
+                self.failover.registrar = None
             b.target = None
 
     async def invite(

@@ -22,6 +22,7 @@ class Policy(StrEnum):
     DEFAULT = "default"  # every request starts at the top of the list
     STICKY_TTL = "sticky-ttl"  # keep the last working target until the DNS TTL runs out
     STICKY = "sticky"  # keep the last working target until it fails
+    AFFINITY = "affinity"  # the server that holds the registration, while it answers
     STATIC = "static"  # configured primary + backups, no DNS; walked like default
 
     @classmethod
@@ -133,12 +134,17 @@ def _sticky_ttl(f: Failover, now: float) -> Target | None:
     return f.current if now < f.current_until else None
 
 
+def _affinity(f: Failover, now: float) -> Target | None:
+    return f.registrar
+
+
 #: Which target a policy puts first when the request does not say: one small rule per
 #: policy, so a new policy (affinity, configured IPs with N tries, ...) is one more entry.
 FIRST: dict[Policy, FirstRule] = {
     Policy.DEFAULT: _top,
     Policy.STICKY_TTL: _sticky_ttl,
     Policy.STICKY: _sticky,
+    Policy.AFFINITY: _affinity,
     Policy.STATIC: _top,
 }
 
@@ -152,6 +158,7 @@ class Failover:
     memory: DownMemory = field(default_factory=DownMemory)
     current: Target | None = None  # last target that answered
     current_until: float = math.inf  # sticky-ttl: when the DNS answer behind it expires
+    registrar: Target | None = None  # affinity: where the registration is held (None: nowhere)
 
     def order(
         self, targets: Iterable[Target], now: float, steering: Steering | None = None

@@ -185,3 +185,39 @@ def test_register_options_reach_the_client() -> None:
         zone=None, transports="udp", failover_on="408,5xx", tries=3,
     )  # fmt: skip
     assert client.rules.failover_on == parse_failover_on("408,5xx") and client.rules.tries == 3
+
+
+def test_affinity_puts_the_registrar_first_while_it_answers() -> None:
+    from siplocate.failover import Failover, Failure, Policy
+
+    f = Failover(Policy.AFFINITY)
+    assert f.order([PRIMARY, BACKUP], 0) == [PRIMARY, BACKUP]  # not registered: the top
+    f.registrar = BACKUP
+    f.succeeded(PRIMARY, 1)  # another request answered by the primary changes nothing
+    assert f.order([PRIMARY, BACKUP], 2) == [BACKUP, PRIMARY]
+    assert f.order([PRIMARY, BACKUP], 2, Steering(from_top=True)) == [PRIMARY, BACKUP]
+    f.failed(BACKUP, 3, Failure.TIMEOUT)  # the registrar stops answering: the top again
+    assert f.order([PRIMARY, BACKUP], 4) == [PRIMARY, BACKUP]
+    assert f.order([PRIMARY], 40) == [PRIMARY]  # it left the DNS answer: never tried
+
+
+async def test_a_registrar_that_leaves_the_dns_answer_makes_the_registration_move() -> None:
+    from siplocate.client import SipClient, StaticResolution
+
+    class Moving:
+        """A resolver whose answer loses the backup after the first look."""
+
+        def __init__(self) -> None:
+            self.answers = [[PRIMARY, BACKUP], [PRIMARY]]
+
+        async def locate(self, target: str, *, key: object | None = None) -> StaticResolution:
+            return StaticResolution(self.answers.pop(0) if len(self.answers) > 1 else [PRIMARY])
+
+    client = SipClient("sip:alice@example.test", resolver=Moving(), policy="affinity")
+    heard: list[tuple[Target, bool]] = []
+    client.listeners.append(lambda target, up: heard.append((target, up)))
+    await client.targets()
+    client.failover.registrar = BACKUP  # as register() leaves it after a 200 from the backup
+    assert heard == []
+    await client.targets()  # the backup is gone from DNS
+    assert heard == [(BACKUP, False)] and client.failover.registrar is None

@@ -168,8 +168,14 @@ def register(
         str | None, typer.Option("--user", help="Digest user name (default: the AOR's user).")
     ] = None,
     policy: Annotated[
-        str, typer.Option("--policy", help="default, sticky-ttl, sticky or static.")
-    ] = "default",
+        str | None,
+        typer.Option(
+            "--policy",
+            metavar="POLICY",
+            help="default, sticky-ttl, sticky, affinity or static (default: affinity with "
+            "--follow, so requests go to the registrar while it answers; else default).",
+        ),
+    ] = None,
     server: Annotated[
         list[str] | None,
         typer.Option(
@@ -278,7 +284,7 @@ def register(
         aor,
         password_file=password_file,
         user=user,
-        policy=policy,
+        policy=policy or ("affinity" if follow and not server and mode != "static" else "default"),
         server=server,
         failover_after=failover_after,
         t1=t1,
