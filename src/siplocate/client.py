@@ -438,9 +438,11 @@ class SipClient:
                 f"this client speaks udp, tcp and tls only, not {', '.join(map(str, unsupported))}"
             )
         self.policy = Policy.parse(policy) if isinstance(policy, str) else policy
-        if static and self.policy != Policy.STATIC:
+        if static and not self.policy.configured:
             self.policy = Policy.STATIC
-        if self.policy == Policy.STATIC:
+        if self.policy is Policy.CONFIGURED_IP and len(static or []) > 3:
+            raise BadInput("configured-ip takes a primary and at most two backups")
+        if self.policy.configured:
             self.resolver: Locator = StaticLocator(static or [], self.transports)
         elif resolver is not None:
             self.resolver = resolver

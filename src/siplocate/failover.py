@@ -24,6 +24,12 @@ class Policy(StrEnum):
     STICKY = "sticky"  # keep the last working target until it fails
     AFFINITY = "affinity"  # the server that holds the registration, while it answers
     STATIC = "static"  # configured primary + backups, no DNS; walked like default
+    CONFIGURED_IP = "configured-ip"  # Grandstream "Use Configured IP": a backup keeps N uses
+
+    @property
+    def configured(self) -> bool:
+        """Configured addresses, no DNS."""
+        return self in (Policy.STATIC, Policy.CONFIGURED_IP)
 
     @classmethod
     def parse(cls, text: str) -> Policy:
@@ -138,6 +144,12 @@ def _affinity(f: Failover, now: float) -> Target | None:
     return f.registrar
 
 
+def _configured_ip(f: Failover, now: float) -> Target | None:
+    """Grandstream: once moved to a backup, stay for ``backup_uses`` answered requests, then
+    the primary first again (it gets its tries; silence moves on to the backup again)."""
+    return f.current if f.uses < f.backup_uses else None
+
+
 #: Which target a policy puts first when the request does not say: one small rule per
 #: policy, so a new policy (affinity, configured IPs with N tries, ...) is one more entry.
 FIRST: dict[Policy, FirstRule] = {
@@ -146,6 +158,7 @@ FIRST: dict[Policy, FirstRule] = {
     Policy.STICKY: _sticky,
     Policy.AFFINITY: _affinity,
     Policy.STATIC: _top,
+    Policy.CONFIGURED_IP: _configured_ip,
 }
 
 
@@ -159,6 +172,8 @@ class Failover:
     current: Target | None = None  # last target that answered
     current_until: float = math.inf  # sticky-ttl: when the DNS answer behind it expires
     registrar: Target | None = None  # affinity: where the registration is held (None: nowhere)
+    backup_uses: int = 3  # configured-ip: answered requests on a backup before the primary
+    uses: int = 0  # answered requests in a row by ``current``
 
     def order(
         self, targets: Iterable[Target], now: float, steering: Steering | None = None
@@ -168,6 +183,12 @@ class Failover:
         if steer.only is not None:
             return list(dict.fromkeys(steer.only))
         first = steer.prefer
+        if self.policy is Policy.CONFIGURED_IP:
+            # The guide's walk, exactly: the configured order (no down-memory), a backup
+            # first while it has uses left; its rule is the failback rule, so from_top too.
+            first = first or _configured_ip(self, now)
+            items = list(dict.fromkeys(targets))
+            return ([first] if first in items else []) + [t for t in items if t != first]
         if first is None and not steer.from_top:
             first = FIRST[self.policy](self, now)
         return try_order(targets, self.memory, now, first)
@@ -178,6 +199,7 @@ class Failover:
     def succeeded(self, target: Target, now: float, expires: float | None = None) -> None:
         """``target`` answered: it is up, and the sticky policies keep it."""
         self.memory.mark_up(target)
+        self.uses = self.uses + 1 if target == self.current else 1
         self.current = target
         self.current_until = math.inf if expires is None else expires
 

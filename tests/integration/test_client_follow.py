@@ -262,3 +262,35 @@ async def test_affinity_keeps_requests_on_the_registrar_while_it_answers(
         else:
             assert elsewhere == len(sent) == 100  # the top of the list: the primary
         await client.unregister()
+
+
+async def test_configured_ip_walks_like_the_grandstream_guide(cluster: Cluster) -> None:
+    """--policy configured-ip: three tries without a response on the primary, then the
+    backup; three uses of the backup, then the primary first again."""
+    (a1, p1), (a2, p2) = cluster.addresses
+    client = SipClient(
+        cluster.aor,
+        password=PASSWORD,
+        policy="configured-ip",
+        static=[f"{a1}:{p1}", f"{a2}:{p2}"],
+        transports=("udp",),
+        tries=3,
+        failover_after=0.2,
+        timers=Timers(t1=0.1),
+    )
+    async with client:
+        cluster.primary.pause()
+        try:
+            first = await client.register(60)
+            tried = [(a.target.address, a.status) for a in first.attempts]
+            assert tried[:3] == [(a1, None)] * 3, tried  # three tries, no response
+            assert first.target is not None and first.target.address == a2
+            for _ in range(2):  # the backup's second and third uses
+                again = await client.register(60)
+                assert {a.target.address for a in again.attempts} == {a2}
+        finally:
+            cluster.primary.resume()
+        back = await client.register(60)
+        assert back.attempts[0].target.address == a1  # the primary first again
+        assert back.target is not None and back.target.address == a1
+        await client.unregister()

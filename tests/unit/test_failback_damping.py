@@ -221,3 +221,36 @@ async def test_a_registrar_that_leaves_the_dns_answer_makes_the_registration_mov
     assert heard == []
     await client.targets()  # the backup is gone from DNS
     assert heard == [(BACKUP, False)] and client.failover.registrar is None
+
+
+def test_configured_ip_is_the_grandstream_walk() -> None:
+    """Primary first; silence moves on (the walker gives each server ``tries``); a backup
+    keeps 3 answered requests, then the primary is first again, down or not."""
+    from siplocate.failover import Failover, Failure, Policy
+
+    b2 = Target(Transport.UDP, "192.0.2.12", 5060, "192.0.2.12", 0, 0)
+    servers = [PRIMARY, BACKUP, b2]
+    f = Failover(Policy.CONFIGURED_IP)
+    assert f.order(servers, 0) == servers
+    f.failed(PRIMARY, 0, Failure.TIMEOUT)  # three tries without a response
+    f.succeeded(BACKUP, 1)  # the first use of the backup
+    orders = []
+    for t in range(2, 4):
+        orders.append(f.order(servers, t, Steering(from_top=True))[0])
+        f.succeeded(BACKUP, t)
+    assert orders == [BACKUP, BACKUP]
+    assert f.order(servers, 5) == servers  # three uses on the backup: the primary again
+    assert f.order(servers, 5, Steering(prefer=b2))[0] == b2  # a dialog's server still wins
+
+
+def test_configured_ip_takes_a_primary_and_two_backups() -> None:
+    from siplocate.client import SipClient
+
+    with pytest.raises(BadInput, match="at most two backups"):
+        SipClient(
+            "sip:a@example.test",
+            policy="configured-ip",
+            static=["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"],
+        )
+    client = SipClient("sip:a@example.test", policy="configured-ip", static=["192.0.2.1"])
+    assert client.policy == "configured-ip"

@@ -130,19 +130,17 @@ def build_client(
         if pol not in (Policy.DEFAULT, Policy.STATIC):
             raise BadInput(f"--mode static walks the --server list in order, not --policy {pol}")
         pol = Policy.STATIC
-    if server and pol != Policy.STATIC:
+    if server and not pol.configured:
         raise BadInput("--server is for --mode static (configured addresses, no DNS)")
-    if pol == Policy.STATIC and not server:
-        raise BadInput("--policy static needs at least one --server ADDRESS[:PORT]")
+    if pol.configured and not server:
+        raise BadInput(f"--policy {pol} needs at least one --server ADDRESS[:PORT]")
     budget = (
         None
         if failover_after.strip().lower() in ("rfc", "off", "none")
         else (parse_duration(failover_after, "--failover-after"))
     )
     timers = Timers(t1=parse_duration(t1, "--t1"))
-    resolver = (
-        None if pol == Policy.STATIC else make_resolver(nameserver, zone, transports, mode=mode)
-    )
+    resolver = None if pol.configured else make_resolver(nameserver, zone, transports, mode=mode)
     return SipClient(
         aor,
         password=read_password(password_file),
@@ -172,8 +170,9 @@ def register(
         typer.Option(
             "--policy",
             metavar="POLICY",
-            help="default, sticky-ttl, sticky, affinity or static (default: affinity with "
-            "--follow, so requests go to the registrar while it answers; else default).",
+            help="default, sticky-ttl, sticky, affinity, static or configured-ip (default: "
+            "affinity with --follow, so requests go to the registrar while it answers; else "
+            "default).",
         ),
     ] = None,
     server: Annotated[
@@ -181,7 +180,8 @@ def register(
         typer.Option(
             "--server",
             metavar="ADDR[:PORT]",
-            help="Static policy: primary, then backups, in order (repeatable; IPs, no DNS).",
+            help="static/configured-ip policy: primary, then backups, in order (repeatable; "
+            "IPs, no DNS).",
         ),
     ] = None,
     expires: Annotated[int, typer.Option("--expires", help="Requested lifetime, seconds.")] = 3600,
@@ -234,13 +234,14 @@ def register(
         ),
     ] = "503",
     tries: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--tries",
             metavar="N",
-            help="Unanswered tries per server before moving on (Grandstream: 3).",
+            help="Unanswered tries per server before moving on (default 1; 3 with "
+            "--policy configured-ip, as the Grandstream guide says).",
         ),
-    ] = 1,
+    ] = None,
     t1: T1Opt = "500ms",
     ca_file: CaFileOpt = None,
     nameserver: NameserverOpt = None,
@@ -294,7 +295,9 @@ def register(
         transports=transports,
         mode=mode,
         failover_on=failover_on,
-        tries=tries,
+        tries=tries
+        if tries is not None
+        else (3 if (policy or "").strip().lower() == "configured-ip" else 1),
     )
     if client.aor.user is None:
         raise BadInput(f"{aor!r} needs a user part: sip:USER@DOMAIN")
