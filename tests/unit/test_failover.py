@@ -92,7 +92,8 @@ def test_only_503_triggers_failover_among_responses() -> None:
 def test_policy_and_failback_names() -> None:
     assert Policy.parse("Sticky-TTL") is Policy.STICKY_TTL
     assert Failback.parse("probe") is Failback.PROBE
-    with pytest.raises(BadInput, match="known: default, sticky-ttl, sticky, affinity, static, configured-ip"):
+    known = "known: default, sticky-ttl, sticky, affinity, static, configured-ip"
+    with pytest.raises(BadInput, match=known):
         Policy.parse("roundrobin")
 
 
