@@ -137,7 +137,7 @@ TimeoutOpt = Annotated[
         "--timeout",
         metavar="SECONDS",
         parser=parse_seconds,
-        show_default="1.5 per try, 10 s in all",
+        show_default="1.5 per try, 32 s in all",
         help="Wait at most SECONDS for each DNS try, and give up after 5 times that in all "
         "(2, 1.5, 2s or 500ms).",
     ),
