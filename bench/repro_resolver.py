@@ -10,6 +10,7 @@ Run: .venv/bin/python bench/repro_resolver.py [--quick]   (--quick: skips fan-ou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import signal
@@ -241,12 +242,27 @@ async def live_vs_offline(bind: BindServer, zone: Path) -> None:
     live.close()
 
 
+def stop_process(pid: int) -> None:
+    """SIGSTOP ``pid`` and wait (at most 1 s) until every thread is stopped: the signal
+    takes effect per thread, so a query sent at once could still be answered."""
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:  # bounded
+        states = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                states.append(task.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0])
+        if states and all(state in "Tt" for state in states):
+            return
+        time.sleep(0.005)
+
+
 async def serve_stale(bind: BindServer) -> None:
     assert bind.pid is not None
     resolver = Resolver([bind.nameserver], timeout=1.5)
     await resolver.locate("sip:stale.test")
     await asyncio.sleep(1.5)  # TTL 1 s: now expired
-    os.kill(bind.pid, signal.SIGSTOP)  # silent nameserver: no reply, no ICMP
+    stop_process(bind.pid)  # silent nameserver: no reply, no ICMP
     try:
         start = time.perf_counter()
         result = await outcome(resolver, "sip:stale.test")
