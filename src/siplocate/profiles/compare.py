@@ -451,8 +451,8 @@ def _judge(
     weights = {s.weight for s in split}
     if len(split) > 1 and profile.ordering is Ordering.ONE_DRAWN:
         out.append(
-            f"one server per priority: the other {len(split) - 1} of the first priority are "
-            "never tried"
+            f"one server per priority: once it is drawn, the {len(split) - 1} other "
+            f"server{'s' if len(split) > 2 else ''} of the first priority never get a try"
         )
     drawn = (Ordering.RFC2782, Ordering.ZERO_LAST, Ordering.ONE_DRAWN)
     if len(weights) > 1 and profile.ordering not in drawn:
