@@ -452,7 +452,11 @@ def _judge(
     if len(split) > 1 and profile.ordering is Ordering.ONE_DRAWN:
         out.append(
             f"one server per priority: once it is drawn, the {len(split) - 1} other "
-            f"server{'s' if len(split) > 2 else ''} of the first priority never get a try"
+            + (
+                "servers of the first priority never get a try"
+                if len(split) > 2
+                else "server of the first priority never gets a try"
+            )
         )
     drawn = (Ordering.RFC2782, Ordering.ZERO_LAST, Ordering.ONE_DRAWN)
     if len(weights) > 1 and profile.ordering not in drawn:
