@@ -1,0 +1,42 @@
+"""The bench scripts still run: each at its smallest size, so a change that breaks one (a
+zone without $ORIGIN once the reader stopped taking the origin from the file name) fails
+here instead of in the next person's benchmark run. The figures themselves are not
+checked: benchmarks print, tests do not time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.servers import require_binary
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str, timeout: float = 120) -> str:
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_bench_resolve_warm_and_weighted_order_run() -> None:
+    require_binary("named", "bind9")
+    out = bench("bench/bench_resolve.py", "--quick", "--only", "warm")
+    assert "ratio:" in out and "weighted ordering" not in out
+    out = bench("-c", "import sys; sys.path.insert(0, 'bench'); "
+                "import bench_resolve; bench_resolve.weighted_order()")  # fmt: skip
+    assert "weighted ordering, cached locate(): 20 SRV records" in out
+
+
+def test_bench_admin_runs_at_its_smallest() -> None:
+    require_binary("named-checkzone", "bind9-utils")
+    out = bench("bench/bench_admin.py", "--sizes", "2000", "--runs", "1")
+    assert "siplocate zone lint" in out and "siplocate --version" in out
