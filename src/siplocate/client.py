@@ -24,6 +24,7 @@ from .answering import Answerer, Incoming, InviteHandler
 from .dialog import Dialog, DialogKey
 from .errors import BadInput, NotFound, OperationFailed
 from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
+from .flows import FlowPool
 from .registration import Binding, RegEvent, Registration
 from .sip.auth import AuthError
 from .sip.message import (
@@ -297,7 +298,7 @@ class _Walk:
     def _carry_out(self, effect: WalkEffect) -> None:
         loop = asyncio.get_running_loop()
         if isinstance(effect, WalkSend):
-            conn = self.client._pooled(effect.target)
+            conn = self.client.flows.pooled(effect.target)
             if conn is not None:  # the flow is open: no task, no wait
                 self._start(effect, conn)
             else:
@@ -340,7 +341,7 @@ class _Walk:
     async def _send(self, send: WalkSend) -> None:
         client, walker = self.client, self.walker
         try:
-            conn = await client._connection(send.target, walker.rules.budget)
+            conn = await client.flows.get(send.target, walker.rules.budget or client.timers.f)
         except (OSError, ssl.SSLError, TimeoutError) as exc:
             self.apply(walker.transport_error(send.attempt, _reason(exc), time.time()))
             return
@@ -471,8 +472,7 @@ class SipClient:
                 raise BadInput(
                     f"CA file {ca_file}: {getattr(exc, 'strerror', None) or exc}"
                 ) from None
-        self._connections: dict[tuple[str, str, int], Connection] = {}
-        self._connecting: dict[tuple[str, str, int], asyncio.Future[Connection]] = {}
+        self.flows = FlowPool(self._open_flow)
         self.transactions = _Transactions()
         self.binding = Binding()  # what ``register()`` keeps when no Registration is used
         self._order_key = new_call_id()
@@ -566,47 +566,17 @@ class SipClient:
             self._ssl = tls_context(self.ca_file)
         return self._ssl
 
-    def _pooled(self, target: Target) -> Connection | None:
-        """The open pooled flow to ``target``, if there is one."""
-        conn = self._connections.get((target.transport.value, target.address, target.port))
-        return conn if conn is not None and not conn.closed else None
-
-    async def _connection(self, target: Target, budget: float | None) -> Connection:
-        """The pooled flow to ``target``, opening it (once, shared by concurrent callers)
-        within the failover budget; raises OSError/ssl.SSLError/TimeoutError.
-        """
-        k = (target.transport.value, target.address, target.port)
-        conn = self._connections.get(k)
-        if conn is not None and not conn.closed:
-            return conn
-        pending = self._connecting.get(k)
-        if pending is None:
-            pending = asyncio.ensure_future(self._open(k, target, budget or self.timers.f))
-            self._connecting[k] = pending
-            pending.add_done_callback(lambda f: self._opened(k, f))
-        return await asyncio.shield(pending)
-
-    async def _open(self, k: tuple[str, str, int], target: Target, timeout: float) -> Connection:
-        conn = await asyncio.wait_for(
-            open_connection(
-                target,
-                self._on_message,
-                self._on_error,
-                ssl_context=self._ssl_context() if target.transport == Transport.TLS else None,
-                server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
-                connected_udp=self.connected_udp,
-                on_garbage=self._on_garbage,
-            ),
-            timeout,
+    async def _open_flow(self, target: Target) -> Connection:
+        """A new flow to ``target`` with this client's callbacks (the pool shares it)."""
+        return await open_connection(
+            target,
+            self._on_message,
+            self._on_error,
+            ssl_context=self._ssl_context() if target.transport == Transport.TLS else None,
+            server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
+            connected_udp=self.connected_udp,
+            on_garbage=self._on_garbage,
         )
-        self._connections[k] = conn  # pooled even if every caller gave up meanwhile
-        return conn
-
-    def _opened(self, k: tuple[str, str, int], fut: asyncio.Future[Connection]) -> None:
-        if self._connecting.get(k) is fut:
-            del self._connecting[k]
-        if not fut.cancelled():
-            fut.exception()  # retrieved: callers that gave up must not leave a warning
 
     def _on_message(self, msg: Request | Response, conn: Connection) -> None:
         if isinstance(msg, Request):
@@ -633,22 +603,15 @@ class SipClient:
             if runner.conn is conn:
                 runner.apply(runner.tx.transport_error(_reason(exc)))
         if conn.reliable or conn.closed:
-            k = (conn.target.transport.value, conn.target.address, conn.target.port)
-            if self._connections.get(k) is conn:
-                del self._connections[k]
-            conn.close()
+            self.flows.drop(conn)
 
     async def close(self) -> None:
         """Abort transactions in flight and close every flow (the registration is not
         touched: ``unregister`` first if it should go)."""
-        for pending in list(self._connecting.values()):
-            pending.cancel()
         for runner in self.transactions.all():
             runner.abort()
         self.answerer.close()
-        for conn in list(self._connections.values()):
-            conn.close()
-        self._connections.clear()
+        self.flows.close()
         await asyncio.sleep(0)
 
     async def __aenter__(self) -> SipClient:
@@ -664,7 +627,7 @@ class SipClient:
     ) -> Response | None:
         """One transaction to one target, no failover, bounded by ``budget``; raises OSError,
         ssl.SSLError or TimeoutError when the flow cannot be opened."""
-        conn = await self._connection(target, budget)
+        conn = await self.flows.get(target, budget)
         request = build_request(spec, transport=target.transport, local=conn.local)
         runner = _Runner(
             self.transactions,
