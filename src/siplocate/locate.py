@@ -213,6 +213,11 @@ class Resolver:
         if close is not None:
             close()
 
+    async def settle(self) -> None:
+        """Wait for the DNS questions still in flight, e.g. the address records a locate
+        asked in the background, so the next locate finds them in the cache."""
+        await self.cache.settle()
+
     def forget(self) -> None:
         """Drop every cached answer and chain (e.g. after a zone change)."""
         self._chains.clear()

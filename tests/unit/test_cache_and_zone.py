@@ -18,7 +18,7 @@ from siplocate.errors import BadInput, DnsError
 from siplocate.limits import Limits
 from siplocate.trace import Query
 from tests.conftest import EXAMPLE_ZONES, zone_files
-from tests.unit.fakes import FakeClock
+from tests.unit.fakes import FakeClock, ReplySource
 
 N = dns.name.from_text
 
@@ -152,6 +152,26 @@ async def test_clear_forgets_answers_still_in_flight() -> None:
     cache.clear()
     assert (await late).records  # its asker still gets the answer ...
     assert len(cache) == 0 and cache.size == 0  # ... but the cleared cache does not keep it
+
+
+async def test_settle_waits_for_questions_in_flight_and_their_answers_are_kept() -> None:
+    """A question asked in the background (nobody awaiting it) is cached once settle()
+    returns; a failing one does not make settle() fail."""
+    inner = CountingSource(delay=0.01)
+    cache = CachingSource(inner)
+    background = asyncio.ensure_future(cache.answer(N("a.test."), dns.rdatatype.A))
+    await asyncio.sleep(0)  # the question is out
+    assert cache.peek(N("a.test."), dns.rdatatype.A) is None
+    await cache.settle()
+    assert background.done()
+    assert cache.peek(N("a.test."), dns.rdatatype.A) is not None
+    failing = CachingSource(ReplySource(lambda q, r: None, delay=0.01))
+    failing.inner.down = True  # type: ignore[attr-defined]
+    doomed = asyncio.ensure_future(failing.answer(N("b.test."), dns.rdatatype.A))
+    await asyncio.sleep(0)
+    await failing.settle()  # no error here: it belongs to the question's asker
+    with pytest.raises(DnsError):
+        await doomed
 
 
 def test_zone_source_wildcards_nodata_nxdomain_and_outside() -> None:

@@ -252,6 +252,12 @@ class CachingSource:
         if entry is not None:
             self._bytes -= entry.size
 
+    async def settle(self) -> None:
+        """Wait until no question is in flight (those asked in the background included),
+        so that their answers are in the cache; their errors are theirs, not the caller's."""
+        while self._refreshing:
+            await asyncio.wait([r.task for r in self._refreshing.values()])
+
     def clear(self) -> None:
         """Forget everything, including answers still on their way (they reach their
         askers but are not kept, and a new question is asked anew)."""
