@@ -282,3 +282,61 @@ async def test_a_flapping_primary_gets_one_damped_failback_not_many(
             stop.set()
             await asyncio.wait_for(task, 5)
             await monitor.stop()
+
+
+@pytest.mark.parametrize("policy", ["default", "affinity"])
+async def test_affinity_keeps_requests_on_the_registrar_while_it_answers(
+    cluster: Cluster, policy: str
+) -> None:
+    """Registered on the backup (the primary was down), the primary comes back: under
+    affinity 100 OPTIONS all go to the registrar; the default policy sends them to the top."""
+    async with make_client(cluster, policy=policy) as client:
+        cluster.primary.kill()
+        outcome = await client.register(60)
+        assert outcome.target is not None and outcome.target.address == "127.0.0.3"
+        cluster.primary.start()
+        await HealthMonitor(client, interval=1).probe_all()  # the primary is seen answering
+        sent = []
+        for _ in range(100):  # bounded: 100 requests
+            result = await client.options()
+            assert result.ok, result.describe()
+            sent += [a.target.address for a in result.attempts]
+        elsewhere = sum(1 for address in sent if address != "127.0.0.3")
+        print(f"\n{policy}: {elsewhere} of {len(sent)} OPTIONS went elsewhere than the registrar")
+        if policy == "affinity":
+            assert elsewhere == 0
+        else:
+            assert elsewhere == len(sent) == 100  # the top of the list: the primary
+        await client.unregister()
+
+
+async def test_configured_ip_walks_like_the_grandstream_guide(cluster: Cluster) -> None:
+    """--policy configured-ip: three tries without a response on the primary, then the
+    backup; three uses of the backup, then the primary first again."""
+    (a1, p1), (a2, p2) = cluster.addresses
+    client = SipClient(
+        cluster.aor,
+        password=PASSWORD,
+        policy="configured-ip",
+        static=[f"{a1}:{p1}", f"{a2}:{p2}"],
+        transports=("udp",),
+        tries=3,
+        failover_after=0.2,
+        timers=Timers(t1=0.1),
+    )
+    async with client:
+        cluster.primary.pause()
+        try:
+            first = await client.register(60)
+            tried = [(a.target.address, a.status) for a in first.attempts]
+            assert tried[:3] == [(a1, None)] * 3, tried  # three tries, no response
+            assert first.target is not None and first.target.address == a2
+            for _ in range(2):  # the backup's second and third uses
+                again = await client.register(60)
+                assert {a.target.address for a in again.attempts} == {a2}
+        finally:
+            cluster.primary.resume()
+        back = await client.register(60)
+        assert back.attempts[0].target.address == a1  # the primary first again
+        assert back.target is not None and back.target.address == a1
+        await client.unregister()
