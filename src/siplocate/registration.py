@@ -37,16 +37,19 @@ class Binding:
 class RegEvent:
     """One change in a kept-alive registration, as ``register --follow --json`` prints it."""
 
-    event: str  # registered | refreshed | failover | failback | lost
+    event: str  # registered | refreshed | failover | failback | lost | flow-failed | fallback
     target: Target | None
     at: float
     detail: str = ""
     attempts: list[Attempt] = field(default_factory=list)
+    flow: int | None = None  # RFC 5626 reg-id of the flow it concerns (outbound only)
 
     def as_dict(self) -> dict[str, object]:
         t = self.target
         return {
             "event": self.event,
+            "flow": self.flow,
+            "detail": self.detail,
             "transport": t.transport.value if t else None,
             "host": t.host if t else None,
             "address": t.address if t else None,

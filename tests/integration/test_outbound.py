@@ -1,0 +1,183 @@
+"""RFC 5626 against real Kamailio: two edge proxies (outbound + path modules) in front of one
+registrar, found through a real BIND. The client keeps a flow through each edge; killing one
+edge costs the registration nothing and a call to the user still reaches it at once."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sipmessage import Request
+
+from siplocate import Resolver
+from siplocate.client import Outcome, SipClient
+from siplocate.outbound import Outbound
+from siplocate.registration import RegEvent
+from siplocate.sip.transaction import Timers
+from tests.fixtures.bind import BindServer
+from tests.fixtures.kamailio import cluster_zone
+from tests.fixtures.outbound import OutboundSite, require_outbound_modules, start_site
+from tests.fixtures.servers import free_port, require_binary
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = "ob.test"
+AOR = f"sip:alice@{DOMAIN}"
+
+
+class World:
+    def __init__(self, site: OutboundSite, bind: BindServer) -> None:
+        self.site = site
+        self.bind = bind
+
+    @property
+    def nameserver(self) -> str:
+        return self.bind.nameserver
+
+
+def start_world(outbound_mode: int = 1, flow_timer: int = 2) -> World:
+    require_outbound_modules()
+    kamailio = require_binary("kamailio", "kamailio")
+    named = require_binary("named", "bind9")
+    edges = [(a, free_port(a)) for a in ("127.0.0.3", "127.0.0.4")]
+    site = start_site(kamailio, edges, outbound_mode=outbound_mode, flow_timer=flow_timer)
+    zdir = Path(tempfile.mkdtemp(prefix="siplocate-ob-zone-"))
+    try:
+        zone = zdir / f"{DOMAIN}.zone"
+        zone.write_text(cluster_zone(DOMAIN, edges))
+        bind = BindServer({DOMAIN: zone}, named=named).start()
+    except Exception:
+        site.stop()
+        raise
+    finally:
+        shutil.rmtree(zdir, ignore_errors=True)
+    return World(site, bind)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    w = start_world()
+    try:
+        yield w
+    finally:
+        w.bind.stop()
+        w.site.stop()
+
+
+def client(world: World, aor: str = AOR) -> SipClient:
+    return SipClient(
+        aor,
+        resolver=Resolver(nameservers=[world.nameserver], transports=("tcp",)),
+        transports=("tcp",),
+        failover_after=1.0,
+        timers=Timers(t1=0.1),
+    )
+
+
+def caller(world: World) -> SipClient:
+    """A second UA that sends straight to the registrar (as another proxy would)."""
+    return SipClient(
+        f"sip:bob@{DOMAIN}",
+        static=[world.site.registrar.hostport],
+        transports=("udp",),
+        failover_after=3.0,
+        timers=Timers(t1=0.1),
+    )
+
+
+async def until(check, what: str, limit: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait (bounded) for ``check()``."""
+    deadline = time.monotonic() + limit
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def registered(events: list[RegEvent], flow: int) -> int:
+    return sum(1 for e in events if e.event == "registered" and e.flow == flow)
+
+
+async def test_two_flows_through_distinct_edges_and_a_dead_edge_costs_nothing(
+    world: World, tmp_path: Path
+) -> None:
+    events: list[RegEvent] = []
+    stop = asyncio.Event()
+    async with client(world) as alice, caller(world) as bob:
+        heard: list[tuple[float, str]] = []
+
+        def answer(request: Request) -> int:
+            heard.append((time.monotonic(), request.headers.get("Via") or ""))
+            return 486
+
+        alice.on_invite = answer
+        ob = Outbound(
+            alice, flows=2, expires=60, instance_file=tmp_path / "instance-id",
+            on_event=events.append,
+        )  # fmt: skip
+        run = asyncio.ensure_future(ob.run(stop))
+        try:
+            await until(lambda: len(ob.live()) == 2, "both flows up")
+            edges = {(t.address, t.port) for t in ob.live()}
+            assert edges == {(e.address, e.port) for e in world.site.edges}  # distinct hops
+            assert (tmp_path / "instance-id").read_text().strip() == ob.instance
+            assert all(f.flow_timer == 2 for f in ob.flows)  # the edge's Flow-Timer
+            # Both flows are bindings of one instance at the registrar: a call forks to one.
+            call = await bob.invite(AOR)
+            assert isinstance(call, Outcome) and call.response is not None
+            assert call.response.code == 486, call.describe()
+            # Keep-alives: CRLF pings answered by pongs (Flow-Timer 2 s: one within 2 s).
+            await asyncio.sleep(2.5)
+            assert not any(e.event == "flow-failed" for e in events), events
+            # The edge of flow 1 dies: flow 2 still holds the registration, and a call
+            # reaches alice through it at once.
+            first = next(f for f in ob.flows if f.id.reg_id == 1)
+            assert first.target is not None
+            dead = next(e for e in world.site.edges if e.address == first.target.address)
+            dead.kill()
+            killed = time.monotonic()
+            heard.clear()
+            call = await bob.invite(AOR)
+            assert isinstance(call, Outcome) and call.response is not None
+            assert call.response.code == 486, call.describe()
+            assert heard and heard[0][0] - killed < 3.0
+            await until(lambda: any(e.event == "flow-failed" for e in events), "flow 1 failed")
+            assert ob.live() and all(t.address != dead.address for t in ob.live())
+        finally:
+            stop.set()
+            await asyncio.wait_for(run, 10)
+    assert not ob.live()
+
+
+async def test_a_registrar_without_outbound_gets_a_plain_registration(tmp_path: Path) -> None:
+    w = start_world(outbound_mode=0)
+    events: list[RegEvent] = []
+    stop = asyncio.Event()
+    try:
+        async with client(w) as alice:
+            ob = Outbound(alice, flows=2, expires=60, instance_file=tmp_path / "id",
+                          on_event=events.append)  # fmt: skip
+            run = asyncio.ensure_future(ob.run(stop))
+            try:
+                await until(lambda: any(e.event == "fallback" for e in events), "fallback")
+                fallback = next(e for e in events if e.event == "fallback")
+                assert "Require: outbound" in fallback.detail
+                assert ob.fallback is not None
+                try:
+                    await until(
+                        lambda: any(e.event == "registered" and e.flow is None for e in events),
+                        "the plain registration",
+                    )
+                except AssertionError:
+                    raise AssertionError([e.as_dict() for e in events]) from None
+            finally:
+                stop.set()
+                await asyncio.wait_for(run, 10)
+    finally:
+        w.bind.stop()
+        w.site.stop()
