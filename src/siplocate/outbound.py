@@ -132,6 +132,7 @@ class Flow:
     failures: int = 0  # consecutive failed attempts to form it
     flow_timer: int | None = None
     mapped: tuple[str, int] | None = None  # what STUN says the far end sees (UDP)
+    keepalives: int = 0  # keep-alives answered so far
 
 
 class Outbound:
@@ -304,6 +305,7 @@ class Outbound:
             if mapped is not None and flow.mapped is not None and mapped != flow.mapped:
                 return f"NAT binding changed from {flow.mapped} to {mapped} (§4.4.2)"
             flow.mapped = mapped or flow.mapped
+            flow.keepalives += 1
 
     async def _fall_back(
         self, flow: Flow, outcome: Outcome, stop: asyncio.Event, reason: str

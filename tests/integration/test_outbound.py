@@ -69,11 +69,11 @@ def world() -> Iterator[World]:
         w.site.stop()
 
 
-def client(world: World, aor: str = AOR) -> SipClient:
+def client(world: World, aor: str = AOR, transport: str = "tcp") -> SipClient:
     return SipClient(
         aor,
-        resolver=Resolver(nameservers=[world.nameserver], transports=("tcp",)),
-        transports=("tcp",),
+        resolver=Resolver(nameservers=[world.nameserver], transports=(transport,)),
+        transports=(transport,),
         failover_after=1.0,
         timers=Timers(t1=0.1),
     )
@@ -181,3 +181,42 @@ async def test_a_registrar_without_outbound_gets_a_plain_registration(tmp_path: 
     finally:
         w.bind.stop()
         w.site.stop()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_keepalives_are_answered_and_a_silent_edge_fails_its_flow(
+    world: World, tmp_path: Path, transport: str
+) -> None:
+    """STUN Binding on UDP (the edge's stun module answers with our mapped address), CRLF
+    ping/pong on TCP; an edge that stops answering fails its flow after ``pong_wait`` while
+    the other flow stays up."""
+    events: list[RegEvent] = []
+    stop = asyncio.Event()
+    async with client(world, transport=transport) as alice:
+        ob = Outbound(
+            alice, flows=2, expires=60, instance_file=tmp_path / "id", on_event=events.append,
+            pong_wait=0.5,
+        )  # fmt: skip
+        run = asyncio.ensure_future(ob.run(stop))
+        paused = None
+        try:
+            await until(lambda: len(ob.live()) == 2, "both flows up")
+            first = next(f for f in ob.flows if f.id.reg_id == 1)
+            assert first.conn is not None
+            # Flow-Timer 2 s: a keep-alive answered within 2 s (on UDP it tells our address).
+            await until(lambda: first.keepalives > 0, "a keep-alive answered", 4.0)
+            if transport == "udp":
+                assert first.mapped == first.conn.local
+            paused = next(e for e in world.site.edges if first.target and
+                          e.address == first.target.address)  # fmt: skip
+            paused.pause()
+            await until(lambda: any(e.event == "flow-failed" for e in events), "flow 1 fails", 6)
+            failed = next(e for e in events if e.event == "flow-failed")
+            kind = "STUN answer" if transport == "udp" else "pong"
+            assert failed.flow == 1 and f"no {kind} within 0.5 s" in failed.detail
+            assert [t.address for t in ob.live()] != [] and first.target not in ob.live()
+        finally:
+            if paused is not None:
+                paused.resume()
+            stop.set()
+            await asyncio.wait_for(run, 10)
