@@ -48,14 +48,14 @@ class RegEvent:
         t = self.target
         return {
             "event": self.event,
-            "flow": self.flow,
-            "detail": self.detail,
             "transport": t.transport.value if t else None,
             "host": t.host if t else None,
             "address": t.address if t else None,
             "port": t.port if t else None,
             "at": round(self.at, 3),
             "attempts": [a.as_dict() for a in self.attempts],
+            "flow": self.flow,
+            "detail": self.detail,
         }
 
 

@@ -5,7 +5,12 @@ edge costs the registration nothing and a call to the user still reaches it at o
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -220,3 +225,41 @@ async def test_keepalives_are_answered_and_a_silent_edge_fails_its_flow(
                 paused.resume()
             stop.set()
             await asyncio.wait_for(run, 10)
+
+
+def test_register_follow_outbound_cli_prints_a_line_per_flow_and_unregisters(
+    world: World, tmp_path: Path
+) -> None:
+    """``siplocate register --follow --outbound --json``: one event line per flow, the
+    instance ID kept in the file given, SIGTERM removes both bindings and exits 0."""
+    instance = tmp_path / "instance-id"
+    args = [
+        sys.executable, "-c", "from siplocate.cli import main; main()",
+        "register", AOR, "--follow", "--outbound", "--flows", "2", "--json",
+        "--instance-file", str(instance), "--expires", "60",
+        "-n", world.nameserver, "-t", "tcp", "--failover-after", "1s",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        events = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        assert sorted((e["event"], e["flow"]) for e in events) == [
+            ("registered", 1), ("registered", 2),
+        ]  # fmt: skip
+        assert {e["address"] for e in events} == {"127.0.0.3", "127.0.0.4"}
+        assert instance.read_text().startswith("urn:uuid:")
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    # Both bindings are gone: a call to alice finds nobody.
+    async def call() -> int | None:
+        async with caller(world) as bob:
+            outcome = await bob.invite(AOR)
+            assert isinstance(outcome, Outcome)
+            return outcome.response.code if outcome.response else None
+
+    assert asyncio.run(call()) == 404
