@@ -141,7 +141,8 @@ class Outbound:
     ``run(stop)`` forms the flows, keeps them alive, rebuilds the ones that fail and, when
     ``stop`` is set, removes their bindings. While it runs, the client sends new requests
     over a healthy flow and answers what arrives on any of them. Events (``RegEvent`` with
-    ``flow`` set to the reg-id): registered, refreshed, flow-failed, lost, fallback.
+    ``flow`` set to the reg-id): registered, refreshed, flow-failed, unbound (a failed flow's
+    binding removed through another flow), lost, fallback.
     """
 
     def __init__(
@@ -174,9 +175,12 @@ class Outbound:
         """First hops of the flows that are up, in reg-id order: where requests go now."""
         return [f.target for f in self.flows if f.up and f.target is not None]
 
-    async def _emit(self, kind: str, flow: Flow, detail: str, outcome: Outcome | None) -> None:
+    async def _emit(
+        self, kind: str, flow: Flow, detail: str, outcome: Outcome | None, via: Target | None = None
+    ) -> None:
+        """Tell of ``kind`` for ``flow`` (``via``: where it was sent, if not the flow's hop)."""
         event = RegEvent(
-            kind, flow.target, time.time(), detail, outcome.attempts if outcome else [],
+            kind, via or flow.target, time.time(), detail, outcome.attempts if outcome else [],
             flow=flow.id.reg_id,
         )  # fmt: skip
         self.events.append(event)
@@ -234,6 +238,27 @@ class Outbound:
             if flow.conn is not None:
                 self.client.flows.drop(flow.conn)
             await self._emit("flow-failed", flow, reason, None)
+            await self._forget(flow)
+
+    async def _forget(self, flow: Flow) -> None:
+        """Remove a failed flow's binding through a flow still up, so the registrar stops
+        trying it for incoming requests (it would wait for its own timeout first); the
+        registrar finds the binding by instance and reg-id, whatever edge it came in by."""
+        live = self.live()
+        if not live:
+            return
+        try:
+            outcome = await asyncio.wait_for(
+                self.client.register(
+                    0, binding=flow.binding, steering=Steering(only=live), flow=flow.id
+                ),
+                PONG_WAIT,
+            )
+        except Exception:  # best effort: the binding expires on its own anyway
+            return
+        if outcome.ok:
+            detail = f"binding removed through another flow: {outcome.describe()}"
+            await self._emit("unbound", flow, detail, outcome, outcome.target)
 
     async def _register(self, flow: Flow, target: Target) -> Outcome:
         try:

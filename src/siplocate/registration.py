@@ -37,7 +37,7 @@ class Binding:
 class RegEvent:
     """One change in a kept-alive registration, as ``register --follow --json`` prints it."""
 
-    event: str  # registered | refreshed | failover | failback | lost | flow-failed | fallback
+    event: str  # registered refreshed failover failback lost (+ flow-failed unbound fallback)
     target: Target | None
     at: float
     detail: str = ""

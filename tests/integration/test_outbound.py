@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,44 +22,11 @@ from siplocate.client import Outcome, SipClient
 from siplocate.outbound import Outbound
 from siplocate.registration import RegEvent
 from siplocate.sip.transaction import Timers
-from tests.fixtures.bind import BindServer
-from tests.fixtures.kamailio import cluster_zone
-from tests.fixtures.outbound import OutboundSite, require_outbound_modules, start_site
-from tests.fixtures.servers import free_port, require_binary
+from tests.fixtures.outbound import DOMAIN, World, start_world
 
 pytestmark = pytest.mark.integration
 
-DOMAIN = "ob.test"
 AOR = f"sip:alice@{DOMAIN}"
-
-
-class World:
-    def __init__(self, site: OutboundSite, bind: BindServer) -> None:
-        self.site = site
-        self.bind = bind
-
-    @property
-    def nameserver(self) -> str:
-        return self.bind.nameserver
-
-
-def start_world(outbound_mode: int = 1, flow_timer: int = 2) -> World:
-    require_outbound_modules()
-    kamailio = require_binary("kamailio", "kamailio")
-    named = require_binary("named", "bind9")
-    edges = [(a, free_port(a)) for a in ("127.0.0.3", "127.0.0.4")]
-    site = start_site(kamailio, edges, outbound_mode=outbound_mode, flow_timer=flow_timer)
-    zdir = Path(tempfile.mkdtemp(prefix="siplocate-ob-zone-"))
-    try:
-        zone = zdir / f"{DOMAIN}.zone"
-        zone.write_text(cluster_zone(DOMAIN, edges))
-        bind = BindServer({DOMAIN: zone}, named=named).start()
-    except Exception:
-        site.stop()
-        raise
-    finally:
-        shutil.rmtree(zdir, ignore_errors=True)
-    return World(site, bind)
 
 
 @pytest.fixture
@@ -70,8 +35,7 @@ def world() -> Iterator[World]:
     try:
         yield w
     finally:
-        w.bind.stop()
-        w.site.stop()
+        w.stop()
 
 
 def client(world: World, aor: str = AOR, transport: str = "tcp") -> SipClient:
@@ -153,6 +117,19 @@ async def test_two_flows_through_distinct_edges_and_a_dead_edge_costs_nothing(
             assert heard and heard[0][0] - killed < 3.0
             await until(lambda: any(e.event == "flow-failed" for e in events), "flow 1 failed")
             assert ob.live() and all(t.address != dead.address for t in ob.live())
+            # The failed flow's binding is removed through the live flow: the registrar no
+            # longer tries the dead edge first (no failure route, no timeout).
+            await until(lambda: any(e.event == "unbound" for e in events), "flow 1 unbound")
+            unbound = next(e for e in events if e.event == "unbound")
+            assert unbound.flow == 1 and unbound.target is not None
+            assert unbound.target.address != dead.address
+            log = world.site.registrar.workdir / "kamailio.log"
+            tried_before = log.read_text().count("next flow of")
+            heard.clear()
+            call = await bob.invite(AOR)
+            assert isinstance(call, Outcome) and call.response is not None
+            assert call.response.code == 486 and len(heard) == 1
+            assert log.read_text().count("next flow of") == tried_before
         finally:
             stop.set()
             await asyncio.wait_for(run, 10)
@@ -184,8 +161,7 @@ async def test_a_registrar_without_outbound_gets_a_plain_registration(tmp_path: 
                 stop.set()
                 await asyncio.wait_for(run, 10)
     finally:
-        w.bind.stop()
-        w.site.stop()
+        w.stop()
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
