@@ -117,6 +117,9 @@ async def test_two_flows_through_distinct_edges_and_a_dead_edge_costs_nothing(
             assert heard and heard[0][0] - killed < 3.0
             await until(lambda: any(e.event == "flow-failed" for e in events), "flow 1 failed")
             assert ob.live() and all(t.address != dead.address for t in ob.live())
+            # Our own requests go over the flow that is up, not to the dead edge first.
+            ping = await alice.options(f"sip:nobody@{DOMAIN}")
+            assert [a.target.address for a in ping.attempts] == [ob.live()[0].address]
             # The failed flow's binding is removed through the live flow: the registrar no
             # longer tries the dead edge first (no failure route, no timeout).
             await until(lambda: any(e.event == "unbound" for e in events), "flow 1 unbound")
@@ -136,8 +139,17 @@ async def test_two_flows_through_distinct_edges_and_a_dead_edge_costs_nothing(
     assert not ob.live()
 
 
-async def test_a_registrar_without_outbound_gets_a_plain_registration(tmp_path: Path) -> None:
-    w = start_world(outbound_mode=0)
+@pytest.mark.parametrize(
+    ("outbound_mode", "edge_outbound", "why"),
+    [
+        (0, True, "did not answer Require: outbound"),  # a plain RFC 3261 registrar
+        (1, False, "439 First Hop Lacks Outbound Support"),  # an edge without RFC 5626
+    ],
+)
+async def test_no_outbound_on_the_path_gets_a_plain_registration(
+    tmp_path: Path, outbound_mode: int, edge_outbound: bool, why: str
+) -> None:
+    w = start_world(outbound_mode=outbound_mode, edge_outbound=edge_outbound)
     events: list[RegEvent] = []
     stop = asyncio.Event()
     try:
@@ -148,7 +160,7 @@ async def test_a_registrar_without_outbound_gets_a_plain_registration(tmp_path: 
             try:
                 await until(lambda: any(e.event == "fallback" for e in events), "fallback")
                 fallback = next(e for e in events if e.event == "fallback")
-                assert "Require: outbound" in fallback.detail
+                assert why in fallback.detail
                 assert ob.fallback is not None
                 try:
                     await until(
