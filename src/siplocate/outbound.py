@@ -227,7 +227,7 @@ class Outbound:
             if not outcome.ok or response is None:
                 await self._retry_later(flow, stop, outcome.describe(), outcome)
                 continue
-            flow.up, flow.failures = True, 0
+            flow.up = True  # failures are forgiven once the flow answers a keep-alive
             flow.flow_timer = flow_timer(response)
             flow.conn = self.client.flows.pooled(target)
             await self._emit("registered", flow, outcome.describe(), outcome)
@@ -239,6 +239,9 @@ class Outbound:
                 self.client.flows.drop(flow.conn)
             await self._emit("flow-failed", flow, reason, None)
             await self._forget(flow)
+            flow.failures += 1
+            if flow.failures > 1:  # failed again before it answered a single keep-alive
+                await self._retry_later(flow, stop, "the flow failed again at once", count=False)
 
     async def _forget(self, flow: Flow) -> None:
         """Remove a failed flow's binding through a flow still up, so the registrar stops
@@ -288,10 +291,18 @@ class Outbound:
         return choices[0] if choices else None
 
     async def _retry_later(
-        self, flow: Flow, stop: asyncio.Event, reason: str, outcome: Outcome | None = None
+        self,
+        flow: Flow,
+        stop: asyncio.Event,
+        reason: str,
+        outcome: Outcome | None = None,
+        *,
+        count: bool = True,
     ) -> None:
+        """Wait the §4.5 backoff before forming the flow again (``count``: this is one
+        more consecutive failure)."""
         flow.up = False
-        flow.failures += 1
+        flow.failures += 1 if count else 0
         others_up = any(f.up for f in self.flows if f is not flow)
         delay = backoff(flow.failures, not others_up, self.rng)
         await self._emit("lost", flow, f"{reason}; next try in {delay:.0f} s", outcome)
@@ -317,6 +328,7 @@ class Outbound:
                 outcome = await self._register(flow, target)
                 if not outcome.ok:
                     return f"refresh failed: {outcome.describe()}"
+                flow.failures = 0
                 refresh_at = loop.time() + _refresh_in(flow.binding, self.expires)
                 await self._emit("refreshed", flow, outcome.describe(), outcome)
                 continue
@@ -331,13 +343,16 @@ class Outbound:
                 return f"NAT binding changed from {flow.mapped} to {mapped} (§4.4.2)"
             flow.mapped = mapped or flow.mapped
             flow.keepalives += 1
+            flow.failures = 0  # a working flow: the §4.5 count starts again
 
     async def _fall_back(
         self, flow: Flow, outcome: Outcome, stop: asyncio.Event, reason: str
     ) -> None:
         """No outbound on this path: one plain registration (RFC 3261, with the client's
         failover), made by this flow; the other flows remove their bindings and end."""
-        if self._plain.is_set():
+        if self._plain.is_set():  # another flow fell back first: this binding goes
+            if outcome.ok:
+                await self._remove(flow)
             return
         self.fallback = reason
         self._plain.set()
