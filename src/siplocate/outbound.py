@@ -19,7 +19,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,6 +105,24 @@ def backoff(
     base = BASE_ALL_FAILED if all_failed else BASE_SOME_OK
     wait: float = min(max_time, base * 2.0 ** min(failures, 32))
     return rng.uniform(0.5, 1.0) * wait
+
+
+def first_hop(
+    targets: Sequence[Target],
+    taken: Sequence[Target],
+    is_down: Callable[[Target], bool],
+    previous: Target | None = None,
+) -> Target | None:
+    """Where a flow goes (§4.2: distinct first hops): a target whose host (the SRV target,
+    so not another address of a host a flow already uses) no other flow uses; those not
+    known to be down first; the flow's previous hop if it still qualifies."""
+    used = {t.host.lower().rstrip(".") for t in taken}
+    free = [t for t in targets if t.host.lower().rstrip(".") not in used]
+    healthy = [t for t in free if not is_down(t)]
+    if previous is not None and previous in healthy:
+        return previous
+    choices = healthy or free
+    return choices[0] if choices else None
 
 
 def requires_outbound(response: Response) -> bool:
@@ -272,23 +290,12 @@ class Outbound:
             return Outcome("REGISTER", None, None, error=str(exc))
 
     async def _first_hop(self, flow: Flow) -> Target | None:
-        """A target no other flow runs through (by address and port: one edge whatever the
-        transport), those not known down first; the flow's own previous hop if it qualifies."""
         try:
             targets, _ = await self.client.targets()
         except (NotFound, DnsError):
             return None
-        taken = {
-            (f.target.address, f.target.port)
-            for f in self.flows
-            if f is not flow and f.target is not None
-        }
-        free = [t for t in targets if (t.address, t.port) not in taken]
-        healthy = [t for t in free if not self.client.is_down(t)]
-        if flow.target in healthy:
-            return flow.target
-        choices = healthy or free
-        return choices[0] if choices else None
+        taken = [f.target for f in self.flows if f is not flow and f.target is not None]
+        return first_hop(targets, taken, self.client.is_down, flow.target)
 
     async def _retry_later(
         self,

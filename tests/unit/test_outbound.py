@@ -20,6 +20,7 @@ from siplocate.outbound import (
     MAX_TIME,
     FlowId,
     backoff,
+    first_hop,
     flow_timer,
     keepalive_interval,
     load_instance,
@@ -33,7 +34,7 @@ from siplocate.sip.message import (
     header_expires,
     parse_message,
 )
-from siplocate.target import Transport
+from siplocate.target import Target, Transport
 
 INSTANCE = "urn:uuid:00000000-0000-4000-8000-000000000001"
 
@@ -188,3 +189,22 @@ def test_the_framer_counts_pongs_between_messages() -> None:
     message = b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 0\r\n\r\n"
     assert framer.feed(b"\r\n" + message[:10]) == [] and framer.crlfs == 2
     assert framer.feed(message[10:]) == [message] and framer.crlfs == 2
+
+
+def test_flows_take_distinct_hosts_not_two_addresses_of_one_host() -> None:
+    """§4.2: one flow per first hop; an SRV target with an IPv4 and an IPv6 address (or a
+    UDP and a TCP target) is one hop."""
+    edge1_v4 = Target(Transport.TCP, "edge1.example.test", 5060, "192.0.2.1", 10, 0)
+    edge1_v6 = Target(Transport.TCP, "edge1.example.test", 5060, "2001:db8::1", 10, 0)
+    edge1_udp = Target(Transport.UDP, "EDGE1.example.test", 5060, "192.0.2.1", 10, 0)
+    edge2 = Target(Transport.TCP, "edge2.example.test", 5060, "192.0.2.2", 20, 0)
+    targets = [edge1_v4, edge1_v6, edge1_udp, edge2]
+    up = lambda t: False  # noqa: E731
+    assert first_hop(targets, [], up) == edge1_v4
+    assert first_hop(targets, [edge1_v4], up) == edge2  # not edge1's other address
+    assert first_hop(targets, [edge2], up) == edge1_v4
+    assert first_hop(targets, [edge1_v6, edge2], up) is None  # no hop left for a third flow
+    # Known-down hops come last; a flow keeps its previous hop while it qualifies.
+    assert first_hop(targets, [], lambda t: t.host.lower().startswith("edge1")) == edge2
+    assert first_hop(targets, [], up, previous=edge2) == edge2
+    assert first_hop(targets, [], lambda t: t is edge2, previous=edge2) == edge1_v4
