@@ -4,7 +4,6 @@ malformed answer fails that target, and the good backup takes the registration."
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,9 +64,7 @@ async def test_malformed_primary_answer_fails_over_to_the_backup_at_once(
     bad = bad_primary(client_dns, status, *extra, body=body)
     try:
         async with client(client_dns) as c:
-            start = time.monotonic()
             outcome = await c.register(60)
-            elapsed = time.monotonic() - start
     finally:
         bad.stop()
     assert bad.received >= 1
@@ -76,7 +73,7 @@ async def test_malformed_primary_answer_fails_over_to_the_backup_at_once(
     a = outcome.attempts[0]
     assert a.target.address == "127.0.0.2"
     assert first in f"{a.status} {a.error}"
-    assert elapsed < 1.0  # the bad answer failed the target: no waiting for the 2 s budget
+    assert a.ms < 1000  # the bad answer failed the target: no waiting for the 2 s budget
 
 
 @pytest.mark.parametrize(

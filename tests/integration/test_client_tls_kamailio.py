@@ -155,11 +155,10 @@ async def test_dead_tls_primary_fails_over_to_tls_backup(
     cluster = cluster_with(CLIENT_DOMAIN, CLIENT_DOMAIN)
     cluster.primary.kill()
     async with make_client(cluster, certs["ca"]) as client:
-        start = time.monotonic()
         outcome = await client.register(60)
         assert outcome.ok, outcome.describe()
         assert node(outcome) == cluster.backup.tls_hostport
         first = outcome.attempts[0]
         assert first.target.port == cluster.primary.tls_port and first.status is None
         assert "refused" in (first.error or ""), first.error
-        assert time.monotonic() - start < 1.0  # RST at once, not the 1 s failover budget
+        assert first.ms < 1000  # RST at once, not the 1 s failover budget

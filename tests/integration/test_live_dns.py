@@ -129,6 +129,7 @@ async def test_dns_outage_serves_stale_answers_and_recovery_replaces_them_at_onc
         server.stop()  # the DNS server is gone
     clock.advance(3700)  # every TTL of the zone (at most 3600 s) has run out
     after = await resolver.locate("sip:airties.test", seed=1)
+    await resolver.settle()  # the refreshes it started have failed before the server returns
     assert after.targets == before.targets
     assert {q.source for q in queries(after)} == {"stale"}
     assert after.expires is not None  # retried soon: stale answers carry a 30 s TTL

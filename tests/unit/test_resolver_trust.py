@@ -107,8 +107,7 @@ async def test_ipv4_only_target_returns_at_once_and_the_other_family_is_folded_i
     first = await r.locate("sip:airties.test")
     assert "2001:db8::26" not in [t.address for t in first.targets]
     assert "AAAA for uc1.airties.test not known yet: asked in the background" in notes(first)
-    for _ in range(10):  # bounded: let the background question finish
-        await asyncio.sleep(0)
+    await r.settle()  # the background question has finished
     second = await r.locate("sip:airties.test")
     assert "2001:db8::26" in [t.address for t in second.targets]
     assert "AAAA for uc1.airties.test came" in notes(second)
@@ -294,7 +293,7 @@ async def test_the_client_response_timer_runs_once_per_locate_not_per_question()
     took = loop.time() - start
     assert {q.source for q in stale.trace if isinstance(q, Query)} == {"stale"}
     assert stale.targets
-    assert timer <= took < 1.5 * timer, took  # once: not once for NAPTR, again for SRV/A
+    assert timer <= took < 2 * timer, took  # once: not once for NAPTR, again for SRV/A
 
 
 async def test_stale_answers_after_the_client_response_timer_then_fresh_at_once() -> None:
@@ -305,14 +304,14 @@ async def test_stale_answers_after_the_client_response_timer_then_fresh_at_once(
     r = Resolver(source=source, clock=clock, limits=Limits(stale_answer_after=0.05))
     await r.locate("sip:airties.test", seed=1)
     clock.advance(400)  # everything expired
-    source.delay, source.down = 0.2, True  # silent: each try ends in a timeout
+    source.delay, source.down = 0.5, True  # silent: each try ends in a timeout
     loop = asyncio.get_running_loop()
     start = loop.time()
     stale = await r.locate("sip:airties.test", seed=1)
-    assert loop.time() - start < 0.2  # the client response timer, not the server's timeout
+    assert loop.time() - start < 0.5  # the client response timer, not the server's timeout
     assert {q.source for q in stale.trace if isinstance(q, Query)} == {"stale"}
     assert "stale answers used" in notes(stale)
     source.delay, source.down = 0.0, False  # back
-    await asyncio.sleep(0.25)  # the tries made while it was down have ended
+    await r.settle()  # the tries made while it was down have ended
     fresh = await r.locate("sip:airties.test", seed=1)
     assert "stale" not in {q.source for q in fresh.trace if isinstance(q, Query)}

@@ -341,8 +341,8 @@ async def test_webhook_retries_and_drops_oldest_when_full() -> None:
             sender(Event(float(i), "target_down", "demo.test", f"e{i}"))
         assert sender.dropped == 2
         sender.start()
-        for _ in range(200):
-            if len(got) == 2:
+        for _ in range(200):  # until the sender has seen both 204s (got fills a moment earlier)
+            if sender.sent == 2:
                 break
             await asyncio.sleep(0.01)
         await sender.stop()
