@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
@@ -72,6 +72,9 @@ from .walker import Arm as WalkArm
 from .walker import Effect as WalkEffect
 from .walker import Send as WalkSend
 from .walker import Timer as WalkTimer
+
+if TYPE_CHECKING:
+    from .outbound import FlowId, Outbound
 
 __all__ = [
     "INVITE_RING_LIMIT",
@@ -485,6 +488,8 @@ class SipClient:
         self.on_incoming: Callable[[Incoming], None] | None = None
         self.dialogs: dict[DialogKey, Dialog] = {}
         self.answerer = Answerer(self)
+        # RFC 5626: while an Outbound runs, new requests go over one of its healthy flows.
+        self.outbound: Outbound | None = None
 
     # -- what the client knows about targets -------------------------------------------------
 
@@ -684,6 +689,8 @@ class SipClient:
         cancel_after: float | None = None,
         on_request: Callable[[Request, Connection], None] | None = None,
     ) -> Outcome:
+        if steering is None and self.outbound is not None and self.outbound.live():
+            steering = Steering(only=self.outbound.live())
         steer = steering or Steering()
         candidates = list(steer.only) if steer.only is not None else (await self.targets())[0]
         walker = Walker(
@@ -758,9 +765,11 @@ class SipClient:
         *,
         binding: Binding | None = None,
         steering: Steering | None = None,
+        flow: FlowId | None = None,
     ) -> Outcome:
         """REGISTER our contact for ``expires`` seconds, keeping ``binding`` (default: the
-        client's own) up to date: where it is held and for how long.
+        client's own) up to date: where it is held and for how long. ``flow``: register it
+        as that RFC 5626 flow (reg-id and instance in the Contact, ``Supported: outbound``).
         """
         if self.aor.user is None:
             raise BadInput(f"cannot register {self.aor}: it needs a user part (sip:USER@DOMAIN)")
@@ -771,28 +780,38 @@ class SipClient:
         spec.cseq = b.cseq
         spec.contact_user = self.aor.user
         spec.expires = expires
+        # RFC 3327: Path is what edge proxies add; registrars reject it (420) when the UA
+        # did not say it supports it, and supporting it costs a UA nothing.
+        supported = "path"
+        if flow is not None:
+            spec.contact_params = flow.contact_params()
+            supported = "path, outbound"
+        spec.headers.append(("Supported", supported))
         try:
             outcome = await self.request("REGISTER", spec=spec, steering=steering)
         finally:
             b.cseq = spec.cseq  # digest retries used CSeq numbers too
         if outcome.ok and outcome.response is not None:
             b.target = outcome.target if expires > 0 else None
-            granted = header_expires(outcome.response, self.aor.user) if expires > 0 else 0
+            reg_id = flow.reg_id if flow is not None else None
+            granted = header_expires(outcome.response, self.aor.user, reg_id) if expires else 0
             b.granted = expires if granted is None else granted
-            self.failover.registrar = b.target  # the affinity policy's first choice
+            if flow is None:
+                self.failover.registrar = b.target  # the affinity policy's first choice
         return outcome
 
     async def unregister(
-        self, budget: float = 2.0, *, binding: Binding | None = None
+        self, budget: float = 2.0, *, binding: Binding | None = None, flow: FlowId | None = None
     ) -> Outcome | None:
-        """Remove the binding from the registrar that holds it (best effort, bounded)."""
+        """Remove the binding (of ``flow``, if an RFC 5626 one) from the registrar that holds
+        it (best effort, bounded)."""
         b = binding if binding is not None else self.binding
         if b.target is None:
             return None
         target = b.target
         try:
             return await asyncio.wait_for(
-                self.register(0, binding=b, steering=Steering(only=[target])), budget
+                self.register(0, binding=b, steering=Steering(only=[target]), flow=flow), budget
             )
         except (TimeoutError, OperationFailed):
             return None

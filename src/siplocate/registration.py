@@ -37,11 +37,12 @@ class Binding:
 class RegEvent:
     """One change in a kept-alive registration, as ``register --follow --json`` prints it."""
 
-    event: str  # registered | refreshed | failover | failback | lost
+    event: str  # registered refreshed failover failback lost (+ flow-failed unbound fallback)
     target: Target | None
     at: float
     detail: str = ""
     attempts: list[Attempt] = field(default_factory=list)
+    flow: int | None = None  # RFC 5626 reg-id of the flow it concerns (outbound only)
 
     def as_dict(self) -> dict[str, object]:
         t = self.target
@@ -53,6 +54,8 @@ class RegEvent:
             "port": t.port if t else None,
             "at": round(self.at, 3),
             "attempts": [a.as_dict() for a in self.attempts],
+            "flow": self.flow,
+            "detail": self.detail,
         }
 
 

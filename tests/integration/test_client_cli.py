@@ -136,7 +136,10 @@ def test_follow_json_events_and_sigterm_unregisters(cluster: Cluster, pwfile: Pa
     try:
         assert proc.stdout is not None
         first = json.loads(proc.stdout.readline())
-        assert list(first) == ["event", "transport", "host", "address", "port", "at", "attempts"]
+        assert list(first) == [
+            "event", "transport", "host", "address", "port", "at", "attempts", "flow", "detail",
+        ]  # fmt: skip
+        assert first["flow"] is None  # not an RFC 5626 flow
         assert [a["status"] for a in first["attempts"]] == [401, 200]
         assert first["event"] == "registered" and first["address"] == "127.0.0.2"
         assert abs(first["at"] - time.time()) < 10

@@ -34,6 +34,8 @@ from .resolve import ModeOpt, make_resolver
 # The SIP client (ssl, sipmessage, asyncio) is imported by the commands that use it, so
 # `siplocate --help` and the DNS commands start without it.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..client import Attempt, Outcome, RegEvent, SipClient
     from ..failover import Damping, Failback
 
@@ -242,6 +244,26 @@ def register(
             "--policy configured-ip, as the Grandstream guide says).",
         ),
     ] = None,
+    outbound: Annotated[
+        bool,
+        typer.Option(
+            "--outbound",
+            help="With --follow: RFC 5626 outbound, a registration per flow through distinct "
+            "servers (edge proxies), kept alive by CRLF/STUN; losing one costs nothing.",
+        ),
+    ] = False,
+    flows: Annotated[
+        int, typer.Option("--flows", metavar="N", help="With --outbound: flows to keep (1-16).")
+    ] = 2,
+    instance_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--instance-file",
+            metavar="PATH",
+            help="With --outbound: where this device's +sip.instance UUID is kept "
+            "(default: $XDG_STATE_HOME/siplocate/instance-id, made on first use).",
+        ),
+    ] = None,
     t1: T1Opt = "500ms",
     ca_file: CaFileOpt = None,
     nameserver: NameserverOpt = None,
@@ -262,6 +284,8 @@ def register(
 
       siplocate register sip:alice@example.com --password-file pw.txt --mode srv
 
+      siplocate register sip:alice@example.com --transports tcp --follow --outbound --flows 2
+
     Exit codes: 0 registered (or --follow ended by SIGINT/SIGTERM), 1 not registered, 2 bad input.
     """
     if once and follow:
@@ -271,6 +295,12 @@ def register(
     interval = parse_duration(probe_interval, "--probe-interval") if probe_interval else None
     if interval is not None and not follow:
         raise BadInput("--probe-interval needs --follow")
+    if outbound and not follow:
+        raise BadInput("--outbound needs --follow (flows are kept alive while it runs)")
+    if outbound and interval is not None:
+        raise BadInput("--outbound keeps each flow alive itself: drop --probe-interval")
+    if not 1 <= flows <= 16:
+        raise BadInput(f"--flows must be between 1 and 16, not {flows}")
     from ..failover import Damping, Failback
 
     back = Failback.parse(failback)
@@ -301,7 +331,12 @@ def register(
     )
     if client.aor.user is None:
         raise BadInput(f"{aor!r} needs a user part: sip:USER@DOMAIN")
-    if follow:
+    if follow and outbound:
+        from ..outbound import load_instance
+
+        instance = load_instance(instance_file)  # a bad file is bad input, before any traffic
+        code = run(_follow_outbound(client, expires, flows, instance, json))
+    elif follow:
         code = run(_follow(client, expires, interval, back, json, damping))
     else:
         code = run(_once(client, expires, json))
@@ -369,20 +404,7 @@ async def _follow(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
-    def show(event: RegEvent) -> None:
-        if json:
-            sys.stdout.write(jsonlib.dumps(event.as_dict()) + "\n")
-            sys.stdout.flush()
-            return
-        for a in event.attempts:
-            console.print(attempt_line(a), markup=False, style="dim")
-        when = time.strftime("%H:%M:%S", time.localtime(event.at))
-        t = event.target
-        where = f"{t.transport} {t.hostport} ({t.host})" if t is not None else ""
-        console.print(f"{when} {event.event:<10} {where}", markup=False)
-        if event.event == "lost":
-            err_console.print(f"siplocate: {event.detail}", markup=False)
-
+    show = _shower(json)
     retry = min(5.0, interval) if interval else 5.0
     registration = Registration(
         client,
@@ -403,6 +425,50 @@ async def _follow(
         finally:
             if monitor is not None:
                 await monitor.stop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+def _shower(json: bool) -> Callable[[RegEvent], None]:
+    """How ``register --follow`` prints its events: JSON lines, or a line each."""
+
+    def show(event: RegEvent) -> None:
+        if json:
+            sys.stdout.write(jsonlib.dumps(event.as_dict()) + "\n")
+            sys.stdout.flush()
+            return
+        for a in event.attempts:
+            console.print(attempt_line(a), markup=False, style="dim")
+        when = time.strftime("%H:%M:%S", time.localtime(event.at))
+        t = event.target
+        where = f"{t.transport} {t.hostport} ({t.host})" if t is not None else ""
+        flow = f"flow {event.flow} " if event.flow is not None else ""
+        console.print(f"{when} {event.event:<11} {flow}{where}", markup=False)
+        if event.event in ("lost", "flow-failed", "fallback"):
+            err_console.print(f"siplocate: {flow}{event.detail}", markup=False)
+
+    return show
+
+
+async def _follow_outbound(
+    client: SipClient, expires: int, flows: int, instance: str, json: bool
+) -> int:
+    import asyncio
+
+    from ..outbound import Outbound
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    keeper = Outbound(
+        client, flows=flows, expires=expires, instance=instance, on_event=_shower(json)
+    )
+    async with client:
+        try:
+            await keeper.run(stop)
+        finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     return 0

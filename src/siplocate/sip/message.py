@@ -55,6 +55,7 @@ class RequestSpec:
     call_id: str
     cseq: int
     contact_user: str | None = None
+    contact_params: str = ""  # after the Contact's <URI>, e.g. RFC 5626 reg-id and instance
     expires: int | None = None
     route: list[Address] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)
@@ -86,7 +87,9 @@ def build_request(
         req.headers.add("Route", str(route))
     if spec.contact_user is not None:
         params = "" if transport == Transport.UDP else f";transport={transport.value}"
-        req.headers.add("Contact", f"<sip:{spec.contact_user}@{vhost}:{port}{params}>")
+        req.headers.add(
+            "Contact", f"<sip:{spec.contact_user}@{vhost}:{port}{params}>{spec.contact_params}"
+        )
     if spec.expires is not None:
         req.headers.add("Expires", str(spec.expires))
     for name, value in spec.headers:
@@ -222,8 +225,11 @@ def retry_after(response: Response) -> float | None:
     return float(seconds) if seconds is not None else None
 
 
-def header_expires(response: Response, contact_user: str | None = None) -> int | None:
-    """Granted registration lifetime: our Contact's ``expires`` param, else the Expires header."""
+def header_expires(
+    response: Response, contact_user: str | None = None, reg_id: int | None = None
+) -> int | None:
+    """Granted registration lifetime: our Contact's ``expires`` param, else the Expires header.
+    With ``reg_id`` (RFC 5626: one binding per flow) only the Contact of that flow counts."""
     for value in response.headers.getlist("Contact"):
         try:
             contacts = Address.parse_many(value)
@@ -232,7 +238,9 @@ def header_expires(response: Response, contact_user: str | None = None) -> int |
         for contact in contacts:
             exp = contact.parameters.get("expires")
             seconds = _ascii_int(exp) if isinstance(exp, str) else None
-            if seconds is not None and (contact_user is None or contact.uri.user == contact_user):
+            if seconds is None or (contact_user is not None and contact.uri.user != contact_user):
+                continue
+            if reg_id is None or contact.parameters.get("reg-id") == str(reg_id):
                 return seconds
     header = response.headers.get("Expires")
     return _ascii_int(header) if header is not None else None
@@ -243,14 +251,16 @@ class StreamFramer:
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self.crlfs = 0  # CRLFs seen between messages: RFC 5626 pongs (and pings)
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
         out: list[bytes] = []
         while True:
-            # RFC 5626 keep-alives and stray CRLFs between messages are skipped.
+            # RFC 5626 keep-alives and stray CRLFs between messages are counted and skipped.
             while self._buf[:2] == b"\r\n":
                 del self._buf[:2]
+                self.crlfs += 1
             end = self._buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(self._buf) > MAX_MESSAGE:

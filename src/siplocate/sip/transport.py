@@ -18,6 +18,7 @@ from sipmessage import Request, Response
 
 from ..target import Target, Transport
 from .message import MessageError, StreamFramer, parse_message
+from .stun import binding_request, is_stun, mapped_address, transaction_id
 
 MessageHandler = Callable[[Request | Response, "Connection"], None]
 ErrorHandler = Callable[[Exception, "Connection"], None]
@@ -46,6 +47,8 @@ class Connection:
         self.on_garbage: GarbageHandler | None = None
         self.local: tuple[str, int] = ("0.0.0.0", 0)
         self.closed = False
+        self.lost = asyncio.Event()  # set when the flow fails or is closed
+        self._keepalive: asyncio.Future[tuple[str, int] | None] | None = None
 
     @property
     def reliable(self) -> bool:
@@ -54,8 +57,27 @@ class Connection:
     def send(self, data: bytes) -> None:
         raise NotImplementedError
 
+    async def keepalive(self, timeout: float = 10.0) -> tuple[str, int] | None:
+        """One RFC 5626 keep-alive, answered within ``timeout`` or TimeoutError: a CRLF ping
+        and its pong on TCP/TLS (§4.4.1), a STUN Binding on UDP (§4.4.2, which returns the
+        address the far end sees us at; None on streams)."""
+        raise NotImplementedError
+
+    async def _await_keepalive(self, timeout: float) -> tuple[str, int] | None:
+        waiter = self._keepalive = asyncio.get_running_loop().create_future()
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        finally:
+            if self._keepalive is waiter:
+                self._keepalive = None
+
+    def _answered(self, mapped: tuple[str, int] | None) -> None:
+        if self._keepalive is not None and not self._keepalive.done():
+            self._keepalive.set_result(mapped)
+
     def close(self) -> None:
         self.closed = True
+        self.lost.set()
 
     def _deliver(self, data: bytes) -> None:
         try:
@@ -70,6 +92,7 @@ class Connection:
     def _fail(self, exc: Exception) -> None:
         if not self.closed:
             self.closed = True
+            self.lost.set()
             self.on_error(exc, self)
 
 
@@ -78,7 +101,10 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.conn = conn
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.conn._deliver(data)
+        if is_stun(data):
+            self.conn._stun(data)
+        else:
+            self.conn._deliver(data)
 
     def error_received(self, exc: Exception) -> None:
         # An ICMP error fails what is in flight, but the socket stays usable: keeping it
@@ -133,6 +159,20 @@ class UdpConnection(Connection):
         else:
             self.transport.sendto(data, (self.target.address, self.target.port))
 
+    async def keepalive(self, timeout: float = 10.0) -> tuple[str, int] | None:
+        request, self._stun_id = binding_request()
+        self.send(request)
+        return await self._await_keepalive(timeout)
+
+    _stun_id = b""
+
+    def _stun(self, data: bytes) -> None:
+        """A STUN answer to our keep-alive (anything else STUN is dropped)."""
+        if transaction_id(data) == self._stun_id:
+            mapped = mapped_address(data)
+            if mapped is not None:
+                self._answered(mapped)
+
     def close(self) -> None:
         super().close()
         if self.transport is not None:
@@ -186,8 +226,11 @@ class StreamConnection(Connection):
                 data = await reader.read(65536)
                 if not data:
                     raise ConnectionResetError("connection closed by server")
+                pongs = framer.crlfs
                 for raw in framer.feed(data):
                     self._deliver(raw)
+                if framer.crlfs != pongs:
+                    self._answered(None)
         except asyncio.CancelledError:
             raise
         except (OSError, MessageError, ssl.SSLError) as exc:
@@ -197,6 +240,10 @@ class StreamConnection(Connection):
         if self.closed or self.writer is None or self.writer.is_closing():
             raise ConnectionError("connection closed")
         self.writer.write(data)
+
+    async def keepalive(self, timeout: float = 10.0) -> tuple[str, int] | None:
+        self.send(b"\r\n\r\n")
+        return await self._await_keepalive(timeout)
 
     def close(self) -> None:
         super().close()
