@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from .client import SipClient
 
+Waiter = Callable[..., Awaitable[None]]  # (seconds, *events): sleep until either
 DEFAULT_FLOWS = 2
 PONG_WAIT = 10.0  # §4.4.1: no pong within 10 s and the flow has failed
 MAX_TIME = 1800.0  # §4.5 defaults: max-time, and base-time when all flows / some flows failed
@@ -174,6 +175,7 @@ class Outbound:
         on_event: Callable[[RegEvent], Awaitable[None] | None] | None = None,
         pong_wait: float = PONG_WAIT,
         rng: random.Random | None = None,
+        wait: Waiter | None = None,
     ) -> None:
         if not 1 <= flows <= 16:
             raise BadInput(f"outbound flows must be between 1 and 16, not {flows}")
@@ -184,6 +186,7 @@ class Outbound:
         self.on_event = on_event
         self.pong_wait = pong_wait
         self.rng = rng or random.Random()
+        self.wait = wait or _wait  # how a flow waits for a backoff or its next keep-alive
         self.events: list[RegEvent] = []
         self.fallback: str | None = None  # why registration fell back to plain RFC 3261
         self._plain = asyncio.Event()
@@ -313,7 +316,7 @@ class Outbound:
         others_up = any(f.up for f in self.flows if f is not flow)
         delay = backoff(flow.failures, not others_up, self.rng)
         await self._emit("lost", flow, f"{reason}; next try in {delay:.0f} s", outcome)
-        await _wait(delay, stop, self._plain)
+        await self.wait(delay, stop, self._plain)
 
     async def _maintain(self, flow: Flow, stop: asyncio.Event) -> str | None:
         """Keep-alives and refreshes on the flow until it fails (the reason) or the run ends
@@ -326,7 +329,7 @@ class Outbound:
         while True:
             interval = keepalive_interval(target.transport, flow.flow_timer, self.rng)
             wake = min(loop.time() + interval, refresh_at)
-            await _wait(wake - loop.time(), stop, self._plain, conn.lost)
+            await self.wait(wake - loop.time(), stop, self._plain, conn.lost)
             if stop.is_set() or self._plain.is_set():
                 return None
             if conn.lost.is_set():

@@ -3,6 +3,7 @@ instance ID file, what a flow's REGISTER carries and how its answer is read."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import random
 import struct
@@ -19,6 +20,7 @@ from siplocate.outbound import (
     BASE_SOME_OK,
     MAX_TIME,
     FlowId,
+    Outbound,
     backoff,
     first_hop,
     flow_timer,
@@ -35,6 +37,7 @@ from siplocate.sip.message import (
     parse_message,
 )
 from siplocate.target import Target, Transport
+from siplocate.walker import Outcome
 
 INSTANCE = "urn:uuid:00000000-0000-4000-8000-000000000001"
 
@@ -208,3 +211,93 @@ def test_flows_take_distinct_hosts_not_two_addresses_of_one_host() -> None:
     assert first_hop(targets, [], lambda t: t.host.lower().startswith("edge1")) == edge2
     assert first_hop(targets, [], up, previous=edge2) == edge2
     assert first_hop(targets, [], lambda t: t is edge2, previous=edge2) == edge1_v4
+
+
+class FakeConn:
+    """A flow whose edge hangs up as soon as it registered (``drops``), else answers pongs."""
+
+    def __init__(self, target: Target, drops: bool) -> None:
+        self.target = target
+        self.lost = asyncio.Event()
+        if drops:
+            self.lost.set()
+
+    async def keepalive(self, timeout: float) -> None:
+        return None
+
+
+class FakeClient:
+    """What Outbound uses of SipClient: targets, REGISTER (always 200 with Require: outbound),
+    flows; ``drops``: every connection is lost right after its REGISTER."""
+
+    def __init__(self, drops: bool) -> None:
+        self.outbound: object = None
+        self.drops = drops
+        self.registers = 0
+        edge = Target(Transport.TCP, "edge1.example.test", 5060, "192.0.2.1", 10, 0)
+        self.target = edge
+        self.flows = self
+        self.conn: FakeConn | None = None
+
+    async def targets(self) -> tuple[list[Target], None]:
+        return [self.target], None
+
+    def is_down(self, target: Target) -> bool:
+        return False
+
+    async def register(self, expires: int, **kw: object) -> Outcome:
+        self.registers += 1
+        self.conn = FakeConn(self.target, self.drops)
+        ok = response("Require: outbound", "Flow-Timer: 20")
+        return Outcome("REGISTER", ok, self.target)
+
+    async def unregister(self, **kw: object) -> None:
+        return None
+
+    def pooled(self, target: Target) -> FakeConn | None:
+        return self.conn
+
+    def drop(self, conn: object) -> None:
+        return None
+
+
+async def run_recording_waits(client: FakeClient, waits: int) -> list[tuple[float, int]]:
+    """Run one flow until it has waited ``waits`` times (no real sleeping): each wait as
+    (seconds, how many events it watched: 2 for a backoff, 3 for a keep-alive pause)."""
+    stop = asyncio.Event()
+    seen: list[tuple[float, int]] = []
+
+    async def wait(delay: float, *events: asyncio.Event) -> None:
+        seen.append((delay, len(events)))
+        if len(seen) >= waits:
+            stop.set()
+        await asyncio.sleep(0)
+
+    ob = Outbound(
+        client,
+        flows=1,
+        instance=INSTANCE,
+        rng=random.Random(1),
+        wait=wait,  # type: ignore[arg-type]
+    )
+    await asyncio.wait_for(ob.run(stop), 5)
+    return seen
+
+
+async def test_an_edge_that_drops_every_flow_gets_the_backoff_not_a_hot_loop() -> None:
+    client = FakeClient(drops=True)
+    seen = await run_recording_waits(client, 6)
+    backoffs = [delay for delay, watched in seen if watched == 2]
+    # The first loss is retried at once; the n-th in a row waits 50-100 % of 30 s x 2^n
+    # (§4.5, every flow down): 60-120 s, then 120-240 s.
+    assert len(backoffs) == 2
+    assert 60 <= backoffs[0] <= 120 and 120 <= backoffs[1] <= 240
+    assert client.registers == 4  # one per wait cycle, not hundreds
+
+
+async def test_a_flow_that_answered_keepalives_is_formed_again_at_once() -> None:
+    client = FakeClient(drops=False)
+    seen = await run_recording_waits(client, 3)
+    assert all(watched == 3 for _, watched in seen)  # keep-alive pauses, never a backoff
+    assert all(16 <= delay <= 20 for delay, _ in seen)  # 80-100 % of Flow-Timer 20
+    assert client.registers == 1
