@@ -136,6 +136,7 @@ class UdpConnection(Connection):
     ) -> None:
         super().__init__(target, on_message, on_error)
         self.connected = connected
+        self._stun_id = b""  # the transaction ID of the keep-alive awaiting its answer
 
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
@@ -163,8 +164,6 @@ class UdpConnection(Connection):
         request, self._stun_id = binding_request()
         self.send(request)
         return await self._await_keepalive(timeout)
-
-    _stun_id = b""
 
     def _stun(self, data: bytes) -> None:
         """A STUN answer to our keep-alive (anything else STUN is dropped)."""
