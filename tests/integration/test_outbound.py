@@ -100,8 +100,9 @@ async def test_two_flows_through_distinct_edges_and_a_dead_edge_costs_nothing(
             call = await bob.invite(AOR)
             assert isinstance(call, Outcome) and call.response is not None
             assert call.response.code == 486, call.describe()
-            # Keep-alives: CRLF pings answered by pongs (Flow-Timer 2 s: one within 2 s).
-            await asyncio.sleep(2.5)
+            # Keep-alives: CRLF pings answered by pongs (Flow-Timer 2 s: one within 2 s),
+            # on each flow, and no flow failed meanwhile.
+            await until(lambda: all(f.keepalives > 0 for f in ob.flows), "a pong per flow", 6)
             assert not any(e.event == "flow-failed" for e in events), events
             # The edge of flow 1 dies: flow 2 still holds the registration, and a call
             # reaches alice through it at once.
