@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from siplocate.cli import app
 from tests.fixtures.kamailio import PASSWORD, Cluster
+from tests.fixtures.servers import read_line
 
 pytestmark = pytest.mark.integration
 ATTEMPT_KEYS = ["transport", "host", "address", "port", "status", "error", "ms"]
@@ -135,7 +136,7 @@ def test_follow_json_events_and_sigterm_unregisters(cluster: Cluster, pwfile: Pa
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        first = json.loads(proc.stdout.readline())
+        first = json.loads(read_line(proc.stdout))
         assert list(first) == [
             "event", "transport", "host", "address", "port", "at", "attempts", "flow", "detail",
         ]  # fmt: skip
@@ -144,7 +145,7 @@ def test_follow_json_events_and_sigterm_unregisters(cluster: Cluster, pwfile: Pa
         assert first["event"] == "registered" and first["address"] == "127.0.0.2"
         assert abs(first["at"] - time.time()) < 10
         cluster.primary.kill()
-        second = json.loads(proc.stdout.readline())
+        second = json.loads(read_line(proc.stdout))
         assert second["event"] == "failover" and second["address"] == "127.0.0.3"
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

@@ -23,6 +23,7 @@ from siplocate.outbound import Outbound
 from siplocate.registration import RegEvent
 from siplocate.sip.transaction import Timers
 from tests.fixtures.outbound import DOMAIN, World, start_world
+from tests.fixtures.servers import read_line
 
 pytestmark = pytest.mark.integration
 
@@ -231,7 +232,7 @@ def test_register_follow_outbound_cli_prints_a_line_per_flow_and_unregisters(
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        events = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        events = [json.loads(read_line(proc.stdout)) for _ in range(2)]
         assert sorted((e["event"], e["flow"]) for e in events) == [
             ("registered", 1), ("registered", 2),
         ]  # fmt: skip
