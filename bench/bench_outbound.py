@@ -31,49 +31,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fixtures.outbound import DOMAIN, World, start_world  # noqa: E402
+from tests.fixtures.outbound import alice as make_alice  # noqa: E402
+from tests.fixtures.outbound import caller as make_bob  # noqa: E402
 
-from siplocate import Resolver  # noqa: E402
-from siplocate.client import RegEvent, Registration, SipClient  # noqa: E402
+from siplocate.client import RegEvent, Registration  # noqa: E402
 from siplocate.health import HealthMonitor  # noqa: E402
 from siplocate.outbound import Outbound  # noqa: E402
-from siplocate.sip.transaction import Timers  # noqa: E402
 
 AOR = f"sip:alice@{DOMAIN}"
 LIMIT = 45.0  # seconds: longer than a refresh (expires 60 s: refresh at 30 s)
 
 
-def alice(world: World) -> SipClient:
-    return SipClient(
-        AOR,
-        resolver=Resolver(nameservers=[world.nameserver], transports=("tcp",)),
-        transports=("tcp",),
-        failover_after=1.0,
-        timers=Timers(t1=0.1),
-    )
-
-
-def bob(world: World) -> SipClient:
-    return SipClient(
-        f"sip:bob@{DOMAIN}",
-        static=[world.site.registrar.hostport],
-        transports=("udp",),
-        failover_after=3.0,
-        timers=Timers(t1=0.1),
-    )
-
-
-async def until(check, limit: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
-
-
 async def call_until_reached(world: World, killed: float, heard: list[float]) -> float | None:
     """INVITE the AOR every 0.5 s until one reaches the client; seconds since the kill."""
-    async with bob(world) as caller:
+    async with make_bob(world) as caller:
         while not heard and time.monotonic() - killed < LIMIT:
             await caller.invite(AOR)
             if not heard:
@@ -97,7 +68,7 @@ async def one(mode: str) -> tuple[float | None, float | None]:
     stop = asyncio.Event()
     events: list[RegEvent] = []
     try:
-        async with alice(world) as client:
+        async with make_alice(world) as client:
             heard: list[float] = []
 
             def answer(request: object) -> int:
@@ -114,7 +85,7 @@ async def one(mode: str) -> tuple[float | None, float | None]:
                     "8000-" + "0" * 12, on_event=note,
                 )  # fmt: skip
                 task = asyncio.ensure_future(keeper.run(stop))
-                await until(lambda: len(keeper.live()) == 2, 10)
+                await since(lambda: len(keeper.live()) == 2, time.monotonic(), 10)
                 first = next(f for f in keeper.flows if f.id.reg_id == 1)
                 through = first.target
             else:
@@ -123,7 +94,7 @@ async def one(mode: str) -> tuple[float | None, float | None]:
                     monitor = HealthMonitor(client, interval=1.0)
                     monitor.start()
                 task = asyncio.ensure_future(registration.run(stop))
-                await until(lambda: registration.current is not None, 10)
+                await since(lambda: registration.current is not None, time.monotonic(), 10)
                 through = registration.current
             assert through is not None
             edge = next(e for e in world.site.edges if e.address == through.address)

@@ -204,6 +204,9 @@ class Outbound:
             kind, via or flow.target, time.time(), detail, outcome.attempts if outcome else [],
             flow=flow.id.reg_id,
         )  # fmt: skip
+        await self._notify(event)
+
+    async def _notify(self, event: RegEvent) -> None:
         self.events.append(event)
         if self.on_event is not None:
             result = self.on_event(event)
@@ -372,16 +375,9 @@ class Outbound:
         others = [f for f in self.flows if f is not flow and f.up]
         await asyncio.gather(*(self._remove(f) for f in others))
         plain = Registration(
-            self.client, expires=self.expires, binding=binding, on_event=self._plain_event
+            self.client, expires=self.expires, binding=binding, on_event=self._notify
         )
         await plain.run(stop)
-
-    async def _plain_event(self, event: RegEvent) -> None:
-        self.events.append(event)
-        if self.on_event is not None:
-            result = self.on_event(event)
-            if result is not None:
-                await result
 
 
 def _refresh_in(binding: Binding, expires: int) -> float:
