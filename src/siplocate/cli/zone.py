@@ -480,8 +480,14 @@ def _list(server: Server, domain: dns.name.Name, json: bool) -> None:
     from ..zone.drain import DRAIN_PRIORITY, read_state
 
     state = read_state(server, domain)
-    if state.ignored:
-        _warn(f"{state.ignored} TXT record(s) at {state.marker} are not drain records; ignored")
+    markers = state.markers
+    if markers.foreign:
+        _warn(f"{markers.foreign} TXT record(s) at {state.marker} are not drain records; ignored")
+    for d in markers.outside:
+        _warn(f"a drain record names {d.srv_name}, not a SIP SRV name of {domain}; ignored")
+    for problem in markers.problems:
+        _warn(f"{problem.describe()}: `undrain` will not guess. {problem.fix} with nsupdate "
+              f"({'; '.join(problem.nsupdate(state.marker))}; send)")  # fmt: skip
     if json:
         print_json({"zone": str(state.zone), "drains": [d.as_dict() for d in state.drains]})
         return
