@@ -22,15 +22,10 @@ from siplocate.zone.lint import (
     lint_zone_files,
 )
 from tests.conftest import EXAMPLE_ZONES
+from tests.fixtures.zones import HEAD, many_srv
 
 BROKEN = EXAMPLE_ZONES / "broken"
 
-HEAD = """$ORIGIN t.test.
-$TTL 300
-@ IN SOA ns1 hostmaster 1 3600 600 604800 300
-  IN NS ns1
-ns1 IN A 192.0.2.53
-"""
 GOOD = """@ IN A 192.0.2.10
 @ IN NAPTR 10 0 "s" "SIP+D2U" "" _sip._udp
 _sip._udp IN SRV 0 10 5060 a
@@ -255,3 +250,38 @@ def test_lint_never_crashes_on_broken_zones(tmp_path: Path, lines: list[str]) ->
         assert f.code in CODES
         if f.code == "zone-syntax" and f.line is not None:
             assert f.line > 0
+
+
+@pytest.mark.parametrize("count", [34, 50])
+def test_a_bound_reached_is_one_info_never_a_false_error(tmp_path: Path, count: int) -> None:
+    """Issue 18: the 32-record `rrset_records` bound was read as "no address" (2 false errors
+    for 34 records, 18 for 50). The records past the bound are not judged; one info says so."""
+    findings = lint_text(tmp_path, many_srv(count))
+    assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
+    [bound] = [f for f in findings if f.code == "rrset-bound"]
+    assert bound.severity == Severity.INFO and bound.name == "_sip._udp.t.test."
+    assert f"only the 32 most preferred of {count} SRV records were checked" in bound.message
+    assert len(bound.records) == count and bound.line is not None
+    assert codes(findings) == {"rrset-bound"}
+
+
+def test_a_naptr_rrset_past_the_bound_is_one_info_never_a_false_error(tmp_path: Path) -> None:
+    """The same bound on NAPTR RRsets: replacements the walk never followed are not judged."""
+    body = "@ IN A 192.0.2.200\na IN A 192.0.2.1\nb IN A 192.0.2.2\n" + "".join(
+        f'@ IN NAPTR {i} 0 "s" "SIP+D2U" "" _x{i}\n_x{i} IN SRV 0 10 5060 a\n'
+        f"_x{i} IN SRV 0 10 5060 b\n"
+        for i in range(1, 35)
+    )
+    findings = lint_text(tmp_path, body)
+    assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
+    [bound] = [f for f in findings if f.code == "rrset-bound"]
+    assert "only the 32 most preferred of 34 NAPTR records were checked" in bound.message
+
+
+def test_messages_never_end_a_name_with_a_second_dot(tmp_path: Path) -> None:
+    for body in (
+        GOOD.replace("b IN A 192.0.2.12\n", ""),  # srv-target-no-address
+        GOOD.replace("b IN A 192.0.2.12", "b IN CNAME a"),  # srv-target-cname
+    ):
+        for f in lint_text(tmp_path, body):
+            assert ".." not in f.message, f.message

@@ -164,10 +164,10 @@ def render_cmd(
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False) -> None:
-    """Findings as JSON, or for people: ``file:line: severity code message`` (zone lint) or
-    a heading, the records and the message (check). Names and records are printed as text:
-    nothing from DNS or a file is read as markup."""
+def _print_findings(findings: list[Finding], json: bool) -> None:
+    """Findings as JSON, or for people one line each, ``WHERE: severity code message``: WHERE
+    is ``file:line`` (zone lint) or the name (check), so both read and grep alike. Names and
+    records are printed as text: nothing from DNS or a file is read as markup."""
     from rich.text import Text
 
     from ..zone.lint import Severity
@@ -177,24 +177,13 @@ def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False)
         return
     for f in findings:
         severity = f.severity.value
-        if lines:
-            where = f"{f.file}:{f.line}" if f.line is not None else (f.file or f.name)
-            affects = f" [affects: {', '.join(f.profiles)}]" if f.profiles else ""
-            console.print(
-                Text.assemble(
-                    f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}{affects}"
-                )
-            )
-            continue
-        where = f" ({f.file}:{f.line})" if f.line is not None else ""
+        where = f"{f.file}:{f.line}" if f.line is not None else (f.file or f.name)
+        affects = f" [affects: {', '.join(f.profiles)}]" if f.profiles else ""
         console.print(
-            Text.assemble((severity, _STYLE[severity]), " ", (f.code, "bold"), f" {f.name}{where}")
+            Text.assemble(
+                f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}{affects}"
+            )
         )
-        for record in f.records:
-            console.print(Text(f"    {record}"))
-        console.print(Text(f"    {f.message}"))
-        if f.profiles:
-            console.print(Text(f"    affects: {', '.join(f.profiles)} (siplocate compare)"))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items())
     console.print(summary if findings else "no findings")
@@ -246,7 +235,7 @@ def lint_cmd(
     if origin is not None:
         origin = _domain(origin).to_text()
     findings, _ = lint_zone_files(files, origin)
-    _print_findings(findings, json, lines=True)
+    _print_findings(findings, json)
     if has_errors(findings):
         raise typer.Exit(1)
 
@@ -262,7 +251,8 @@ def check_cmd(
 ) -> None:
     """Check a SIP domain's live NAPTR, SRV and A/AAAA records (lint rules).
 
-    Asks what an RFC 3263 client asks and runs the same rules as `zone lint`.
+    Asks what an RFC 3263 client asks and runs the same rules as `zone lint`,
+    printed the same way: one line per finding, `name: severity code message`.
     If the domain cannot be looked up (no answer, REFUSED, SERVFAIL) or does
     not exist (NXDOMAIN), that is the one-line error: nothing is judged from
     records that were never read.

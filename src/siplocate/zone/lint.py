@@ -95,6 +95,11 @@ CODES: dict[str, tuple[Severity, str]] = {
     "ttl-long": (Severity.WARNING, f"TTL above {TTL_LONG} s: failover and drains are slow"),
     "ttl-short": (Severity.WARNING, f"TTL below {TTL_SHORT} s: DNS load, slower call setup"),
     "domain-no-address": (Severity.WARNING, 'SRV/NAPTR but no A/AAAA: breaks "A Record" mode'),
+    "rrset-bound": (
+        Severity.INFO,
+        f"an SRV or NAPTR RRset over {DEFAULT_LIMITS.rrset_records} records: only the most "
+        "preferred were checked, as clients use them",
+    ),
 }
 
 
@@ -155,9 +160,15 @@ class Snapshot:
     cnames: dict[dns.name.Name, dns.name.Name] = field(default_factory=dict)
     unknown: dict[dns.name.Name, str] = field(default_factory=dict)
     targets: dict[dns.name.Name, tuple[Target, ...]] = field(default_factory=dict)
+    asked: set[tuple[dns.name.Name, dns.rdatatype.RdataType]] = field(default_factory=set)
+    """Every question the walk asked (answered or not): a name never asked, e.g. a target
+    past the resolver's bound on records per RRset, was not checked."""
 
     def get(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> dns.rrset.RRset | None:
         return self.rrsets.get((name, rdtype))
+
+    def was_asked(self, name: dns.name.Name, *rdtypes: dns.rdatatype.RdataType) -> bool:
+        return name in self.unknown or any((name, t) in self.asked for t in rdtypes)
 
     def addresses(self, name: dns.name.Name) -> list[str]:
         out = []
@@ -192,6 +203,7 @@ async def gather(source: DnsSource, domains: Iterable[dns.name.Name]) -> Snapsho
             if answer.chain_unfinished:  # the walk asks the canonical name next
                 asked_as[(answer.canonical, answer.rdtype)] = asked
             for name in {asked, answer.name}:
+                snap.asked.add((name, answer.rdtype))
                 if answer.rrset is not None:
                     snap.rrsets.setdefault((name, answer.rdtype), answer.rrset)
         for name, why in seen.unanswered.items():
@@ -262,6 +274,7 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
     while pending:
         rrset = pending.pop(0)
         out += _ttl(rrset)
+        out += _bound(rrset, len(rrset))
         for rd in rrset:
             service = rd.service.decode(errors="replace")
             rec = _rr(rrset, rd)
@@ -384,8 +397,8 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
                         )
                     )
             srv = snap.get(rd.replacement, SRV)
-            if rd.replacement in snap.unknown:
-                continue
+            if rd.replacement in snap.unknown or not snap.was_asked(rd.replacement, SRV):
+                continue  # could not be read, or past the walk's bounds: not judged
             if srv is None or all(r.target == dns.name.root for r in srv):
                 why = "has no SRV records" if srv is None else 'only has the target "."'
                 out.append(
@@ -477,6 +490,7 @@ def _lint_srv(
     out: list[Finding] = []
     name = str(srv.name)
     out += _ttl(srv)
+    out += _bound(srv, len(real))
     dots = [r for r in srv if r.target == dns.name.root]
     if dots:
         out.append(
@@ -544,6 +558,8 @@ def _lint_srv(
                         "5061 (or where the TLS listener really is).",
                     )
                 )
+        if not snap.was_asked(target, A, AAAA):
+            continue  # past the bound on records per RRset: not looked up, not judged
         if target in snap.unknown:
             out.append(
                 Finding(
@@ -564,7 +580,7 @@ def _lint_srv(
                     f"{target} is a CNAME for {snap.cnames[target]}: RFC 2782 says the target "
                     "must not be an alias; servers do not put its address in the additional "
                     "section and strict clients reject it. Fix: "
-                    f"point the SRV at {snap.cnames[target]}.",
+                    f"point the SRV at {_name(snap.cnames[target])}.",
                 )
             )
         addresses = snap.addresses(target)
@@ -576,7 +592,7 @@ def _lint_srv(
                     rec,
                     f"{target} has no A or AAAA record: every client that picks it fails to "
                     "connect and must wait for its timeout before the next target. Fix: add an "
-                    f"A/AAAA record for {target}.",
+                    f"A/AAAA record for {_name(target)}.",
                 )
             )
             continue
@@ -632,6 +648,32 @@ def _lint_srv(
             )
         )
     return out
+
+
+def _name(name: dns.name.Name) -> str:
+    """A name to end a sentence with: without its final dot, so the sentence has one."""
+    return name.to_text(omit_final_dot=True)
+
+
+def _bound(rrset: dns.rrset.RRset, count: int) -> list[Finding]:
+    """One info finding when an RRset is over the resolver's bound on records per RRset:
+    like every client, the walk used only the most preferred ones, so only those were
+    checked; the rest are neither followed nor judged."""
+    bound = DEFAULT_LIMITS.rrset_records
+    if count <= bound:
+        return []
+    kind = dns.rdatatype.to_text(rrset.rdtype)
+    return [
+        Finding(
+            "rrset-bound",
+            str(rrset.name),
+            _rr(rrset),
+            f"only the {bound} most preferred of {count} {kind} records were checked: "
+            "siplocate's resolver uses no more of one RRset (Limits.rrset_records), so the "
+            "rest were neither looked up nor judged. Fix, if the rest matter: keep "
+            f"{bound} or fewer per RRset.",
+        )
+    ]
 
 
 def _ttl(rrset: dns.rrset.RRset) -> list[Finding]:
