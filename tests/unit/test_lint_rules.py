@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from siplocate.dns.zonefile import ZoneSource, load_zone
 from siplocate.zone.lint import (
     CODES,
+    RULES,
     Finding,
     Severity,
     gather,
@@ -54,6 +56,20 @@ def test_every_code_has_severity_and_meaning() -> None:
     for code, (severity, meaning) in CODES.items():
         assert code == code.lower() and " " not in code
         assert isinstance(severity, Severity) and meaning
+
+
+def test_each_code_is_one_small_registered_rule() -> None:
+    """Issue 22: lint is a table. One function per code, registered with its severity,
+    meaning and scope; CODES is a view of that registry; every finding's severity is its
+    rule's."""
+    assert set(RULES) == set(CODES) and len(RULES) == 32
+    assert len({id(r.check) for r in RULES.values()}) == len(RULES)
+    for code, r in RULES.items():
+        assert (r.severity, r.meaning) == CODES[code] and r.code == code
+        lines = inspect.getsourcelines(r.check)[0]
+        assert len(lines) <= 40, (code, len(lines))
+    findings = lint_file("freeswitch-dtu.zone") + lint_file("dooxswitch-missing-weight.zone")
+    assert findings and all(f.severity == RULES[f.code].severity for f in findings)
 
 
 @pytest.mark.parametrize(
