@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,9 @@ import dns.name
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from siplocate.cli import app
 from siplocate.dns.zonefile import ZoneSource, load_zone
 from siplocate.zone.lint import (
     CODES,
@@ -301,3 +304,22 @@ def test_messages_never_end_a_name_with_a_second_dot(tmp_path: Path) -> None:
     ):
         for f in lint_text(tmp_path, body):
             assert ".." not in f.message, f.message
+
+
+def test_zone_lint_lists_and_explains_the_registry() -> None:
+    """`zone lint --list-rules` prints the registry, one rule a line; `--explain CODE` one
+    rule; an unknown code is bad input with the closest codes; no files is bad input."""
+    runner = CliRunner()
+    listed = runner.invoke(app, ["zone", "lint", "--list-rules"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert len(lines) == len(RULES)
+    assert "srv-target-no-address error SRV record: an SRV target has no A/AAAA record" in lines
+    as_json = runner.invoke(app, ["zone", "lint", "--list-rules", "--json"])
+    assert [r["code"] for r in json.loads(as_json.stdout)] == list(RULES)
+    explained = runner.invoke(app, ["zone", "lint", "--explain", "rrset-bound"])
+    assert explained.exit_code == 0 and explained.stdout.startswith("rrset-bound info RRset: ")
+    typo = runner.invoke(app, ["zone", "lint", "--explain", "srv-target-no-adress"])
+    assert typo.exit_code == 2 and "srv-target-no-address" in typo.stderr
+    nothing = runner.invoke(app, ["zone", "lint"])
+    assert nothing.exit_code == 2 and len(nothing.stderr.strip().splitlines()) == 1

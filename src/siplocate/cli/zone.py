@@ -193,11 +193,11 @@ def _print_findings(findings: list[Finding], json: bool) -> None:
 @handle_errors
 def lint_cmd(
     files: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             metavar="FILE...", help="Zone files; give the zones of off-site targets too."
         ),
-    ],
+    ] = None,
     origin: Annotated[
         str | None,
         typer.Option(
@@ -206,6 +206,12 @@ def lint_cmd(
             help="The zone's origin, for a file without $ORIGIN whose SOA owner is relative "
             "(default: $ORIGIN, else the SOA record's owner; never the file name).",
         ),
+    ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="Print every rule: code, severity, scope, meaning.")
+    ] = False,
+    explain: Annotated[
+        str | None, typer.Option("--explain", metavar="CODE", help="Print one rule.")
     ] = None,
     json: JsonOpt = False,
 ) -> None:
@@ -228,8 +234,15 @@ def lint_cmd(
 
       siplocate zone lint db.example --origin example.com
 
+      siplocate zone lint --explain srv-target-cname
+
     Exit codes: 0 no error-level finding, 1 at least one, 2 bad input.
     """
+    if list_rules or explain is not None:
+        _print_rules(explain, json)
+        return
+    if not files:
+        raise BadInput("give the zone FILE(s) to lint (or --list-rules, --explain CODE)")
     from ..zone.lint import has_errors, lint_zone_files
 
     if origin is not None:
@@ -238,6 +251,30 @@ def lint_cmd(
     _print_findings(findings, json)
     if has_errors(findings):
         raise typer.Exit(1)
+
+
+def _print_rules(code: str | None, json: bool) -> None:
+    """The lint registry (or the rule ``code``): ``code severity scope: meaning`` a line."""
+    import difflib
+
+    from ..zone.rules import RULES
+
+    rules = list(RULES.values())
+    if code is not None:
+        if code not in RULES:
+            near = difflib.get_close_matches(code, RULES, 3, 0.6)
+            hint = f" (did you mean {', '.join(near)}?)" if near else " (see --list-rules)"
+            raise BadInput(f"no lint rule {code!r}{hint}")
+        rules = [RULES[code]]
+    if json:
+        print_json([
+            {"code": r.code, "severity": r.severity.value, "scope": r.scope.value,
+             "meaning": r.meaning}
+            for r in rules
+        ])  # fmt: skip
+        return
+    for r in rules:
+        console.print(f"{r.code} {r.severity.value} {r.scope.value}: {r.meaning}", markup=False)
 
 
 @app.command("check")
