@@ -233,6 +233,28 @@ def test_undrain_refuses_markers_that_disagree(bind: BindServer) -> None:
     assert "_sip._udp.other.test." in after  # the other domain's marker is left as found
 
 
+def test_a_second_drain_replaces_its_own_stale_marker(bind: BindServer) -> None:
+    """sip2 drained (marker: priority 100), then put back by hand at priority 20, then
+    drained again: the new marker replaces the stale one, so siplocate never writes two
+    markers that disagree, and undrain restores 20."""
+    server, domain = primary(bind), N("freeswitch.test.")
+    drain(server, domain, "sip2")
+    udp = "_sip._udp.freeswitch.test."
+    nsupdate(
+        bind,
+        f"update delete {udp} SRV {DRAIN_PRIORITY} 10 5060 sip2.freeswitch.test.",
+        f"update add {udp} 300 SRV 20 10 5060 sip2.freeswitch.test.",
+    )
+    drain(server, domain, "sip2")
+    state = read_state(server, domain)
+    assert state.markers.problems == []
+    assert sorted((str(d.srv_name), d.priority) for d in state.drains) == [
+        ("_sip._tcp.freeswitch.test.", 100), (udp, 20), ("_sips._tcp.freeswitch.test.", 100),
+    ]  # fmt: skip
+    undrain(server, domain, "sip2")
+    assert "_sip._udp 300 IN SRV 20 10 5060 sip2" in bind.axfr_text("freeswitch.test")
+
+
 def test_failed_drain_update_records_nothing(bind: BindServer) -> None:
     """State and SRV change travel in ONE update: a refused update leaves neither."""
     domain = N("freeswitch.test.")
