@@ -118,7 +118,10 @@ def test_resolve_mode_from_the_cli() -> None:
     ("args", "message"),
     [
         (["resolve", "modes.test", "--zone", MODES, "--mode", "dns"], "unknown DNS mode"),
-        (["resolve", "modes.test", "--zone", MODES, "--sip-server", "192.0.2.1"], "static DNS mode"),
+        (
+            ["resolve", "modes.test", "--zone", MODES, "--sip-server", "192.0.2.1"],
+            "static DNS mode",
+        ),
         (["register", "sip:a@modes.test", "--mode", "static"], "needs at least one --sip-server"),
         (
             STICKY_STATIC,
