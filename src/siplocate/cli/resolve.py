@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -250,93 +251,147 @@ def _branch_label(branch: Branch) -> Text:
     return _styled(f"address lookup ({branch.via.value})  ", t)
 
 
-def _table(title: str, columns: tuple[str, ...], right: tuple[str, ...] = ()) -> Table:
-    """A borderless table whose cells wrap (fold) instead of being cut with an ellipsis."""
-    from rich.table import Table
+def _wrap_name(name: str, width: int) -> str:
+    """A DNS name cut into lines of at most ``width`` at its dots, whole labels kept (a label
+    longer than ``width`` gets a line of its own)."""
+    if len(name) <= width:
+        return name
+    lines, line = [], ""
+    for label in re.split(r"(?<=\.)", name):
+        if line and len(line) + len(label) > width:
+            lines.append(line)
+            line = ""
+        line += label
+    lines.append(line)
+    return "\n".join(lines)
 
+
+def _fitted(
+    title: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[list[str], str]],
+    *,
+    right: tuple[str, ...] = (),
+    names: tuple[str, ...] = (),
+    text: tuple[str, ...] = (),
+) -> Table:
+    """A borderless table that fits the console: numbers, addresses and ports are never split;
+    ``text`` columns wrap at spaces; when that is not enough the ``names`` columns (DNS names)
+    wrap at their dots, so no token is ever cut in the middle. Rows are (cells, style)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def words(i: int) -> int:
+        return max((len(w) for row, _ in rows for w in row[i].split()), default=0)
+
+    natural = [max([len(c)] + [len(row[i]) for row, _ in rows]) for i, c in enumerate(columns)]
+    least = [max(len(c), words(i)) if c in text else natural[i] for i, c in enumerate(columns)]
+    excess = sum(least) + len(columns) - 1 - console.width
+    budget: dict[int, int] = {}
+    wrapped = [i for i, c in enumerate(columns) if c in names]
+    for i in wrapped if excess > 0 else ():
+        label = max((len(x) for row, _ in rows for x in re.split(r"(?<=\.)", row[i])), default=0)
+        budget[i] = max(natural[i] - -(-excess // len(wrapped)), label, len(columns[i]))
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1, 0, 0))
-    for col in columns:
-        table.add_column(col, justify="right" if col in right else "left", overflow="fold")
+    for c in columns:
+        table.add_column(
+            c,
+            justify="right" if c in right else "left",
+            no_wrap=c not in text,
+            overflow="fold",
+        )
+    for row, style in rows:
+        cells = [_wrap_name(v, budget[i]) if i in budget else v for i, v in enumerate(row)]
+        table.add_row(*(Text(v) for v in cells), style=style or None)
     return table
 
 
 def try_order_table(res: Resolution) -> Table:
-    from rich.text import Text
-
-    table = _table(
+    rows = [
+        (
+            [
+                str(i),
+                t.transport.value,
+                t.host,
+                t.hostport,
+                "" if t.priority is None else str(t.priority),
+                "" if t.weight is None else str(t.weight),
+                t.via.value,
+            ],
+            "",
+        )
+        for i, t in enumerate(res.targets, 1)
+    ]
+    return _fitted(
         "Try order",
         ("#", "transport", "host", "address:port", "priority", "weight", "via"),
-        ("#", "priority", "weight"),
+        rows,
+        right=("#", "priority", "weight"),
+        names=("host",),
     )
-    for i, t in enumerate(res.targets, 1):
-        table.add_row(
-            str(i),
-            t.transport.value,
-            Text(t.host),
-            Text(t.hostport),
-            "" if t.priority is None else str(t.priority),
-            "" if t.weight is None else str(t.weight),
-            t.via.value,
-        )
-    return table
 
 
 def share_tables(res: Resolution) -> list[Table]:
     """The load split: shares of first attempts (adding up to 100% per transport), then the
     failover tiers, which get attempts only when every server above them has failed."""
-    from rich.text import Text
-
-    shares = res.shares()
-    first = _table(
-        "Load split (RFC 2782 weights: share of first attempts per transport)",
-        ("transport", "priority", "host", "weight", "share", ""),
-        ("priority", "weight", "share"),
-    )
-    failover = _table(
-        "Failover tiers (tried only when every server above has failed; share within the tier)",
-        ("transport", "priority", "host", "weight", "within tier"),
-        ("priority", "weight", "within tier"),
-    )
-    for s in shares:
+    first: list[tuple[list[str], str]] = []
+    failover: list[tuple[list[str], str]] = []
+    for s in res.shares():
         cells = [
             s.transport.value,
             "" if s.priority is None else str(s.priority),
-            Text(f"{s.host}:{s.port}"),
+            f"{s.host}:{s.port}",
             "" if s.weight is None else str(s.weight),
             f"{s.share:.0%}",
         ]
         if s.first_tier:
-            first.add_row(*cells, "\u2588" * round(s.share * 10))
+            first.append(([*cells, "\u2588" * round(s.share * 10)], ""))
         else:
-            failover.add_row(*cells)
-    tables = [first]
-    if failover.row_count:
-        tables.append(failover)
+            failover.append((cells, ""))
+    tables = [
+        _fitted(
+            "Load split (RFC 2782 weights: share of first attempts per transport)",
+            ("transport", "priority", "host", "weight", "share", ""),
+            first,
+            right=("priority", "weight", "share"),
+            names=("host",),
+        )
+    ]
+    if failover:
+        tables.append(
+            _fitted(
+                "Failover tiers (tried only when every server above has failed; share within "
+                "the tier)",
+                ("transport", "priority", "host", "weight", "within tier"),
+                failover,
+                right=("priority", "weight", "within tier"),
+                names=("host",),
+            )
+        )
     return tables
 
 
 def trace_table(res: Resolution) -> Table:
-    from rich.text import Text
-
+    """Every DNS question and decision, in order; a decision (note) reads across the answer
+    column, so the question column stays as wide as the names."""
     from ..trace import Query
 
-    table = _table(
-        "DNS questions", ("question", "type", "from", "ms", "ttl", "answer"), ("ms", "ttl")
-    )
+    rows: list[tuple[list[str], str]] = []
     for e in res.trace:
         if isinstance(e, Query):
             src = e.source + (" (parallel)" if e.speculative else "")
-            table.add_row(
-                Text(e.name),
-                e.rdtype,
-                Text(src),
-                f"{e.ms:.1f}",
-                str(e.ttl),
-                Text("; ".join(e.answer)),
-            )
+            cells = [e.name, e.rdtype, src, f"{e.ms:.1f}", str(e.ttl), "; ".join(e.answer)]
+            rows.append((cells, ""))
         else:
-            table.add_row(_styled((e.message, "yellow")), "", "", "", "", "")
-    return table
+            rows.append((["", "note", "", "", "", e.message], "yellow"))
+    return _fitted(
+        "DNS questions",
+        ("question", "type", "from", "ms", "ttl", "answer"),
+        rows,
+        right=("ms", "ttl"),
+        names=("question",),
+        text=("from", "answer"),
+    )
 
 
 def summary_line(res: Resolution, elapsed_ms: float, where: str = "") -> str:
