@@ -21,6 +21,7 @@ from . import app
 from .common import (
     JsonOpt,
     NameserverOpt,
+    PortOpt,
     TransportsOpt,
     ZoneOpt,
     console,
@@ -130,12 +131,14 @@ def build_client(
     pol = Policy.parse(policy)
     if DnsMode.parse(mode) is DnsMode.STATIC:  # the static policy is the static DNS mode
         if pol not in (Policy.DEFAULT, Policy.STATIC):
-            raise BadInput(f"--mode static walks the --server list in order, not --policy {pol}")
+            raise BadInput(
+                f"--mode static walks the --sip-server list in order, not --policy {pol}"
+            )
         pol = Policy.STATIC
     if server and not pol.configured:
-        raise BadInput("--server is for --mode static (configured addresses, no DNS)")
+        raise BadInput("--sip-server is for --mode static (configured addresses, no DNS)")
     if pol.configured and not server:
-        raise BadInput(f"--policy {pol} needs at least one --server ADDRESS[:PORT]")
+        raise BadInput(f"--policy {pol} needs at least one --sip-server ADDRESS[:PORT]")
     budget = (
         None
         if failover_after.strip().lower() in ("rfc", "off", "none")
@@ -180,10 +183,10 @@ def register(
     server: Annotated[
         list[str] | None,
         typer.Option(
-            "--server",
+            "--sip-server",
             metavar="ADDR[:PORT]",
-            help="static/configured-ip policy: primary, then backups, in order (repeatable; "
-            "IPs, no DNS).",
+            help="static/configured-ip policy: the SIP servers, primary, then backups, in order "
+            "(repeatable; IPs, no DNS).",
         ),
     ] = None,
     expires: Annotated[int, typer.Option("--expires", help="Requested lifetime, seconds.")] = 3600,
@@ -280,7 +283,8 @@ def register(
 
       siplocate register sip:alice@example.com --password-file pw.txt --follow --probe-interval 1s
 
-      siplocate register sip:alice@pbx --policy static --server 192.0.2.10 --server 192.0.2.11
+      siplocate register sip:alice@pbx --policy static --sip-server 192.0.2.10 \
+        --sip-server 192.0.2.11
 
       siplocate register sip:alice@example.com --password-file pw.txt --mode srv
 
@@ -484,6 +488,7 @@ def probe(
     t1: T1Opt = "500ms",
     ca_file: CaFileOpt = None,
     nameserver: NameserverOpt = None,
+    port: PortOpt = None,
     zone: ZoneOpt = None,
     transports: TransportsOpt = "udp,tcp,tls",
     json: JsonOpt = False,
@@ -502,7 +507,7 @@ def probe(
     budget = parse_duration(timeout, "--timeout")
     client = SipClient(
         domain,
-        resolver=make_resolver(nameserver, zone, transports),
+        resolver=make_resolver(nameserver, zone, transports, port=port),
         transports=transports,
         failover_after=budget,
         timers=Timers(t1=parse_duration(t1, "--t1")),

@@ -16,11 +16,13 @@ from .common import (
     DEFAULT_TIMEOUT,
     JsonOpt,
     NameserverOpt,
+    PortOpt,
     TimeoutOpt,
     ZoneOpt,
     console,
     err_console,
     handle_errors,
+    lookup_source,
     parse_seconds,
     print_json,
     run,
@@ -94,6 +96,11 @@ ServerTimeoutOpt = Annotated[
 
 def _warn(message: str) -> None:
     err_console.print(f"siplocate: warning: {message}", markup=False)
+
+
+def _note(message: str) -> None:
+    """How an input was read (A-labels, an SRV owner name), on stderr as dig's ;; lines."""
+    err_console.print(f";; {message}", markup=False)
 
 
 def _server(
@@ -282,6 +289,7 @@ def _print_rules(code: str | None, json: bool) -> None:
 def check_cmd(
     target: Annotated[str, typer.Argument(help="SIP domain or sip:/sips: URI to check.")],
     nameserver: NameserverOpt = None,
+    port: PortOpt = None,
     zone: ZoneOpt = None,
     timeout: TimeoutOpt = None,
     json: JsonOpt = False,
@@ -300,24 +308,25 @@ def check_cmd(
 
       siplocate check sip:alice@example.com --nameserver 127.0.0.1:5300 --json
 
+      siplocate check example.com @127.0.0.1 -p 5300
+
     Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable,
     REFUSED, NXDOMAIN), 2 bad input.
     """
     import dns.name
     import dns.rdatatype
 
-    from ..dns import make_source
     from ..target import SipUri
     from ..zone.lint import gather, has_errors, lint_snapshot
 
     parsed = SipUri.parse(target)
+    if parsed.note:
+        _note(parsed.shown)
     if parsed.is_numeric:
         raise BadInput(f"{target}: an IP address has no DNS records to check")
     if parsed.port is not None:
         _warn(f"{target} has a port: clients skip NAPTR/SRV for it; checking the domain anyway")
-    source = make_source(
-        nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
-    )
+    source = lookup_source(nameserver, zone, timeout, port)
     domain = dns.name.from_text(parsed.lookup_host)
 
     async def walk() -> list[Finding]:
@@ -651,6 +660,7 @@ def enum_cmd(
         str, typer.Option("--isn-root", help="Root domain for ISN numbers (RFC 3872).")
     ] = DEFAULT_ISN_ROOT,
     nameserver: NameserverOpt = None,
+    port: PortOpt = None,
     zone: ZoneOpt = None,
     timeout: TimeoutOpt = None,
     json: JsonOpt = False,
@@ -669,12 +679,9 @@ def enum_cmd(
 
     Exit codes: 0 URIs found, 1 none (or DNS unreachable), 2 bad input.
     """
-    from ..dns import make_source
     from ..enum import enum_lookup
 
-    source = make_source(
-        nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
-    )
+    source = lookup_source(nameserver, zone, timeout, port)
     result = run(enum_lookup(source, number, suffix=suffix, isn_root=isn_root))
     if json:
         print_json(result.as_dict())
