@@ -7,6 +7,8 @@ import asyncio
 import io
 import json
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from typer.testing import CliRunner
 from siplocate import Resolver
 from siplocate.cli import app
 from siplocate.errors import BadInput
+from siplocate.localfile import MAX_BYTES
 from siplocate.target import Target
 from siplocate.watch import Event, EventLog, Level, ManualClock, ProbeResult, Watcher
 from siplocate.watch.config import WatchConfig, parse_listen
@@ -463,3 +466,79 @@ def test_a_closed_stdout_does_not_stop_the_watch() -> None:
     for i in range(3):
         log.emit(Event(float(i), "target_up", "demo.test", "m"))
     assert log.count == 3 and Closed.writes == 1  # tried once, then left alone
+
+
+# -- local inputs: --config and --ca-file go through the safe reader ----------------------------
+
+
+def _watch_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``siplocate watch ARGS`` in a child bounded in time and memory (a FIFO blocked it
+    forever, /dev/zero ate memory): a regression fails instead of hanging or swapping."""
+    import resource
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    zone = tmp_path / "demo.test.zone"
+    zone.write_text(ZONE)
+    cmd = [sys.executable, "-m", "siplocate", "watch", "demo.test", "-z", str(zone)]
+    cmd += ["--listen", "127.0.0.1:0", "--quiet", *args]
+    try:
+        return subprocess.run(
+            cmd, capture_output=True, text=True, timeout=20, preexec_fn=limit, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"siplocate watch {args} did not exit: {exc.stderr!r}") from None
+
+
+@pytest.mark.parametrize("option", ["--config", "--ca-file"])
+@pytest.mark.parametrize("kind", ["fifo", "dev", "dir", "huge", "missing"])
+def test_watch_config_and_ca_file_are_checked_before_anything_starts(
+    option: str, kind: str, tmp_path: Path
+) -> None:
+    if kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    elif kind == "dev":
+        path = Path("/dev/zero")
+    elif kind == "dir":
+        path = tmp_path
+    elif kind == "huge":
+        path = tmp_path / "huge"
+        with path.open("wb") as f:
+            f.truncate(MAX_BYTES + 1)  # sparse: costs no disk
+    else:
+        path = tmp_path / "missing"
+    result = _watch_cli([option, str(path)], tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(path) in lines[0]
+
+
+def test_watch_ca_file_from_the_config_file_is_checked_too(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(f'ca_file = "{fifo}"\n')
+    result = _watch_cli(["--config", str(cfg)], tmp_path)
+    assert result.returncode == 2 and "FIFO" in result.stderr, result.stderr
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    result = _watch_cli(["--ca-file", str(garbage)], tmp_path)
+    assert result.returncode == 2 and str(garbage) in result.stderr, result.stderr
+
+
+def test_a_real_ca_bundle_passes_the_start_check(tmp_path: Path) -> None:
+    from siplocate.watch.config import check_ca_file
+
+    ca = tmp_path / "ca.pem"
+    key = tmp_path / "ca.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(ca), "-subj", "/CN=test CA", "-days", "1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    check_ca_file(str(ca))
+    assert WatchConfig(domains=["demo.test"], ca_file=str(ca)).validate().ca_file == str(ca)

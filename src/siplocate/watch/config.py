@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BadInput
+from ..localfile import read_text
 
 DEFAULT_LISTEN = "127.0.0.1:9470"
 PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
+MAX_CONFIG_BYTES = 1024 * 1024  # a watch.toml for thousands of domains is far below this
 
 
 @dataclass
@@ -33,12 +36,13 @@ class WatchConfig:
 
     @classmethod
     def load(cls, path: Path) -> WatchConfig:
-        """Read a TOML file; unknown keys and wrong types are bad input (exit 2)."""
+        """Read a TOML file; unknown keys and wrong types are bad input (exit 2).
+
+        Through the safe reader: a FIFO, a device or a huge file is refused at once."""
+        text = read_text(path, "--config", MAX_CONFIG_BYTES)
         try:
-            data = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise BadInput(f"config {path}: {exc.strerror or exc}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"config {path}: {exc}") from None
         hook = data.pop("webhook", None)
         if isinstance(hook, dict):
@@ -69,7 +73,19 @@ class WatchConfig:
                 f"watch probes over udp, tcp and tls only, not {self.transports!r} (--transports)"
             )
         parse_listen(self.listen)
+        if self.ca_file is not None:
+            check_ca_file(self.ca_file)
         return self
+
+
+def check_ca_file(path: str) -> None:
+    """Read the CA bundle now, through the safe reader, and make sure it holds a certificate:
+    a FIFO or a bad file is one line at start, not a watcher frozen at the first TLS probe."""
+    text = read_text(path, "--ca-file")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
+    except ssl.SSLError as exc:
+        raise BadInput(f"--ca-file {path}: no usable PEM certificate ({exc.reason})") from None
 
 
 def _check(path: Path, key: str, value: object, default: object) -> object:
