@@ -542,3 +542,98 @@ def test_a_real_ca_bundle_passes_the_start_check(tmp_path: Path) -> None:
     )  # fmt: skip
     check_ca_file(str(ca))
     assert WatchConfig(domains=["demo.test"], ca_file=str(ca)).validate().ca_file == str(ca)
+
+
+# -- what /probe and the Host header accept -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "127.0.0.1",
+        "127.1",  # inet_aton's short form: an address to many resolvers
+        "2130706433",
+        "sip:127.0.0.1",
+        "127.0.0.1:5060",
+        "sip:sip.example.com:5060",
+        "sip:example.com;transport=tcp",
+        "example.com;transport=tcp",
+        "example.com?x=1",
+        "[::1]",
+        "sip:[::1]:5060",
+        "example.123",
+    ],
+)
+def test_watched_and_probed_names_are_domains_not_addresses_ports_or_parameters(
+    text: str,
+) -> None:
+    from siplocate.watch.config import domain_name
+
+    with pytest.raises(BadInput):
+        domain_name(text)
+    with pytest.raises(BadInput):
+        WatchConfig(domains=[text]).validate()
+
+
+def test_domain_name_keeps_what_was_accepted() -> None:
+    from siplocate.watch.config import domain_name
+
+    assert domain_name("sip:alice@Example.COM.") == "example.com"
+    assert domain_name("sips:sip1.example.com") == "sip1.example.com"
+    assert domain_name("_sip._udp.example.net") == "_sip._udp.example.net"
+    assert domain_name("1and1.de") == "1and1.de"
+
+
+async def test_probe_any_refuses_addresses_ports_and_parameters(zone: Path) -> None:
+    w, _clock, prober = make(zone)
+    await w.start()
+    try:
+        app = make_app(w, probe_any=True)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            for target in (
+                "127.0.0.1:22;transport=tcp",
+                "sip:127.0.0.1:22;transport=tcp",
+                "127.0.0.1",
+                "demo.test:5060",
+                "demo.test;transport=tcp",
+            ):
+                calls = prober.calls
+                resp = await client.get("/probe", params={"target": target})
+                assert resp.status == 400, (target, await resp.text())
+                assert prober.calls == calls  # nothing was sent anywhere
+            ok = await client.get("/probe", params={"target": "sip:demo.test"})
+            assert ok.status == 200 and "probe_success 1.0" in await ok.text()
+    finally:
+        await w.stop()
+
+
+async def test_host_header_is_checked_against_rebinding(zone: Path) -> None:
+    w, _clock, _ = make(zone)
+    await w.start()
+    try:
+        for allowed, host, status in (
+            ((), "evil.example", 403),
+            ((), "evil.example:9470", 403),
+            ((), "localhost:9470", 200),
+            ((), "app.localhost", 200),
+            ((), "127.0.0.1:9470", 200),
+            ((), "[::1]:9470", 200),
+            ((), "192.0.2.7:9470", 200),  # an address cannot be rebound
+            (("mon.example",), "mon.example:9470", 200),
+            (("mon.example",), "MON.example.", 200),
+            (("mon.example",), "evil.example", 403),
+            (("*",), "evil.example", 200),
+        ):
+            app = make_app(w, allowed_hosts=allowed, listen_host="127.0.0.1")
+            async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+                for path in ("/api/state", "/metrics", "/"):
+                    resp = await client.get(path, headers={"Host": host})
+                    assert resp.status == status, (allowed, host, path)
+                    if status == 403:
+                        assert "--allowed-host" in await resp.text()
+        app = make_app(w, listen_host="watch.example")  # the name it listens on is allowed
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            resp = await client.get("/api/state", headers={"Host": "watch.example:9470"})
+            assert resp.status == 200
+    finally:
+        await w.stop()

@@ -53,7 +53,10 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = await serve(make_app(watcher, probe_any=cfg.probe_any), host, port)
+    app = make_app(
+        watcher, probe_any=cfg.probe_any, allowed_hosts=cfg.allowed_hosts, listen_host=host
+    )
+    runner = await serve(app, host, port)
     try:
         shown = f"[{host}]" if ":" in host else host
         print(

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterable
 from importlib import resources
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ..errors import BadInput
+from .config import domain_name
+from .guard import host_check
 from .metrics import probe_exposition
 from .monitor import Watcher
 
@@ -28,9 +32,17 @@ def _asset(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
-def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
-    """The aiohttp application; ``probe_any`` lets /probe check domains not being watched."""
-    app = web.Application()
+def make_app(
+    watcher: Watcher,
+    *,
+    probe_any: bool = False,
+    allowed_hosts: Iterable[str] = (),
+    listen_host: str = "127.0.0.1",
+) -> web.Application:
+    """The aiohttp application; ``probe_any`` lets /probe check domains not being watched;
+    requests whose Host is neither ``listen_host``, an address, localhost nor one of
+    ``allowed_hosts`` get 403 (DNS rebinding)."""
+    app = web.Application(middlewares=[host_check(allowed_hosts, listen_host)])
     app[WATCHER] = watcher
     assets = {name: (_asset(name), kind) for name, kind in STATIC.items()}
     gate = asyncio.Semaphore(MAX_PROBES_IN_FLIGHT)
@@ -101,11 +113,12 @@ def make_app(watcher: Watcher, *, probe_any: bool = False) -> web.Application:
         return resp
 
     async def probe(request: web.Request) -> web.Response:
-        target = request.query.get("target", "").strip().lower().rstrip(".")
-        if target.startswith(("sip:", "sips:")):
-            target = target.split(":", 1)[1].split("@")[-1]
-        if not target:
+        if not request.query.get("target", "").strip():
             return web.Response(status=400, text="target parameter is missing\n")
+        try:  # the rule of watched domains: no addresses, ports or URI parameters
+            target = domain_name(request.query["target"])
+        except BadInput as exc:
+            return web.Response(status=400, text=f"{exc}\n")
         if target not in watcher.views and not probe_any:
             return web.Response(
                 status=400, text=f"{target} is not watched here (start with --probe-any)\n"
