@@ -637,3 +637,53 @@ async def test_host_header_is_checked_against_rebinding(zone: Path) -> None:
             assert resp.status == 200
     finally:
         await w.stop()
+
+
+# -- the bounds of the HTTP side (pure parts) ----------------------------------------------------
+
+
+def test_scrape_budget_keeps_a_margin_like_blackbox_exporter() -> None:
+    from siplocate.watch.guard import scrape_budget
+
+    assert scrape_budget("5", 10.0) == 4.5
+    assert scrape_budget("0.6", 10.0) == 0.3  # never less than half the scrape timeout
+    assert scrape_budget("1e9", 10.0) == 299.5  # bounded
+    for bad in (None, "", "abc", "-1", "0", "nan", "inf"):
+        assert scrape_budget(bad, 10.0) == 10.0
+
+
+def test_connection_cap_leaves_descriptors_free_under_the_fd_limit() -> None:
+    from siplocate.watch.guard import HttpLimits
+
+    assert HttpLimits().effective_connections(1024) == (512, 128)
+    assert HttpLimits().effective_connections(65536) == (512, 128)
+    cap, backlog = HttpLimits(max_connections=40).effective_connections(160)
+    assert cap == 40 and cap + backlog + 64 <= 160
+    cap, backlog = HttpLimits().effective_connections(100)
+    assert cap == 36 and cap + backlog <= 100 - 32
+
+
+def test_slots_say_no_instead_of_waiting() -> None:
+    from siplocate.watch.guard import Slots
+
+    slots = Slots(2)
+    assert [slots.take() for _ in range(3)] == [True, True, False]
+    slots.give()
+    assert slots.take() and not slots.take()
+
+
+async def test_on_demand_check_stays_within_its_budget(zone: Path) -> None:
+    w, _clock, prober = make(zone)
+    seen: list[float] = []
+    probe = prober.probe
+
+    async def spy(domain: str, target: Target, timeout: float) -> ProbeResult:
+        seen.append(timeout)
+        return await probe(domain, target, timeout)
+
+    prober.probe = spy  # type: ignore[method-assign]
+    report = await w.check("demo.test", budget=0.75)
+    assert report.success and len(seen) == 3 and max(seen) <= 0.75
+    seen.clear()
+    report = await w.check("demo.test")  # no budget: the watcher's own probe timeout
+    assert seen == [TIMEOUT] * 3
