@@ -443,6 +443,10 @@ def test_config_file_and_its_errors(tmp_path: Path) -> None:
         ["watch", "not a domain"],
         ["watch", "example.com", "-t", "udp,sctp"],
         ["watch", "example.com", "--config", "/nonexistent/w.toml"],
+        ["watch", "example.com", "--max-connections", "0"],
+        ["watch", "example.com", "--header-timeout", "0"],
+        ["watch", "127.0.0.1"],
+        ["watch", "sip:example.com;transport=tcp"],
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(args: list[str]) -> None:

@@ -151,13 +151,13 @@ def make_app(
         if not probes.take():
             return busy(f"{probes.size} probes are running or waiting already (max_probes)", 1)
         try:
-            deadline = time.monotonic() + budget
+            deadline = watcher.clock.monotonic() + budget
             try:
                 await asyncio.wait_for(gate.acquire(), budget)
             except TimeoutError:
                 return busy("no probe slot came free within the scrape timeout", 1)
             try:
-                report = await watcher.check(target, budget=deadline - time.monotonic())
+                report = await watcher.check(target, budget=deadline - watcher.clock.monotonic())
             finally:
                 gate.release()
         finally:
