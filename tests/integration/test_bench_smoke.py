@@ -40,3 +40,8 @@ def test_bench_admin_runs_at_its_smallest() -> None:
     require_binary("named-checkzone", "bind9-utils")
     out = bench("bench/bench_admin.py", "--sizes", "2000", "--runs", "1")
     assert "siplocate zone lint" in out and "siplocate --version" in out
+
+
+def test_bench_watch_http_runs_at_its_smallest() -> None:
+    out = bench("bench/bench_watch_http.py", "--connections", "40", "--callers", "8")
+    assert "/healthz answered" in out and "last answer after" in out
