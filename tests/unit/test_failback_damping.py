@@ -85,6 +85,12 @@ def test_a_flap_while_suppressed_keeps_it_suppressed_below_the_suppress_threshol
     assert d.suppressed(PRIMARY, 0.0)  # 1200
     assert d.suppressed(PRIMARY, 5.0)  # 600: below suppress, above reuse: still held
     assert not d.suppressed(PRIMARY, 15.0)  # 150
+    d.saw(PRIMARY, True, 10.0)
+    d.saw(PRIMARY, False, 10.0)  # 300 + 600 = 900 < suppress, but it was held: still held
+    assert d.suppressed(PRIMARY, 10.0) and d.reusable_at(PRIMARY, 10.0) > 10.0
+    d.saw(PRIMARY, True, 30.0)
+    d.saw(PRIMARY, False, 30.0)  # 56 + 600 < suppress, and free before: not held
+    assert not d.suppressed(PRIMARY, 30.0)
 
 
 def test_undamped_is_the_default_and_bad_settings_are_refused() -> None:
