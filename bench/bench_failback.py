@@ -5,10 +5,10 @@ SRV records, UDP. A client registered with `--follow --probe-interval 1 --failba
 starts on the primary; the primary then goes silent (SIGSTOP) and answers again (SIGCONT)
 about every 0.5 s (seeded jitter) for 10 s (a thread does it, so the client's event loop
 runs on), and finally left up. Printed: the failbacks (and failovers) during the flapping,
-what the client heard of the primary meanwhile (U answered, D a flap: silent after an
-answer), and the time from "left up" to the failback, for the damped client (RFC 2439 flap
-damping as `register --follow` sets it up: `Damping.for_probes(probe)`) and the undamped one
-(back at the first answer: the library default).
+what the client heard of the primary meanwhile (U answered, D silent), and the time from
+"left up" (and from the last silence heard) to the failback, for the damped client (RFC 2439
+flap damping as `register --follow` sets it up: `Damping.for_probes(probe)`) and the
+undamped one (back at the first answer: the library default).
 
 Run: .venv/bin/python bench/bench_failback.py [--flap 0.5] [--seconds 10] [--probe 1] [--runs 10]
 """
@@ -21,6 +21,7 @@ import random
 import sys
 import time
 from collections.abc import Callable
+from math import nan
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,7 @@ def flap(cluster: Cluster, half: float, seconds: float, seed: int) -> None:
 
 async def run(
     args: argparse.Namespace, dns: ClientDns, damping: Damping, seed: int
-) -> tuple[int, int, float | None, str]:
+) -> tuple[int, int, tuple[float, float] | None, str]:
     cluster = start_cluster(dns)
     nameserver = dns.nameserver
     client = SipClient(
@@ -71,10 +72,12 @@ async def run(
     )
     monitor = HealthMonitor(client, interval=args.probe)
     reg = Registration(client, expires=60, failback="probe", damping=damping, retry_interval=1)
-    heard: list[str] = []  # what the client heard of the primary: U answered, D silent
+    heard: list[tuple[str, float]] = []  # of the primary: U answered, D silent; when
     client.listeners.append(
         lambda target, up: (
-            heard.append("U" if up else "D") if target.address == "127.0.0.2" else None
+            heard.append(("U" if up else "D", time.time()))
+            if target.address == "127.0.0.2"
+            else None
         )
     )
     stop = asyncio.Event()
@@ -88,13 +91,16 @@ async def run(
                 start, heard_from = len(reg.events), len(heard)
                 await asyncio.to_thread(flap, cluster, args.flap, args.seconds, seed)
                 during = [e.event for e in reg.events[start:]]
-                seen = "".join(heard[heard_from:])
+                seen = "".join(v for v, _ in heard[heard_from:])
                 left_up = time.time()
                 after = len(reg.events)
-                back: float | None = None  # None: already on the primary
+                back: tuple[float, float] | None = None  # None: already on the primary
                 if reg.current is None or reg.current.address != "127.0.0.2":
                     event = await wait_event(reg.events, "failback", after, 60)
-                    back = event.at - left_up
+                    silent = max(
+                        (at for v, at in heard if v == "D" and at <= event.at), default=nan
+                    )
+                    back = (event.at - left_up, event.at - silent)
             finally:
                 stop.set()
                 await asyncio.wait_for(task, 10)
@@ -138,7 +144,11 @@ async def main(args: argparse.Namespace) -> None:
                 backs, overs, took, seen = await run(args, dns, make(), seed)
                 totals[name][0] += backs
                 totals[name][1] += overs
-                shown = "already on the primary" if took is None else f"{took:.2f} s"
+                shown = (
+                    "already on the primary"
+                    if took is None
+                    else f"{took[0]:.2f} s ({took[1]:.2f} s after the last silence)"
+                )
                 during = f"{backs} failbacks, {overs} failovers"
                 print(f"{seed:>4}  {name:<{w}}  {during:<28}  {seen or '-':<14}  {shown}",
                       flush=True)  # fmt: skip

@@ -256,8 +256,8 @@ class Damping:
     the figure to ``suppress`` or above suppresses failback to the target until the figure
     decays below ``reuse`` (the hysteresis keeps it from toggling at one threshold). Apart
     from that, failback also waits for ``probes`` answers in a row, like Kamailio
-    dispatcher's ``ds_inactive_threshold`` (its ``ds_probing_threshold`` is the other way).
-    Failover is never damped.
+    dispatcher's ``ds_inactive_threshold``. Failover is never damped (no counterpart to its
+    ``ds_probing_threshold``, failures before a destination is taken out).
 
     ``Damping()`` (``penalty=0``) is undamped: back at the first answer. ``for_probes``
     gives the recommended settings, in probe intervals, and says why.

@@ -93,6 +93,21 @@ def test_a_flap_while_suppressed_keeps_it_suppressed_below_the_suppress_threshol
     assert not d.suppressed(PRIMARY, 30.0)
 
 
+def test_the_flap_history_is_bounded_and_forgets_the_longest_unheard_first() -> None:
+    from siplocate.failover import DAMPING_TARGETS, key
+
+    d = Damping.for_probes(1.0)
+    many = [Target(Transport.UDP, f"h{i}.test", 5060, f"10.0.{i // 256}.{i % 256}", 10, 0)
+            for i in range(DAMPING_TARGETS + 50)]  # fmt: skip
+    d.saw(PRIMARY, True, 0.0)
+    for i, target in enumerate(many):
+        d.saw(target, True, float(i))
+        d.saw(PRIMARY, True, float(i))  # heard of all along: kept
+    assert len(d.history) == DAMPING_TARGETS
+    assert key(PRIMARY) in d.history and key(many[-1]) in d.history
+    assert key(many[0]) not in d.history
+
+
 def test_undamped_is_the_default_and_bad_settings_are_refused() -> None:
     assert not Damping().damped
     assert Damping(probes=3).damped and Damping.for_probes(1.0, probes=1).damped
