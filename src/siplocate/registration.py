@@ -162,8 +162,9 @@ class Registration:
 
     def _steering(self) -> Steering:
         """Where the next REGISTER starts: the current registrar (failback never, or damped
-        and no higher-ranked target steady yet), the steady target it fails back to, or the
-        top of the list (undamped: the walk itself skips targets known to be down)."""
+        and every higher-ranked target suppressed or short of answers in a row), the first
+        higher-ranked target damping lets it fail back to, or the top of the list (undamped:
+        the walk itself skips targets known to be down)."""
         if self.failback == Failback.NEVER:
             return Steering(prefer=self.current)
         if self.current is None or not self.damping.damped:
