@@ -1,15 +1,16 @@
-"""Damped failback benchmark (issue 11): a flapping primary, damped against undamped.
+"""Damped failback benchmark (issues 11 and 22): a flapping primary, damped against undamped.
 
 Real Kamailio registrars on 127.0.0.2 (primary) and 127.0.0.3 (backup) behind real BIND9
 SRV records, UDP. A client registered with `--follow --probe-interval 1 --failback probe`
 starts on the primary; the primary then goes silent (SIGSTOP) and answers again (SIGCONT)
-about every 0.5 s (seeded jitter) for 10 s (a
-thread does it, so the client's event loop runs on), and finally left up. Printed: the
-failbacks (and failovers) during the flapping, and the time from "left up" to the failback,
-for the damped client (K = 3 probes in a row, 30 s hold-down: the CLI default) and the
-undamped one (back at the first answer: the library default and the old behaviour).
+about every 0.5 s (seeded jitter) for 10 s (a thread does it, so the client's event loop
+runs on), and finally left up. Printed: the failbacks (and failovers) during the flapping,
+what the client heard of the primary meanwhile (U answered, D silent), and the time from
+"left up" (and from the last silence heard) to the failback, for the damped client (RFC 2439
+flap damping as `register --follow` sets it up: `Damping.for_probes(probe)`) and the
+undamped one (back at the first answer: the library default).
 
-Run: .venv/bin/python bench/bench_failback.py [--flap 0.5] [--seconds 10] [--probe 1]
+Run: .venv/bin/python bench/bench_failback.py [--flap 0.5] [--seconds 10] [--probe 1] [--runs 10]
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import asyncio
 import random
 import sys
 import time
+from collections.abc import Callable
+from math import nan
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +59,7 @@ def flap(cluster: Cluster, half: float, seconds: float, seed: int) -> None:
 
 async def run(
     args: argparse.Namespace, dns: ClientDns, damping: Damping, seed: int
-) -> tuple[int, int, float | None]:
+) -> tuple[int, int, tuple[float, float] | None, str]:
     cluster = start_cluster(dns)
     nameserver = dns.nameserver
     client = SipClient(
@@ -69,6 +72,14 @@ async def run(
     )
     monitor = HealthMonitor(client, interval=args.probe)
     reg = Registration(client, expires=60, failback="probe", damping=damping, retry_interval=1)
+    heard: list[tuple[str, float]] = []  # of the primary: U answered, D silent; when
+    client.listeners.append(
+        lambda target, up: (
+            heard.append(("U" if up else "D", time.time()))
+            if target.address == "127.0.0.2"
+            else None
+        )
+    )
     stop = asyncio.Event()
     try:
         async with client:
@@ -77,22 +88,26 @@ async def run(
             task = asyncio.create_task(reg.run(stop))
             try:
                 await wait_event(reg.events, "registered", 0, 30)
-                start = len(reg.events)
+                start, heard_from = len(reg.events), len(heard)
                 await asyncio.to_thread(flap, cluster, args.flap, args.seconds, seed)
                 during = [e.event for e in reg.events[start:]]
+                seen = "".join(v for v, _ in heard[heard_from:])
                 left_up = time.time()
                 after = len(reg.events)
-                back: float | None = None  # None: already on the primary
+                back: tuple[float, float] | None = None  # None: already on the primary
                 if reg.current is None or reg.current.address != "127.0.0.2":
                     event = await wait_event(reg.events, "failback", after, 60)
-                    back = event.at - left_up
+                    silent = max(
+                        (at for v, at in heard if v == "D" and at <= event.at), default=nan
+                    )
+                    back = (event.at - left_up, event.at - silent)
             finally:
                 stop.set()
                 await asyncio.wait_for(task, 10)
                 await monitor.stop()
     finally:
         cluster.stop()
-    return during.count("failback"), during.count("failover"), back
+    return during.count("failback"), during.count("failover"), back, seen
 
 
 async def wait_event(events: list[RegEvent], kind: str, since: int, timeout: float) -> RegEvent:
@@ -107,35 +122,42 @@ async def wait_event(events: list[RegEvent], kind: str, since: int, timeout: flo
 
 async def main(args: argparse.Namespace) -> None:
     dns = start_client_dns(["127.0.0.2", "127.0.0.3"])
-    k = 3
+    damped = Damping.for_probes(args.probe)
     print("siplocate damped-failback benchmark: 2 real Kamailio registrars behind real BIND9,")
     print(f"UDP; the primary silent/answering every ~{args.flap:g} s for {args.seconds:g} s,")
     print(f"then left up; probe interval {args.probe:g} s, probe timeout = failover budget "
-          f"{args.budget:g} s, --failback probe.\n")  # fmt: skip
+          f"{args.budget:g} s, --failback probe.")  # fmt: skip
+    print(f"damped: a penalty of {damped.penalty:g} per flap, half-life {damped.half_life:g} s, "
+          f"suppress at {damped.suppress:g}, reuse below {damped.reuse:g}, max-suppress "
+          f"{damped.max_suppress:g} s, {damped.probes} answers in a row.\n")  # fmt: skip
     try:
-        kinds = (
-            (f"damped (K = {k}, hold-down 30 s)", Damping(probes=k, hold_down=30)),
-            ("undamped (first answer)", Damping()),
+        kinds: tuple[tuple[str, Callable[[], Damping]], ...] = (
+            ("damped (RFC 2439 flap damping)", lambda: Damping.for_probes(args.probe)),
+            ("undamped (first answer)", Damping),
         )
         w = max(len(name) for name, _ in kinds)
-        print(f"{'seed':>4}  {'client':<{w}}  {'while flapping':<28}  failback once left up")
+        print(f"{'seed':>4}  {'client':<{w}}  {'while flapping':<28}  {'heard':<14}  "
+              "failback once left up")  # fmt: skip
         totals: dict[str, list[int]] = {name: [0, 0] for name, _ in kinds}
         for seed in range(args.seed, args.seed + args.runs):
-            for name, damping in kinds:
-                backs, overs, took = await run(
-                    args, dns, Damping(damping.probes, damping.hold_down), seed
-                )
+            for name, make in kinds:
+                backs, overs, took, seen = await run(args, dns, make(), seed)
                 totals[name][0] += backs
                 totals[name][1] += overs
-                shown = "already on the primary" if took is None else f"{took:.2f} s"
+                shown = (
+                    "already on the primary"
+                    if took is None
+                    else f"{took[0]:.2f} s ({took[1]:.2f} s after the last silence)"
+                )
                 during = f"{backs} failbacks, {overs} failovers"
-                print(f"{seed:>4}  {name:<{w}}  {during:<28}  {shown}", flush=True)
+                print(f"{seed:>4}  {name:<{w}}  {during:<28}  {seen or '-':<14}  {shown}",
+                      flush=True)  # fmt: skip
         print()
         for name, (backs, overs) in totals.items():
             print(f"in all, {name}: {backs} failbacks and {overs} failovers while flapping")
-        print(f"targets: 0 failbacks while flapping; failback <= K x probe + 0.5 s = "
-              f"{k * args.probe + 0.5:g} s (unless a failback in the flapping started the "
-              "hold-down)")  # fmt: skip
+        print(f"targets: 0 failbacks while flapping; the failback once left up within "
+              f"max-suppress ({damped.max_suppress:g} s) of the primary's last flap, "
+              f"at most {damped.max_suppress + args.probe:g} s")  # fmt: skip
     finally:
         dns.bind.stop()
 
@@ -147,5 +169,5 @@ if __name__ == "__main__":
     parser.add_argument("--probe", type=float, default=1.0, help="probe interval, seconds")
     parser.add_argument("--budget", type=float, default=0.3, help="failover budget = probe timeout")
     parser.add_argument("--seed", type=int, default=1, help="first seed of the flapping")
-    parser.add_argument("--runs", type=int, default=5, help="runs (seeds) per client")
+    parser.add_argument("--runs", type=int, default=10, help="runs (seeds) per client")
     asyncio.run(main(parser.parse_args()))

@@ -225,44 +225,154 @@ class Failover:
         return until
 
 
+#: RFC 2439's unit: what one flap adds to a target's penalty; thresholds are in the same unit.
+FLAP_PENALTY = 1000.0
+#: Targets whose flap history is kept at once (the oldest is forgotten past it): a long
+#: ``--follow`` run under changing DNS answers must not grow it without limit.
+DAMPING_TARGETS = 256
+
+
+@dataclass
+class FlapHistory:
+    """What damping remembers of one target: its penalty as of ``at``, whether failback to
+    it is suppressed, its answers in a row and the last verdict (None: never heard of)."""
+
+    penalty: float = 0.0
+    at: float = 0.0
+    suppressed: bool = False
+    streak: int = 0
+    up: bool | None = None
+
+
 @dataclass
 class Damping:
-    """Damped failback: return to a higher-ranked target only once it answered ``probes``
-    health probes in a row, and never sooner than ``hold_down`` seconds after the last
-    failback, so a flapping primary does not drag its clients back and forth.
+    """Damped failback, RFC 2439 route-flap damping applied to registrars; pure, ``now`` is
+    the caller's monotonic seconds.
 
-    ``probes=1, hold_down=0`` is undamped: fail back at the first answer.
+    A *flap* is a target that had answered failing (a probe or a request: up -> down). Each
+    flap adds ``penalty`` to the target's figure; the figure halves every ``half_life``
+    seconds and never exceeds the ceiling ``reuse * 2 ** (max_suppress / half_life)``, so a
+    target is never held longer than ``max_suppress`` after its last flap. A flap that takes
+    the figure to ``suppress`` or above suppresses failback to the target until the figure
+    decays below ``reuse`` (the hysteresis keeps it from toggling at one threshold). Apart
+    from that, failback also waits for ``probes`` answers in a row, like Kamailio
+    dispatcher's ``ds_inactive_threshold``. Failover is never damped (no counterpart to its
+    ``ds_probing_threshold``, failures before a destination is taken out).
+
+    ``Damping()`` (``penalty=0``) is undamped: back at the first answer. ``for_probes``
+    gives the recommended settings, in probe intervals, and says why.
     """
 
+    penalty: float = 0.0
+    suppress: float = FLAP_PENALTY
+    reuse: float = FLAP_PENALTY / 4
+    half_life: float = 5.0
+    max_suppress: float = 15.0
     probes: int = 1
-    hold_down: float = 0.0
-    streak: dict[TargetKey, int] = field(default_factory=dict)
-    last_failback: float = -math.inf
+    history: dict[TargetKey, FlapHistory] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.probes < 1:
             raise BadInput(f"failback needs at least 1 healthy probe, not {self.probes}")
-        if not self.hold_down >= 0:
+        if not 0 <= self.penalty < math.inf:
+            raise BadInput(f"the flap penalty must be 0 or more, not {self.penalty}")
+        if not 0 < self.half_life < math.inf:
+            raise BadInput(f"the damping half-life must be above 0 seconds, not {self.half_life}")
+        if not 0 < self.reuse < self.suppress < math.inf:
             raise BadInput(
-                f"the failback hold-down must be 0 or more seconds, not {self.hold_down}"
+                f"damping needs 0 < reuse < suppress (reuse {self.reuse}, suppress "
+                f"{self.suppress}): failback is allowed again below the lower one"
             )
+        if not self.ceiling >= self.suppress:
+            raise BadInput(
+                f"a max-suppress of {self.max_suppress} s caps the penalty at "
+                f"{self.ceiling:.0f}, below suppress {self.suppress:g}: nothing would be damped"
+            )
+
+    @classmethod
+    def for_probes(
+        cls, interval: float, probes: int = 3, half_life: float | None = None
+    ) -> Damping:
+        """The recommended damping for health probes every ``interval`` seconds (the
+        half-life 5 intervals unless given, the max-suppress always 3 half-lives).
+
+        A client sees at most one flap per two probes, so the times scale with the interval.
+        One flap suppresses (``suppress`` = one penalty: unlike a BGP withdrawal, a
+        registrar that stopped answering is one failure too many to trust at once) for two
+        half-lives (``reuse`` = a quarter penalty) = 10 probe intervals: a primary whose
+        every other probe goes unanswered in step with the probes can look up for 9 probes
+        in a row between two silences. Flaps that follow add up to the ceiling, reached by
+        two quick flaps, which holds at most 3 half-lives = 15 intervals after the last flap.
+        A primary that was down longer than that comes back after ``probes`` answers.
+        """
+        half = 5 * interval if half_life is None else half_life
+        return cls(
+            penalty=FLAP_PENALTY,
+            suppress=FLAP_PENALTY,
+            reuse=FLAP_PENALTY / 4,
+            half_life=half,
+            max_suppress=3 * half,
+            probes=probes,
+        )
 
     @property
     def damped(self) -> bool:
-        return self.probes > 1 or self.hold_down > 0
+        return self.penalty > 0 or self.probes > 1
 
-    def saw(self, target: Target, up: bool) -> None:
-        """One health probe's verdict: an answer lengthens the streak, silence ends it."""
+    @property
+    def ceiling(self) -> float:
+        """The highest penalty kept (RFC 2439): it decays below ``reuse`` in ``max_suppress``."""
+        return self.reuse * 2 ** min(self.max_suppress / self.half_life, 1000.0)
+
+    def _decayed(self, h: FlapHistory, now: float) -> float:
+        return h.penalty * 2 ** (-max(0.0, now - h.at) / self.half_life)
+
+    def penalty_at(self, target: Target, now: float) -> float:
+        """``target``'s penalty at ``now``: what its flaps add, halved every half-life."""
+        h = self.history.get(key(target))
+        return 0.0 if h is None else self._decayed(h, now)
+
+    def saw(self, target: Target, up: bool, now: float) -> None:
+        """One verdict (a probe or a request): an answer lengthens the streak; silence after
+        an answer is a flap, which adds the penalty and may suppress failback."""
         k = key(target)
-        self.streak[k] = self.streak.get(k, 0) + 1 if up else 0
+        h = self.history.pop(k, None) or FlapHistory(at=now)
+        self.history[k] = h  # the most recently heard of last: the oldest is forgotten first
+        if len(self.history) > DAMPING_TARGETS:
+            del self.history[next(iter(self.history))]
+        if up:
+            h.streak += 1
+        else:
+            if h.up and self.penalty > 0:
+                held = self._suppressed(h, now)
+                h.penalty = min(self._decayed(h, now) + self.penalty, self.ceiling)
+                h.at = now
+                h.suppressed = held or h.penalty >= self.suppress
+            h.streak = 0
+        h.up = up
+
+    def _suppressed(self, h: FlapHistory, now: float) -> bool:
+        return h.suppressed and self._decayed(h, now) >= self.reuse
+
+    def suppressed(self, target: Target, now: float) -> bool:
+        """Is failback to ``target`` suppressed: it went above ``suppress`` and has not yet
+        decayed below ``reuse``?"""
+        h = self.history.get(key(target))
+        return h is not None and self._suppressed(h, now)
+
+    def reusable_at(self, target: Target, now: float) -> float:
+        """When the suppression of ``target`` ends if it flaps no more (``now`` if it is not
+        suppressed): when its penalty decays below ``reuse``."""
+        h = self.history.get(key(target))
+        if h is None or not self._suppressed(h, now):
+            return now
+        return h.at + self.half_life * math.log2(h.penalty / self.reuse)
 
     def may_fail_back(self, target: Target, now: float) -> bool:
-        """Is ``target`` healthy for long enough, and the hold-down over?"""
-        steady = self.streak.get(key(target), 0) >= self.probes
-        return steady and now - self.last_failback >= self.hold_down
-
-    def failed_back(self, now: float) -> None:
-        self.last_failback = now
+        """Has ``target`` answered ``probes`` times in a row, and is it not suppressed?"""
+        h = self.history.get(key(target))
+        streak = 0 if h is None else h.streak
+        return streak >= self.probes and not self.suppressed(target, now)
 
 
 #: RFC 3263 §4.3: a 503 means try the next target; every other final answer is the answer.

@@ -63,9 +63,10 @@ class Registration:
     """Stay registered: refresh before expiry, fail over at once when the registrar fails (as
     soon as a request or the health monitor notices), fail back per ``failback``.
 
-    ``damping`` (default: none) holds a failback back until the higher-ranked target answered
-    that many health probes in a row and the hold-down since the last failback is over; it
-    applies to probe-driven failbacks and to refreshes alike.
+    ``damping`` (default: none) holds a failback back while the higher-ranked target's flap
+    penalty keeps it suppressed (RFC 2439 style, see ``Damping``) or it has not yet answered
+    ``damping.probes`` health probes in a row; it applies to probe-driven failbacks and to
+    refreshes alike. ``clock`` is monotonic seconds, the time the damping runs on.
     """
 
     def __init__(
@@ -99,7 +100,7 @@ class Registration:
 
     def _health(self, target: Target, up: bool) -> None:
         """A health check or another request learned something about a target."""
-        self.damping.saw(target, up)
+        self.damping.saw(target, up, self.clock())
         if not up:
             self._failback_tried.discard(key(target))
         if self.current is None:
@@ -153,7 +154,6 @@ class Registration:
                 kind = "refreshed"
             elif self._rank(self.current) < self._rank(previous):
                 kind = "failback"
-                self.damping.failed_back(self.clock())
             else:
                 kind = "failover"
             event = RegEvent(kind, self.current, now, outcome.describe(), outcome.attempts)
@@ -162,8 +162,9 @@ class Registration:
 
     def _steering(self) -> Steering:
         """Where the next REGISTER starts: the current registrar (failback never, or damped
-        and no higher-ranked target steady yet), the steady target it fails back to, or the
-        top of the list (undamped: the walk itself skips targets known to be down)."""
+        and every higher-ranked target suppressed or short of answers in a row), the first
+        higher-ranked target damping lets it fail back to, or the top of the list (undamped:
+        the walk itself skips targets known to be down)."""
         if self.failback == Failback.NEVER:
             return Steering(prefer=self.current)
         if self.current is None or not self.damping.damped:

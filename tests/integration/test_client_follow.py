@@ -207,16 +207,18 @@ async def test_a_flapping_primary_gets_one_damped_failback_not_many(
     cluster: Cluster, damped: bool
 ) -> None:
     """The primary goes silent and answers again, five times, under 0.3 s probes.
-    Undamped, the registration follows it back and forth. Damped (K = 3 probes in a row),
-    each time it answers only one probe before going silent again: the registration stays
-    on the backup, then fails back once when the primary stays up.
+    Undamped, the registration follows it back and forth. Damped (flap damping as
+    ``register --follow`` sets it up for 0.3 s probes), each time it answers only one probe
+    before going silent again: the registration stays on the backup, then fails back once
+    when the primary stays up, as soon as its flap penalty has decayed below reuse.
 
     The flaps are counted in probes, not in wall-clock time: a fixed 0.3 s window lets
     three probes in when the machine is busy and the loop wakes late."""
     from siplocate.failover import Damping
 
     k = 3
-    damping = Damping(probes=k, hold_down=30) if damped else Damping()
+    damping = Damping.for_probes(0.3, probes=k) if damped else Damping()
+    stamps: dict[str, float] = {}  # event -> monotonic time it was last seen
     primary = cluster.primary
     verdicts: list[bool] = []  # what the client learned about the primary, in order
     steady = False  # set when the primary is to stay up
@@ -232,7 +234,13 @@ async def test_a_flapping_primary_gets_one_damped_failback_not_many(
         monitor = HealthMonitor(client, interval=0.3)
         await monitor.probe_all()
         monitor.start()
-        reg = Registration(client, expires=60, failback="probe", damping=damping)
+        reg = Registration(
+            client,
+            expires=60,
+            failback="probe",
+            damping=damping,
+            on_event=lambda e: stamps.__setitem__(e.event, time.monotonic()),
+        )
         client.listeners.append(on_primary)  # after the registration's own listener
         stop = asyncio.Event()
         task = asyncio.create_task(reg.run(stop))
@@ -262,19 +270,25 @@ async def test_a_flapping_primary_gets_one_damped_failback_not_many(
             if damped:
                 assert flapping == ["registered", "failover"], flapping  # no failback
                 assert verdicts.count(True) >= 5  # it did answer once per flap
-                await verdict(primary.pause, False)  # silent once more (streak over) ...
+                await verdict(primary.pause, False)  # silent once more (a sixth flap) ...
                 steady = True
+                target = next(t for t in client.last_targets if t.address == primary.address)
+                ends = damping.reusable_at(target, time.monotonic())
+                # five flaps within max-suppress: the penalty is at the ceiling
+                assert damping.penalty_at(target, time.monotonic()) > damping.suppress
                 rounds = monitor.rounds
                 primary.resume()  # ... and now it stays up
                 steady_from = time.monotonic()
-                back = await wait_for(reg.events, "failback", 10)
+                back = await wait_for(reg.events, "failback", 15)
                 took = time.monotonic() - steady_from
                 rounds = monitor.rounds - rounds
                 assert back.target is not None and back.target.address == "127.0.0.2"
                 print(f"\ndamped failback {took:.2f} s, {rounds} probe rounds after: {flapping}")
-                # after K probes in a row (a round may end during the REGISTER), not
-                # after the 30 s hold-down or at the 30 s refresh
-                assert k <= rounds <= k + 2, rounds
+                # not before the penalty decayed below reuse (at most max-suppress after
+                # the last flap), then at the next probe (a round may end during the
+                # REGISTER); not at the 30 s refresh
+                assert ends <= stamps["failback"], (ends, stamps)
+                assert rounds <= (ends - steady_from) / 0.3 + 3, (rounds, ends - steady_from)
             else:  # dragged back and forth
                 assert flapping == ["registered"] + ["failover", "failback"] * 5, flapping
         finally:

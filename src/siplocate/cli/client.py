@@ -218,17 +218,48 @@ def register(
             "--failback-after",
             metavar="N",
             help="With --probe-interval: fail back only once the higher-ranked server "
-            "answered N probes in a row (damps a flapping primary).",
+            "answered N probes in a row (like Kamailio's ds_inactive_threshold).",
         ),
     ] = 3,
-    hold_down: Annotated[
-        str,
+    half_life: Annotated[
+        str | None,
         typer.Option(
-            "--hold-down",
+            "--half-life",
             metavar="DURATION",
-            help="With --follow: at most one failback per DURATION (0 for none).",
+            help="Flap damping (RFC 2439): each time a server that answered fails, it gets a "
+            "penalty of 1000 that halves every DURATION; 0 turns it off. Default: 5 probe "
+            "intervals (5s without --probe-interval).",
         ),
-    ] = "30s",
+    ] = None,
+    suppress: Annotated[
+        float | None,
+        typer.Option(
+            "--suppress",
+            metavar="PENALTY",
+            help="No failback to a server once its penalty reaches PENALTY (default 1000: "
+            "at its first failure) ...",
+        ),
+    ] = None,
+    reuse: Annotated[
+        float | None,
+        typer.Option(
+            "--reuse",
+            metavar="PENALTY",
+            help="... until it decays below PENALTY (default 250: 2 half-lives after one failure).",
+        ),
+    ] = None,
+    max_suppress: Annotated[
+        str | None,
+        typer.Option(
+            "--max-suppress",
+            metavar="DURATION",
+            help="Longest suppression after a server's last failure, however often it "
+            "flapped (caps the penalty; default 3 half-lives).",
+        ),
+    ] = None,
+    hold_down: Annotated[
+        str | None, typer.Option("--hold-down", hidden=True, help="Replaced by --half-life.")
+    ] = None,
     failover_on: Annotated[
         str,
         typer.Option(
@@ -305,16 +336,12 @@ def register(
         raise BadInput("--outbound keeps each flow alive itself: drop --probe-interval")
     if not 1 <= flows <= 16:
         raise BadInput(f"--flows must be between 1 and 16, not {flows}")
-    from ..failover import Damping, Failback
+    from ..failover import Failback
 
     back = Failback.parse(failback)
-    hold = (
-        0.0 if hold_down.strip() in ("0", "0s", "0ms") else parse_duration(hold_down, "--hold-down")
+    damping = damping_options(
+        interval, failback_after, half_life, suppress, reuse, max_suppress, hold_down
     )
-    if failback_after < 1:
-        raise BadInput(f"--failback-after must be at least 1, not {failback_after}")
-    # Probes are what a damped failback counts: without them only the hold-down applies.
-    damping = Damping(probes=failback_after if interval else 1, hold_down=hold)
     client = build_client(
         aor,
         password_file=password_file,
@@ -345,6 +372,44 @@ def register(
     else:
         code = run(_once(client, expires, json))
     raise typer.Exit(code)
+
+
+def damping_options(
+    interval: float | None,
+    failback_after: int,
+    half_life: str | None,
+    suppress: float | None,
+    reuse: float | None,
+    max_suppress: str | None,
+    hold_down: str | None,
+) -> Damping:
+    """The damped failback ``register --follow`` asked for: ``Damping.for_probes`` with the
+    knobs given on the command line (BadInput for a bad one or the retired --hold-down)."""
+    import dataclasses
+
+    from ..failover import Damping
+
+    if hold_down is not None:
+        raise BadInput(
+            "--hold-down is gone: failback is now damped by a flap penalty; use --half-life "
+            "(0 for none) and --max-suppress (see 'Damped failback' in the README)"
+        )
+    if failback_after < 1:
+        raise BadInput(f"--failback-after must be at least 1, not {failback_after}")
+    # Probes are what --failback-after counts: without them only the flap penalty applies.
+    probes = failback_after if interval else 1
+    if half_life is not None and half_life.strip().lower() in ("0", "0s", "0ms"):
+        return Damping(probes=probes)
+    half = parse_duration(half_life, "--half-life") if half_life is not None else None
+    d = Damping.for_probes(interval or 1.0, probes, half)
+    return dataclasses.replace(  # checked again, as any Damping
+        d,
+        suppress=d.suppress if suppress is None else suppress,
+        reuse=d.reuse if reuse is None else reuse,
+        max_suppress=d.max_suppress
+        if max_suppress is None
+        else parse_duration(max_suppress, "--max-suppress"),
+    )
 
 
 async def _once(client: SipClient, expires: int, json: bool) -> int:

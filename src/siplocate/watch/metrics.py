@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from .model import DomainView, Level, TargetHealth
 
 if TYPE_CHECKING:
-    from .monitor import CheckReport
+    from .probe import CheckReport
 
 TARGET_LABELS = ("domain", "transport", "host", "address", "port")
 RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -10,7 +10,6 @@ import contextlib
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.name
@@ -23,7 +22,7 @@ from .clock import Clock, SystemClock
 from .events import Event, EventLog
 from .metrics import Metrics
 from .model import DomainView, TargetHealth, chain_lines, stale_used, target_key
-from .probe import Prober, ProbeResult, SipProber
+from .probe import CheckReport, Prober, ProbeResult, SipProber
 
 MIN_REFRESH = 1.0  # never re-resolve more often than this, whatever the TTL
 MAX_REFRESH = 3600.0  # re-resolve at least hourly, even with long TTLs
@@ -260,16 +259,3 @@ class Watcher:
 
 def _warn(what: str, exc: Exception) -> None:
     print(f"siplocate watch: {what} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-
-
-@dataclass
-class CheckReport:
-    """What ``/probe`` reports: the resolution's cost and every target's answer."""
-
-    domain: str
-    success: bool = False
-    seconds: float = 0.0
-    dns_seconds: float = 0.0
-    stale: int = 0  # answers served stale
-    dns_error: str | None = None
-    targets: list[tuple[Target, ProbeResult]] = field(default_factory=list)

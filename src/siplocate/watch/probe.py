@@ -1,8 +1,9 @@
-"""OPTIONS probing through the SIP client's public API: the watcher's only tie to client.py."""
+"""OPTIONS probing through the SIP client's public API (the watcher's only tie to client.py),
+and what one probe and one ``/probe`` check report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +18,19 @@ class ProbeResult:
     status: int | None
     error: str | None
     rtt: float  # seconds
+
+
+@dataclass
+class CheckReport:
+    """What ``/probe`` reports: the resolution's cost and every target's answer."""
+
+    domain: str
+    success: bool = False
+    seconds: float = 0.0
+    dns_seconds: float = 0.0
+    stale: int = 0  # answers served stale
+    dns_error: str | None = None
+    targets: list[tuple[Target, ProbeResult]] = field(default_factory=list)
 
 
 class Prober(Protocol):
