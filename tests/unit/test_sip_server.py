@@ -62,8 +62,8 @@ def test_non_invite_repeats_its_final_for_retransmissions_until_timer_j() -> Non
     req = request()
     tx = ServerTransaction(req, reliable=False, timers=T)
     ok = build_response(req, 200, to_tag=tx.to_tag)
-    assert tx.respond(ok) == [Reply(ok), Arm(Timer.J, 32.0)]
-    assert tx.receive(req) == [Reply(ok)]
+    assert tx.respond(ok) == [Reply(bytes(ok)), Arm(Timer.J, 32.0)]
+    assert tx.receive(req) == [Reply(bytes(ok))]
     assert tx.respond(build_response(req, 500)) == []  # one final only
     assert tx.fire(Timer.J) == [] and tx.done
     assert tx.receive(req) == []
@@ -73,21 +73,21 @@ def test_non_invite_over_tcp_ends_at_once_and_provisional_is_repeated() -> None:
     req = request("NOTIFY")
     tx = ServerTransaction(req, reliable=True, timers=T)
     trying = build_response(req, 100)
-    assert tx.respond(trying) == [Reply(trying)] and tx.state == State.PROCEEDING
-    assert tx.receive(req) == [Reply(trying)]
+    assert tx.respond(trying) == [Reply(bytes(trying))] and tx.state == State.PROCEEDING
+    assert tx.receive(req) == [Reply(bytes(trying))]
     ok = build_response(req, 200, to_tag=tx.to_tag)
-    assert tx.respond(ok) == [Reply(ok), Arm(Timer.J, 0.0)]
+    assert tx.respond(ok) == [Reply(bytes(ok)), Arm(Timer.J, 0.0)]
 
 
 def test_invite_non_2xx_final_is_retransmitted_until_the_ack() -> None:
     req = request("INVITE")
     tx = ServerTransaction(req, reliable=False, timers=T)
     busy = build_response(req, 486, to_tag=tx.to_tag)
-    assert tx.respond(busy) == [Reply(busy), Arm(Timer.H, 32.0), Arm(Timer.G, 0.5)]
-    assert tx.fire(Timer.G) == [Reply(busy), Arm(Timer.G, 1.0)]
-    assert tx.fire(Timer.G) == [Reply(busy), Arm(Timer.G, 2.0)]
-    assert tx.fire(Timer.G) == [Reply(busy), Arm(Timer.G, 4.0)]
-    assert tx.fire(Timer.G) == [Reply(busy), Arm(Timer.G, 4.0)]  # capped at T2
+    assert tx.respond(busy) == [Reply(bytes(busy)), Arm(Timer.H, 32.0), Arm(Timer.G, 0.5)]
+    assert tx.fire(Timer.G) == [Reply(bytes(busy)), Arm(Timer.G, 1.0)]
+    assert tx.fire(Timer.G) == [Reply(bytes(busy)), Arm(Timer.G, 2.0)]
+    assert tx.fire(Timer.G) == [Reply(bytes(busy)), Arm(Timer.G, 4.0)]
+    assert tx.fire(Timer.G) == [Reply(bytes(busy)), Arm(Timer.G, 4.0)]  # capped at T2
     assert tx.receive(request("ACK")) == [Acked(), Arm(Timer.I, 5.0)]
     assert tx.state == State.CONFIRMED
     assert tx.fire(Timer.G) == [] and tx.receive(request("INVITE")) == []
@@ -105,8 +105,8 @@ def test_invite_2xx_is_accepted_retransmitted_and_ends_on_ack_or_timer_l() -> No
     req = request("INVITE")
     tx = ServerTransaction(req, reliable=False, timers=T)
     ok = build_response(req, 200, to_tag=tx.to_tag)
-    assert tx.respond(ok) == [Reply(ok), Arm(Timer.L, 32.0), Arm(Timer.G, 0.5)]
-    assert tx.receive(req) == [Reply(ok)]  # INVITE retransmission: 2xx again
+    assert tx.respond(ok) == [Reply(bytes(ok)), Arm(Timer.L, 32.0), Arm(Timer.G, 0.5)]
+    assert tx.receive(req) == [Reply(bytes(ok))]  # INVITE retransmission: 2xx again
     assert tx.ack() == [Acked()] and tx.done
     tx2 = ServerTransaction(req, reliable=False, timers=T)
     tx2.respond(ok)
@@ -242,12 +242,12 @@ async def test_incoming_invite_default_480_then_ack_matches() -> None:
     conn = Recorder()
     client.answerer.serve(request("INVITE"), conn)
     await settle()
-    assert conn.codes() == [100, 480]
+    assert conn.codes() == [480]  # answered at once: no 100 Trying needed (§17.2.1)
     client.answerer.serve(request("INVITE"), conn)  # retransmission before the ACK
-    assert conn.codes() == [100, 480, 480]
+    assert conn.codes() == [480, 480]
     client.answerer.serve(request("ACK"), conn)
     client.answerer.serve(request("INVITE"), conn)  # after the ACK: absorbed, not answered
-    assert conn.codes() == [100, 480, 480]
+    assert conn.codes() == [480, 480]
     await client.close()
 
 
