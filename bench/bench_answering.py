@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_soak import aor_answered  # noqa: E402
+from tests.fixtures.flood import Flooder, invite  # noqa: E402
 from tests.fixtures.kamailio import (  # noqa: E402
     CLIENT_DOMAIN,
     PASSWORD,
@@ -85,86 +86,13 @@ def socket_drops(pid: int) -> int:
     return drops
 
 
-def invite(call_id: str, lport: int) -> bytes:
-    return (
-        f"INVITE {AOR} SIP/2.0\r\n"
-        f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bK{call_id};rport\r\n"
-        f"Max-Forwards: 70\r\nFrom: <sip:flood@127.0.0.1>;tag=f{call_id}\r\n"
-        f"To: <{AOR}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
-        f"Contact: <sip:flood@127.0.0.1:{lport}>\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
-
-
-class Flooder:
-    """Sends INVITEs at a steady rate and records, per Call-ID, the final answers it gets."""
-
-    def __init__(self, registrar: tuple[str, int]) -> None:
-        self.registrar = registrar
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # Our own losses must not count as the client's: a large buffer (capped by rmem_max).
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 2**20)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.finals: dict[str, tuple[int, str]] = {}  # call-id -> (code, client | kamailio)
-        self.received = 0
-        self.stop = threading.Event()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        while not self.stop.is_set():
-            try:
-                data = self.sock.recv(65535)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.received += 1
-            if not data.startswith(b"SIP/2.0 ") or data[8:9] == b"1":
-                continue
-            head = data.split(b"\r\n\r\n", 1)[0]
-            call_id = ""
-            source = "kamailio"
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                name = name.strip().lower()
-                if name in (b"call-id", b"i"):
-                    call_id = value.strip().decode(errors="replace")
-                elif name == b"server" and value.strip() == b"siplocate":
-                    source = "client"
-            if source == "kamailio" and head.startswith(b"SIP/2.0 500 Service Unavailable"):
-                source = "client"  # the client's 503, as Kamailio relays it (see REFUSED)
-            if call_id.startswith("flood") and call_id not in self.finals:
-                self.finals[call_id] = (int(data[8:11]), source)
-
-    def flood(self, count: int, rate: float) -> float:
-        """Send ``count`` INVITEs at ``rate`` per second; returns the seconds it took."""
-        start = time.monotonic()
-        batch = max(1, int(rate / 100))  # 100 batches a second
-        sent = 0
-        while sent < count:
-            for _ in range(min(batch, count - sent)):
-                self.sock.sendto(invite(f"flood{sent}", self.port), self.registrar)
-                sent += 1
-            ahead = start + sent / rate - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
-        return time.monotonic() - start
-
-    def close(self) -> None:
-        self.stop.set()
-        self.reader.join(2)
-        self.sock.close()
-
-
 def call_answered(registrar: tuple[str, int], timeout: float = 3.0) -> int | None:
     """One ordinary INVITE to the AOR: the client's final code, or None."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         s.settimeout(timeout)
         call_id = f"after{time.monotonic_ns()}"
-        s.sendto(invite(call_id, s.getsockname()[1]), registrar)
+        s.sendto(invite(AOR, call_id, s.getsockname()[1]), registrar)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -254,7 +182,7 @@ def main() -> None:
         time.sleep(1.0)
         assert aor_answered(*registrar, 2.0), "the client does not answer before the flood"
         base = status(client.pid)["VmRSS"]
-        flooder = Flooder(registrar)
+        flooder = Flooder(registrar, AOR)
         took = flooder.flood(args.count, args.rate)
         flooded = time.monotonic()
         end = time.monotonic() + args.settle
