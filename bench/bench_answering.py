@@ -16,7 +16,9 @@ client's socket dropped (``/proc/net/udp``); whether the client is still registe
 OPTIONS to the AOR through Kamailio, answered by the client) and answers a normal call.
 
 ``--src DIR`` runs the client from another source tree (e.g. a worktree of main) for a
-baseline measured the same way.
+baseline measured the same way. ``--per-transaction`` instead prints what one live INVITE
+server transaction costs (tracemalloc, 5,000 of them answered and waiting for the ACK, the
+parsed requests included), for this tree and ``--src``.
 
 Run: .venv/bin/python bench/bench_answering.py [--count 20000] [--rate 2000]
 """
@@ -144,6 +146,68 @@ def start_client(
     )
 
 
+#: Run in a subprocess (so that ``--src`` decides which siplocate it is): KiB per live INVITE
+#: server transaction, answered ``sys.argv[1]`` (0: no application, 480), never ACKed.
+PER_TRANSACTION = """
+import asyncio, gc, sys, tracemalloc
+from siplocate.client import SipClient
+from siplocate.sip.message import parse_message
+from siplocate.sip.transport import Connection
+from siplocate.target import Target, Transport
+try:
+    from siplocate.sip.server import AnswerLimits
+    unbounded = {"answering": AnswerLimits(10**6, 10**6)}
+except ImportError:
+    unbounded = {}
+
+class Quiet(Connection):
+    def send(self, data):
+        pass
+
+def invite(i):
+    return parse_message((
+        f"INVITE sip:alice@127.0.0.1:40000 SIP/2.0\\r\\n"
+        f"Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKk{i}\\r\\n"
+        f"Via: SIP/2.0/UDP 127.0.0.9:5099;branch=z9hG4bKb{i};rport=5099\\r\\n"
+        f"From: <sip:bob@client.test>;tag=t{i}\\r\\nTo: <sip:alice@client.test>\\r\\n"
+        f"Call-ID: c{i}\\r\\nCSeq: 1 INVITE\\r\\nContact: <sip:bob@127.0.0.9:5099>\\r\\n"
+        f"Content-Length: 0\\r\\n\\r\\n").encode())
+
+async def main(code, n=5000):
+    client = SipClient("sip:alice@client.test", static=["127.0.0.2"], **unbounded)
+    if code:
+        client.on_invite = lambda request: code
+    conn = Quiet(Target(Transport.UDP, "127.0.0.2", 5060, "127.0.0.2"), print, print)
+    conn.local = ("127.0.0.1", 40000)
+    for i in range(10):
+        client.answerer.serve(invite(-i - 1), conn)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(n):
+        client.answerer.serve(invite(i), conn)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gc.collect()
+    print((tracemalloc.get_traced_memory()[0] - before) / n / 1024)
+
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+def per_transaction(src: Path | None) -> None:
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    for code in (0, 200):
+        out = subprocess.run(
+            [sys.executable, "-c", PER_TRANSACTION, str(code)],
+            env=env, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        what = "accepted (a dialog too)" if code else "480, no application"
+        print(f"  {src or 'this tree'}: {float(out):.2f} KiB per live INVITE transaction, {what}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", type=int, default=20_000)
@@ -151,7 +215,14 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=40.0, help="seconds to wait after the flood")
     ap.add_argument("--src", type=Path, help="run the client from this source tree")
     ap.add_argument("--answer", type=int, help="the application answers calls with this code")
+    ap.add_argument("--per-transaction", action="store_true", help="see above")
     args = ap.parse_args()
+    if args.per_transaction:
+        print("memory per live server transaction (tracemalloc, 5,000 INVITEs, never ACKed)")
+        per_transaction(None)
+        if args.src is not None:
+            per_transaction(args.src)
+        return
 
     dns = start_client_dns(["127.0.0.2"])
     ((address, port),) = dns.addresses

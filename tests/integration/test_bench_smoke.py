@@ -40,3 +40,12 @@ def test_bench_admin_runs_at_its_smallest() -> None:
     require_binary("named-checkzone", "bind9-utils")
     out = bench("bench/bench_admin.py", "--sizes", "2000", "--runs", "1")
     assert "siplocate zone lint" in out and "siplocate --version" in out
+
+
+def test_bench_answering_runs_at_its_smallest() -> None:
+    require_binary("kamailio", "kamailio")
+    require_binary("named", "bind9")
+    out = bench("bench/bench_answering.py", "--count", "200", "--settle", "1")
+    assert "final answer from the client:" in out and "still registered:" in out
+    out = bench("bench/bench_answering.py", "--per-transaction")
+    assert "KiB per live INVITE transaction" in out
