@@ -156,12 +156,8 @@ class Answerer:
             self._ack(request, branch)  # never answered, never kept
             return
         to_tag = header_tag(request, "To")
-        calls_full = (
-            method == "INVITE"
-            and to_tag is None
-            and len(self.client.dialogs) + self.deciding >= self.limits.dialogs
-        )
-        if self.servers.full or calls_full:
+        reserve = self._reserve(request, branch, to_tag)
+        if reserve is None or not self.servers.has_room(reserve):
             self._refuse(request, conn)
             return
         problem = _unusable(request)
@@ -181,6 +177,19 @@ class Answerer:
             code, headers = decide(request)
             self._answer(runner, code, headers)
 
+    def _reserve(self, request: Request, branch: str, to_tag: str | None) -> int | None:
+        """How far past the transaction bound ``request`` may go, or None: refuse it. A new
+        call needs room for a dialog. A request in one of our dialogs (the BYE that ends a
+        call) or a CANCEL of a live INVITE may use a reserve of ``dialogs`` transactions, so
+        that a flood cannot keep a call from ending; everything else has none."""
+        if to_tag is not None:
+            key = (request.headers.get("Call-ID") or "", to_tag, header_tag(request, "From") or "")
+            return self.limits.dialogs if key in self.client.dialogs else 0
+        if request.method == "CANCEL":
+            return self.limits.dialogs if self.servers.get((branch, "INVITE")) else 0
+        calls = len(self.client.dialogs) + self.deciding
+        return None if request.method == "INVITE" and calls >= self.limits.dialogs else 0
+
     def _refuse(self, request: Request, conn: Connection) -> None:
         """Beyond a bound: 503 + Retry-After, stateless (a retransmission is refused again)."""
         self.refused += 1
@@ -194,7 +203,7 @@ class Answerer:
         if request.method == "INVITE":
             call = (request.headers.get("Call-ID") or "", _cseq_number(request) or 0)
         runner = _ServerRunner(self, conn, request, (branch, request.method), call)
-        self.servers.add(runner.key, runner, call)
+        self.servers.add(runner.key, runner, call, reserve=self.limits.dialogs)
         return runner
 
     def _answer(

@@ -404,3 +404,37 @@ async def test_dialogs_per_client_are_bounded() -> None:
     await settle()
     assert conn.codes()[-5:] == [100, 100, 503, 200, 200] and len(client.dialogs) == 2
     await client.close()
+
+
+async def test_a_full_table_still_lets_a_call_end() -> None:
+    """While a flood holds every transaction, the BYE of a call in progress and the CANCEL of
+    a call being decided use a reserve (``dialogs`` more), so a flood cannot keep a call up;
+    anything else is refused."""
+    limits = AnswerLimits(server_transactions=3, dialogs=2, retry_after=7)
+    client = SipClient("sip:alice@client.test", static=["127.0.0.2"], timers=T, answering=limits)
+    gate = __import__("asyncio").Event()
+
+    async def answer(request: Request) -> int:
+        if request.headers["Call-ID"] == "slow":
+            await gate.wait()
+        return 200
+
+    client.on_invite = answer
+    conn = Recorder()  # UDP: answered transactions stay (Timer J, L)
+    client.answerer.serve(request("INVITE", branch="z9hG4bKc1", call_id="call"), conn)
+    client.answerer.serve(request("INVITE", branch="z9hG4bKs1", call_id="slow"), conn)
+    client.answerer.serve(request("OPTIONS", branch="z9hG4bKo1", call_id="o1"), conn)
+    await settle()
+    assert len(client.answerer.servers) == 3 and len(client.dialogs) == 1
+    client.answerer.serve(request("OPTIONS", branch="z9hG4bKo2", call_id="o2"), conn)
+    assert conn.codes()[-1] == 503  # full
+    tag = next(iter(client.dialogs))[1]
+    client.answerer.serve(request("INFO", branch="z9hG4bKi", to_tag="forged", call_id="x"), conn)
+    assert conn.codes()[-1] == 503  # "in dialog", but not one of ours: no reserve
+    client.answerer.serve(request("CANCEL", branch="z9hG4bKs1", call_id="slow"), conn)
+    assert conn.codes()[-2:] == [200, 487]  # the call being decided is cancelled
+    client.answerer.serve(request("BYE", branch="z9hG4bKbye", to_tag=tag, call_id="call"), conn)
+    assert conn.codes()[-1] == 200 and client.dialogs == {}  # the call in progress ends
+    assert len(client.answerer.servers) <= 3 + 2
+    gate.set()
+    await client.close()

@@ -243,7 +243,8 @@ R = TypeVar("R")
 
 class ServerTable(Generic[R]):
     """The live server transactions of one UA (whatever the caller keeps for each), at most
-    ``limit``: ``add`` refuses beyond it and keeps nothing, and the caller answers
+    ``limit``, or ``limit + reserve`` for the requests the caller lets use a reserve (those
+    that end calls): ``add`` refuses beyond it and keeps nothing, and the caller answers
     ``refusal``. INVITEs are also found by Call-ID and CSeq (``by_call``), as the ACK for a
     2xx must be (§13.3.1.4), in one lookup rather than a scan."""
 
@@ -257,7 +258,10 @@ class ServerTable(Generic[R]):
 
     @property
     def full(self) -> bool:
-        return len(self._live) >= self.limit
+        return not self.has_room()
+
+    def has_room(self, reserve: int = 0) -> bool:
+        return len(self._live) < self.limit + max(0, reserve)
 
     def get(self, key: Key) -> R | None:
         return self._live.get(key)
@@ -265,9 +269,10 @@ class ServerTable(Generic[R]):
     def by_call(self, call: Call) -> R | None:
         return self._invites.get(call)
 
-    def add(self, key: Key, item: R, call: Call | None = None) -> bool:
-        """Keep ``item`` under ``key`` (and ``call``, for an INVITE) unless the table is full."""
-        if self.full:
+    def add(self, key: Key, item: R, call: Call | None = None, *, reserve: int = 0) -> bool:
+        """Keep ``item`` under ``key`` (and ``call``, for an INVITE) unless the table is full
+        (``reserve``: past ``limit`` by that much)."""
+        if not self.has_room(reserve):
             return False
         self._live[key] = item
         if call is not None:
