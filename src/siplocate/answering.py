@@ -232,8 +232,10 @@ class Answerer:
             self._answer(runner, code, headers, dialog)
 
     def _incoming_call(self, runner: _ServerRunner, request: Request) -> None:
-        """Ask the application (default: 480, nobody here to take it). An answer given at
-        once is sent at once; one that takes time gets 100 Trying first (§17.2.1)."""
+        """100 Trying at once (§17.2.1; Kamailio's outbound edges turned an immediate final
+        without it into 430 Flow Failed), then the application's answer (default: 480,
+        nobody here to take it): at once if it gives one, else when its coroutine ends."""
+        runner.respond(100)
         if self.client.on_invite is None:
             self._call_answered(runner, request, 480)
             return
@@ -244,7 +246,6 @@ class Answerer:
         if not inspect.isawaitable(answer):
             self._call_answered(runner, request, answer)
             return
-        runner.respond(100)  # stop the caller's retransmissions while the application decides
         self.deciding += 1
         task = asyncio.ensure_future(self._later(runner, request, answer))
         self.tasks.add(task)

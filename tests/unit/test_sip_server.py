@@ -242,12 +242,12 @@ async def test_incoming_invite_default_480_then_ack_matches() -> None:
     conn = Recorder()
     client.answerer.serve(request("INVITE"), conn)
     await settle()
-    assert conn.codes() == [480]  # answered at once: no 100 Trying needed (§17.2.1)
+    assert conn.codes() == [100, 480]
     client.answerer.serve(request("INVITE"), conn)  # retransmission before the ACK
-    assert conn.codes() == [480, 480]
+    assert conn.codes() == [100, 480, 480]
     client.answerer.serve(request("ACK"), conn)
     client.answerer.serve(request("INVITE"), conn)  # after the ACK: absorbed, not answered
-    assert conn.codes() == [480, 480]
+    assert conn.codes() == [100, 480, 480]
     await client.close()
 
 
@@ -353,8 +353,8 @@ async def test_a_flood_of_unacked_invites_keeps_bounded_state_and_gets_503() -> 
     for i in range(20):
         client.answerer.serve(request("INVITE", branch=f"z9hG4bKf{i}", call_id=f"f{i}"), conn)
     await settle()
-    assert conn.codes() == [480] * 5 + [503] * 15
-    assert retry_after(conn) == [None] * 5 + ["7"] * 15
+    assert conn.codes() == [100, 480] * 5 + [503] * 15
+    assert retry_after(conn) == [None] * 10 + ["7"] * 15
     assert len(client.answerer.servers) == 5 and not client.answerer.tasks
     assert [i.status for i in heard] == [480] * 5  # refusals never reach the application
     # The hop-by-hop ACK for a 503 finds nothing and costs nothing; a retransmitted refused
@@ -383,7 +383,7 @@ async def test_dialogs_per_client_are_bounded() -> None:
     for i in range(3):
         client.answerer.serve(request("INVITE", branch=f"z9hG4bKd{i}", call_id=f"d{i}"), conn)
     await settle()
-    assert conn.codes() == [200, 200, 503] and retry_after(conn)[-1] == "9"
+    assert conn.codes() == [100, 200, 100, 200, 503] and retry_after(conn)[-1] == "9"
     assert len(client.dialogs) == 2
     call_id, tag, _ = next(iter(client.dialogs))
     bye = request("BYE", branch="z9hG4bKbye", to_tag=tag, call_id=call_id, cseq=2)
