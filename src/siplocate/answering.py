@@ -18,9 +18,20 @@ from sipmessage import Address, Request, Response
 
 from .dialog import Dialog, header_tag
 from .sip.message import branch_of, cseq_method
+from .sip.server import (
+    AnswerLimits,
+    Call,
+    Key,
+    Reply,
+    ServerTable,
+    ServerTransaction,
+    Unacked,
+    build_response,
+    decide,
+    refusal,
+)
 from .sip.server import Arm as ServerArm
 from .sip.server import Effect as ServerEffect
-from .sip.server import Reply, ServerTransaction, Unacked, build_response, decide
 from .sip.server import Timer as ServerTimer
 from .sip.transport import Connection
 from .target import Transport
@@ -51,27 +62,41 @@ InviteHandler = Callable[[Request], "Awaitable[int] | int"]
 
 
 class _ServerRunner:
-    """The asyncio side of one server transaction: replies on its flow, timers by call_later."""
+    """The asyncio side of one server transaction: replies on its flow, timers by call_later.
 
-    def __init__(self, answerer: Answerer, conn: Connection, tx: ServerTransaction) -> None:
+    It holds the request only until the final answer (the transaction repeats bytes after
+    that), and two timer handles: Timer G, and whichever of H/I/J/L ends the transaction."""
+
+    __slots__ = ("_end", "_g", "answerer", "call", "conn", "dialog", "key", "request", "tx")
+
+    def __init__(
+        self, answerer: Answerer, conn: Connection, request: Request, key: Key, call: Call | None
+    ) -> None:
         self.answerer = answerer
         self.conn = conn
-        self.tx = tx
-        self.key = (branch_of(tx.request) or "", tx.request.method)
-        self.handles: dict[ServerTimer, asyncio.TimerHandle] = {}
+        self.tx = ServerTransaction(request, reliable=conn.reliable, timers=answerer.client.timers)
+        self.key = key
+        self.call = call
+        self.request: Request | None = request
         self.dialog: Dialog | None = None
+        self._g: asyncio.TimerHandle | None = None
+        self._end: asyncio.TimerHandle | None = None
 
     def apply(self, effects: list[ServerEffect]) -> None:
-        loop = asyncio.get_running_loop()
         for effect in effects:
             if isinstance(effect, Reply):
                 with contextlib.suppress(OSError):
-                    self.conn.send(bytes(effect.response))
+                    self.conn.send(effect.data)
             elif isinstance(effect, ServerArm):
-                old = self.handles.pop(effect.timer, None)
+                handle = asyncio.get_running_loop().call_later(
+                    effect.delay, self.fire, effect.timer
+                )
+                if effect.timer == ServerTimer.G:
+                    self._g, old = handle, self._g
+                else:
+                    self._end, old = handle, self._end
                 if old is not None:
                     old.cancel()
-                self.handles[effect.timer] = loop.call_later(effect.delay, self.fire, effect.timer)
             elif isinstance(effect, Unacked) and self.dialog is not None:
                 # §13.3.1.4: a 2xx never ACKed ends the dialog (the caller is gone).
                 self.answerer.client.dialogs.pop(self.dialog.key, None)
@@ -79,29 +104,44 @@ class _ServerRunner:
         if self.tx.done:
             self.close()
 
-    def respond(self, code: int, headers: list[tuple[str, str]] | None = None) -> None:
-        response = build_response(self.tx.request, code, to_tag=self.tx.to_tag, headers=headers)
+    def respond(self, code: int, headers: list[tuple[str, str]] | None = None) -> Request:
+        """Answer ``code``; returns the request (dropped here once the answer is final)."""
+        request = self.request
+        assert request is not None, "answered twice"
+        response = build_response(request, code, to_tag=self.tx.to_tag, headers=headers)
+        if code >= 200:
+            self.request = None
         self.apply(self.tx.respond(response))
+        return request
 
     def fire(self, timer: ServerTimer) -> None:
-        self.handles.pop(timer, None)
+        if timer == ServerTimer.G:
+            self._g = None
+        else:
+            self._end = None
         self.apply(self.tx.fire(timer))
 
     def close(self) -> None:
-        for handle in self.handles.values():
-            handle.cancel()
-        self.handles.clear()
-        self.answerer.servers.pop(self.key, None)
+        for handle in (self._g, self._end):
+            if handle is not None:
+                handle.cancel()
+        self._g = self._end = None
+        self.request = None
+        self.answerer.servers.discard(self.key, self.call)
 
 
 class Answerer:
     """Server transactions in flight for one client, and the UA core's matching of requests
-    to them and to the client's dialogs."""
+    to them and to the client's dialogs, within the client's ``AnswerLimits``: a request
+    beyond them is refused at once (503 + Retry-After) and leaves nothing behind."""
 
-    def __init__(self, client: SipClient) -> None:
+    def __init__(self, client: SipClient, limits: AnswerLimits | None = None) -> None:
         self.client = client
-        self.servers: dict[tuple[str, str], _ServerRunner] = {}
+        self.limits = limits or AnswerLimits()
+        self.servers: ServerTable[_ServerRunner] = ServerTable(self.limits.server_transactions)
         self.tasks: set[asyncio.Future[None]] = set()
+        self.deciding = 0  # incoming calls the application is still deciding
+        self.refused = 0  # requests answered 503 because a bound was reached
 
     def serve(self, request: Request, conn: Connection) -> None:
         """A request sent to us (relayed by the registrar, or in one of our dialogs): matched
@@ -109,40 +149,61 @@ class Answerer:
         method = request.method
         branch = branch_of(request) or ""
         existing = self.servers.get((branch, method))
-        if existing is not None and method not in ("ACK", "CANCEL"):
+        if existing is not None and method != "ACK":
             existing.apply(existing.tx.receive(request))  # a retransmission
             return
-        problem = _unusable(request)
-        if problem is not None:  # §8.2: answer 400 (never an ACK), and go no further
-            if method != "ACK":
-                runner = self._runner(request, conn)
-                self._answer(runner, 400, [("Warning", f'399 siplocate "{problem}"')])
+        if method == "ACK":
+            self._ack(request, branch)  # never answered, never kept
             return
-        if method in ("ACK", "CANCEL"):
-            invite = self.servers.get((branch, "INVITE"))
-            if method == "ACK":
-                self._ack(request, invite)
-                return
-            self._cancel_incoming(request, conn, invite)
-            return
-        runner = self._runner(request, conn)
         to_tag = header_tag(request, "To")
+        reserve = self._reserve(request, branch, to_tag)
+        if reserve is None or not self.servers.has_room(reserve):
+            self._refuse(request, conn)
+            return
+        problem = _unusable(request)
+        if problem is not None:  # §8.2: answer 400, and go no further
+            runner = self._runner(request, conn, branch)
+            self._answer(runner, 400, [("Warning", f'399 siplocate "{problem}"')])
+            return
+        if method == "CANCEL":
+            self._cancel_incoming(request, conn, self.servers.get((branch, "INVITE")))
+            return
+        runner = self._runner(request, conn, branch)
         if to_tag is not None:
             self._in_dialog(request, runner, to_tag)
         elif method == "INVITE":
-            runner.respond(100)  # §17.2.1: stop the caller's retransmissions at once
-            task = asyncio.ensure_future(self._incoming_call(runner))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            self._incoming_call(runner, request)
         else:
             code, headers = decide(request)
             self._answer(runner, code, headers)
 
-    def _runner(self, request: Request, conn: Connection) -> _ServerRunner:
-        """A new server transaction for ``request`` on ``conn``, where retransmissions find it."""
-        tx = ServerTransaction(request, reliable=conn.reliable, timers=self.client.timers)
-        runner = _ServerRunner(self, conn, tx)
-        self.servers[runner.key] = runner
+    def _reserve(self, request: Request, branch: str, to_tag: str | None) -> int | None:
+        """How far past the transaction bound ``request`` may go, or None: refuse it. A new
+        call needs room for a dialog. A request in one of our dialogs (the BYE that ends a
+        call) or a CANCEL of a live INVITE may use a reserve of ``dialogs`` transactions, so
+        that a flood cannot keep a call from ending; everything else has none."""
+        if to_tag is not None:
+            key = (request.headers.get("Call-ID") or "", to_tag, header_tag(request, "From") or "")
+            return self.limits.dialogs if key in self.client.dialogs else 0
+        if request.method == "CANCEL":
+            return self.limits.dialogs if self.servers.get((branch, "INVITE")) else 0
+        calls = len(self.client.dialogs) + self.deciding
+        return None if request.method == "INVITE" and calls >= self.limits.dialogs else 0
+
+    def _refuse(self, request: Request, conn: Connection) -> None:
+        """Beyond a bound: 503 + Retry-After, stateless (a retransmission is refused again)."""
+        self.refused += 1
+        with contextlib.suppress(OSError):
+            conn.send(bytes(refusal(request, self.limits.retry_after)))
+
+    def _runner(self, request: Request, conn: Connection, branch: str) -> _ServerRunner:
+        """A new server transaction for ``request`` on ``conn``, where retransmissions find it
+        (the caller checked that the table has room)."""
+        call = None
+        if request.method == "INVITE":
+            call = (request.headers.get("Call-ID") or "", _cseq_number(request) or 0)
+        runner = _ServerRunner(self, conn, request, (branch, request.method), call)
+        self.servers.add(runner.key, runner, call, reserve=self.limits.dialogs)
         return runner
 
     def _answer(
@@ -152,9 +213,9 @@ class Answerer:
         headers: list[tuple[str, str]] | None = None,
         dialog: Dialog | None = None,
     ) -> None:
-        runner.respond(code, headers)
+        request = runner.respond(code, headers)
         if self.client.on_incoming is not None:
-            self.client.on_incoming(Incoming(runner.tx.request, code, dialog, time.time()))
+            self.client.on_incoming(Incoming(request, code, dialog, time.time()))
 
     def _in_dialog(self, request: Request, runner: _ServerRunner, to_tag: str) -> None:
         """BYE ends one of our dialogs; a re-INVITE is declined (the session stays as it is)."""
@@ -170,23 +231,46 @@ class Answerer:
             code, headers = decide(request)
             self._answer(runner, code, headers, dialog)
 
-    async def _incoming_call(self, runner: _ServerRunner) -> None:
-        """Ask the application (default: 480, nobody here to take it); answer unless CANCELled."""
-        request = runner.tx.request
-        code = 480
-        if self.client.on_invite is not None:
-            try:
-                answer = self.client.on_invite(request)
-                code = await answer if inspect.isawaitable(answer) else answer
-            except Exception:  # the application failed: the caller gets a clear 500
-                code = 500
-            if not 200 <= code <= 699:
-                code = 500
-        if runner.tx.final:
-            return  # CANCELled meanwhile: 487 already sent
+    def _incoming_call(self, runner: _ServerRunner, request: Request) -> None:
+        """100 Trying at once (§17.2.1; Kamailio's outbound edges turned an immediate final
+        without it into 430 Flow Failed), then the application's answer (default: 480,
+        nobody here to take it): at once if it gives one, else when its coroutine ends."""
+        runner.respond(100)
+        if self.client.on_invite is None:
+            self._call_answered(runner, request, 480)
+            return
+        try:
+            answer = self.client.on_invite(request)
+        except Exception:  # the application failed: the caller gets a clear 500
+            answer = 500
+        if not inspect.isawaitable(answer):
+            self._call_answered(runner, request, answer)
+            return
+        self.deciding += 1
+        task = asyncio.ensure_future(self._later(runner, request, answer))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _later(self, runner: _ServerRunner, request: Request, answer: Awaitable[int]) -> None:
+        try:
+            code = await answer
+        except Exception:
+            code = 500
+        finally:
+            self.deciding -= 1
+        if not runner.tx.final:  # else CANCELled meanwhile: 487 already sent
+            self._call_answered(runner, request, code)
+
+    def _call_answered(self, runner: _ServerRunner, request: Request, code: object) -> None:
+        """The application's answer, sent: a 2xx sets up a dialog (if the bound allows)."""
+        if not isinstance(code, int) or not 200 <= code <= 699:
+            code = 500
         dialog = None
         headers: list[tuple[str, str]] = []
-        if code < 300:
+        if code < 300 and len(self.client.dialogs) >= self.limits.dialogs:
+            self.refused += 1
+            code, headers = 503, [("Retry-After", str(self.limits.retry_after))]
+        elif code < 300:
             dialog = Dialog.from_request(self.client, request, runner.tx.to_tag, runner.conn.target)
             runner.dialog = dialog
             self.client.dialogs[dialog.key] = dialog
@@ -200,21 +284,16 @@ class Answerer:
             headers = [("Contact", f"<sip:{self.client.user}@{host}:{local[1]}{params}>")]
         self._answer(runner, code, headers, dialog)
 
-    def _ack(self, ack: Request, invite: _ServerRunner | None) -> None:
+    def _ack(self, ack: Request, branch: str) -> None:
         """ACK: for a non-2xx final it has the INVITE's branch; for a 2xx it is a new request
-        in the dialog (§13.3.1.4) matched by Call-ID and CSeq number. Never answered."""
+        in the dialog (§13.3.1.4) matched by Call-ID and CSeq number. Never answered; an ACK
+        that matches nothing (e.g. for a 503 refusal) is dropped."""
+        invite = self.servers.get((branch, "INVITE"))
         if invite is None:
-            call_id, cseq = ack.headers.get("Call-ID"), _cseq_number(ack)
-            invite = next(
-                (
-                    r
-                    for r in list(self.servers.values())
-                    if r.tx.invite
-                    and r.tx.request.headers.get("Call-ID") == call_id
-                    and _cseq_number(r.tx.request) == cseq
-                ),
-                None,
-            )
+            cseq = _cseq_number(ack)
+            if cseq is None:
+                return
+            invite = self.servers.by_call((ack.headers.get("Call-ID") or "", cseq))
         if invite is not None:
             invite.apply(invite.tx.ack())
 
@@ -222,11 +301,7 @@ class Answerer:
         self, cancel: Request, conn: Connection, invite: _ServerRunner | None
     ) -> None:
         """CANCEL (§9.2): 200 to the CANCEL, and 487 to the INVITE if still unanswered."""
-        runner = self.servers.get((branch_of(cancel) or "", "CANCEL"))
-        if runner is not None:
-            runner.apply(runner.tx.receive(cancel))
-            return
-        runner = self._runner(cancel, conn)
+        runner = self._runner(cancel, conn, branch_of(cancel) or "")
         if invite is None or invite.tx.final:
             self._answer(runner, 481)
             return

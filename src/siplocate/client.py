@@ -39,6 +39,7 @@ from .sip.message import (
     new_tag,
     retry_after,
 )
+from .sip.server import AnswerLimits
 from .sip.transaction import Arm as TxArm
 from .sip.transaction import (
     ClientTransaction,
@@ -406,7 +407,8 @@ class SipClient:
     ``tries``: unanswered tries per target before moving on; ``failover_on``: the final
     responses that send a request to the next target (RFC 3263 §4.3: 503).
     ``connected_udp=False`` uses an unconnected UDP socket like most clients (ICMP errors
-    then go unnoticed); it exists for comparisons.
+    then go unnoticed); it exists for comparisons. ``answering`` bounds what requests sent to
+    the client can make it keep (``AnswerLimits``: beyond them, 503 + Retry-After).
     """
 
     def __init__(
@@ -428,6 +430,7 @@ class SipClient:
         failover_on: frozenset[int] = FAILOVER_ON,
         ca_file: Path | None = None,
         connected_udp: bool = True,
+        answering: AnswerLimits | None = None,
     ) -> None:
         self.aor = SipTarget.parse(aor)
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
@@ -487,7 +490,7 @@ class SipClient:
         self.on_invite: InviteHandler | None = None
         self.on_incoming: Callable[[Incoming], None] | None = None
         self.dialogs: dict[DialogKey, Dialog] = {}
-        self.answerer = Answerer(self)
+        self.answerer = Answerer(self, answering)
         # RFC 5626: while an Outbound runs, new requests go over one of its healthy flows.
         self.outbound: Outbound | None = None
 

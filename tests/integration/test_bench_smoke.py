@@ -45,3 +45,12 @@ def test_bench_admin_runs_at_its_smallest() -> None:
 def test_bench_watch_http_runs_at_its_smallest() -> None:
     out = bench("bench/bench_watch_http.py", "--connections", "40", "--callers", "8")
     assert "/healthz answered" in out and "last answer after" in out
+
+
+def test_bench_answering_runs_at_its_smallest() -> None:
+    require_binary("kamailio", "kamailio")
+    require_binary("named", "bind9")
+    out = bench("bench/bench_answering.py", "--count", "200", "--settle", "1")
+    assert "final answer from the client:" in out and "still registered:" in out
+    out = bench("bench/bench_answering.py", "--per-transaction")
+    assert "KiB per live INVITE transaction" in out

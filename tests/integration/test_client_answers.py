@@ -12,13 +12,18 @@ from sipmessage import Request
 
 from siplocate import Resolver
 from siplocate.client import Dialog, Incoming, Outcome, SipClient
+from siplocate.sip.server import AnswerLimits
 from siplocate.sip.transaction import Timers
+from siplocate.sip.transport import UdpConnection
+from tests.fixtures.flood import Flooder
 from tests.fixtures.kamailio import PASSWORD, Cluster
 
 pytestmark = pytest.mark.integration
 
 
-def make_client(cluster: Cluster, aor: str, transport: str = "udp") -> SipClient:
+def make_client(
+    cluster: Cluster, aor: str, transport: str = "udp", answering: AnswerLimits | None = None
+) -> SipClient:
     return SipClient(
         aor,
         password=PASSWORD,
@@ -26,6 +31,7 @@ def make_client(cluster: Cluster, aor: str, transport: str = "udp") -> SipClient
         transports=(transport,),
         failover_after=1.0,
         timers=Timers(t1=0.1),
+        answering=answering,
     )
 
 
@@ -83,4 +89,59 @@ async def test_accepted_call_then_bye_from_the_far_end_ends_the_dialog(cluster: 
         assert theirs.ended and alice.dialogs == {}
         assert [(i.method, i.status) for i in heard] == [("INVITE", 200), ("BYE", 200)]
         assert heard[-1].dialog is theirs
+        await alice.unregister()
+
+
+async def test_a_flood_beyond_the_bound_gets_503_and_the_client_stays_registered(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: 300 INVITEs relayed by Kamailio, never ACKed by their caller, against a bound
+    of 20 live server transactions: every one gets a final answer from the client (480 while
+    there is room, else a 503 with Retry-After, which Kamailio passes on as '500 Service
+    Unavailable', RFC 3261 §16.7), the client keeps at most 20, stays registered and answers
+    an ordinary call afterwards."""
+    sent: list[bytes] = []
+    send = UdpConnection.send
+
+    def record(self: UdpConnection, data: bytes) -> None:  # what the client really sends
+        sent.append(data)
+        send(self, data)
+
+    monkeypatch.setattr(UdpConnection, "send", record)
+    limits = AnswerLimits(server_transactions=20, retry_after=5)
+    async with (
+        make_client(cluster, cluster.aor, answering=limits) as alice,
+        make_client(cluster, "sip:bob@client.test") as bob,
+    ):
+        assert (await alice.register(60)).ok
+        registrar = (cluster.primary.address, cluster.primary.port)
+        flooder = Flooder(registrar, cluster.aor)
+        try:
+            await asyncio.to_thread(flooder.flood, 300, 1000.0)
+            most = 0
+            for _ in range(200):  # up to 10 s for the last answers (Kamailio retransmits)
+                most = max(most, len(alice.answerer.servers))
+                if len(flooder.finals) == 300:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            flooder.close()
+        assert len(flooder.finals) == 300
+        assert {source for _, source in flooder.finals.values()} == {"client"}
+        codes = sorted({code for code, _ in flooder.finals.values()})
+        assert codes == [480, 500], codes  # 500: the client's 503, as Kamailio relays it
+        assert most <= 20 and len(alice.answerer.servers) <= 20 and alice.dialogs == {}
+        refusals = [d for d in sent if d.startswith(b"SIP/2.0 503 ")]
+        assert len(refusals) >= 300 - 2 * 20 - 20  # room again only as Timer I (5 s) ends
+        assert all(b"\r\nRetry-After: 5\r\n" in d for d in refusals)
+        for _ in range(200):  # the flood's transactions end (Timer I: 5 s after the ACK)
+            if len(alice.answerer.servers) < 20:
+                break
+            await asyncio.sleep(0.05)
+        options = await bob.options(cluster.aor)  # still registered, still answering
+        assert options.ok and options.response is not None
+        assert options.response.headers.get("Server") == "siplocate"
+        call = await bob.invite(cluster.aor)
+        assert isinstance(call, Outcome) and call.response is not None
+        assert call.response.code == 480 and call.response.headers.get("Server") == "siplocate"
         await alice.unregister()

@@ -6,12 +6,20 @@ an INVITE's final response over UDP until the ACK, and ends on its timers. ``dec
 UA core's choice for a request nobody else claimed (§8.2): 200 to OPTIONS with Allow and
 Accept, 200 to NOTIFY, 405 or 501 to the rest. Dialog matching (BYE, re-INVITE, ACK for a
 2xx) needs the dialogs, so the client does it and asks ``decide`` only for the remainder.
+
+``ServerTable`` holds the live transactions, at most ``AnswerLimits.server_transactions`` of
+them: a request beyond the bound gets ``refusal`` (503 + Retry-After) built from the request
+alone and nothing is kept for it, so a flood costs bounded memory.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from collections.abc import ItemsView, ValuesView
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Generic, TypeVar
 
 from sipmessage import Request, Response
 
@@ -41,6 +49,7 @@ REASONS = {
     488: "Not Acceptable Here",
     500: "Server Internal Error",
     501: "Not Implemented",
+    503: "Service Unavailable",
     603: "Decline",
 }
 
@@ -96,9 +105,9 @@ class State(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """Hand this response to the transport (towards the request's sender)."""
+    """Hand these bytes (a response) to the transport, towards the request's sender."""
 
-    response: Response
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +131,21 @@ Effect = Reply | Arm | Acked | Unacked
 
 class ServerTransaction:
     """One server transaction (RFC 3261 §17.2): feed the TU's responses and the network's
-    retransmissions in, get replies and timers out."""
+    retransmissions in, get replies and timers out.
+
+    It keeps the last response as bytes (what a retransmission repeats) and not the request:
+    a live transaction waiting out Timer H costs a few hundred bytes, not a parsed message.
+    """
+
+    __slots__ = ("_interval", "code", "invite", "last", "reliable", "state", "timers", "to_tag")
 
     def __init__(self, request: Request, *, reliable: bool, timers: Timers | None = None) -> None:
-        self.request = request
         self.invite = request.method == "INVITE"
         self.reliable = reliable
         self.timers = timers or Timers()
         self.state = State.PROCEEDING if self.invite else State.TRYING
-        self.last: Response | None = None
+        self.last: bytes | None = None  # the most recent response, as sent
+        self.code = 0  # its status code (0: none sent yet)
         self.to_tag = new_tag()  # the tag every response of this transaction carries
         self._interval = self.timers.t1
 
@@ -141,21 +156,22 @@ class ServerTransaction:
     @property
     def final(self) -> bool:
         """A final response has been sent."""
-        return self.last is not None and self.last.code >= 200
+        return self.code >= 200
 
     def respond(self, response: Response) -> list[Effect]:
         """The TU answers. Provisional only before a final; one final only."""
         if self.final or self.done:
             return []
-        self.last = response
+        data = self.last = bytes(response)
+        self.code = response.code
         if response.code < 200:
             self.state = State.PROCEEDING
-            return [Reply(response)]
+            return [Reply(data)]
         if not self.invite:
             self.state = State.COMPLETED
             j = 0.0 if self.reliable else 64 * self.timers.t1
-            return [Reply(response), Arm(Timer.J, j)]
-        effects: list[Effect] = [Reply(response)]
+            return [Reply(data), Arm(Timer.J, j)]
+        effects: list[Effect] = [Reply(data)]
         if response.code < 300:
             # RFC 6026 §8.5: Accepted; the 2xx is retransmitted (by us, for the TU) until
             # the ACK, which matches the dialog rather than this branch.
@@ -201,6 +217,90 @@ class ServerTransaction:
         ):
             self.state = State.TERMINATED
         return []
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerLimits:
+    """The bounds of one client's answering side: what a flood of requests (relayed by its
+    registrar from anybody) can make it keep. Beyond them requests get 503 + Retry-After."""
+
+    server_transactions: int = 256
+    """Live server transactions (each lasts up to 64*T1 = 32 s over UDP after its answer)."""
+    dialogs: int = 32
+    """Dialogs (calls) at once, incoming and outgoing, counting calls still being decided."""
+    retry_after: int = 10
+    """Seconds the 503 asks the caller to wait (RFC 3261 §20.33)."""
+
+    def __post_init__(self) -> None:
+        if self.server_transactions < 1 or self.dialogs < 1 or self.retry_after < 0:
+            raise ValueError(f"answering limits must be positive: {self}")
+
+
+Key = tuple[str, str]  # (branch, method): RFC 3261 §17.2.3 matching
+Call = tuple[str, int]  # (Call-ID, CSeq number): how the ACK for a 2xx finds its INVITE
+R = TypeVar("R")
+
+
+class ServerTable(Generic[R]):
+    """The live server transactions of one UA (whatever the caller keeps for each), at most
+    ``limit``, or ``limit + reserve`` for the requests the caller lets use a reserve (those
+    that end calls): ``add`` refuses beyond it and keeps nothing, and the caller answers
+    ``refusal``. INVITEs are also found by Call-ID and CSeq (``by_call``), as the ACK for a
+    2xx must be (§13.3.1.4), in one lookup rather than a scan."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._live: dict[Key, R] = {}
+        self._invites: dict[Call, R] = {}
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    @property
+    def full(self) -> bool:
+        return not self.has_room()
+
+    def has_room(self, reserve: int = 0) -> bool:
+        return len(self._live) < self.limit + max(0, reserve)
+
+    def get(self, key: Key) -> R | None:
+        return self._live.get(key)
+
+    def by_call(self, call: Call) -> R | None:
+        return self._invites.get(call)
+
+    def add(self, key: Key, item: R, call: Call | None = None, *, reserve: int = 0) -> bool:
+        """Keep ``item`` under ``key`` (and ``call``, for an INVITE) unless the table is full
+        (``reserve``: past ``limit`` by that much)."""
+        if not self.has_room(reserve):
+            return False
+        self._live[key] = item
+        if call is not None:
+            self._invites[call] = item
+        return True
+
+    def discard(self, key: Key, call: Call | None = None) -> None:
+        item = self._live.pop(key, None)
+        if call is not None and item is not None and self._invites.get(call) is item:
+            del self._invites[call]
+
+    def values(self) -> ValuesView[R]:
+        return self._live.values()
+
+    def items(self) -> ItemsView[Key, R]:
+        return self._live.items()
+
+
+#: Keys the To tags of stateless answers (one per process): the same request gets the same tag.
+_TAG_KEY = secrets.token_bytes(16)
+
+
+def refusal(request: Request, retry_after: int) -> Response:
+    """503 + Retry-After for a request beyond the bounds, answered statelessly (§8.2.7): its
+    To tag derives from the request's branch, so a retransmission gets the same answer."""
+    branch = "".join(request.headers.getlist("Via")[:1]).encode()
+    tag = hashlib.blake2s(branch, key=_TAG_KEY, digest_size=8).hexdigest()
+    return build_response(request, 503, to_tag=tag, headers=[("Retry-After", str(retry_after))])
 
 
 def decide(request: Request) -> tuple[int, list[tuple[str, str]]]:
