@@ -26,7 +26,7 @@ from .errors import BadInput, NotFound, OperationFailed
 from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
 from .flows import FlowPool
 from .registration import Binding, RegEvent, Registration
-from .sip.auth import AuthError
+from .sip.auth import ANY_REALM, AuthError
 from .sip.message import (
     RequestSpec,
     branch_of,
@@ -406,7 +406,9 @@ class SipClient:
     ``tries``: unanswered tries per target before moving on; ``failover_on``: the final
     responses that send a request to the next target (RFC 3263 §4.3: 503).
     ``connected_udp=False`` uses an unconnected UDP socket like most clients (ICMP errors
-    then go unnoticed); it exists for comparisons.
+    then go unnoticed); it exists for comparisons. ``realms``: the digest realms the
+    password is for (``*`` = any, the default); a challenge for another realm is not
+    answered and that target fails.
     """
 
     def __init__(
@@ -428,11 +430,15 @@ class SipClient:
         failover_on: frozenset[int] = FAILOVER_ON,
         ca_file: Path | None = None,
         connected_udp: bool = True,
+        realms: Sequence[str] | None = None,
     ) -> None:
         self.aor = SipTarget.parse(aor)
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
         self.password = password
         self.username = username or self.user
+        self.realms = frozenset(realms) if realms else frozenset({ANY_REALM})
+        if "" in self.realms:
+            raise BadInput("a realm the password is for cannot be empty ('*' means any)")
         self.transports = parse_transports(
             tuple(transports) if not isinstance(transports, str) else transports
         )
@@ -673,6 +679,7 @@ class SipClient:
 
         401/407 are answered once per target with digest credentials; a second rejection is
         an ``AuthError`` (wrong password is wrong everywhere: no failover, no retry storm).
+        A challenge for a realm outside ``realms``, or a 4th stale nonce, fails that target.
         """
         if spec is None:
             spec = self.new_spec(method, uri=uri)
@@ -699,7 +706,7 @@ class SipClient:
             failover=self.failover,
             steering=steer,
             rules=self.rules,
-            credentials=Credentials(self.username, self.password),
+            credentials=Credentials(self.username, self.password, self.realms),
             cancel_after=cancel_after,
             aor=str(self.aor),
         )

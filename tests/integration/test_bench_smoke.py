@@ -40,3 +40,9 @@ def test_bench_admin_runs_at_its_smallest() -> None:
     require_binary("named-checkzone", "bind9-utils")
     out = bench("bench/bench_admin.py", "--sizes", "2000", "--runs", "1")
     assert "siplocate zone lint" in out and "siplocate --version" in out
+
+
+def test_bench_digest_runs_against_both_hostile_servers() -> None:
+    out = bench("bench/bench_digest.py", "--cap", "10", timeout=60)
+    assert "stale-forever" in out and "REGISTERs      5" in out and "killed" not in out
+    assert "--realm victim.test" in out and "with credentials      0" in out

@@ -25,6 +25,7 @@ ATTEMPT_KEYS = ["transport", "host", "address", "port", "status", "error", "ms"]
 def pwfile(tmp_path: Path) -> Path:
     p = tmp_path / "pw"
     p.write_text(PASSWORD + "\n")
+    p.chmod(0o600)  # else a warning joins stderr
     return p
 
 
@@ -80,6 +81,7 @@ def test_register_all_down_exits_1_with_one_line(cluster: Cluster, pwfile: Path)
 def test_wrong_password_exits_1_after_one_challenge(cluster: Cluster, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.write_text("nope\n")
+    bad.chmod(0o600)
     code, out, err = cli(
         "register", cluster.aor, "--password-file", str(bad), "--json", *common(cluster)
     )

@@ -28,6 +28,7 @@ from .common import (
     handle_errors,
     print_json,
     run,
+    warn,
 )
 from .resolve import ModeOpt, make_resolver
 
@@ -68,12 +69,15 @@ def read_password(path: Path | None) -> str | None:
     """First line of the password file (without its newline); BadInput if unreadable."""
     if path is None:
         return None
-    from ..localfile import read_text  # refuses FIFOs and devices, bounded, one-line errors
+    from ..localfile import exposed, read_text  # refuses FIFOs and devices, bounded
 
     text = read_text(path, "--password-file", 64 * 1024)
     lines = text.splitlines()
     if not lines or not lines[0]:
         raise BadInput(f"--password-file {path} is empty")
+    loose = exposed(path, "password file", "anyone who reads it can register as this user")
+    if loose is not None:
+        warn(loose)
     return lines[0]
 
 
@@ -88,6 +92,15 @@ def attempt_line(a: Attempt) -> str:
 PasswordFileOpt = Annotated[
     Path | None,
     typer.Option("--password-file", metavar="FILE", help="Read the digest password from FILE."),
+]
+RealmOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--realm",
+        metavar="REALM",
+        help="Answer digest challenges only for this realm (repeatable; '*' = any, the "
+        "default): a server challenging another realm fails without getting the password.",
+    ),
 ]
 FailoverAfterOpt = Annotated[
     str,
@@ -121,6 +134,7 @@ def build_client(
     mode: str = "naptr",
     failover_on: str = "503",
     tries: int = 1,
+    realms: list[str] | None = None,
 ) -> SipClient:
     from ..client import SipClient
     from ..failover import Policy, parse_failover_on
@@ -156,6 +170,7 @@ def build_client(
         tries=tries,
         failover_on=parse_failover_on(failover_on),
         ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
+        realms=realms,
     )
 
 
@@ -164,6 +179,7 @@ def build_client(
 def register(
     aor: Annotated[str, typer.Argument(metavar="sip:USER@DOMAIN", help="Address-of-record.")],
     password_file: PasswordFileOpt = None,
+    realm: RealmOpt = None,
     user: Annotated[
         str | None, typer.Option("--user", help="Digest user name (default: the AOR's user).")
     ] = None,
@@ -284,6 +300,8 @@ def register(
 
       siplocate register sip:alice@example.com --password-file pw.txt --mode srv
 
+      siplocate register sip:alice@example.com --password-file pw.txt --realm example.com
+
       siplocate register sip:alice@example.com --transports tcp --follow --outbound --flows 2
 
     Exit codes: 0 registered (or --follow ended by SIGINT/SIGTERM), 1 not registered, 2 bad input.
@@ -328,6 +346,7 @@ def register(
         tries=tries
         if tries is not None
         else (3 if (policy or "").strip().lower() == "configured-ip" else 1),
+        realms=realm,
     )
     if client.aor.user is None:
         raise BadInput(f"{aor!r} needs a user part: sip:USER@DOMAIN")

@@ -148,6 +148,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 _printed_json = False  # a command already wrote its JSON document: no second one on error
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr; the command goes on."""
+    err_console.print(f"siplocate: warning: {message}", markup=False)
+
+
 def print_json(data: object) -> None:
     """JSON on stdout, one document, stable key order as built."""
     global _printed_json
