@@ -52,10 +52,11 @@ from .sip.transaction import (
 )
 from .sip.transaction import Effect as TxEffect
 from .sip.transaction import Send as TxSend
-from .sip.transport import SUPPORTED, Connection, open_connection, tls_context
+from .sip.transport import SUPPORTED, Connection, WireTap, open_connection, tls_context
 from .target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, Via, is_ip, parse_transports
 from .walker import (
     INVITE_RING_LIMIT,
+    NO_ANSWER,
     Abandon,
     Attempt,
     Cancel,
@@ -67,6 +68,7 @@ from .walker import (
     Outcome,
     Rules,
     Walker,
+    failure_text,
 )
 from .walker import Arm as WalkArm
 from .walker import Effect as WalkEffect
@@ -181,6 +183,7 @@ class _Runner:
         self.listener = listener
         loop = asyncio.get_running_loop()
         self.result: asyncio.Future[Response | None] = loop.create_future()
+        self.failure = ""  # why it ended without a response, in the walker's words
         self.handles: dict[Timer, asyncio.TimerHandle] = {}
         self.key = (branch_of(tx.request) or "", tx.request.method)
         self.attempt = 0  # the walker's id for this try
@@ -207,18 +210,19 @@ class _Runner:
                 if self.listener is not None:
                     self.listener.tx_final(self, effect.response)
             elif isinstance(effect, TimedOut):
-                self._finish(None)
+                self._finish(None, failure_text(Failure.TIMEOUT, ""))
                 if self.listener is not None:
-                    self.listener.tx_failed(self, Failure.TIMEOUT, "timeout (Timer B/F)")
+                    self.listener.tx_failed(self, Failure.TIMEOUT, "Timer B/F")
             elif isinstance(effect, TransportError):
-                self._finish(None)
+                self._finish(None, effect.reason)
                 if self.listener is not None:
                     self.listener.tx_failed(self, Failure.TRANSPORT, effect.reason)
         if self.tx.done:
             self.close()
 
-    def _finish(self, response: Response | None) -> None:
+    def _finish(self, response: Response | None, failure: str = "") -> None:
         if not self.result.done():
+            self.failure = failure
             self.result.set_result(response)
 
     def fire(self, timer: Timer) -> None:
@@ -227,7 +231,7 @@ class _Runner:
 
     def malformed(self, reason: str) -> None:
         """A response for this transaction could not be used: the target failed."""
-        self._finish(None)
+        self._finish(None, failure_text(Failure.MALFORMED, reason))
         if self.listener is not None:
             self.listener.tx_failed(self, Failure.MALFORMED, reason)
         self.close()
@@ -253,7 +257,7 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, TimeoutError):
-        return "connect timeout"
+        return NO_ANSWER
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return text.lower() if text else type(exc).__name__
 
@@ -496,6 +500,8 @@ class SipClient:
         self.answerer = Answerer(self)
         # RFC 5626: while an Outbound runs, new requests go over one of its healthy flows.
         self.outbound: Outbound | None = None
+        # Sees every SIP message each flow opened from now on sends or receives (``-v``).
+        self.on_wire: WireTap | None = None
 
     # -- what the client knows about targets -------------------------------------------------
 
@@ -587,6 +593,7 @@ class SipClient:
             server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
             connected_udp=self.connected_udp,
             on_garbage=self._on_garbage,
+            on_wire=self.on_wire,
         )
 
     def _on_message(self, msg: Request | Response, conn: Connection) -> None:
@@ -635,9 +642,10 @@ class SipClient:
 
     async def _transaction(
         self, target: Target, spec: RequestSpec, budget: float
-    ) -> Response | None:
-        """One transaction to one target, no failover, bounded by ``budget``; raises OSError,
-        ssl.SSLError or TimeoutError when the flow cannot be opened."""
+    ) -> tuple[Response | None, str]:
+        """One transaction to one target, no failover, bounded by ``budget``: the response,
+        or None and why not; raises OSError, ssl.SSLError or TimeoutError when the flow
+        cannot be opened or nothing ended the transaction within ``budget``."""
         conn = await self.flows.get(target, budget)
         request = build_request(spec, transport=target.transport, local=conn.local)
         runner = _Runner(
@@ -647,7 +655,8 @@ class SipClient:
         )
         runner.apply(runner.tx.start())
         try:
-            return await asyncio.wait_for(asyncio.shield(runner.result), budget)
+            response = await asyncio.wait_for(asyncio.shield(runner.result), budget)
+            return response, runner.failure
         finally:
             runner.abort()
 
@@ -749,11 +758,11 @@ class SipClient:
         attempt = Attempt(target, at=time.time())
         start = time.perf_counter()
         try:
-            response = await self._transaction(target, spec, limit)
+            response, why = await self._transaction(target, spec, limit)
         except (OSError, ssl.SSLError) as exc:
-            response, attempt.error = None, _reason(exc)
+            response, why = None, _reason(exc)
         except TimeoutError:
-            response, attempt.error = None, f"no answer within {limit:g}s"
+            response, why = None, NO_ANSWER
         attempt.ms = (time.perf_counter() - start) * 1000
         if response is not None:
             attempt.status = response.code
@@ -762,8 +771,8 @@ class SipClient:
                 attempt.error = "503 Retry-After " + (
                     f"{after:g}s" if after is not None else "none"
                 )
-        elif attempt.error is None:
-            attempt.error = "no usable answer"
+        else:
+            attempt.error = why or NO_ANSWER
         return attempt
 
     async def register(

@@ -39,6 +39,21 @@ INVITE_RING_LIMIT = 180.0
 #: (pjsip's PJSIP_MAX_STALE_COUNT): a server that calls every nonce stale cannot loop us.
 MAX_STALE = 3
 
+#: What a timeout reads as, in every command (the failover budget, Timer B/F, a probe's
+#: limit, a TCP connect): the attempt's ``ms`` says how long it waited.
+NO_ANSWER = "no answer (timeout)"
+
+
+def failure_text(failure: Failure, reason: str) -> str:
+    """One wording per failure cause, whichever command met it: a timeout is NO_ANSWER,
+    an unusable response says why, a transport error is its reason (``connection
+    refused`` for an ICMP port unreachable on UDP)."""
+    if failure is Failure.TIMEOUT:
+        return NO_ANSWER
+    if failure is Failure.MALFORMED:
+        return f"malformed response: {reason}"
+    return reason
+
 
 @dataclass
 class Attempt:
@@ -267,8 +282,7 @@ class Walker:
         if self.done or self._current is None:
             return []
         if timer == Timer.BUDGET and not self._alive:
-            budget = self.rules.budget or 0.0
-            return self._gave_up(f"no answer within {budget:g}s (failover budget)", now)
+            return self._gave_up(NO_ANSWER, now)
         if timer == Timer.RING and self._ringing:
             return [Cancel(self.attempt), Arm(Timer.CANCELLED, self.rules.cancel_wait)]
         if timer == Timer.CANCELLED:
@@ -279,7 +293,7 @@ class Walker:
         """The transaction's own Timer B/F fired (RFC 3261 §8.1.3.1: as a 408)."""
         if self._stale(attempt):
             return []
-        self._record(now, error="timeout (Timer B/F)")
+        self._record(now, error=NO_ANSWER)
         return self._disarm_all() + self._failed(self._target(), Failure.TIMEOUT, now)
 
     def transport_error(self, attempt: int, reason: str, now: float) -> list[Effect]:
@@ -294,7 +308,7 @@ class Walker:
         """The target answered with something that is not a usable response."""
         if self._stale(attempt):
             return []
-        self._record(now, error=f"malformed response: {reason}")
+        self._record(now, error=failure_text(Failure.MALFORMED, reason))
         self._tries = self.rules.tries
         return [
             *self._disarm_all(),

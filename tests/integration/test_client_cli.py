@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -181,3 +182,87 @@ def test_register_static_policy_needs_no_dns(cluster: Cluster, pwfile: Path) -> 
     data = json.loads(out)
     assert data["registered"]["address"] == "127.0.0.3"
     assert data["attempts"][0]["error"] == "connection refused"
+
+
+# Seeing the SIP side (issue 18 item 4) ------------------------------------------------------
+
+PERF = r"'(udp|tcp) 127\.0\.0\.[23]:\d+'=(\d+\.\d+ms|U);;;0"
+
+
+def test_verbose_prints_each_message_sent_and_received_on_stderr(
+    cluster: Cluster, pwfile: Path
+) -> None:
+    code, out, err = cli(
+        "register", cluster.aor, "--password-file", str(pwfile), "--once", "--json", "-v",
+        *common(cluster),
+    )  # fmt: skip
+    assert code == 0
+    assert [a["status"] for a in json.loads(out)["attempts"]] == [401, 200]  # JSON untouched
+    heads = [line for line in err.splitlines() if " bytes " in line]
+    port = cluster.primary.port
+    assert [h.split()[1] for h in heads] == ["sent", "received", "sent", "received"]
+    for h in heads:
+        assert re.match(
+            rf"\d\d:\d\d:\d\d\.\d{{3}} (sent \d+ bytes to|received \d+ bytes from) "
+            rf"udp 127\.0\.0\.2:{port} \(local 127\.0\.0\.\d+:\d+\)$",
+            h,
+        ), h
+    assert "\nREGISTER sip:client.test SIP/2.0\n" in err
+    assert "\nSIP/2.0 401 Unauthorized\n" in err and "\nSIP/2.0 200 OK\n" in err
+    assert "Authorization: Digest " in err
+    code, out, err = cli("probe", "client.test", "-n", cluster.nameserver, "-t", "udp", "-v")
+    assert code == 0 and "OPTIONS sip:127.0.0.2:" in err and "SIP/2.0 200 OK" in err
+    code, _, err = cli("probe", "client.test", "-n", cluster.nameserver, "-t", "udp")
+    assert err == ""  # without -v: nothing
+
+
+def test_one_wording_per_failure_cause_in_probe_and_register(
+    cluster: Cluster, pwfile: Path
+) -> None:
+    """A closed UDP port read "no usable answer" in probe and "connection refused" in
+    register; a silent server gave two other wordings."""
+    cluster.primary.kill()  # closed port: ICMP port unreachable
+    cluster.backup.pause()  # silent
+    try:
+        _, out, _ = cli(
+            "probe", "client.test", "-n", cluster.nameserver, "-t", "udp",
+            "--timeout", "500ms", "--json",
+        )  # fmt: skip
+        probed = [t["error"] for t in json.loads(out)["targets"]]
+        _, out, _ = cli(
+            "register", cluster.aor, "--password-file", str(pwfile), "--json", *common(cluster)
+        )
+        registered = [a["error"] for a in json.loads(out)["attempts"]]
+    finally:
+        cluster.backup.resume()
+    assert probed == registered == ["connection refused", "no answer (timeout)"]
+
+
+def test_probe_plugin_ok_warning_critical_unknown(cluster: Cluster) -> None:
+    probe = ["probe", "client.test", "-n", cluster.nameserver, "--timeout", "500ms", "--plugin"]
+    code, out, _ = cli(*probe)
+    assert code == 0, out
+    assert re.fullmatch(rf"SIPLOCATE OK - 4/4 targets answer \| {PERF}( {PERF}){{3}}\n", out)
+    assert "=U;" not in out
+    cluster.backup.kill()
+    code, out, _ = cli(*probe)
+    assert code == 1, out
+    line = out.strip()
+    assert line.startswith("SIPLOCATE WARNING - 2/4 targets answer (not: udp 127.0.0.3:")
+    assert "connection refused" in line.split(" | ")[0] and line.count("=U;;;0") == 2
+    assert re.fullmatch(rf"SIPLOCATE WARNING - [^|]+ \| {PERF}( {PERF}){{3}}", line)
+    cluster.primary.kill()
+    code, out, _ = cli(*probe)
+    assert code == 2 and out.startswith("SIPLOCATE CRITICAL - 0/4 targets answer"), out
+    # DNS has nothing, bad input, a usage error: UNKNOWN, one line on stdout.
+    for args in (
+        ["probe", "nowhere.client.test", "-n", cluster.nameserver, "--plugin"],
+        [*probe, "--timeout", "soon"],
+        [*probe, "--json"],
+        [*probe, "--no-such-flag"],
+    ):
+        code, out, _ = cli(*args)
+        assert code == 3 and out.startswith("SIPLOCATE UNKNOWN - ") and out.count("\n") == 1, (
+            args,
+            out,
+        )

@@ -17,6 +17,7 @@ from siplocate.sip.message import RequestSpec
 from siplocate.target import Target, Transport
 from siplocate.walker import (
     MAX_STALE,
+    NO_ANSWER,
     Abandon,
     Arm,
     Cancel,
@@ -30,6 +31,7 @@ from siplocate.walker import (
     Send,
     Timer,
     Walker,
+    failure_text,
 )
 
 A = Target(Transport.UDP, "a.test", 5060, "127.0.0.2", 10, 0)
@@ -282,7 +284,7 @@ def test_silent_target_is_left_after_the_budget_and_late_answers_are_ignored() -
     effects = d.fire(Timer.BUDGET, after=1.0)
     assert Abandon(first) in effects and MarkDown(A, Failure.TIMEOUT, None) in effects
     assert d.sent == [A, B]
-    assert "failover budget" in (w.outcome.attempts[0].error or "")
+    assert w.outcome.attempts[0].error == NO_ANSWER  # the one wording of a timeout
     assert w.final(first, response(200), d.now) == []  # the old transaction is stale
     assert w.provisional(first, d.now) == []
     d.final(200)
@@ -337,6 +339,24 @@ def test_transport_error_and_timer_f_fail_over_and_all_failing_is_a_clear_error(
     assert "connection refused" in outcome.error and "malformed response" in outcome.error
     # Every target is down now, yet the next request still tries them all, in order.
     assert d.failover.order(LIST, d.now) == LIST
+
+
+def test_one_wording_per_failure_cause() -> None:
+    """issue 18: a closed port or a silent server read the same in every command."""
+    d = Drive(rules=Rules(budget=1.0))
+    w = d.walk()
+    d.fire(Timer.BUDGET, after=1.0)  # A: the failover budget runs out
+    d.apply(w.timed_out(w.attempt, d.now))  # B: Timer F
+    d.apply(
+        w.transport_error(w.attempt, failure_text(Failure.TRANSPORT, "connection refused"), d.now)
+    )
+    errors = [a.error for a in d.done.outcome.attempts]
+    assert errors == [NO_ANSWER, NO_ANSWER, "connection refused"]
+    assert NO_ANSWER == "no answer (timeout)"
+    assert failure_text(Failure.TIMEOUT, "Timer B/F") == NO_ANSWER
+    assert (
+        failure_text(Failure.MALFORMED, "bad status code") == "malformed response: bad status code"
+    )
 
 
 def test_status_outside_200_699_is_malformed() -> None:

@@ -19,6 +19,7 @@ import typer
 from ..errors import BadInput, OperationFailed
 from . import app
 from .common import (
+    PLUGIN_UNKNOWN,
     JsonOpt,
     NameserverOpt,
     TransportsOpt,
@@ -26,6 +27,7 @@ from .common import (
     console,
     err_console,
     handle_errors,
+    plugin_line,
     print_json,
     run,
     warn,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
     from ..client import Attempt, Outcome, RegEvent, SipClient
     from ..failover import Damping, Failback
+    from ..sip.transport import Connection
 
 
 def parse_duration(text: str, option: str) -> float:
@@ -116,6 +119,45 @@ CaFileOpt = Annotated[
     Path | None,
     typer.Option("--ca-file", metavar="FILE", help="Also trust this CA for TLS (PEM)."),
 ]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "-v",
+        "--verbose",
+        help="Print each SIP message sent and received, with time, direction and peer, on "
+        "stderr (--json output is unchanged).",
+    ),
+]
+
+#: C0 controls (but tab and newline), DEL and C1 controls: shown as \xNN, never sent to the
+#: terminal (a hostile server's bytes must not move the cursor or retitle the window).
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if c not in (9, 10)}
+
+
+def wire_text(direction: str, data: bytes, conn: Connection, at: float) -> str:
+    """One message on the wire for ``-v``: a heading (time, direction, size, peer, our
+    address), then the message as text, then a blank line."""
+    from ..sip.stun import is_stun
+
+    t, (host, port) = conn.target, conn.local
+    local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    when = time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
+    way = "to" if direction == "sent" else "from"
+    head = f"{when} {direction} {len(data)} bytes {way} {t.transport} {t.hostport} (local {local})"
+    if is_stun(data):
+        body = "(STUN binding, RFC 5626 keep-alive)"
+    elif not data.strip():
+        body = "(CRLF keep-alive)"
+    else:
+        text = data.decode("utf-8", errors="backslashreplace").replace("\r\n", "\n")
+        body = text.translate(_CONTROLS).rstrip("\n")
+    return f"{head}\n{body}\n\n"
+
+
+def show_wire(direction: str, data: bytes, conn: Connection) -> None:
+    """The ``-v`` tap: each message on stderr as it is sent or received."""
+    sys.stderr.write(wire_text(direction, data, conn, time.time()))
+    sys.stderr.flush()
 
 
 def build_client(
@@ -287,6 +329,7 @@ def register(
     transports: TransportsOpt = "udp,tcp,tls",
     mode: ModeOpt = "naptr",
     json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """REGISTER sip:USER@DOMAIN through the RFC 3263 target list, failing over as needed.
 
@@ -350,6 +393,8 @@ def register(
     )
     if client.aor.user is None:
         raise BadInput(f"{aor!r} needs a user part: sip:USER@DOMAIN")
+    if verbose:
+        client.on_wire = show_wire
     if follow and outbound:
         from ..outbound import load_instance
 
@@ -506,30 +551,43 @@ def probe(
     zone: ZoneOpt = None,
     transports: TransportsOpt = "udp,tcp,tls",
     json: JsonOpt = False,
+    plugin: Annotated[
+        bool,
+        typer.Option(
+            "--plugin",
+            help="Monitoring-plugins output (Nagios, Icinga): one status line with perfdata "
+            "per target; exit 0 OK (all answer), 1 WARNING (some), 2 CRITICAL (none), "
+            "3 UNKNOWN (DNS failure, bad input).",
+        ),
+    ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """OPTIONS to every target of DOMAIN, in parallel: who answers, and how fast.
 
     Example: siplocate probe example.com --nameserver 127.0.0.1:5300
 
-    Exit codes: 0 at least one target answered, 1 none did, 2 bad input.
+    Exit codes: 0 at least one target answered, 1 none did, 2 bad input (with --plugin:
+    0 all answered, 1 some, 2 none, 3 unknown).
     """
     from rich.table import Table
 
-    from ..client import SipClient
-    from ..sip.transaction import Timers
+    from ..errors import SiplocateError
 
-    budget = parse_duration(timeout, "--timeout")
-    client = SipClient(
-        domain,
-        resolver=make_resolver(nameserver, zone, transports),
-        transports=transports,
-        failover_after=budget,
-        timers=Timers(t1=parse_duration(t1, "--t1")),
-        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
-    )
-    attempts = run(_probe(client, budget))
+    options = (timeout, t1, ca_file, nameserver, zone, transports, verbose)
+    if plugin:
+        try:
+            if json:
+                raise BadInput("--plugin and --json exclude each other")
+            _, attempts = _probe_attempts(domain, *options)
+        except (SiplocateError, OSError, ValueError) as exc:
+            typer.echo(plugin_line(PLUGIN_UNKNOWN, str(exc) or type(exc).__name__))
+            raise typer.Exit(PLUGIN_UNKNOWN) from None
+        code, line = plugin_status(attempts)
+        typer.echo(line)
+        raise typer.Exit(code)
+    aor, attempts = _probe_attempts(domain, *options)
     if json:
-        print_json({"domain": str(client.aor), "targets": [a.as_dict() for a in attempts]})
+        print_json({"domain": aor, "targets": [a.as_dict() for a in attempts]})
     else:
         table = Table(box=None, pad_edge=False)
         for col in ("transport", "host", "address:port", "status", "latency"):
@@ -545,6 +603,54 @@ def probe(
         console.print(table)
     if not any(a.status is not None for a in attempts):
         raise OperationFailed(f"no target of {domain} answered OPTIONS")
+
+
+def _probe_attempts(
+    domain: str,
+    timeout: str,
+    t1: str,
+    ca_file: Path | None,
+    nameserver: list[str] | None,
+    zone: list[Path] | None,
+    transports: str,
+    verbose: bool,
+) -> tuple[str, list[Attempt]]:
+    """OPTIONS to every target of ``domain`` at once: the domain as parsed, and one
+    attempt per target, in try order."""
+    from ..client import SipClient
+    from ..sip.transaction import Timers
+
+    budget = parse_duration(timeout, "--timeout")
+    client = SipClient(
+        domain,
+        resolver=make_resolver(nameserver, zone, transports),
+        transports=transports,
+        failover_after=budget,
+        timers=Timers(t1=parse_duration(t1, "--t1")),
+        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
+    )
+    if verbose:
+        client.on_wire = show_wire
+    return str(client.aor), run(_probe(client, budget))
+
+
+def plugin_status(attempts: list[Attempt]) -> tuple[int, str]:
+    """``probe --plugin``: OK when every target answers, WARNING when some do, CRITICAL
+    when none does; perfdata is each target's answer time (``U`` when it did not answer)."""
+    answered = [a for a in attempts if a.status is not None]
+    code = 0 if len(answered) == len(attempts) else 1 if answered else 2
+    text = f"{len(answered)}/{len(attempts)} targets answer"
+    silent = [
+        f"{a.target.transport} {a.target.hostport} {a.error}" for a in attempts if a not in answered
+    ]
+    if silent:
+        text += f" (not: {'; '.join(silent)})"
+    perfdata = " ".join(
+        f"'{a.target.transport} {a.target.hostport}'="
+        + (f"{a.ms:.1f}ms;;;0" if a.status is not None else "U;;;0")
+        for a in attempts
+    )
+    return code, plugin_line(code, text, perfdata)
 
 
 async def _probe(client: SipClient, budget: float) -> list[Attempt]:

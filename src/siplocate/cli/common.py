@@ -148,6 +148,18 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 _printed_json = False  # a command already wrote its JSON document: no second one on error
 
 
+#: The monitoring-plugins states (Nagios, Icinga), by exit code: 0 OK ... 3 UNKNOWN.
+PLUGIN_STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+PLUGIN_UNKNOWN = 3
+
+
+def plugin_line(code: int, text: str, perfdata: str = "") -> str:
+    """The one status line of a monitoring plugin: ``SIPLOCATE STATE - text | perfdata``
+    (the text may hold no ``|``, which starts the performance data)."""
+    line = f"SIPLOCATE {PLUGIN_STATES[code]} - {' '.join(text.replace('|', '/').split())}"
+    return f"{line} | {perfdata}" if perfdata else line
+
+
 def warn(message: str) -> None:
     """One warning line on stderr; the command goes on."""
     err_console.print(f"siplocate: warning: {message}", markup=False)
@@ -258,12 +270,18 @@ class OneLineErrors(TyperGroup):
                 kind = "usage"
             else:
                 kind = "failed"
-            if "--json" in argv:
+            if "--plugin" in argv:  # a monitoring system reads stdout and the exit code
+                code = PLUGIN_UNKNOWN
+                typer.echo(plugin_line(code, message))
+            elif "--json" in argv:
                 print_json(error_object(message, code, kind))
             err_console.print(f"siplocate: error: {message}")
         except SiplocateError as exc:  # raised by a callback, outside handle_errors
             code = exc.exit_code
-            if "--json" in argv:
+            if "--plugin" in argv:
+                code = PLUGIN_UNKNOWN
+                typer.echo(plugin_line(code, str(exc)))
+            elif "--json" in argv:
                 print_json(error_object(str(exc), code, error_kind(exc)))
             err_console.print(f"siplocate: error: {exc}")
         except typer.Abort:
