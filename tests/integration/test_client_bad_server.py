@@ -257,3 +257,25 @@ def test_password_file_readable_by_others_is_warned_about(
         f"siplocate: warning: password file {pw} is readable by group/others (mode 644): "
     )
     assert f"chmod 600 {pw}" in loose.stderr and loose.returncode == 1
+
+
+def test_options_with_realm_skips_a_foreign_realm_and_gets_the_backups_answer(
+    client_dns: ClientDns, backup: Kamailio, tmp_path: Path
+) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    bad = bad_primary(client_dns, "401 Unauthorized", ATTACKER)
+    try:
+        result = CliRunner().invoke(
+            app,
+            ["options", AOR, "--password-file", str(pw), "--realm", CLIENT_DOMAIN, "--json",
+             "-n", client_dns.nameserver, "-t", "udp", "--t1", "100ms"],
+        )  # fmt: skip
+    finally:
+        bad.stop()
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert bad.received == 1 and bad.authorized == 0
+    data = json.loads(result.stdout)
+    assert data["answer"]["address"] == backup.address
+    assert "challenged for realm 'attacker'" in data["attempts"][0]["error"]

@@ -266,3 +266,24 @@ def test_probe_plugin_ok_warning_critical_unknown(cluster: Cluster) -> None:
             args,
             out,
         )
+
+
+def test_options_walks_the_list_with_failover_verbose_and_json(cluster: Cluster) -> None:
+    cluster.primary.kill()
+    code, out, err = cli("options", cluster.aor, "--json", "-v", *common(cluster))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["answer"] == {
+        "status": 200, "phrase": "OK", "transport": "udp", "host": "sip2.client.test",
+        "address": "127.0.0.3", "port": cluster.backup.port,
+    }  # fmt: skip
+    assert [(a["status"], a["error"]) for a in data["attempts"]] == [
+        (None, "connection refused"),
+        (200, None),
+    ]
+    assert err.count("\nOPTIONS sip:client.test SIP/2.0\n") == 2  # one per target
+    assert "received" in err and "\nSIP/2.0 200 OK\n" in err
+    cluster.backup.kill()
+    code, out, err = cli("options", "client.test", *common(cluster))
+    assert code == 1 and err.startswith("siplocate: error: no server answered OPTIONS")
+    assert err.count("\n") == 1 and out.count("connection refused") == 2

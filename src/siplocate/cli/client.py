@@ -1,4 +1,4 @@
-"""``siplocate register`` and ``siplocate probe``: the failover-aware client from the shell.
+"""``siplocate register``, ``options`` and ``probe``: the failover-aware client from the shell.
 
 Every attempt is shown (target, transport, response, latency) so a failover is visible,
 and ``--json`` gives the same facts to scripts.
@@ -119,6 +119,15 @@ CaFileOpt = Annotated[
     Path | None,
     typer.Option("--ca-file", metavar="FILE", help="Also trust this CA for TLS (PEM)."),
 ]
+ServerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--server",
+        metavar="ADDR[:PORT]",
+        help="static/configured-ip policy: primary, then backups, in order (repeatable; "
+        "IPs, no DNS).",
+    ),
+]
 VerboseOpt = Annotated[
     bool,
     typer.Option(
@@ -235,15 +244,7 @@ def register(
             "default).",
         ),
     ] = None,
-    server: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--server",
-            metavar="ADDR[:PORT]",
-            help="static/configured-ip policy: primary, then backups, in order (repeatable; "
-            "IPs, no DNS).",
-        ),
-    ] = None,
+    server: ServerOpt = None,
     expires: Annotated[int, typer.Option("--expires", help="Requested lifetime, seconds.")] = 3600,
     once: Annotated[bool, typer.Option("--once", help="Register once and exit (default).")] = False,
     follow: Annotated[
@@ -536,6 +537,102 @@ async def _follow_outbound(
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     return 0
+
+
+@app.command()
+@handle_errors
+def options(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="sip:[USER@]DOMAIN",
+            help="Whose servers to ask; USER is the From and digest user.",
+        ),
+    ],
+    password_file: PasswordFileOpt = None,
+    realm: RealmOpt = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Digest user name (default: the URI's user).")
+    ] = None,
+    server: ServerOpt = None,
+    failover_after: FailoverAfterOpt = "2s",
+    t1: T1Opt = "500ms",
+    ca_file: CaFileOpt = None,
+    nameserver: NameserverOpt = None,
+    zone: ZoneOpt = None,
+    transports: TransportsOpt = "udp,tcp,tls",
+    mode: ModeOpt = "naptr",
+    json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """OPTIONS to DOMAIN through its RFC 3263 target list, as a request walks: failover,
+    digest answered if challenged.
+
+    Unlike probe (one OPTIONS to each target, no auth), this is the ping a phone sends.
+
+    Example: siplocate options sip:alice@example.com --password-file pw.txt -v
+
+    Exit codes: 0 a 2xx came back, 1 none did (or authentication failed), 2 bad input.
+    """
+    client = build_client(
+        target,
+        password_file=password_file,
+        user=user,
+        policy="default",
+        server=server,
+        failover_after=failover_after,
+        t1=t1,
+        ca_file=ca_file,
+        nameserver=nameserver,
+        zone=zone,
+        transports=transports,
+        mode=mode,
+        realms=realm,
+    )
+    if verbose:
+        client.on_wire = show_wire
+    raise typer.Exit(run(_options(client, json)))
+
+
+async def _options(client: SipClient, json: bool) -> int:
+    from ..client import Outcome
+    from ..sip.auth import AuthError
+
+    async with client:
+        try:
+            outcome = await client.options()
+        except AuthError as exc:
+            if isinstance(exc.outcome, Outcome):
+                _show_options(exc.outcome, json)
+            raise
+    _show_options(outcome, json)
+    if not outcome.ok:
+        err_console.print(f"siplocate: error: {outcome.describe()}", markup=False)
+        return 1
+    return 0
+
+
+def _show_options(outcome: Outcome, json: bool) -> None:
+    """What ``options`` found: the answer (status, phrase, who) and every attempt."""
+    r, t = outcome.response, outcome.target
+    answer = (
+        {
+            "status": r.code,
+            "phrase": r.phrase,
+            "transport": t.transport.value,
+            "host": t.host,
+            "address": t.address,
+            "port": t.port,
+        }
+        if r is not None and t is not None
+        else None
+    )
+    if json:
+        print_json({"answer": answer, "attempts": [a.as_dict() for a in outcome.attempts]})
+        return
+    _print_attempts(outcome)
+    if r is not None and t is not None:
+        console.print(f"answered {r.code} {r.phrase} by {t.transport} {t.hostport} ({t.host})")
 
 
 @app.command()
