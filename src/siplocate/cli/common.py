@@ -270,7 +270,7 @@ class OneLineErrors(TyperGroup):
                 kind = "usage"
             else:
                 kind = "failed"
-            if "--plugin" in argv:  # a monitoring system reads stdout and the exit code
+            if _plugin(argv):  # a monitoring system reads stdout and the exit code
                 code = PLUGIN_UNKNOWN
                 typer.echo(plugin_line(code, message))
             elif "--json" in argv:
@@ -278,7 +278,7 @@ class OneLineErrors(TyperGroup):
             err_console.print(f"siplocate: error: {message}")
         except SiplocateError as exc:  # raised by a callback, outside handle_errors
             code = exc.exit_code
-            if "--plugin" in argv:
+            if _plugin(argv):
                 code = PLUGIN_UNKNOWN
                 typer.echo(plugin_line(code, str(exc)))
             elif "--json" in argv:
@@ -290,6 +290,11 @@ class OneLineErrors(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _plugin(argv: list[str]) -> bool:
+    """``probe ... --plugin``: its usage errors are UNKNOWN (3) on stdout, as plugins say."""
+    return argv[:1] == ["probe"] and "--plugin" in argv
 
 
 def _real_metavars(command: Any) -> None:
