@@ -50,7 +50,8 @@ def run(
         env["PYTHONPATH"] = str(src)
     args = [sys.executable, "-m", "siplocate", "register", "sip:alice@victim.test",
             "--password-file", str(password), "--once", "--policy", "static",
-            "--server", f"{address}:{bad.port}", "-t", "udp", "--t1", "100ms", *extra]  # fmt: skip
+            "--sip-server", f"{address}:{bad.port}", "-t", "udp", "--t1", "100ms",
+            *extra]  # fmt: skip
     start = time.perf_counter()
     child = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

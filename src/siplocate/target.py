@@ -58,18 +58,21 @@ class TransportInfo:
     srv_prefix: str  # RFC 3263 §4.1 SRV owner prefix, e.g. "_sip._udp"
     default_port: int
     secure: bool
+    #: Its ``transport=`` value; a secure one goes in a sips: URI (RFC 3261 §26.2.2: sips +
+    #: tcp is TLS; RFC 4168: sips + sctp; RFC 7118: sips + ws is WSS).
+    uri_param: str
 
 
 TRANSPORTS: dict[Transport, TransportInfo] = {
     info.transport: info
     for info in (
-        TransportInfo(Transport.UDP, "SIP+D2U", "_sip._udp", 5060, False),
-        TransportInfo(Transport.TCP, "SIP+D2T", "_sip._tcp", 5060, False),
-        TransportInfo(Transport.TLS, "SIPS+D2T", "_sips._tcp", 5061, True),
-        TransportInfo(Transport.SCTP, "SIP+D2S", "_sip._sctp", 5060, False),
-        TransportInfo(Transport.TLS_SCTP, "SIPS+D2S", "_sips._sctp", 5061, True),
-        TransportInfo(Transport.WS, "SIP+D2W", "_sip._ws", 80, False),
-        TransportInfo(Transport.WSS, "SIPS+D2W", "_sips._ws", 443, True),
+        TransportInfo(Transport.UDP, "SIP+D2U", "_sip._udp", 5060, False, "udp"),
+        TransportInfo(Transport.TCP, "SIP+D2T", "_sip._tcp", 5060, False, "tcp"),
+        TransportInfo(Transport.TLS, "SIPS+D2T", "_sips._tcp", 5061, True, "tcp"),
+        TransportInfo(Transport.SCTP, "SIP+D2S", "_sip._sctp", 5060, False, "sctp"),
+        TransportInfo(Transport.TLS_SCTP, "SIPS+D2S", "_sips._sctp", 5061, True, "sctp"),
+        TransportInfo(Transport.WS, "SIP+D2W", "_sip._ws", 80, False, "ws"),
+        TransportInfo(Transport.WSS, "SIPS+D2W", "_sips._ws", 443, True, "ws"),
     )
 }
 
@@ -78,6 +81,11 @@ SERVICE_TRANSPORT: dict[str, Transport] = {info.naptr_service: t for t, info in 
 
 #: SRV owner prefix -> transport.
 SRV_PREFIX_TRANSPORT: dict[str, Transport] = {info.srv_prefix: t for t, info in TRANSPORTS.items()}
+
+#: ``transport=`` value of a sips: URI -> the secure transport it means (tcp -> TLS, ...).
+SIPS_PARAM_TRANSPORT: dict[str, Transport] = {
+    info.uri_param: t for t, info in TRANSPORTS.items() if info.secure
+}
 
 #: RFC 3263 §4.1: with no NAPTR, query these SRV names, in this order.
 SRV_FALLBACK_ORDER: tuple[Transport, ...] = (Transport.TLS, Transport.TCP, Transport.UDP)
@@ -146,6 +154,18 @@ class Target(NamedTuple):
             else f"{self.address}:{self.port}"
         )
 
+    @property
+    def uri(self) -> str:
+        """This target as a URI to hand another SIP stack: ``sip:ADDRESS:PORT;transport=udp``;
+        ``sips:`` for the secure transports (TLS is ``sips:...;transport=tcp``)."""
+        info = self.transport.info
+        return f"{'sips' if info.secure else 'sip'}:{self.hostport};transport={info.uri_param}"
+
+    def __str__(self) -> str:
+        """``udp 192.0.2.10:5060 (sip1.example.com)``: transport, where to send, the name."""
+        name = f" ({self.host})" if self.host != self.address else ""
+        return f"{self.transport.value} {self.hostport}{name}"
+
 
 @dataclass(frozen=True, slots=True)
 class SipUri:
@@ -165,6 +185,8 @@ class SipUri:
     maddr: str | None = None
     text: str = ""
     uri: URI | None = field(default=None, compare=False, repr=False)
+    #: How the input was read when it was rewritten (A-labels, an SRV owner name), else "".
+    note: str = field(default="", compare=False)
 
     @property
     def secure(self) -> bool:
@@ -202,8 +224,12 @@ class SipUri:
         else:
             scheme, rest = "sip", raw
         rest = rest.split("?", 1)[0]  # headers play no part in locating the server
+        srv = _srv_owner(rest, text)
+        if srv is not None:
+            return srv
+        ascii_rest = _with_a_labels(rest, text)
         try:
-            uri = URI.parse(f"{scheme}:{rest}")
+            uri = URI.parse(f"{scheme}:{ascii_rest}")
         except ValueError:
             _diagnose(rest, text)  # raises BadInput naming the problem
             raise BadInput(f"{text!r} is not a valid SIP URI (RFC 3261 §25)") from None
@@ -217,17 +243,93 @@ class SipUri:
         if maddr is not None:
             maddr = _normalise_host(maddr.strip("[]"), text)
         if scheme == "sips" and transport is not None and not transport.secure:
-            # RFC 3261 §26.2.2: sips with transport=tcp means TLS over TCP.
-            transport = Transport.TLS if transport == Transport.TCP else transport
-            if not transport.secure:
+            # RFC 3261 §26.2.2 (and RFC 4168, RFC 7118): sips with transport=tcp means TLS
+            # over TCP; sctp and ws their secure forms.
+            secure = SIPS_PARAM_TRANSPORT.get(transport.info.uri_param)
+            if secure is None:
                 raise BadInput(f"sips: URI cannot use insecure transport {transport} in {text!r}")
-        return cls(scheme, host, uri.user, uri.port, transport, maddr, text.strip(), uri)
+            transport = secure
+        note = f"A-label {host}" if ascii_rest != rest else ""
+        return cls(scheme, host, uri.user, uri.port, transport, maddr, text.strip(), uri, note)
+
+    @property
+    def canonical(self) -> str:
+        """The URI as siplocate reads it: A-labels, only what RFC 3263 looks at."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        text = f"{self.scheme}:" + (f"{self.user}@" if self.user else "") + host
+        text += f":{self.port}" if self.port is not None else ""
+        text += f";transport={self.transport.info.uri_param}" if self.transport else ""
+        return text + (f";maddr={self.maddr}" if self.maddr else "")
+
+    @property
+    def shown(self) -> str:
+        """The input as given, and beside it how it was read when that differs."""
+        return f"{self} ({self.note})" if self.note else str(self)
 
     def __str__(self) -> str:
         return self.text or f"{self.scheme}:{self.host}"
 
 
 SipTarget = SipUri  # the earlier name, kept while callers move to SipUri
+
+
+def to_a_label(name: str, where: str = "") -> str:
+    """A domain as DNS asks it: U-labels to A-labels (IDNA 2008 with the UTS #46 mapping, so
+    ``Bücher。test`` is ``xn--bcher-kva.test``); ASCII names are returned unchanged (labels
+    such as ``_sip`` stay). BadInput (``where``: e.g. " in 'sip:...'") when one cannot be."""
+    if name.isascii():
+        return name
+    import idna
+
+    try:
+        mapped = idna.uts46_remap(name, std3_rules=False, transitional=False)
+        labels = [
+            label if label.isascii() else idna.alabel(label).decode("ascii")
+            for label in mapped.split(".")
+        ]
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise BadInput(f"{name!r}{where} is not a valid internationalised name: {exc}") from None
+    return ".".join(labels)
+
+
+def _with_a_labels(rest: str, text: str) -> str:
+    """The URI text after the scheme with its host and maddr in A-labels."""
+    if rest.isascii():
+        return rest
+    userinfo, at, hostpart = rest.rpartition("@")
+    hostport, *params = hostpart.split(";")
+    if not hostport.startswith("["):
+        host, colon, port = hostport.partition(":")
+        hostport = to_a_label(host, f" in {text!r}") + colon + port
+    for i, param in enumerate(params):
+        name, eq, value = param.partition("=")
+        if name.lower() == "maddr":
+            params[i] = name + eq + to_a_label(value, f" in {text!r}")
+    return userinfo + at + ";".join([hostport, *params])
+
+
+def _srv_owner(rest: str, text: str) -> SipUri | None:
+    """``_sip._udp.example.com``: an SRV owner name read as the URI that leads to it (RFC 3263
+    §4.2: ``sip:example.com;transport=udp`` asks exactly that SRV name); None otherwise."""
+    labels = rest.split(".")
+    if len(labels) < 3 or not all(p.startswith("_") for p in labels[:2]):
+        return None
+    prefix = ".".join(labels[:2]).lower()
+    transport = SRV_PREFIX_TRANSPORT.get(prefix)
+    if transport is None:
+        known = ", ".join(SRV_PREFIX_TRANSPORT)
+        raise BadInput(f"{prefix} in {text!r} is not a SIP SRV service (known: {known})")
+    if any(c in rest for c in "@:;[]"):
+        raise BadInput(f"{text!r}: an SRV owner name is a bare name, without user, port or params")
+    domain = ".".join(labels[2:])
+    host = _normalise_host(to_a_label(domain, f" in {text!r}"), text)
+    info = transport.info
+    scheme = "sips" if info.secure else "sip"
+    canonical = f"{scheme}:{host};transport={info.uri_param}"
+    note = f"SRV owner name: read as {canonical}, RFC 3263 §4.2"
+    return SipUri(
+        scheme, host, None, None, transport, None, text.strip(), URI.parse(canonical), note
+    )
 
 
 def _diagnose(rest: str, text: str) -> None:

@@ -192,7 +192,7 @@ def test_nameserver_spellings_and_suggestions(bind: BindServer) -> None:
     glued = runner.invoke(app, ["resolve", "airties.test", "-n", "::1:25353"])
     assert glued.exit_code == 2 and "[::1]:25353" in glued.output
     both = runner.invoke(app, ["resolve", "airties.test", "-n", bind.nameserver,
-                               "--seed", "1", "--key", "abc"])  # fmt: skip
+                               "--seed", "1", "--hash-key", "abc"])  # fmt: skip
     assert both.exit_code == 2 and "not both" in both.output
 
 

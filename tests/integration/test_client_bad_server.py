@@ -140,7 +140,7 @@ def register_static(
     return subprocess.run(
         [sys.executable, "-m", "siplocate", "register", "sip:alice@victim.test",
          "--password-file", str(pw), "--once", "--policy", "static",
-         "--server", f"{bad.address}:{bad.port}", "-t", "udp", "--t1", "100ms", *extra],
+         "--sip-server", f"{bad.address}:{bad.port}", "-t", "udp", "--t1", "100ms", *extra],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
 

@@ -96,7 +96,7 @@ def test_wrong_password_exits_1_after_one_challenge(cluster: Cluster, tmp_path: 
     [
         ["--policy", "roundrobin"],
         ["--policy", "static"],
-        ["--server", "127.0.0.2"],
+        ["--sip-server", "127.0.0.2"],
         ["--once", "--follow"],
         ["--expires", "0"],
         ["--probe-interval", "1s"],
@@ -175,8 +175,8 @@ def test_register_static_policy_needs_no_dns(cluster: Cluster, pwfile: Path) -> 
     cluster.primary.kill()
     code, out, _ = cli(
         "register", cluster.aor, "--password-file", str(pwfile), "--json",
-        "--policy", "static", "--server", cluster.primary.hostport,
-        "--server", cluster.backup.hostport, "-t", "udp",
+        "--policy", "static", "--sip-server", cluster.primary.hostport,
+        "--sip-server", cluster.backup.hostport, "-t", "udp",
     )  # fmt: skip
     assert code == 0
     data = json.loads(out)

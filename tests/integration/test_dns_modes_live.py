@@ -50,7 +50,7 @@ def test_register_mode_srv_and_static_reach_real_kamailio(cluster: Cluster, tmp_
     assert json.loads(srv.stdout)["registered"]["address"] == cluster.primary.address
     backup = cluster.backup.hostport
     static = CliRunner().invoke(
-        app, ["register", cluster.aor, "--mode", "static", "--server", backup, *common]
+        app, ["register", cluster.aor, "--mode", "static", "--sip-server", backup, *common]
     )
     assert static.exit_code == 0, static.output
     registered = json.loads(static.stdout)["registered"]

@@ -80,3 +80,11 @@ def test_enum_result_goes_straight_into_resolve(enum_bind: BindServer) -> None:
 
     targets = asyncio.run(number_to_targets())
     assert targets[0].startswith(f"{Transport.TLS}:sip")  # NAPTR 50: TLS first
+
+
+def test_cli_enum_takes_dig_spellings(enum_bind: BindServer) -> None:
+    """`enum NUMBER @SERVER -p PORT` (issue 18) asks the same server as -n ADDRESS:PORT."""
+    by_n = runner.invoke(app, ["enum", "+441632960083", "-n", enum_bind.nameserver])
+    by_at = runner.invoke(app, ["enum", "@127.0.0.1", "+441632960083", "-p", str(enum_bind.port)])
+    assert by_at.exit_code == by_n.exit_code == 0, by_at.output
+    assert by_at.stdout == by_n.stdout and by_at.stdout.startswith("sips:01632960083@")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -178,6 +179,80 @@ def test_forget_clears_only_the_record(bind: BindServer) -> None:
     assert [c.rdtype for c in result.changes] == [dns.rdatatype.TXT]
     assert f"IN SRV {DRAIN_PRIORITY} 10 5060 sip2" in bind.axfr_text("freeswitch.test")
     assert read_state(server, domain).drains == []
+
+
+def nsupdate(bind: BindServer, *lines: str) -> None:
+    """Another party's edit: BIND's own nsupdate, signed with the test key, on loopback."""
+    script = "\n".join([f"server {bind.address} {bind.port}", *lines, "send", ""])
+    done = subprocess.run(
+        ["nsupdate", "-k", str(bind.key_file)], input=script, capture_output=True, text=True,
+        timeout=20,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_undrain_refuses_markers_that_disagree(bind: BindServer) -> None:
+    """Issue 17: a second drain marker for sip2's UDP record, written by another party, made
+    undrain restore priority 0 instead of the recorded 100, silently. Now undrain changes
+    nothing, exits 1 and names both markers with the nsupdate lines that delete them; once
+    the wrong one is deleted as told, undrain restores the recorded priority. A marker for an
+    SRV set of another domain is ignored with a warning."""
+    server, domain = primary(bind), N("freeswitch.test.")
+    before = bind.axfr_text("freeswitch.test")
+    drain(server, domain, "sip2")
+    wrong = (
+        '"siplocate-drain/1" "_sip._udp.freeswitch.test." "sip2.freeswitch.test." '
+        '"0 10 5060" "1700000000"'
+    )
+    elsewhere = (
+        '"siplocate-drain/1" "_sip._udp.other.test." "sip2.freeswitch.test." "0 10 5060" "1"'
+    )
+    marker = "_siplocate-drain.freeswitch.test."
+    nsupdate(bind, f"update add {marker} 60 TXT {wrong}", f"update add {marker} 60 TXT {elsewhere}")
+    drained = bind.axfr_text("freeswitch.test")
+    args = ["-d", "freeswitch.test", "-s", bind.nameserver, "-k", str(bind.key_file)]
+    refused = runner.invoke(app, ["undrain", "sip2", *args, "--json"])
+    assert refused.exit_code == 1, refused.output
+    assert bind.axfr_text("freeswitch.test") == drained  # nothing changed
+    error = refused.stderr.strip()
+    assert len(error.splitlines()) == 1 and "disagree about _sip._udp.freeswitch.test." in error
+    assert "priority 0" in error and "priority 100" in error
+    [conflict] = json.loads(refused.stdout)["conflicts"]
+    deletes = [line for line in conflict["nsupdate"] if '"0 10 5060"' in line]
+    assert deletes == [f"update delete {marker} TXT {wrong}"] and deletes[0] in error
+    listed = runner.invoke(app, ["drain", "--list", *args])
+    assert "disagree" in listed.stderr and "_sip._udp.other.test." in listed.stderr
+    nsupdate(bind, *deletes)  # the resolution the message gave
+    result = undrain(server, domain, "sip2")
+    assert any("_sip._udp.other.test." in w and "ignored" in w for w in result.warnings)
+    after = bind.axfr_text("freeswitch.test")
+    assert "_sip._udp 300 IN SRV 100 10 5060 sip2" in after
+    assert [line for line in after.splitlines()[1:] if "siplocate-drain" not in line] == [
+        line for line in before.splitlines()[1:]
+    ]
+    assert "_sip._udp.other.test." in after  # the other domain's marker is left as found
+
+
+def test_a_second_drain_replaces_its_own_stale_marker(bind: BindServer) -> None:
+    """sip2 drained (marker: priority 100), then put back by hand at priority 20, then
+    drained again: the new marker replaces the stale one, so siplocate never writes two
+    markers that disagree, and undrain restores 20."""
+    server, domain = primary(bind), N("freeswitch.test.")
+    drain(server, domain, "sip2")
+    udp = "_sip._udp.freeswitch.test."
+    nsupdate(
+        bind,
+        f"update delete {udp} SRV {DRAIN_PRIORITY} 10 5060 sip2.freeswitch.test.",
+        f"update add {udp} 300 SRV 20 10 5060 sip2.freeswitch.test.",
+    )
+    drain(server, domain, "sip2")
+    state = read_state(server, domain)
+    assert state.markers.problems == []
+    assert sorted((str(d.srv_name), d.priority) for d in state.drains) == [
+        ("_sip._tcp.freeswitch.test.", 100), (udp, 20), ("_sips._tcp.freeswitch.test.", 100),
+    ]  # fmt: skip
+    undrain(server, domain, "sip2")
+    assert "_sip._udp 300 IN SRV 20 10 5060 sip2" in bind.axfr_text("freeswitch.test")
 
 
 def test_failed_drain_update_records_nothing(bind: BindServer) -> None:

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from siplocate.cli import app
 from tests.conftest import EXAMPLE_ZONES, ROOT, start_bind
 from tests.fixtures.bind import BindServer
+from tests.fixtures.zones import HEAD, many_srv
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()
@@ -133,3 +134,29 @@ def test_live_check_follows_a_cname_target_into_another_zone(tmp_path: Path) -> 
         server.stop()
     assert code == 0
     assert {f["code"] for f in findings} == {"srv-target-cname"}
+
+
+@pytest.mark.parametrize("count", [34, 50])
+def test_live_check_of_a_big_srv_rrset_gives_no_false_error(tmp_path: Path, count: int) -> None:
+    """Issue 18: 34 (50) SRV records, every target with an A record. The 32-record bound is
+    one info finding, never `srv-target-no-address`; `check` prints the same one line per
+    finding as `zone lint` (same codes, same --json)."""
+    path = tmp_path / "t.test.zone"
+    path.write_text(HEAD + many_srv(count))
+    server = start_bind([path])
+    try:
+        human = runner.invoke(app, ["check", "t.test", "-n", server.nameserver])
+        code, live = check(server, "t.test")
+    finally:
+        server.stop()
+    offline = runner.invoke(app, ["zone", "lint", str(path), "--json"])
+    assert code == 0 and human.exit_code == 0 and offline.exit_code == 0, human.output
+    strip = lambda f: {k: v for k, v in f.items() if k not in ("file", "line")}  # noqa: E731
+    assert live == [strip(f) for f in json.loads(offline.output)]
+    assert [f["code"] for f in live] == ["rrset-bound"]
+    lines = human.stdout.splitlines()
+    assert lines == [
+        f"_sip._udp.t.test.: info rrset-bound {live[0]['message']}",
+        "0 errors, 0 warnings, 1 info",
+    ]
+    assert f"only the 32 most preferred of {count} SRV records were checked" in lines[0]

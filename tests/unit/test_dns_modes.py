@@ -24,7 +24,7 @@ STICKY_STATIC = [
     "static",
     "--policy",
     "sticky",
-    "--server",
+    "--sip-server",
     "192.0.2.1",
 ]
 
@@ -108,7 +108,7 @@ def test_resolve_mode_from_the_cli() -> None:
     assert out.exit_code == 0, out.output
     assert [t["address"] for t in json.loads(out.output)["targets"]] == ["192.0.2.100"]
     static = runner.invoke(
-        app, ["resolve", "x.test", "--mode", "static", "--server", "192.0.2.9", "--json"]
+        app, ["resolve", "x.test", "--mode", "static", "--sip-server", "192.0.2.9", "--json"]
     )
     assert static.exit_code == 0, static.output
     assert json.loads(static.output)["targets"][0]["via"] == "literal"
@@ -118,11 +118,14 @@ def test_resolve_mode_from_the_cli() -> None:
     ("args", "message"),
     [
         (["resolve", "modes.test", "--zone", MODES, "--mode", "dns"], "unknown DNS mode"),
-        (["resolve", "modes.test", "--zone", MODES, "--server", "192.0.2.1"], "static DNS mode"),
-        (["register", "sip:a@modes.test", "--mode", "static"], "needs at least one --server"),
+        (
+            ["resolve", "modes.test", "--zone", MODES, "--sip-server", "192.0.2.1"],
+            "static DNS mode",
+        ),
+        (["register", "sip:a@modes.test", "--mode", "static"], "needs at least one --sip-server"),
         (
             STICKY_STATIC,
-            "--mode static walks the --server list",
+            "--mode static walks the --sip-server list",
         ),
         (["register", "sip:a@modes.test", "--mode", "bogus"], "unknown DNS mode"),
     ],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,10 +12,13 @@ import dns.name
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
+from siplocate.cli import app
 from siplocate.dns.zonefile import ZoneSource, load_zone
 from siplocate.zone.lint import (
     CODES,
+    RULES,
     Finding,
     Severity,
     gather,
@@ -22,15 +27,10 @@ from siplocate.zone.lint import (
     lint_zone_files,
 )
 from tests.conftest import EXAMPLE_ZONES
+from tests.fixtures.zones import HEAD, many_srv
 
 BROKEN = EXAMPLE_ZONES / "broken"
 
-HEAD = """$ORIGIN t.test.
-$TTL 300
-@ IN SOA ns1 hostmaster 1 3600 600 604800 300
-  IN NS ns1
-ns1 IN A 192.0.2.53
-"""
 GOOD = """@ IN A 192.0.2.10
 @ IN NAPTR 10 0 "s" "SIP+D2U" "" _sip._udp
 _sip._udp IN SRV 0 10 5060 a
@@ -59,6 +59,20 @@ def test_every_code_has_severity_and_meaning() -> None:
     for code, (severity, meaning) in CODES.items():
         assert code == code.lower() and " " not in code
         assert isinstance(severity, Severity) and meaning
+
+
+def test_each_code_is_one_small_registered_rule() -> None:
+    """Issue 22: lint is a table. One function per code, registered with its severity,
+    meaning and scope; CODES is a view of that registry; every finding's severity is its
+    rule's."""
+    assert set(RULES) == set(CODES) and len(RULES) == 32
+    assert len({id(r.check) for r in RULES.values()}) == len(RULES)
+    for code, r in RULES.items():
+        assert (r.severity, r.meaning) == CODES[code] and r.code == code
+        lines = inspect.getsourcelines(r.check)[0]
+        assert len(lines) <= 40, (code, len(lines))
+    findings = lint_file("freeswitch-dtu.zone") + lint_file("dooxswitch-missing-weight.zone")
+    assert findings and all(f.severity == RULES[f.code].severity for f in findings)
 
 
 @pytest.mark.parametrize(
@@ -255,3 +269,57 @@ def test_lint_never_crashes_on_broken_zones(tmp_path: Path, lines: list[str]) ->
         assert f.code in CODES
         if f.code == "zone-syntax" and f.line is not None:
             assert f.line > 0
+
+
+@pytest.mark.parametrize("count", [34, 50])
+def test_a_bound_reached_is_one_info_never_a_false_error(tmp_path: Path, count: int) -> None:
+    """Issue 18: the 32-record `rrset_records` bound was read as "no address" (2 false errors
+    for 34 records, 18 for 50). The records past the bound are not judged; one info says so."""
+    findings = lint_text(tmp_path, many_srv(count))
+    assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
+    [bound] = [f for f in findings if f.code == "rrset-bound"]
+    assert bound.severity == Severity.INFO and bound.name == "_sip._udp.t.test."
+    assert f"only the 32 most preferred of {count} SRV records were checked" in bound.message
+    assert len(bound.records) == count and bound.line is not None
+    assert codes(findings) == {"rrset-bound"}
+
+
+def test_a_naptr_rrset_past_the_bound_is_one_info_never_a_false_error(tmp_path: Path) -> None:
+    """The same bound on NAPTR RRsets: replacements the walk never followed are not judged."""
+    body = "@ IN A 192.0.2.200\na IN A 192.0.2.1\nb IN A 192.0.2.2\n" + "".join(
+        f'@ IN NAPTR {i} 0 "s" "SIP+D2U" "" _x{i}\n_x{i} IN SRV 0 10 5060 a\n'
+        f"_x{i} IN SRV 0 10 5060 b\n"
+        for i in range(1, 35)
+    )
+    findings = lint_text(tmp_path, body)
+    assert not has_errors(findings), [f.message for f in findings if f.severity == "error"]
+    [bound] = [f for f in findings if f.code == "rrset-bound"]
+    assert "only the 32 most preferred of 34 NAPTR records were checked" in bound.message
+
+
+def test_messages_never_end_a_name_with_a_second_dot(tmp_path: Path) -> None:
+    for body in (
+        GOOD.replace("b IN A 192.0.2.12\n", ""),  # srv-target-no-address
+        GOOD.replace("b IN A 192.0.2.12", "b IN CNAME a"),  # srv-target-cname
+    ):
+        for f in lint_text(tmp_path, body):
+            assert ".." not in f.message, f.message
+
+
+def test_zone_lint_lists_and_explains_the_registry() -> None:
+    """`zone lint --list-rules` prints the registry, one rule a line; `--explain CODE` one
+    rule; an unknown code is bad input with the closest codes; no files is bad input."""
+    runner = CliRunner()
+    listed = runner.invoke(app, ["zone", "lint", "--list-rules"])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.stdout.splitlines()
+    assert len(lines) == len(RULES)
+    assert "srv-target-no-address error SRV record: an SRV target has no A/AAAA record" in lines
+    as_json = runner.invoke(app, ["zone", "lint", "--list-rules", "--json"])
+    assert [r["code"] for r in json.loads(as_json.stdout)] == list(RULES)
+    explained = runner.invoke(app, ["zone", "lint", "--explain", "rrset-bound"])
+    assert explained.exit_code == 0 and explained.stdout.startswith("rrset-bound info RRset: ")
+    typo = runner.invoke(app, ["zone", "lint", "--explain", "srv-target-no-adress"])
+    assert typo.exit_code == 2 and "srv-target-no-address" in typo.stderr
+    nothing = runner.invoke(app, ["zone", "lint"])
+    assert nothing.exit_code == 2 and len(nothing.stderr.strip().splitlines()) == 1

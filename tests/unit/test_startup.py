@@ -50,3 +50,11 @@ def test_repeated_constants_agree() -> None:
     assert lint.DRAIN_PRIORITY == drain.DRAIN_PRIORITY
     assert cli_zone.DEFAULT_SUFFIX == enum.DEFAULT_SUFFIX
     assert cli_zone.DEFAULT_ISN_ROOT == enum.DEFAULT_ISN_ROOT
+
+
+def test_findings_load_without_the_resolver() -> None:
+    """watch/model.py reads lint findings: their module loads no resolver and no asyncio."""
+    assert loaded_after("import siplocate.zone.findings") == []
+    probe = "import siplocate.zone.findings, sys; print('siplocate.zone.lint' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False"

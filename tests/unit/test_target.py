@@ -106,6 +106,9 @@ def test_parse(
         ("sip:a@256.1.1.1", "invalid IPv4"),
         ("sip:a b@x.test", "whitespace"),
         ("sips:x.test;transport=udp", "insecure transport"),
+        ("_sip._tls.x.test", "not a SIP SRV service"),
+        ("_sip._udp.x.test:5060", "bare name"),
+        ("sip:bob@b\u00fc\u20accher.test", "not a valid internationalised name"),
         ("sip:@x.test", "empty user"),
         ("sip:" + "a" * 64 + ".test", "longer than 63"),
     ],
@@ -173,3 +176,87 @@ def test_full_uri_is_kept_for_callers() -> None:
     assert t.uri is not None
     assert t.uri.parameters["user"] == "phone"
     assert t.lookup_host == "airties.test"
+
+
+# --- IDN, SRV owner names, Target.uri (issue 18) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "user"),
+    [
+        ("sip:bob@b\u00fccher.test", "xn--bcher-kva.test", "bob"),
+        ("b\u00fccher.test", "xn--bcher-kva.test", None),
+        ("B\u00dcCHER\u3002test", "xn--bcher-kva.test", None),  # UTS 46: case, ideographic dot
+        ("sip:a@b\u00fccher.test:5070;maddr=m\u00fcnchen.test", "xn--bcher-kva.test", "a"),
+    ],
+)
+def test_u_labels_become_a_labels_and_the_input_is_kept(
+    text: str, host: str, user: str | None
+) -> None:
+    uri = SipUri.parse(text)
+    assert (uri.host, uri.user) == (host, user)
+    assert str(uri) == text  # what was typed
+    assert uri.shown == f"{text} (A-label {host})"  # and beside it what DNS is asked
+    if "maddr" in text:
+        assert uri.maddr == "xn--mnchen-3ya.test"
+
+
+def test_ascii_input_has_no_note() -> None:
+    uri = SipUri.parse("sip:bob@xn--bcher-kva.test")
+    assert uri.note == "" and uri.shown == "sip:bob@xn--bcher-kva.test"
+
+
+@pytest.mark.parametrize(
+    ("text", "scheme", "transport", "canonical"),
+    [
+        ("_sip._udp.ux.test", "sip", Transport.UDP, "sip:ux.test;transport=udp"),
+        ("_sip._tcp.ux.test.", "sip", Transport.TCP, "sip:ux.test;transport=tcp"),
+        ("_sips._tcp.UX.test", "sips", Transport.TLS, "sips:ux.test;transport=tcp"),
+        (
+            "sip:_sip._udp.b\u00fccher.test",
+            "sip",
+            Transport.UDP,
+            "sip:xn--bcher-kva.test;transport=udp",
+        ),
+    ],
+)
+def test_srv_owner_name_is_read_as_the_uri_that_asks_it(
+    text: str, scheme: str, transport: Transport, canonical: str
+) -> None:
+    uri = SipUri.parse(text)
+    assert (uri.scheme, uri.transport, uri.port, uri.user) == (scheme, transport, None, None)
+    assert uri.canonical == canonical
+    assert "SRV owner name" in uri.note and canonical in uri.note
+    # RFC 3263 §4.2: that URI asks exactly the SRV name given
+    assert f"{transport.info.srv_prefix}.{uri.host}" == text.split(":")[-1].lower().rstrip(
+        "."
+    ).replace("b\u00fccher", "xn--bcher-kva")
+
+
+@given(
+    st.sampled_from(list(Transport)),
+    st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6)).map(str),
+    st.integers(1, 65535),
+)
+def test_target_uri_parses_back_to_the_same_target(t: Transport, address: str, port: int) -> None:
+    from siplocate.target import Target
+
+    target = Target(t, "h.test", port, address)
+    uri = SipUri.parse(target.uri)
+    assert (uri.transport, uri.host, uri.port) == (t, address, port)
+    assert uri.scheme == ("sips" if t.secure else "sip")
+
+
+def test_target_str_is_readable() -> None:
+    from siplocate.target import Target
+
+    assert str(Target(Transport.UDP, "sip1.x.test", 5060, "192.0.2.1")) == (
+        "udp 192.0.2.1:5060 (sip1.x.test)"
+    )
+    assert (
+        str(Target(Transport.TLS, "2001:db8::1", 5061, "2001:db8::1")) == "tls [2001:db8::1]:5061"
+    )
+    assert Target(Transport.TLS, "h", 5061, "2001:db8::1").uri == (
+        "sips:[2001:db8::1]:5061;transport=tcp"
+    )
+    assert Target(Transport.WS, "h", 80, "192.0.2.1").uri == "sip:192.0.2.1:80;transport=ws"

@@ -7,6 +7,8 @@ import asyncio
 import io
 import json
 import math
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from typer.testing import CliRunner
 from siplocate import Resolver
 from siplocate.cli import app
 from siplocate.errors import BadInput
+from siplocate.localfile import MAX_BYTES
 from siplocate.target import Target
 from siplocate.watch import Event, EventLog, Level, ManualClock, ProbeResult, Watcher
 from siplocate.watch.config import WatchConfig, parse_listen
@@ -440,6 +443,10 @@ def test_config_file_and_its_errors(tmp_path: Path) -> None:
         ["watch", "not a domain"],
         ["watch", "example.com", "-t", "udp,sctp"],
         ["watch", "example.com", "--config", "/nonexistent/w.toml"],
+        ["watch", "example.com", "--max-connections", "0"],
+        ["watch", "example.com", "--header-timeout", "0"],
+        ["watch", "127.0.0.1"],
+        ["watch", "sip:example.com;transport=tcp"],
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(args: list[str]) -> None:
@@ -463,3 +470,224 @@ def test_a_closed_stdout_does_not_stop_the_watch() -> None:
     for i in range(3):
         log.emit(Event(float(i), "target_up", "demo.test", "m"))
     assert log.count == 3 and Closed.writes == 1  # tried once, then left alone
+
+
+# -- local inputs: --config and --ca-file go through the safe reader ----------------------------
+
+
+def _watch_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``siplocate watch ARGS`` in a child bounded in time and memory (a FIFO blocked it
+    forever, /dev/zero ate memory): a regression fails instead of hanging or swapping."""
+    import resource
+    import sys
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    zone = tmp_path / "demo.test.zone"
+    zone.write_text(ZONE)
+    cmd = [sys.executable, "-m", "siplocate", "watch", "demo.test", "-z", str(zone)]
+    cmd += ["--listen", "127.0.0.1:0", "--quiet", *args]
+    try:
+        return subprocess.run(
+            cmd, capture_output=True, text=True, timeout=20, preexec_fn=limit, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"siplocate watch {args} did not exit: {exc.stderr!r}") from None
+
+
+@pytest.mark.parametrize("option", ["--config", "--ca-file"])
+@pytest.mark.parametrize("kind", ["fifo", "dev", "dir", "huge", "missing"])
+def test_watch_config_and_ca_file_are_checked_before_anything_starts(
+    option: str, kind: str, tmp_path: Path
+) -> None:
+    if kind == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    elif kind == "dev":
+        path = Path("/dev/zero")
+    elif kind == "dir":
+        path = tmp_path
+    elif kind == "huge":
+        path = tmp_path / "huge"
+        with path.open("wb") as f:
+            f.truncate(MAX_BYTES + 1)  # sparse: costs no disk
+    else:
+        path = tmp_path / "missing"
+    result = _watch_cli([option, str(path)], tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(path) in lines[0]
+
+
+def test_watch_ca_file_from_the_config_file_is_checked_too(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    cfg = tmp_path / "w.toml"
+    cfg.write_text(f'ca_file = "{fifo}"\n')
+    result = _watch_cli(["--config", str(cfg)], tmp_path)
+    assert result.returncode == 2 and "FIFO" in result.stderr, result.stderr
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate\n")
+    result = _watch_cli(["--ca-file", str(garbage)], tmp_path)
+    assert result.returncode == 2 and str(garbage) in result.stderr, result.stderr
+
+
+def test_a_real_ca_bundle_passes_the_start_check(tmp_path: Path) -> None:
+    from siplocate.watch.config import check_ca_file
+
+    ca = tmp_path / "ca.pem"
+    key = tmp_path / "ca.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-keyout", str(key), "-out", str(ca), "-subj", "/CN=test CA", "-days", "1"],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    check_ca_file(str(ca))
+    assert WatchConfig(domains=["demo.test"], ca_file=str(ca)).validate().ca_file == str(ca)
+
+
+# -- what /probe and the Host header accept -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "127.0.0.1",
+        "127.1",  # inet_aton's short form: an address to many resolvers
+        "2130706433",
+        "sip:127.0.0.1",
+        "127.0.0.1:5060",
+        "sip:sip.example.com:5060",
+        "sip:example.com;transport=tcp",
+        "example.com;transport=tcp",
+        "example.com?x=1",
+        "[::1]",
+        "sip:[::1]:5060",
+        "example.123",
+    ],
+)
+def test_watched_and_probed_names_are_domains_not_addresses_ports_or_parameters(
+    text: str,
+) -> None:
+    from siplocate.watch.config import domain_name
+
+    with pytest.raises(BadInput):
+        domain_name(text)
+    with pytest.raises(BadInput):
+        WatchConfig(domains=[text]).validate()
+
+
+def test_domain_name_keeps_what_was_accepted() -> None:
+    from siplocate.watch.config import domain_name
+
+    assert domain_name("sip:alice@Example.COM.") == "example.com"
+    assert domain_name("sips:sip1.example.com") == "sip1.example.com"
+    assert domain_name("_sip._udp.example.net") == "_sip._udp.example.net"
+    assert domain_name("1and1.de") == "1and1.de"
+
+
+async def test_probe_any_refuses_addresses_ports_and_parameters(zone: Path) -> None:
+    w, _clock, prober = make(zone)
+    await w.start()
+    try:
+        app = make_app(w, probe_any=True)
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            for target in (
+                "127.0.0.1:22;transport=tcp",
+                "sip:127.0.0.1:22;transport=tcp",
+                "127.0.0.1",
+                "demo.test:5060",
+                "demo.test;transport=tcp",
+            ):
+                calls = prober.calls
+                resp = await client.get("/probe", params={"target": target})
+                assert resp.status == 400, (target, await resp.text())
+                assert prober.calls == calls  # nothing was sent anywhere
+            ok = await client.get("/probe", params={"target": "sip:demo.test"})
+            assert ok.status == 200 and "probe_success 1.0" in await ok.text()
+    finally:
+        await w.stop()
+
+
+async def test_host_header_is_checked_against_rebinding(zone: Path) -> None:
+    w, _clock, _ = make(zone)
+    await w.start()
+    try:
+        for allowed, host, status in (
+            ((), "evil.example", 403),
+            ((), "evil.example:9470", 403),
+            ((), "localhost:9470", 200),
+            ((), "app.localhost", 200),
+            ((), "127.0.0.1:9470", 200),
+            ((), "[::1]:9470", 200),
+            ((), "192.0.2.7:9470", 200),  # an address cannot be rebound
+            (("mon.example",), "mon.example:9470", 200),
+            (("mon.example",), "MON.example.", 200),
+            (("mon.example",), "evil.example", 403),
+            (("*",), "evil.example", 200),
+        ):
+            app = make_app(w, allowed_hosts=allowed, listen_host="127.0.0.1")
+            async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+                for path in ("/api/state", "/metrics", "/"):
+                    resp = await client.get(path, headers={"Host": host})
+                    assert resp.status == status, (allowed, host, path)
+                    if status == 403:
+                        assert "--allowed-host" in await resp.text()
+        app = make_app(w, listen_host="watch.example")  # the name it listens on is allowed
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            resp = await client.get("/api/state", headers={"Host": "watch.example:9470"})
+            assert resp.status == 200
+    finally:
+        await w.stop()
+
+
+# -- the bounds of the HTTP side (pure parts) ----------------------------------------------------
+
+
+def test_scrape_budget_keeps_a_margin_like_blackbox_exporter() -> None:
+    from siplocate.watch.guard import scrape_budget
+
+    assert scrape_budget("5", 10.0) == 4.5
+    assert scrape_budget("0.6", 10.0) == 0.3  # never less than half the scrape timeout
+    assert scrape_budget("1e9", 10.0) == 299.5  # bounded
+    for bad in (None, "", "abc", "-1", "0", "nan", "inf"):
+        assert scrape_budget(bad, 10.0) == 10.0
+
+
+def test_connection_cap_leaves_descriptors_free_under_the_fd_limit() -> None:
+    from siplocate.watch.guard import HttpLimits
+
+    assert HttpLimits().effective_connections(1024) == (512, 128)
+    assert HttpLimits().effective_connections(65536) == (512, 128)
+    cap, backlog = HttpLimits(max_connections=40).effective_connections(160)
+    assert cap == 40 and cap + backlog + 64 <= 160
+    cap, backlog = HttpLimits().effective_connections(100)
+    assert cap == 36 and cap + backlog <= 100 - 32
+
+
+def test_slots_say_no_instead_of_waiting() -> None:
+    from siplocate.watch.guard import Slots
+
+    slots = Slots(2)
+    assert [slots.take() for _ in range(3)] == [True, True, False]
+    slots.give()
+    assert slots.take() and not slots.take()
+
+
+async def test_on_demand_check_stays_within_its_budget(zone: Path) -> None:
+    w, _clock, prober = make(zone)
+    seen: list[float] = []
+    probe = prober.probe
+
+    async def spy(domain: str, target: Target, timeout: float) -> ProbeResult:
+        seen.append(timeout)
+        return await probe(domain, target, timeout)
+
+    prober.probe = spy  # type: ignore[method-assign]
+    report = await w.check("demo.test", budget=0.75)
+    assert report.success and len(seen) == 3 and max(seen) <= 0.75
+    seen.clear()
+    report = await w.check("demo.test")  # no budget: the watcher's own probe timeout
+    assert seen == [TIMEOUT] * 3

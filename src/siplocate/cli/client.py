@@ -22,6 +22,7 @@ from .common import (
     PLUGIN_UNKNOWN,
     JsonOpt,
     NameserverOpt,
+    PortOpt,
     TransportsOpt,
     ZoneOpt,
     console,
@@ -122,10 +123,10 @@ CaFileOpt = Annotated[
 ServerOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--server",
+        "--sip-server",
         metavar="ADDR[:PORT]",
-        help="static/configured-ip policy: primary, then backups, in order (repeatable; "
-        "IPs, no DNS).",
+        help="static/configured-ip policy: the SIP servers, primary, then backups, in order "
+        "(repeatable; IPs, no DNS).",
     ),
 ]
 VerboseOpt = Annotated[
@@ -195,12 +196,14 @@ def build_client(
     pol = Policy.parse(policy)
     if DnsMode.parse(mode) is DnsMode.STATIC:  # the static policy is the static DNS mode
         if pol not in (Policy.DEFAULT, Policy.STATIC):
-            raise BadInput(f"--mode static walks the --server list in order, not --policy {pol}")
+            raise BadInput(
+                f"--mode static walks the --sip-server list in order, not --policy {pol}"
+            )
         pol = Policy.STATIC
     if server and not pol.configured:
-        raise BadInput("--server is for --mode static (configured addresses, no DNS)")
+        raise BadInput("--sip-server is for --mode static (configured addresses, no DNS)")
     if pol.configured and not server:
-        raise BadInput(f"--policy {pol} needs at least one --server ADDRESS[:PORT]")
+        raise BadInput(f"--policy {pol} needs at least one --sip-server ADDRESS[:PORT]")
     budget = (
         None
         if failover_after.strip().lower() in ("rfc", "off", "none")
@@ -340,7 +343,8 @@ def register(
 
       siplocate register sip:alice@example.com --password-file pw.txt --follow --probe-interval 1s
 
-      siplocate register sip:alice@pbx --policy static --server 192.0.2.10 --server 192.0.2.11
+      siplocate register sip:alice@pbx --policy static --sip-server 192.0.2.10 \
+        --sip-server 192.0.2.11
 
       siplocate register sip:alice@example.com --password-file pw.txt --mode srv
 
@@ -645,6 +649,7 @@ def probe(
     t1: T1Opt = "500ms",
     ca_file: CaFileOpt = None,
     nameserver: NameserverOpt = None,
+    port: PortOpt = None,
     zone: ZoneOpt = None,
     transports: TransportsOpt = "udp,tcp,tls",
     json: JsonOpt = False,
@@ -670,7 +675,7 @@ def probe(
 
     from ..errors import SiplocateError
 
-    options = (timeout, t1, ca_file, nameserver, zone, transports, verbose)
+    options = (timeout, t1, ca_file, nameserver, port, zone, transports, verbose)
     if plugin:
         try:
             if json:
@@ -708,6 +713,7 @@ def _probe_attempts(
     t1: str,
     ca_file: Path | None,
     nameserver: list[str] | None,
+    port: int | None,
     zone: list[Path] | None,
     transports: str,
     verbose: bool,
@@ -720,7 +726,7 @@ def _probe_attempts(
     budget = parse_duration(timeout, "--timeout")
     client = SipClient(
         domain,
-        resolver=make_resolver(nameserver, zone, transports),
+        resolver=make_resolver(nameserver, zone, transports, port=port),
         transports=transports,
         failover_after=budget,
         timers=Timers(t1=parse_duration(t1, "--t1")),

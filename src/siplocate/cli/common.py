@@ -19,6 +19,8 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..dns.source import DnsSource
+
 # typer 0.2x vendors click as typer._click; its exception classes are what the parser raises.
 from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperGroup
@@ -85,7 +87,19 @@ NameserverOpt = Annotated[
         "-n",
         metavar="SERVER",
         help="Ask this DNS server: ADDRESS, ADDRESS:PORT, [IPV6]:PORT, ADDRESS#PORT or a host "
-        "name (repeatable; tried in order). Default: /etc/resolv.conf.",
+        "name (repeatable; tried in order); @SERVER anywhere on the line, as dig takes it, is "
+        "the same. Default: /etc/resolv.conf.",
+    ),
+]
+PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        "-p",
+        metavar="PORT",
+        min=1,
+        max=65535,
+        help="Port of the DNS servers given without one (and of /etc/resolv.conf's), as dig's -p.",
     ),
 ]
 ZoneOpt = Annotated[
@@ -111,6 +125,54 @@ TransportsOpt = Annotated[
 DEFAULT_TIMEOUT = 1.5
 #: With --timeout T a lookup gives up after LOOKUP_TRIES * T in all (DNS tries per question).
 LOOKUP_TRIES = 5
+
+
+def timed_out(message: str) -> None:
+    """A DNS try that timed out, on stderr as it happens (as dig's ";; communications
+    error to ..."): a silent nameserver is seen at once, not after the whole lookup gave up."""
+    err_console.print(f";; {message}")
+
+
+def lookup_source(
+    nameserver: list[str] | None,
+    zone: list[Path] | None,
+    timeout: float | None = None,
+    port: int | None = None,
+) -> DnsSource:
+    """The DNS source of a lookup command from -n/@SERVER, -p, --zone and --timeout: zone
+    files, or live nameservers whose failed tries are reported on stderr."""
+    from ..dns import make_source
+    from ..limits import DEFAULT_LIMITS
+
+    limits = DEFAULT_LIMITS
+    if timeout is not None:
+        import dataclasses
+
+        limits = dataclasses.replace(DEFAULT_LIMITS, deadline=LOOKUP_TRIES * timeout)
+    if zone and port is not None:
+        raise BadInput("-p/--port is the port of the DNS servers to ask; --zone asks none")
+    if zone:
+        return make_source(nameserver, list(zone), limits=limits)
+    return make_source(
+        nameserver,
+        None,
+        timeout=timeout or DEFAULT_TIMEOUT,
+        limits=limits,
+        port=port,
+        on_timeout=timed_out,
+    )
+
+
+def asked(source: object) -> str:
+    """Where a lookup's answers came from, for its summary line: ``from zone files``,
+    ``from 127.0.0.1:5300``, ``from 10.0.0.2:53 (/etc/resolv.conf)``."""
+    servers = getattr(source, "servers", None)
+    if servers is None:
+        return "from zone files"
+    names = ", ".join(f"[{a}]:{p}" if ":" in a else f"{a}:{p}" for a, p in servers)
+    return f"from {names}" + (
+        " (/etc/resolv.conf)" if getattr(source, "from_resolv_conf", 0) else ""
+    )
 
 
 def parse_seconds(value: float | str | None) -> float | None:
@@ -238,6 +300,81 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+#: The lookup commands: they take dig's ``@SERVER`` (and ``+short`` where --short exists).
+DIG_COMMANDS = frozenset({"resolve", "check", "probe", "enum", "compare"})
+
+_DNS_PRIMARY = (
+    "is the DNS primary of the zone commands (zone apply, drain, undrain); to ask a DNS server "
+    "use -n/--nameserver or @SERVER; static SIP servers are --sip-server"
+)
+_TSIG_KEY = (
+    "is the TSIG key file of the zone commands (zone apply, drain, undrain); the Call-ID hash "
+    "key of resolve is --hash-key"
+)
+_ASK = "is the DNS server a lookup asks; the primary to update is -s/--server"
+#: One meaning per flag: a flag given to a command that does not have it, and what it means
+#: where it does (the one-line hint instead of "no such option").
+FLAG_MEANINGS: dict[str, str] = {
+    "--server": _DNS_PRIMARY,
+    "-s": _DNS_PRIMARY,
+    "--key": _TSIG_KEY,
+    "-k": _TSIG_KEY,
+    "--nameserver": _ASK,
+    "-n": _ASK,
+    "--sip-server": "names static SIP servers (resolve; register and options with --mode static)",
+}
+
+
+def dig_argv(group: Any, argv: list[str]) -> list[str]:
+    """The command line with dig's habits read as options, before click sees it: ``@SERVER``
+    -> ``--nameserver SERVER`` and ``+short`` -> ``--short`` on the lookup commands; a flag
+    that means something else elsewhere (``resolve --server``) is BadInput with the hint.
+
+    Option values are skipped by asking the command which of its options take one, so
+    ``--user @x`` stays a value."""
+    i, command, path = 0, group, []
+    while i < len(argv) and hasattr(command, "commands"):  # root options, then the (sub)command
+        if argv[i].startswith("-"):
+            i += 1
+            continue
+        sub = command.commands.get(argv[i])
+        if sub is None:
+            return argv
+        command, i = sub, i + 1
+        path.append(sub.name or "")
+    if hasattr(command, "commands"):
+        return argv
+    name = " ".join(path)
+    options = [
+        p for p in command.params if getattr(p, "opts", None) and p.param_type_name == "option"
+    ]
+    known = {o for p in options for o in (*p.opts, *p.secondary_opts)}
+    valued = {o for p in options if not p.is_flag and not p.count for o in p.opts}
+    dig = name in DIG_COMMANDS
+    out = argv[:i]
+    while i < len(argv):
+        token = argv[i]
+        i += 1
+        if token == "--":
+            out += argv[i - 1 :]
+            break
+        flag = token.split("=", 1)[0]
+        if token in valued:
+            out += argv[i - 1 : i + 1]
+            i += 1
+        elif flag.startswith("-") and flag not in known and flag in FLAG_MEANINGS:
+            raise BadInput(f"{name}: {flag} {FLAG_MEANINGS[flag]}")
+        elif dig and token.startswith("@") and len(token) > 1:
+            out += ["--nameserver", token[1:]]
+        elif dig and token == "+short":
+            if "--short" not in known:
+                raise BadInput(f"{name} has no short form (+short/--short is for resolve)")
+            out.append("--short")
+        else:
+            out.append(token)
+    return out
+
+
 class OneLineErrors(TyperGroup):
     """The root command: usage errors as ONE line (and a JSON error object under --json)."""
 
@@ -252,6 +389,7 @@ class OneLineErrors(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         _real_metavars(self)
         try:
+            argv = dig_argv(self, argv)
             result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
             code = result if isinstance(result, int) else 0
         except ClickException as exc:

@@ -14,8 +14,10 @@ from .common import (
     NameserverOpt,
     TimeoutOpt,
     ZoneOpt,
+    asked,
     console,
     handle_errors,
+    lookup_source,
     print_json,
     run,
 )
@@ -84,7 +86,8 @@ def compare(
                 f"unknown profile {unknown[0]!r} (known: {', '.join(p.key for p in PROFILES)})"
             )
         chosen = tuple(p for p in PROFILES if p.key in profile)
-    resolver = make_resolver(nameserver, zone, "udp,tcp,tls", timeout)
+    source = lookup_source(nameserver, zone, timeout)
+    resolver = make_resolver(nameserver, zone, "udp,tcp,tls", timeout, source=source)
     started = time.perf_counter()
     seen = run(_look(resolver, domain))
     if seen.domain in seen.unanswered:  # "could not look" is not "nothing there"
@@ -106,7 +109,7 @@ def compare(
         print_json(data)
         return
     console.print(compare_table(seen, plans))
-    console.print(summary(seen, elapsed), style="dim")
+    console.print(summary(seen, elapsed, asked(source)), style="dim")
     if nothing is not None:
         raise nothing
 
@@ -153,8 +156,10 @@ def compare_table(seen: Seen, plans: list[Plan]) -> Table:
     return table
 
 
-def summary(seen: Seen, elapsed_ms: float) -> str:
+def summary(seen: Seen, elapsed_ms: float, where: str = "") -> str:
+    """``33 DNS answers from zone files, one walk for every profile, in 13.3 ms``."""
     from ..trace import Query
 
-    asked = sum(1 for e in seen.trace if isinstance(e, Query))
-    return f"{asked} DNS answers, one walk for every profile, in {elapsed_ms:.1f} ms"
+    answers = sum(1 for e in seen.trace if isinstance(e, Query))
+    where = f" {where}" if where else ""
+    return f"{answers} DNS answers{where}, one walk for every profile, in {elapsed_ms:.1f} ms"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,15 +14,18 @@ from ..errors import BadInput, NotFound
 from ..limits import DEFAULT_LIMITS
 from . import app
 from .common import (
-    DEFAULT_TIMEOUT,
     LOOKUP_TRIES,
     JsonOpt,
     NameserverOpt,
+    PortOpt,
     TimeoutOpt,
     TransportsOpt,
     ZoneOpt,
+    asked,
     console,
+    err_console,
     handle_errors,
+    lookup_source,
     print_json,
     run,
 )
@@ -32,6 +36,7 @@ if TYPE_CHECKING:
     from rich.text import Text
     from rich.tree import Tree
 
+    from ..dns.source import DnsSource
     from ..locate import Resolver
     from ..resolution import Branch, Resolution
 
@@ -42,15 +47,16 @@ ModeOpt = Annotated[
         "--mode",
         metavar="MODE",
         help="DNS mode: naptr (RFC 3263: NAPTR, SRV, A/AAAA), srv (skip NAPTR), a (the "
-        "domain's A/AAAA on the default port) or static (the --server addresses, no DNS).",
+        "domain's A/AAAA on the default port) or static (the --sip-server addresses, no DNS).",
     ),
 ]
-ServerOpt = Annotated[
+SipServerOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--server",
+        "--sip-server",
         metavar="ADDR[:PORT]",
-        help="Static mode: primary, then backups, in order (repeatable; IPs, no DNS).",
+        help="Static mode: the SIP servers, primary, then backups, in order (repeatable; IPs, "
+        "no DNS).",
     ),
 ]
 
@@ -62,24 +68,26 @@ def make_resolver(
     timeout: float | None = None,
     mode: str = "naptr",
     server: list[str] | None = None,
+    port: int | None = None,
+    *,
+    source: DnsSource | None = None,
 ) -> Resolver:
-    """The Resolver every command builds from the shared --nameserver/--zone/--transports
-    (and --mode/--server).
+    """The Resolver every command builds from the shared --nameserver/@SERVER, -p, --zone,
+    --transports (and --mode/--sip-server).
 
     ``timeout`` (--timeout) caps each try and makes the whole lookup give up after
     ``LOOKUP_TRIES`` times that, so a silent nameserver costs what the user chose.
+    ``source``: one already made from those options (its summary names it).
     """
     from ..locate import Resolver
 
-    zones = [str(z) for z in zone] if zone else None
-    if timeout is None:
-        timeout, limits = DEFAULT_TIMEOUT, DEFAULT_LIMITS
-    else:
+    limits = DEFAULT_LIMITS
+    if timeout is not None:
         limits = dataclasses.replace(DEFAULT_LIMITS, deadline=LOOKUP_TRIES * timeout)
+    source = source or lookup_source(nameserver, zone, timeout, port)
     return Resolver(
-        nameserver or None, zones, transports, timeout=timeout, limits=limits, mode=mode,
-        static=server or (),
-    )  # fmt: skip
+        transports=transports, source=source, limits=limits, mode=mode, static=server or ()
+    )
 
 
 @app.command()
@@ -90,31 +98,45 @@ def resolve(
         typer.Argument(metavar="TARGET", help="sip:/sips: URI, or a bare domain or host[:port]."),
     ],
     nameserver: NameserverOpt = None,
+    port: PortOpt = None,
     zone: ZoneOpt = None,
     transports: TransportsOpt = "udp,tcp,tls",
     seed: Annotated[
         int | None,
         typer.Option(metavar="N", help="Seed the weighted shuffle, for a reproducible order."),
     ] = None,
-    key: Annotated[
+    hash_key: Annotated[
         str | None,
         typer.Option(
+            "--hash-key",
             metavar="TEXT",
             help="Keyed order (e.g. a Call-ID): the same key always gives the same order. "
             "Not with --seed.",
         ),
     ] = None,
     trace: Annotated[bool, typer.Option("--trace", help="Also list every DNS question.")] = False,
+    short: Annotated[
+        bool,
+        typer.Option(
+            "--short",
+            help="Only the try order, one 'TRANSPORT ADDRESS:PORT' line per target (+short too).",
+        ),
+    ] = False,
     timeout: TimeoutOpt = None,
     mode: ModeOpt = "naptr",
-    server: ServerOpt = None,
+    sip_server: SipServerOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Show what a SIP client does with TARGET: NAPTR -> SRV -> A/AAAA, try order, load split.
 
+    TARGET may also be an SRV owner name (_sip._udp.example.com: that SRV name, that
+    transport) or an internationalised name (bücher.example: asked as its A-labels).
+
     Examples:
 
       siplocate resolve sip:alice@example.com
+
+      siplocate resolve example.com @127.0.0.1 -p 5300 +short
 
       siplocate resolve example.com --nameserver 127.0.0.1:5300 --transports udp,tcp
 
@@ -124,27 +146,46 @@ def resolve(
 
     Exit codes: 0 targets found, 1 nothing usable (or DNS unreachable), 2 bad input.
     """
-    if seed is not None and key is not None:
-        raise BadInput("give --seed or --key, not both: a keyed order has no randomness to seed")
+    if seed is not None and hash_key is not None:
+        raise BadInput(
+            "give --seed or --hash-key, not both: a keyed order has no randomness to seed"
+        )
+    if sip_server and mode.strip().lower() != "static":
+        raise BadInput(
+            "--sip-server names the SIP servers of the static DNS mode: add --mode static "
+            "(to ask a DNS server: -n/--nameserver or @SERVER)"
+        )
+    if short and (json or trace):
+        raise BadInput(
+            f"--short prints the try order alone: not with {'--json' if json else '--trace'}"
+        )
     from ..resolution import Resolution
 
-    resolver = make_resolver(nameserver, zone, transports, timeout, mode, server)
+    source = lookup_source(nameserver, zone, timeout, port)
+    resolver = make_resolver(nameserver, zone, transports, timeout, mode, sip_server, source=source)
+    uri = resolver.parse(target)
+    if uri.note and short:  # how the input was read (the tree and --json say it too)
+        err_console.print(f";; {uri.shown}")
     started = time.perf_counter()
     try:
-        result = run(resolver.locate(target, seed=seed, key=key))
+        result = run(resolver.locate(uri, seed=seed, key=hash_key))
     except NotFound as exc:
         partial = exc.resolution
         if isinstance(partial, Resolution):
             if json:
-                exc.json_extra = partial.as_dict()  # type: ignore[attr-defined]
-            else:
+                exc.json_extra = _json(partial)  # type: ignore[attr-defined]
+            elif not short:
                 console.print(chain_tree(partial))
                 if trace:
                     console.print(trace_table(partial))
         raise
     elapsed = (time.perf_counter() - started) * 1000
     if json:
-        print_json(result.as_dict())
+        print_json(_json(result))
+        return
+    if short:
+        for t in result.targets:
+            console.print(f"{t.transport.value} {t.hostport}")
         return
     console.print(chain_tree(result))
     console.print()
@@ -155,7 +196,15 @@ def resolve(
     if trace:
         console.print()
         console.print(trace_table(result))
-    console.print(summary_line(result, elapsed), style="dim")
+    console.print(summary_line(result, elapsed, asked(source)), style="dim")
+
+
+def _json(res: Resolution) -> dict[str, object]:
+    """resolve's JSON; ``read_as`` (the URI looked up) when the input was rewritten."""
+    data = res.as_dict()
+    if res.uri.note:
+        data["read_as"] = res.uri.canonical
+    return data
 
 
 def _styled(*parts: str | tuple[str, str]) -> Text:
@@ -170,7 +219,8 @@ def chain_tree(res: Resolution) -> Tree:
     from rich.text import Text
     from rich.tree import Tree
 
-    root = Tree(_styled((str(res.uri), "bold")))
+    note = (f"  ({res.uri.note})", "dim") if res.uri.note else ""
+    root = Tree(_styled((str(res.uri), "bold"), note))
     for branch in res.branches:
         node = root.add(_branch_label(branch))
         if branch.not_offered:
@@ -201,96 +251,152 @@ def _branch_label(branch: Branch) -> Text:
     return _styled(f"address lookup ({branch.via.value})  ", t)
 
 
-def _table(title: str, columns: tuple[str, ...], right: tuple[str, ...] = ()) -> Table:
-    """A borderless table whose cells wrap (fold) instead of being cut with an ellipsis."""
-    from rich.table import Table
+def _wrap_name(name: str, width: int) -> str:
+    """A DNS name cut into lines of at most ``width`` at its dots, whole labels kept (a label
+    longer than ``width`` gets a line of its own)."""
+    if len(name) <= width:
+        return name
+    lines, line = [], ""
+    for label in re.split(r"(?<=\.)", name):
+        if line and len(line) + len(label) > width:
+            lines.append(line)
+            line = ""
+        line += label
+    lines.append(line)
+    return "\n".join(lines)
 
+
+def _fitted(
+    title: str,
+    columns: tuple[str, ...],
+    rows: list[tuple[list[str], str]],
+    *,
+    right: tuple[str, ...] = (),
+    names: tuple[str, ...] = (),
+    text: tuple[str, ...] = (),
+) -> Table:
+    """A borderless table that fits the console: numbers, addresses and ports are never split;
+    ``text`` columns wrap at spaces; when that is not enough the ``names`` columns (DNS names)
+    wrap at their dots, so no token is ever cut in the middle. Rows are (cells, style)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def words(i: int) -> int:
+        return max((len(w) for row, _ in rows for w in row[i].split()), default=0)
+
+    natural = [max([len(c)] + [len(row[i]) for row, _ in rows]) for i, c in enumerate(columns)]
+    least = [max(len(c), words(i)) if c in text else natural[i] for i, c in enumerate(columns)]
+    excess = sum(least) + len(columns) - 1 - console.width
+    budget: dict[int, int] = {}
+    wrapped = [i for i, c in enumerate(columns) if c in names]
+    for i in wrapped if excess > 0 else ():
+        label = max((len(x) for row, _ in rows for x in re.split(r"(?<=\.)", row[i])), default=0)
+        budget[i] = max(natural[i] - -(-excess // len(wrapped)), label, len(columns[i]))
     table = Table(title=title, title_justify="left", box=None, pad_edge=False, padding=(0, 1, 0, 0))
-    for col in columns:
-        table.add_column(col, justify="right" if col in right else "left", overflow="fold")
+    for c in columns:
+        table.add_column(
+            c,
+            justify="right" if c in right else "left",
+            no_wrap=c not in text,
+            overflow="fold",
+        )
+    for row, style in rows:
+        cells = [_wrap_name(v, budget[i]) if i in budget else v for i, v in enumerate(row)]
+        table.add_row(*(Text(v) for v in cells), style=style or None)
     return table
 
 
 def try_order_table(res: Resolution) -> Table:
-    from rich.text import Text
-
-    table = _table(
+    rows = [
+        (
+            [
+                str(i),
+                t.transport.value,
+                t.host,
+                t.hostport,
+                "" if t.priority is None else str(t.priority),
+                "" if t.weight is None else str(t.weight),
+                t.via.value,
+            ],
+            "",
+        )
+        for i, t in enumerate(res.targets, 1)
+    ]
+    return _fitted(
         "Try order",
         ("#", "transport", "host", "address:port", "priority", "weight", "via"),
-        ("#", "priority", "weight"),
+        rows,
+        right=("#", "priority", "weight"),
+        names=("host",),
     )
-    for i, t in enumerate(res.targets, 1):
-        table.add_row(
-            str(i),
-            t.transport.value,
-            Text(t.host),
-            Text(t.hostport),
-            "" if t.priority is None else str(t.priority),
-            "" if t.weight is None else str(t.weight),
-            t.via.value,
-        )
-    return table
 
 
 def share_tables(res: Resolution) -> list[Table]:
     """The load split: shares of first attempts (adding up to 100% per transport), then the
     failover tiers, which get attempts only when every server above them has failed."""
-    from rich.text import Text
-
-    shares = res.shares()
-    first = _table(
-        "Load split (RFC 2782 weights: share of first attempts per transport)",
-        ("transport", "priority", "host", "weight", "share", ""),
-        ("priority", "weight", "share"),
-    )
-    failover = _table(
-        "Failover tiers (tried only when every server above has failed; share within the tier)",
-        ("transport", "priority", "host", "weight", "within tier"),
-        ("priority", "weight", "within tier"),
-    )
-    for s in shares:
+    first: list[tuple[list[str], str]] = []
+    failover: list[tuple[list[str], str]] = []
+    for s in res.shares():
         cells = [
             s.transport.value,
             "" if s.priority is None else str(s.priority),
-            Text(f"{s.host}:{s.port}"),
+            f"{s.host}:{s.port}",
             "" if s.weight is None else str(s.weight),
             f"{s.share:.0%}",
         ]
         if s.first_tier:
-            first.add_row(*cells, "\u2588" * round(s.share * 10))
+            first.append(([*cells, "\u2588" * round(s.share * 10)], ""))
         else:
-            failover.add_row(*cells)
-    tables = [first]
-    if failover.row_count:
-        tables.append(failover)
+            failover.append((cells, ""))
+    tables = [
+        _fitted(
+            "Load split (RFC 2782 weights: share of first attempts per transport)",
+            ("transport", "priority", "host", "weight", "share", ""),
+            first,
+            right=("priority", "weight", "share"),
+            names=("host",),
+        )
+    ]
+    if failover:
+        tables.append(
+            _fitted(
+                "Failover tiers (tried only when every server above has failed; share within "
+                "the tier)",
+                ("transport", "priority", "host", "weight", "within tier"),
+                failover,
+                right=("priority", "weight", "within tier"),
+                names=("host",),
+            )
+        )
     return tables
 
 
 def trace_table(res: Resolution) -> Table:
-    from rich.text import Text
-
+    """Every DNS question and decision, in order; a decision (note) reads across the answer
+    column, so the question column stays as wide as the names."""
     from ..trace import Query
 
-    table = _table(
-        "DNS questions", ("question", "type", "from", "ms", "ttl", "answer"), ("ms", "ttl")
-    )
+    rows: list[tuple[list[str], str]] = []
     for e in res.trace:
         if isinstance(e, Query):
             src = e.source + (" (parallel)" if e.speculative else "")
-            table.add_row(
-                Text(e.name),
-                e.rdtype,
-                Text(src),
-                f"{e.ms:.1f}",
-                str(e.ttl),
-                Text("; ".join(e.answer)),
-            )
+            cells = [e.name, e.rdtype, src, f"{e.ms:.1f}", str(e.ttl), "; ".join(e.answer)]
+            rows.append((cells, ""))
         else:
-            table.add_row(_styled((e.message, "yellow")), "", "", "", "", "")
-    return table
+            rows.append((["", "note", "", "", "", e.message], "yellow"))
+    return _fitted(
+        "DNS questions",
+        ("question", "type", "from", "ms", "ttl", "answer"),
+        rows,
+        right=("ms", "ttl"),
+        names=("question",),
+        text=("from", "answer"),
+    )
 
 
-def summary_line(res: Resolution, elapsed_ms: float) -> str:
+def summary_line(res: Resolution, elapsed_ms: float, where: str = "") -> str:
+    """``8 DNS answers from zone files in 2.8 ms; valid ...``: how many answers, where they
+    came from (the nameservers asked, and /etc/resolv.conf when none was given), how long."""
     from ..trace import Query
 
     queries = [e for e in res.trace if isinstance(e, Query)]
@@ -298,6 +404,8 @@ def summary_line(res: Resolution, elapsed_ms: float) -> str:
     for q in queries:
         by_source[q.source] = by_source.get(q.source, 0) + 1
     parts = ", ".join(f"{n} {s}" for s, n in by_source.items())
+    parts = f" ({parts})" if parts and set(by_source) - {"zone", "cache"} else ""
+    where = f" {where}" if where else ""
     valid = (
         "never expires (no DNS)"
         if res.expires is None
@@ -308,4 +416,4 @@ def summary_line(res: Resolution, elapsed_ms: float) -> str:
         if "stale" in by_source
         else ""
     )
-    return f"{len(queries)} DNS answers ({parts}) in {elapsed_ms:.1f} ms; {valid}{stale}"
+    return f"{len(queries)} DNS answers{parts}{where} in {elapsed_ms:.1f} ms; {valid}{stale}"

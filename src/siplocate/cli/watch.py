@@ -47,6 +47,22 @@ def watch(
     probe_any: Annotated[
         bool, typer.Option("--probe-any", help="Let /probe check domains not watched here.")
     ] = False,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="Also answer requests for this Host name (repeatable; * = any). "
+            "Addresses, localhost and the --listen host are always answered.",
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(help="Open HTTP connections at most (default 512)."),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a client has to send its request headers (default 10)."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No JSON event lines on stdout.")
     ] = False,
@@ -84,6 +100,12 @@ def watch(
         cfg.ca_file = str(ca_file)
     if webhook is not None:
         cfg.webhook = webhook
+    if allowed_host:
+        cfg.allowed_hosts = [*cfg.allowed_hosts, *allowed_host]
+    if max_connections is not None:
+        cfg.max_connections = max_connections
+    if header_timeout is not None:
+        cfg.header_timeout = header_timeout
     cfg.probe_any = cfg.probe_any or probe_any
     cfg.events = cfg.events and not quiet
     run(run_service(cfg.validate()))

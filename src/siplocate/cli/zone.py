@@ -16,11 +16,13 @@ from .common import (
     DEFAULT_TIMEOUT,
     JsonOpt,
     NameserverOpt,
+    PortOpt,
     TimeoutOpt,
     ZoneOpt,
     console,
     err_console,
     handle_errors,
+    lookup_source,
     parse_seconds,
     print_json,
     run,
@@ -93,6 +95,11 @@ ServerTimeoutOpt = Annotated[
 ]
 
 
+def _note(message: str) -> None:
+    """How an input was read (A-labels, an SRV owner name), on stderr as dig's ;; lines."""
+    err_console.print(f";; {message}", markup=False)
+
+
 def _server(
     server: str,
     key: Path | None,
@@ -161,10 +168,10 @@ def render_cmd(
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False) -> None:
-    """Findings as JSON, or for people: ``file:line: severity code message`` (zone lint) or
-    a heading, the records and the message (check). Names and records are printed as text:
-    nothing from DNS or a file is read as markup."""
+def _print_findings(findings: list[Finding], json: bool) -> None:
+    """Findings as JSON, or for people one line each, ``WHERE: severity code message``: WHERE
+    is ``file:line`` (zone lint) or the name (check), so both read and grep alike. Names and
+    records are printed as text: nothing from DNS or a file is read as markup."""
     from rich.text import Text
 
     from ..zone.lint import Severity
@@ -174,24 +181,13 @@ def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False)
         return
     for f in findings:
         severity = f.severity.value
-        if lines:
-            where = f"{f.file}:{f.line}" if f.line is not None else (f.file or f.name)
-            affects = f" [affects: {', '.join(f.profiles)}]" if f.profiles else ""
-            console.print(
-                Text.assemble(
-                    f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}{affects}"
-                )
-            )
-            continue
-        where = f" ({f.file}:{f.line})" if f.line is not None else ""
+        where = f"{f.file}:{f.line}" if f.line is not None else (f.file or f.name)
+        affects = f" [affects: {', '.join(f.profiles)}]" if f.profiles else ""
         console.print(
-            Text.assemble((severity, _STYLE[severity]), " ", (f.code, "bold"), f" {f.name}{where}")
+            Text.assemble(
+                f"{where}: ", (severity, _STYLE[severity]), f" {f.code} {f.message}{affects}"
+            )
         )
-        for record in f.records:
-            console.print(Text(f"    {record}"))
-        console.print(Text(f"    {f.message}"))
-        if f.profiles:
-            console.print(Text(f"    affects: {', '.join(f.profiles)} (siplocate compare)"))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in Severity}
     summary = ", ".join(f"{n} {s.value}{'s' if n != 1 else ''}" for s, n in counts.items())
     console.print(summary if findings else "no findings")
@@ -201,11 +197,11 @@ def _print_findings(findings: list[Finding], json: bool, *, lines: bool = False)
 @handle_errors
 def lint_cmd(
     files: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             metavar="FILE...", help="Zone files; give the zones of off-site targets too."
         ),
-    ],
+    ] = None,
     origin: Annotated[
         str | None,
         typer.Option(
@@ -214,6 +210,12 @@ def lint_cmd(
             help="The zone's origin, for a file without $ORIGIN whose SOA owner is relative "
             "(default: $ORIGIN, else the SOA record's owner; never the file name).",
         ),
+    ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="Print every rule: code, severity, scope, meaning.")
+    ] = False,
+    explain: Annotated[
+        str | None, typer.Option("--explain", metavar="CODE", help="Print one rule.")
     ] = None,
     json: JsonOpt = False,
 ) -> None:
@@ -236,16 +238,47 @@ def lint_cmd(
 
       siplocate zone lint db.example --origin example.com
 
+      siplocate zone lint --explain srv-target-cname
+
     Exit codes: 0 no error-level finding, 1 at least one, 2 bad input.
     """
+    if list_rules or explain is not None:
+        _print_rules(explain, json)
+        return
+    if not files:
+        raise BadInput("give the zone FILE(s) to lint (or --list-rules, --explain CODE)")
     from ..zone.lint import has_errors, lint_zone_files
 
     if origin is not None:
         origin = _domain(origin).to_text()
     findings, _ = lint_zone_files(files, origin)
-    _print_findings(findings, json, lines=True)
+    _print_findings(findings, json)
     if has_errors(findings):
         raise typer.Exit(1)
+
+
+def _print_rules(code: str | None, json: bool) -> None:
+    """The lint registry (or the rule ``code``): ``code severity scope: meaning`` a line."""
+    import difflib
+
+    from ..zone.rules import RULES
+
+    rules = list(RULES.values())
+    if code is not None:
+        if code not in RULES:
+            near = difflib.get_close_matches(code, RULES, 3, 0.6)
+            hint = f" (did you mean {', '.join(near)}?)" if near else " (see --list-rules)"
+            raise BadInput(f"no lint rule {code!r}{hint}")
+        rules = [RULES[code]]
+    if json:
+        print_json([
+            {"code": r.code, "severity": r.severity.value, "scope": r.scope.value,
+             "meaning": r.meaning}
+            for r in rules
+        ])  # fmt: skip
+        return
+    for r in rules:
+        console.print(f"{r.code} {r.severity.value} {r.scope.value}: {r.meaning}", markup=False)
 
 
 @app.command("check")
@@ -253,13 +286,15 @@ def lint_cmd(
 def check_cmd(
     target: Annotated[str, typer.Argument(help="SIP domain or sip:/sips: URI to check.")],
     nameserver: NameserverOpt = None,
+    port: PortOpt = None,
     zone: ZoneOpt = None,
     timeout: TimeoutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Check a SIP domain's live NAPTR, SRV and A/AAAA records (lint rules).
 
-    Asks what an RFC 3263 client asks and runs the same rules as `zone lint`.
+    Asks what an RFC 3263 client asks and runs the same rules as `zone lint`,
+    printed the same way: one line per finding, `name: severity code message`.
     If the domain cannot be looked up (no answer, REFUSED, SERVFAIL) or does
     not exist (NXDOMAIN), that is the one-line error: nothing is judged from
     records that were never read.
@@ -270,24 +305,25 @@ def check_cmd(
 
       siplocate check sip:alice@example.com --nameserver 127.0.0.1:5300 --json
 
+      siplocate check example.com @127.0.0.1 -p 5300
+
     Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable,
     REFUSED, NXDOMAIN), 2 bad input.
     """
     import dns.name
     import dns.rdatatype
 
-    from ..dns import make_source
     from ..target import SipUri
     from ..zone.lint import gather, has_errors, lint_snapshot
 
     parsed = SipUri.parse(target)
+    if parsed.note:
+        _note(parsed.shown)
     if parsed.is_numeric:
         raise BadInput(f"{target}: an IP address has no DNS records to check")
     if parsed.port is not None:
         _warn(f"{target} has a port: clients skip NAPTR/SRV for it; checking the domain anyway")
-    source = make_source(
-        nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
-    )
+    source = lookup_source(nameserver, zone, timeout, port)
     domain = dns.name.from_text(parsed.lookup_host)
 
     async def walk() -> list[Finding]:
@@ -477,8 +513,14 @@ def _list(server: Server, domain: dns.name.Name, json: bool) -> None:
     from ..zone.drain import DRAIN_PRIORITY, read_state
 
     state = read_state(server, domain)
-    if state.ignored:
-        _warn(f"{state.ignored} TXT record(s) at {state.marker} are not drain records; ignored")
+    markers = state.markers
+    if markers.foreign:
+        _warn(f"{markers.foreign} TXT record(s) at {state.marker} are not drain records; ignored")
+    for d in markers.outside:
+        _warn(f"a drain record names {d.srv_name}, not a SIP SRV name of {domain}; ignored")
+    for problem in markers.problems:
+        _warn(f"{problem.describe()}: `undrain` will not guess. {problem.fix} with nsupdate "
+              f"({'; '.join(problem.nsupdate(state.marker))}; send)")  # fmt: skip
     if json:
         print_json({"zone": str(state.zone), "drains": [d.as_dict() for d in state.drains]})
         return
@@ -615,6 +657,7 @@ def enum_cmd(
         str, typer.Option("--isn-root", help="Root domain for ISN numbers (RFC 3872).")
     ] = DEFAULT_ISN_ROOT,
     nameserver: NameserverOpt = None,
+    port: PortOpt = None,
     zone: ZoneOpt = None,
     timeout: TimeoutOpt = None,
     json: JsonOpt = False,
@@ -633,12 +676,9 @@ def enum_cmd(
 
     Exit codes: 0 URIs found, 1 none (or DNS unreachable), 2 bad input.
     """
-    from ..dns import make_source
     from ..enum import enum_lookup
 
-    source = make_source(
-        nameserver, list(zone) if zone else None, timeout=timeout or DEFAULT_TIMEOUT
-    )
+    source = lookup_source(nameserver, zone, timeout, port)
     result = run(enum_lookup(source, number, suffix=suffix, isn_root=isn_root))
     if json:
         print_json(result.as_dict())

@@ -41,8 +41,10 @@ def make_source(
     *,
     timeout: float = 1.5,
     limits: Limits = DEFAULT_LIMITS,
+    **live: Any,
 ) -> DnsSource:
-    """Zone files when given (offline), else the nameservers (default: /etc/resolv.conf)."""
+    """Zone files when given (offline), else the nameservers (default: /etc/resolv.conf);
+    ``live``: further LiveSource options (``port``, ``on_timeout``)."""
     if zones and nameservers:
         raise BadInput("give either zone files or nameservers, not both")
     if zones:
@@ -51,7 +53,7 @@ def make_source(
         return ZoneSource(list(zones))
     from .live import LiveSource
 
-    return LiveSource(nameservers, timeout=timeout, limits=limits)
+    return LiveSource(nameservers, timeout=timeout, limits=limits, **live)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import random
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +38,10 @@ MIN_RTO = 0.1  # never retry sooner than this, however fast the server has been
 MAX_MISMATCHED = 8  # non-matching datagrams tolerated per question before giving up on it
 
 
-def parse_nameserver(text: str) -> tuple[str, int]:
+def parse_nameserver(text: str, default_port: int = 53) -> tuple[str, int]:
     """``addr``, ``addr:port``, ``[v6]:port``, ``addr#port`` (dig/nsupdate) or a host name
     (resolved once by the system resolver) -> (address, port); BadInput with the right spelling.
+    ``default_port`` is the port when the text has none (dig's ``-p``).
     """
     import ipaddress
 
@@ -66,7 +68,7 @@ def parse_nameserver(text: str) -> tuple[str, int]:
             hint = f"; did you mean [{head}]:{tail}?" if glued else ""
             also = f" (or [{raw}] for that address, port 53)" if glued and _is_ip(raw) else ""
             raise BadInput(f"nameserver {text!r}: ambiguous or not an IPv6 address{hint}{also}")
-    port = 53
+    port = default_port
     if port_text or raw.endswith((":", "#")):
         if not (port_text.isascii() and port_text.isdigit()):
             raise BadInput(f"nameserver {text!r}: port {port_text!r} is not a number")
@@ -228,6 +230,9 @@ class LiveSource:
 
     ``timeout`` caps one try (the first try waits ``initial_timeout`` until the server's
     round-trip time is known); ``attempts`` is the number of tries in all, across servers.
+    ``port`` is the port of the servers given without one (and of /etc/resolv.conf's);
+    ``on_timeout`` hears, as it happens, each try that timed out (a line of text naming the
+    server, the wait and the question), so a silent server is not silent for seconds.
     """
 
     def __init__(
@@ -239,12 +244,18 @@ class LiveSource:
         initial_timeout: float = 0.5,
         edns: bool = True,
         limits: Limits = DEFAULT_LIMITS,
+        port: int | None = None,
+        on_timeout: Callable[[str], None] | None = None,
     ) -> None:
-        self.servers = (
-            [parse_nameserver(ns) for ns in nameservers] if nameservers else system_nameservers()
-        )
+        #: True when the servers came from /etc/resolv.conf (no nameserver given).
+        self.from_resolv_conf = not nameservers
+        if nameservers:
+            self.servers = [parse_nameserver(ns, port or 53) for ns in nameservers]
+        else:
+            self.servers = [(a, port or p) for a, p in system_nameservers()]
         if not self.servers:
             raise BadInput("no nameservers configured")
+        self.on_timeout = on_timeout
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.initial_timeout = initial_timeout
@@ -284,6 +295,7 @@ class LiveSource:
                     where += "/tcp"
             except dns.exception.Timeout:
                 problems.append(f"{where} timed out")
+                self._tell(f"{where} timed out after {wait:.2g} s", name, rdtype, attempt)
                 continue
             except OSError as exc:
                 problems.append(f"{where}: {_os_reason(exc)}")
@@ -301,6 +313,14 @@ class LiveSource:
                 continue
         detail = "; ".join(dict.fromkeys(problems))
         raise DnsError(f"no answer for {name} {dns.rdatatype.to_text(rdtype)}: {detail}")
+
+    def _tell(
+        self, what: str, name: dns.name.Name, rdtype: dns.rdatatype.RdataType, attempt: int
+    ) -> None:
+        """Report one timed-out try to ``on_timeout`` (as dig's ";; communications error")."""
+        if self.on_timeout is not None:
+            question = f"{name} {dns.rdatatype.to_text(rdtype)}"
+            self.on_timeout(f"{what} ({question}, try {attempt + 1} of {self.attempts})")
 
     async def _tcp(self, query: dns.message.Message, host: str, port: int) -> dns.message.Message:
         reply = await dns.asyncquery.tcp(query, host, port=port, timeout=self.timeout)

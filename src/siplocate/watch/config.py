@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BadInput
+from ..localfile import read_text
+from .guard import HttpLimits
 
 DEFAULT_LISTEN = "127.0.0.1:9470"
 PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
+_HTTP = HttpLimits()  # the defaults of the HTTP side's bounds
+MAX_CONFIG_BYTES = 1024 * 1024  # a watch.toml for thousands of domains is far below this
 
 
 @dataclass
@@ -30,15 +35,22 @@ class WatchConfig:
     webhook: str | None = None
     webhook_queue: int = 1000
     webhook_retries: int = 5
+    allowed_hosts: list[str] = field(default_factory=list)  # Host header names besides ours
+    max_connections: int = _HTTP.max_connections
+    header_timeout: float = _HTTP.header_timeout
+    idle_timeout: float = _HTTP.idle_timeout
+    max_streams: int = _HTTP.max_streams
+    max_probes: int = _HTTP.max_probes
 
     @classmethod
     def load(cls, path: Path) -> WatchConfig:
-        """Read a TOML file; unknown keys and wrong types are bad input (exit 2)."""
+        """Read a TOML file; unknown keys and wrong types are bad input (exit 2).
+
+        Through the safe reader: a FIFO, a device or a huge file is refused at once."""
+        text = read_text(path, "--config", MAX_CONFIG_BYTES)
         try:
-            data = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise BadInput(f"config {path}: {exc.strerror or exc}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
             raise BadInput(f"config {path}: {exc}") from None
         hook = data.pop("webhook", None)
         if isinstance(hook, dict):
@@ -62,23 +74,54 @@ class WatchConfig:
             raise BadInput(f"--interval must be between 0 and 86400 seconds, not {self.interval}")
         if self.timeout is not None and not 0 < self.timeout <= 60:
             raise BadInput(f"timeout must be between 0 and 60 seconds, not {self.timeout}")
-        self.domains = [_domain(d) for d in dict.fromkeys(self.domains)]
+        self.domains = [domain_name(d) for d in dict.fromkeys(self.domains)]
         wanted = {t.strip().lower() for t in self.transports.split(",") if t.strip()}
         if not wanted or not wanted <= PROBED:
             raise BadInput(
                 f"watch probes over udp, tcp and tls only, not {self.transports!r} (--transports)"
             )
         parse_listen(self.listen)
+        self.http_limits()
+        if self.ca_file is not None:
+            check_ca_file(self.ca_file)
         return self
+
+    def http_limits(self) -> HttpLimits:
+        """The bounds of the HTTP side; BadInput when one is not positive."""
+        for name in ("max_connections", "max_streams", "max_probes"):
+            if not 0 < getattr(self, name) <= 1_000_000:
+                raise BadInput(f"{name} must be between 1 and 1000000, not {getattr(self, name)}")
+        for name in ("header_timeout", "idle_timeout"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise BadInput(
+                    f"{name} must be between 0 and 3600 seconds, not {getattr(self, name)}"
+                )
+        return HttpLimits(
+            max_connections=self.max_connections,
+            header_timeout=self.header_timeout,
+            idle_timeout=self.idle_timeout,
+            max_streams=self.max_streams,
+            max_probes=self.max_probes,
+        )
+
+
+def check_ca_file(path: str) -> None:
+    """Read the CA bundle now, through the safe reader, and make sure it holds a certificate:
+    a FIFO or a bad file is one line at start, not a watcher frozen at the first TLS probe."""
+    text = read_text(path, "--ca-file")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
+    except ssl.SSLError as exc:
+        raise BadInput(f"--ca-file {path}: no usable PEM certificate ({exc.reason})") from None
 
 
 def _check(path: Path, key: str, value: object, default: object) -> object:
     """``value`` if it has the type the setting needs (ints accepted for floats)."""
-    if key in ("domains", "nameservers", "zones"):
+    if key in ("domains", "nameservers", "zones", "allowed_hosts"):
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
         raise BadInput(f"config {path}: {key} must be a list of strings")
-    if key in ("interval", "timeout"):
+    if key in ("interval", "timeout", "header_timeout", "idle_timeout"):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         raise BadInput(f"config {path}: {key} must be a number of seconds")
@@ -88,11 +131,17 @@ def _check(path: Path, key: str, value: object, default: object) -> object:
     raise BadInput(f"config {path}: {key} must be a {want.__name__}")
 
 
-def _domain(text: str) -> str:
-    """A bare domain from ``example.com``, ``sip:example.com`` or ``sip:user@example.com``."""
+def domain_name(text: str) -> str:
+    """A bare domain from ``example.com``, ``sip:example.com`` or ``sip:user@example.com``.
+
+    What may be watched, and what ``/probe`` may check: a DNS name only. An IP address, a
+    port or a URI parameter (``;transport=tcp``) would aim OPTIONS at any service, so each
+    is refused, not stripped."""
     d = text.strip()
     if d.lower().startswith(("sip:", "sips:")):
-        d = d.split(":", 1)[1].split("@")[-1].split(";")[0]
+        d = d.split(":", 1)[1].split("@")[-1]
+    if any(c in d for c in ";?"):
+        raise BadInput(f"{text!r}: give a domain name, without URI parameters")
     d = d.rstrip(".").lower()
     labels = d.split(".")
     if (
@@ -101,7 +150,9 @@ def _domain(text: str) -> str:
         or any(not 0 < len(label) <= 63 for label in labels)
         or not all(c.isalnum() or c in "-_." for c in d)
     ):
-        raise BadInput(f"not a domain name: {text!r}")
+        raise BadInput(f"not a domain name: {text!r} (no ports, no addresses)")
+    if labels[-1].isdigit():  # 127.0.0.1, 127.1, 2130706433: addresses; no TLD is numeric
+        raise BadInput(f"{text!r} is an IP address; give a domain name")
     return d
 
 

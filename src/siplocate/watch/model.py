@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from ..resolution import Resolution
 from ..target import Target
-from ..zone.lint import Finding
+from ..zone.findings import Finding
 from .events import Event
 from .history import History
 

@@ -217,29 +217,43 @@ class Watcher:
             "events": [e.as_dict() for e in self.log.last(events)],
         }
 
-    async def check(self, domain: str) -> CheckReport:
-        """One on-demand check (blackbox style): resolve, probe every target, report."""
+    async def check(self, domain: str, budget: float | None = None) -> CheckReport:
+        """One on-demand check (blackbox style): resolve, probe every target, report; all of
+        it within ``budget`` seconds when given (a probe gets what is left of it)."""
         started = time.perf_counter()
         report = CheckReport(domain)
         try:
-            res = await self.resolver.locate(domain, key=domain)
-        except SiplocateError as exc:
-            report.dns_error = str(exc)
+            return await self._check(report, started, budget)
+        finally:
+            if domain not in self.views:  # keep no flows open for one-off checks
+                await self.prober.forget(domain)
+
+    async def _check(
+        self, report: CheckReport, started: float, budget: float | None
+    ) -> CheckReport:
+        domain = report.domain
+        try:
+            res = await asyncio.wait_for(self.resolver.locate(domain, key=domain), budget)
+        except (SiplocateError, TimeoutError) as exc:
+            report.dns_error = str(exc) or f"DNS gave no answer within {budget:g} s"
             report.dns_seconds = report.seconds = time.perf_counter() - started
             return report
         report.dns_seconds = time.perf_counter() - started
         report.stale = stale_used(res.trace)
-        results = await asyncio.gather(*(self._check_one(domain, t) for t in res.targets))
+        timeout = self.timeout
+        if budget is not None:
+            timeout = min(timeout, budget - report.dns_seconds)
+        results = await asyncio.gather(*(self._check_one(domain, t, timeout) for t in res.targets))
         report.targets = list(zip(res.targets, results, strict=True))
         report.success = any(r.up for r in results)
         report.seconds = time.perf_counter() - started
-        if domain not in self.views:  # keep no flows open for one-off checks
-            await self.prober.forget(domain)
         return report
 
-    async def _check_one(self, domain: str, t: Target) -> ProbeResult:
+    async def _check_one(self, domain: str, t: Target, timeout: float) -> ProbeResult:
+        if timeout <= 0:
+            return ProbeResult(False, None, "no time left within the scrape timeout", 0.0)
         try:
-            return await self.prober.probe(domain, t, self.timeout)
+            return await self.prober.probe(domain, t, timeout)
         except (OSError, SiplocateError) as exc:
             return ProbeResult(False, None, str(exc) or type(exc).__name__, 0.0)
 

@@ -11,14 +11,16 @@ from pathlib import Path
 from ..locate import Resolver
 from .config import WatchConfig, parse_listen
 from .events import EventLog, json_lines
+from .guard import raise_fd_limit
 from .monitor import Watcher
-from .web import bound_port, make_app, serve
+from .web import make_app, serve
 from .webhook import Webhook
 
 
 async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> None:
     """Watch ``cfg.domains`` and serve the HTTP side until SIGINT/SIGTERM (or ``stop``)."""
     host, port = parse_listen(cfg.listen)
+    fd_limit = raise_fd_limit()  # before any socket: 1,024 descriptors is no limit for a server
     from prometheus_client import disable_created_metrics
 
     # No *_created series: they would double the scrape for 1,000 targets.
@@ -53,12 +55,19 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    runner = await serve(make_app(watcher, probe_any=cfg.probe_any), host, port)
+    app = make_app(
+        watcher,
+        probe_any=cfg.probe_any,
+        allowed_hosts=cfg.allowed_hosts,
+        listen_host=host,
+        limits=cfg.http_limits(),
+    )
+    http = await serve(app, host, port, fd_limit)
     try:
         shown = f"[{host}]" if ":" in host else host
         print(
             f"siplocate watch: {len(cfg.domains)} domain(s), every {cfg.interval:g} s; "
-            f"http://{shown}:{bound_port(runner)}/",
+            f"http://{shown}:{http.port}/",
             file=sys.stderr,
             flush=True,
         )
@@ -68,5 +77,5 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
         await watcher.stop()
         if hook is not None:
             await hook.stop(drain=1.0)
-        await runner.cleanup()
+        await http.close()
         resolver.close()

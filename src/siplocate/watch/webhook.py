@@ -59,17 +59,23 @@ class Webhook:
             self.metrics.webhook_dropped.inc()
 
     async def _post(self, session: object, event: Event) -> bool:
-        """One try; True when delivered, False to retry; raises nothing."""
+        """One try; True when delivered, False to retry; raises _Refused for a final no.
+
+        Redirects are not followed (a 307/308 would re-POST the event to whatever host it
+        names): a 3xx is a final no, like a 4xx."""
         import aiohttp
 
         assert isinstance(session, aiohttp.ClientSession)
         try:
             async with session.post(
-                self.url, json=event.as_dict(), timeout=aiohttp.ClientTimeout(total=self.timeout)
+                self.url,
+                json=event.as_dict(),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                allow_redirects=False,
             ) as resp:
                 if resp.status < 300:
                     return True
-                if 400 <= resp.status < 500 and resp.status not in (408, 429):
+                if 300 <= resp.status < 500 and resp.status not in (408, 429):
                     raise _Refused(resp.status)
                 return False
         except (aiohttp.ClientError, TimeoutError, OSError):
@@ -122,4 +128,4 @@ class Webhook:
 
 
 class _Refused(Exception):
-    """The receiver rejected the event for good (4xx): do not retry it."""
+    """The receiver rejected the event for good (3xx, 4xx): do not retry it."""

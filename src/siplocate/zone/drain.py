@@ -28,7 +28,7 @@ import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 import dns.rdtypes.IN.SRV
 
-from ..errors import BadInput, NotFound
+from ..errors import BadInput, NotFound, OperationFailed
 from ..target import TRANSPORTS
 from .update import Change, Server, rdataset
 
@@ -109,6 +109,97 @@ class DrainResult:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkerProblem:
+    """Drain markers that cannot be trusted for one SRV record: markers that disagree on the
+    priority to restore, or a marker of ours that does not read (``host`` None: it names no
+    readable host, so it may be about any)."""
+
+    host: dns.name.Name | None
+    srv_name: dns.name.Name | None
+    markers: tuple[dns.rdata.Rdata, ...]
+    record: str = ""  # the drained SRV record the markers disagree about
+
+    def describe(self) -> str:
+        if not self.record:
+            return f"a drain record does not read ({self.markers[0].to_text()})"
+        restores = "; ".join(
+            f"priority {d.priority} (recorded {_utc(d.since)})"
+            for d in sorted(map(_parsed, self.markers), key=lambda d: (d.priority, d.since))
+        )
+        return f"{len(self.markers)} drain records disagree about {self.record}: {restores}"
+
+    @property
+    def fix(self) -> str:
+        if self.record:
+            return "Keep the right record and delete the other"
+        return "Delete the record that does not read"
+
+    def nsupdate(self, marker: dns.name.Name) -> list[str]:
+        """The nsupdate lines that delete each of these markers (the admin keeps the right one)."""
+        return sorted(f"update delete {marker} TXT {r.to_text()}" for r in self.markers)
+
+
+def _parsed(rdata: dns.rdata.Rdata) -> Drain:
+    drain_ = Drain.parse(rdata)
+    assert drain_ is not None  # only readable markers can disagree
+    return drain_
+
+
+@dataclass(frozen=True, slots=True)
+class Markers:
+    """The TXT records at a domain's marker name, sorted out: readable drains of its SIP SRV
+    names, drains naming SRV sets outside it (set aside), problems, and records not ours."""
+
+    drains: list[Drain]
+    outside: list[Drain]
+    problems: list[MarkerProblem]
+    foreign: int = 0  # TXT records without our tag: not ours, left as found
+
+    def problems_of(self, host: dns.name.Name) -> list[MarkerProblem]:
+        return [p for p in self.problems if p.host is None or p.host == host]
+
+
+def read_markers(domain: dns.name.Name, rdatas: Iterable[dns.rdata.Rdata]) -> Markers:
+    """Sort the marker TXT records of ``domain``. Two readable markers for the same drained
+    record (SRV name, host, weight, port) that restore different priorities conflict: which
+    one is true cannot be told from the zone, so neither may be acted on."""
+    srv_names = {dns.name.from_text(info.srv_prefix, domain) for info in TRANSPORTS.values()}
+    drains: list[Drain] = []
+    outside: list[Drain] = []
+    malformed: list[MarkerProblem] = []
+    foreign = 0
+    by_record: dict[tuple[dns.name.Name, dns.name.Name, int, int], list[dns.rdata.Rdata]] = {}
+    for rdata in rdatas:
+        drain_ = Drain.parse(rdata)
+        if drain_ is None:
+            strings: tuple[bytes, ...] = tuple(getattr(rdata, "strings", ()))
+            if strings[:1] == (MARKER_TAG,):
+                malformed.append(MarkerProblem(_name_or_none(strings, 2), None, (rdata,)))
+            else:
+                foreign += 1
+        elif drain_.srv_name not in srv_names:
+            outside.append(drain_)
+        else:
+            drains.append(drain_)
+            key = (drain_.srv_name, drain_.host, drain_.weight, drain_.port)
+            by_record.setdefault(key, []).append(rdata)
+    conflicts = [
+        MarkerProblem(host, srv_name, tuple(rds), f"{srv_name} SRV {DRAIN_PRIORITY} {w} {p} {host}")
+        for (srv_name, host, w, p), rds in sorted(by_record.items(), key=lambda kv: str(kv[0]))
+        if len({_parsed(r).priority for r in rds}) > 1
+    ]
+    drains.sort(key=lambda d: (d.host.to_text(), d.srv_name.to_text(), d.port))
+    return Markers(drains, outside, conflicts + malformed, foreign)
+
+
+def _name_or_none(strings: tuple[bytes, ...], index: int) -> dns.name.Name | None:
+    try:
+        return dns.name.from_text(strings[index].decode("ascii"))
+    except (IndexError, dns.exception.DNSException, UnicodeError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class DrainState:
     """The drains recorded in one zone, plus the live RRsets they were read with."""
 
@@ -117,9 +208,37 @@ class DrainState:
     drains: list[Drain]
     live: dict[tuple[dns.name.Name, dns.rdatatype.RdataType], dns.rdataset.Rdataset]
     ignored: int = 0  # marker TXT records that were not readable drains
+    markers: Markers = field(default_factory=lambda: Markers([], [], []))
 
     def of(self, host: dns.name.Name) -> list[Drain]:
         return [d for d in self.drains if d.host == host]
+
+    def refuse_if_unsure(self, host: dns.name.Name) -> None:
+        """OperationFailed naming the markers that disagree about ``host`` (or do not read)
+        and the nsupdate lines that delete them: acting on either one would be a guess."""
+        problems = self.markers.problems_of(host)
+        if not problems:
+            return
+        what = "; ".join(p.describe() for p in problems)
+        deletes = "; ".join(line for p in problems for line in p.nsupdate(self.marker))
+        exc = OperationFailed(
+            f"not undraining {host}: {what}. Nothing changed. {problems[0].fix} with "
+            f"nsupdate ({deletes}; send), then undrain again; or restore the SRV records with "
+            f"`zone apply` and `undrain {host} --forget`"
+        )
+        exc.json_extra = {  # type: ignore[attr-defined]
+            "conflicts": [
+                {
+                    "host": None if p.host is None else str(p.host),
+                    "srv": None if p.srv_name is None else str(p.srv_name),
+                    "record": p.record or None,
+                    "markers": [r.to_text() for r in p.markers],
+                    "nsupdate": p.nsupdate(self.marker),
+                }
+                for p in problems
+            ]
+        }
+        raise exc
 
 
 def check_name(text: str, what: str, origin: dns.name.Name | None = dns.name.root) -> dns.name.Name:
@@ -145,27 +264,26 @@ def read_state(server: Server, domain: dns.name.Name) -> DrainState:
     marker = marker_name(domain)
     names = [dns.name.from_text(info.srv_prefix, domain) for info in TRANSPORTS.values()]
     live = server.read(zone, [(n, SRV) for n in names] + [(marker, TXT)])
-    drains: list[Drain] = []
-    ignored = 0
-    for rdata in list(live.get((marker, TXT), ()))[:MAX_MARKERS]:
-        drain_ = Drain.parse(rdata)
-        if drain_ is None:
-            ignored += 1
-        else:
-            drains.append(drain_)
-    drains.sort(key=lambda d: (d.host.to_text(), d.srv_name.to_text(), d.port))
-    return DrainState(zone, marker, drains, live, ignored)
+    markers = read_markers(domain, list(live.get((marker, TXT), ()))[:MAX_MARKERS])
+    malformed = sum(1 for p in markers.problems if not p.record)  # conflicting ones do read
+    ignored = markers.foreign + len(markers.outside) + malformed
+    return DrainState(zone, marker, markers.drains, live, ignored, markers)
 
 
 def _srv_rdataset(ttl: int, records: Iterable[dns.rdtypes.IN.SRV.SRV]) -> dns.rdataset.Rdataset:
     return rdataset(SRV, ttl, (r.to_text() for r in records))
 
 
-def _marker_change(state: DrainState, drains: list[Drain]) -> Change | None:
-    """The TXT change that makes the recorded drains ``drains`` (None: no change)."""
+def _marker_change(
+    state: DrainState, drains: list[Drain], drop: Iterable[dns.rdata.Rdata] = ()
+) -> Change | None:
+    """The TXT change that makes the recorded drains ``drains`` (None: no change); records
+    in ``drop`` (garbled markers of an undrained host) go too."""
     old = state.live.get((state.marker, TXT))
     new = None
-    keep = [r for r in old or () if Drain.parse(r) is None]  # not ours: leave as found
+    # Not ours, garbled, or about SRV sets outside the domain: leave as found.
+    gone = set(drop)
+    keep = [r for r in old or () if Drain.parse(r) not in state.drains and r not in gone]
     if drains or keep:
         new = dns.rdataset.Rdataset(dns.rdataclass.IN, TXT)
         for rdata in [*keep, *(d.rdata() for d in drains)]:
@@ -203,6 +321,11 @@ def drain(
         records += [r.replace(priority=DRAIN_PRIORITY) for r in moving]
         new = _srv_rdataset(old.ttl, records)
         changes.append(Change((name, SRV), old, new))
+        # A marker left for a record that is back in rotation (``zone apply``) is stale: the
+        # new one replaces it, so the two never disagree.
+        stale = {(name, r.weight, r.port) for r in moving}
+        recorded = [d for d in recorded if (d.srv_name, d.weight, d.port) not in stale
+                    or d.host != target]  # fmt: skip
         recorded += [Drain(name, target, r.priority, r.weight, r.port, started) for r in moving]
         if _in_rotation(old) and not _in_rotation(new):
             empty.append(name.to_text())
@@ -245,8 +368,19 @@ def undrain(
     """
     target = check_name(host, "host", domain)
     state = read_state(server, domain)
+    warnings: list[str] = []
+    for outside in state.markers.outside:
+        if outside.host == target:
+            warnings.append(
+                f"a drain record names {outside.srv_name}, which is not a SIP SRV name of "
+                f"{domain}: ignored"
+            )
+    if not forget:
+        state.refuse_if_unsure(target)
     mine = state.of(target)
-    if not mine:
+    # --forget also clears the garbled markers that name this host (nothing is restored).
+    garbled = [r for p in state.markers.problems if p.host == target for r in p.markers]
+    if not mine and not garbled:
         drained_srv = any(
             r.target == target and r.priority == DRAIN_PRIORITY
             for (_, rdtype), rds in state.live.items()
@@ -259,21 +393,23 @@ def undrain(
             else ""
         )
         note = f"{target} is not drained in {domain} (no drain record){hint}; nothing changed"
-        return DrainResult(state.zone, target, [], now(), 0, [], note)
+        return DrainResult(state.zone, target, [], now(), 0, warnings, note)
     changes: list[Change] = []
-    warnings: list[str] = []
     gone: list[str] = []  # drained records no longer at 65535 (zone apply or a hand edit)
     if not forget:
         for name in sorted({d.srv_name for d in mine}, key=lambda n: n.to_text()):
             old = state.live.get((name, SRV))
             records = list(old or ())
             changed = False
-            for d in (d for d in mine if d.srv_name == name):
+            # Markers that agree (same record, same priority) restore it once.
+            restores = dict.fromkeys((d.weight, d.port, d.priority) for d in mine
+                                     if d.srv_name == name)  # fmt: skip
+            for weight, port, priority in restores:
                 drained = dns.rdata.from_text(
-                    dns.rdataclass.IN, SRV, f"{DRAIN_PRIORITY} {d.weight} {d.port} {d.host}"
+                    dns.rdataclass.IN, SRV, f"{DRAIN_PRIORITY} {weight} {port} {target}"
                 )
                 if drained in records:
-                    records[records.index(drained)] = drained.replace(priority=d.priority)
+                    records[records.index(drained)] = drained.replace(priority=priority)
                     changed = True
                 else:
                     gone.append(name.to_text())
@@ -285,7 +421,7 @@ def undrain(
             f"{target} is no longer at priority {DRAIN_PRIORITY} in {where} "
             "(restored by `zone apply` or by hand since the drain): left as it is"
         )
-    marker = _marker_change(state, [d for d in state.drains if d.host != target])
+    marker = _marker_change(state, [d for d in state.drains if d.host != target], garbled)
     if marker is not None:
         changes.append(marker)
     server.update(state.zone, changes)
@@ -310,10 +446,13 @@ __all__ = [
     "Drain",
     "DrainResult",
     "DrainState",
+    "MarkerProblem",
+    "Markers",
     "check_name",
     "drain",
     "drained_hosts",
     "marker_name",
+    "read_markers",
     "read_state",
     "undrain",
 ]
