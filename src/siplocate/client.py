@@ -26,7 +26,7 @@ from .errors import BadInput, NotFound, OperationFailed
 from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
 from .flows import FlowPool
 from .registration import Binding, RegEvent, Registration
-from .sip.auth import AuthError
+from .sip.auth import ANY_REALM, AuthError
 from .sip.message import (
     RequestSpec,
     branch_of,
@@ -53,10 +53,11 @@ from .sip.transaction import (
 )
 from .sip.transaction import Effect as TxEffect
 from .sip.transaction import Send as TxSend
-from .sip.transport import SUPPORTED, Connection, open_connection, tls_context
+from .sip.transport import SUPPORTED, Connection, WireTap, open_connection, tls_context
 from .target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, Via, is_ip, parse_transports
 from .walker import (
     INVITE_RING_LIMIT,
+    NO_ANSWER,
     Abandon,
     Attempt,
     Cancel,
@@ -68,6 +69,7 @@ from .walker import (
     Outcome,
     Rules,
     Walker,
+    failure_text,
 )
 from .walker import Arm as WalkArm
 from .walker import Effect as WalkEffect
@@ -182,6 +184,7 @@ class _Runner:
         self.listener = listener
         loop = asyncio.get_running_loop()
         self.result: asyncio.Future[Response | None] = loop.create_future()
+        self.failure = ""  # why it ended without a response, in the walker's words
         self.handles: dict[Timer, asyncio.TimerHandle] = {}
         self.key = (branch_of(tx.request) or "", tx.request.method)
         self.attempt = 0  # the walker's id for this try
@@ -208,18 +211,19 @@ class _Runner:
                 if self.listener is not None:
                     self.listener.tx_final(self, effect.response)
             elif isinstance(effect, TimedOut):
-                self._finish(None)
+                self._finish(None, failure_text(Failure.TIMEOUT, ""))
                 if self.listener is not None:
-                    self.listener.tx_failed(self, Failure.TIMEOUT, "timeout (Timer B/F)")
+                    self.listener.tx_failed(self, Failure.TIMEOUT, "Timer B/F")
             elif isinstance(effect, TransportError):
-                self._finish(None)
+                self._finish(None, effect.reason)
                 if self.listener is not None:
                     self.listener.tx_failed(self, Failure.TRANSPORT, effect.reason)
         if self.tx.done:
             self.close()
 
-    def _finish(self, response: Response | None) -> None:
+    def _finish(self, response: Response | None, failure: str = "") -> None:
         if not self.result.done():
+            self.failure = failure
             self.result.set_result(response)
 
     def fire(self, timer: Timer) -> None:
@@ -228,7 +232,7 @@ class _Runner:
 
     def malformed(self, reason: str) -> None:
         """A response for this transaction could not be used: the target failed."""
-        self._finish(None)
+        self._finish(None, failure_text(Failure.MALFORMED, reason))
         if self.listener is not None:
             self.listener.tx_failed(self, Failure.MALFORMED, reason)
         self.close()
@@ -254,7 +258,7 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed: {exc.reason or exc}"
     if isinstance(exc, TimeoutError):
-        return "connect timeout"
+        return NO_ANSWER
     text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return text.lower() if text else type(exc).__name__
 
@@ -409,6 +413,8 @@ class SipClient:
     ``connected_udp=False`` uses an unconnected UDP socket like most clients (ICMP errors
     then go unnoticed); it exists for comparisons. ``answering`` bounds what requests sent to
     the client can make it keep (``AnswerLimits``: beyond them, 503 + Retry-After).
+    ``realms``: the digest realms the password is for (``*`` = any, the default); a
+    challenge for another realm is not answered and that target fails.
     """
 
     def __init__(
@@ -431,11 +437,15 @@ class SipClient:
         ca_file: Path | None = None,
         connected_udp: bool = True,
         answering: AnswerLimits | None = None,
+        realms: Sequence[str] | None = None,
     ) -> None:
         self.aor = SipTarget.parse(aor)
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
         self.password = password
         self.username = username or self.user
+        self.realms = frozenset(realms) if realms else frozenset({ANY_REALM})
+        if "" in self.realms:
+            raise BadInput("a realm the password is for cannot be empty ('*' means any)")
         self.transports = parse_transports(
             tuple(transports) if not isinstance(transports, str) else transports
         )
@@ -493,6 +503,8 @@ class SipClient:
         self.answerer = Answerer(self, answering)
         # RFC 5626: while an Outbound runs, new requests go over one of its healthy flows.
         self.outbound: Outbound | None = None
+        # Sees every SIP message each flow opened from now on sends or receives (``-v``).
+        self.on_wire: WireTap | None = None
 
     # -- what the client knows about targets -------------------------------------------------
 
@@ -584,6 +596,7 @@ class SipClient:
             server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
             connected_udp=self.connected_udp,
             on_garbage=self._on_garbage,
+            on_wire=self.on_wire,
         )
 
     def _on_message(self, msg: Request | Response, conn: Connection) -> None:
@@ -632,9 +645,10 @@ class SipClient:
 
     async def _transaction(
         self, target: Target, spec: RequestSpec, budget: float
-    ) -> Response | None:
-        """One transaction to one target, no failover, bounded by ``budget``; raises OSError,
-        ssl.SSLError or TimeoutError when the flow cannot be opened."""
+    ) -> tuple[Response | None, str]:
+        """One transaction to one target, no failover, bounded by ``budget``: the response,
+        or None and why not; raises OSError, ssl.SSLError or TimeoutError when the flow
+        cannot be opened or nothing ended the transaction within ``budget``."""
         conn = await self.flows.get(target, budget)
         request = build_request(spec, transport=target.transport, local=conn.local)
         runner = _Runner(
@@ -644,7 +658,8 @@ class SipClient:
         )
         runner.apply(runner.tx.start())
         try:
-            return await asyncio.wait_for(asyncio.shield(runner.result), budget)
+            response = await asyncio.wait_for(asyncio.shield(runner.result), budget)
+            return response, runner.failure
         finally:
             runner.abort()
 
@@ -676,6 +691,7 @@ class SipClient:
 
         401/407 are answered once per target with digest credentials; a second rejection is
         an ``AuthError`` (wrong password is wrong everywhere: no failover, no retry storm).
+        A challenge for a realm outside ``realms``, or a 4th stale nonce, fails that target.
         """
         if spec is None:
             spec = self.new_spec(method, uri=uri)
@@ -702,7 +718,7 @@ class SipClient:
             failover=self.failover,
             steering=steer,
             rules=self.rules,
-            credentials=Credentials(self.username, self.password),
+            credentials=Credentials(self.username, self.password, self.realms),
             cancel_after=cancel_after,
             aor=str(self.aor),
         )
@@ -745,11 +761,11 @@ class SipClient:
         attempt = Attempt(target, at=time.time())
         start = time.perf_counter()
         try:
-            response = await self._transaction(target, spec, limit)
+            response, why = await self._transaction(target, spec, limit)
         except (OSError, ssl.SSLError) as exc:
-            response, attempt.error = None, _reason(exc)
+            response, why = None, _reason(exc)
         except TimeoutError:
-            response, attempt.error = None, f"no answer within {limit:g}s"
+            response, why = None, NO_ANSWER
         attempt.ms = (time.perf_counter() - start) * 1000
         if response is not None:
             attempt.status = response.code
@@ -758,8 +774,8 @@ class SipClient:
                 attempt.error = "503 Retry-After " + (
                     f"{after:g}s" if after is not None else "none"
                 )
-        elif attempt.error is None:
-            attempt.error = "no usable answer"
+        else:
+            attempt.error = why or NO_ANSWER
         return attempt
 
     async def register(

@@ -71,6 +71,7 @@ class Failure(StrEnum):
     TRANSPORT = "transport"
     UNAVAILABLE = "503"
     MALFORMED = "malformed"  # the target answered something that is not usable SIP
+    AUTH = "auth"  # its digest challenge may not be answered (foreign realm, stale loop)
 
 
 @dataclass

@@ -43,6 +43,21 @@ def check_regular(path: Path | str, what: str = "file") -> Path:
     return Path(path)
 
 
+def exposed(path: Path | str, what: str, consequence: str) -> str | None:
+    """A warning when the secret file ``path`` can be read or written by group or others
+    (key and password files alike), saying what a reader could do with it; else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
+        return None
+    return (
+        f"{what} {path} is readable by group/others (mode {stat.S_IMODE(mode):o}): "
+        f"{consequence}; chmod 600 {path}"
+    )
+
+
 def read_bytes(path: Path | str, what: str = "file", max_bytes: int = MAX_BYTES) -> bytes:
     """The whole content of a regular file of at most ``max_bytes``; BadInput otherwise."""
     try:

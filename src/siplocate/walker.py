@@ -13,7 +13,7 @@ Nothing here sleeps or touches a socket, like ``sip/transaction.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -21,12 +21,38 @@ from sipmessage import Response
 
 from .errors import OperationFailed
 from .failover import FAILOVER_ON, Failover, Failure, Steering
-from .sip.auth import AuthError, digest_credentials, parse_challenges, pick_challenge
+from .sip.auth import (
+    ANY_REALM,
+    AuthError,
+    digest_credentials,
+    parse_challenges,
+    pick_challenge,
+    realm_allowed,
+)
 from .sip.message import RequestSpec, retry_after
 from .target import Target
 
 #: Longest an INVITE may ring before it is CANCELled (a proxy's Timer C, RFC 3261 §16.6).
 INVITE_RING_LIMIT = 180.0
+
+#: Answers to ``stale=true`` challenges per request and target before the target fails
+#: (pjsip's PJSIP_MAX_STALE_COUNT): a server that calls every nonce stale cannot loop us.
+MAX_STALE = 3
+
+#: What a timeout reads as, in every command (the failover budget, Timer B/F, a probe's
+#: limit, a TCP connect): the attempt's ``ms`` says how long it waited.
+NO_ANSWER = "no answer (timeout)"
+
+
+def failure_text(failure: Failure, reason: str) -> str:
+    """One wording per failure cause, whichever command met it: a timeout is NO_ANSWER,
+    an unusable response says why, a transport error is its reason (``connection
+    refused`` for an ICMP port unreachable on UDP)."""
+    if failure is Failure.TIMEOUT:
+        return NO_ANSWER
+    if failure is Failure.MALFORMED:
+        return f"malformed response: {reason}"
+    return reason
 
 
 @dataclass
@@ -96,8 +122,12 @@ class Rules:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
+    """Who answers digest challenges, and for which realms (RFC 3261 §22.1 protection
+    spaces; ``*`` = any): a challenge for another realm is not answered."""
+
     username: str
     password: str | None
+    realms: frozenset[str] = frozenset({ANY_REALM})
 
 
 class Timer(StrEnum):
@@ -196,6 +226,7 @@ class Walker:
         self._index = -1
         self._tries = 0  # unanswered tries of the current target
         self._authenticated = False  # the current target has had its one digest answer
+        self._stale_answers = 0  # answers to stale=true challenges of the current target
         self._current: Attempt | None = None
         self._ringing = False  # an INVITE in flight rang: its RING timer is armed
         self._alive = False  # the target in flight sent a provisional response
@@ -251,8 +282,7 @@ class Walker:
         if self.done or self._current is None:
             return []
         if timer == Timer.BUDGET and not self._alive:
-            budget = self.rules.budget or 0.0
-            return self._gave_up(f"no answer within {budget:g}s (failover budget)", now)
+            return self._gave_up(NO_ANSWER, now)
         if timer == Timer.RING and self._ringing:
             return [Cancel(self.attempt), Arm(Timer.CANCELLED, self.rules.cancel_wait)]
         if timer == Timer.CANCELLED:
@@ -263,7 +293,7 @@ class Walker:
         """The transaction's own Timer B/F fired (RFC 3261 §8.1.3.1: as a 408)."""
         if self._stale(attempt):
             return []
-        self._record(now, error="timeout (Timer B/F)")
+        self._record(now, error=NO_ANSWER)
         return self._disarm_all() + self._failed(self._target(), Failure.TIMEOUT, now)
 
     def transport_error(self, attempt: int, reason: str, now: float) -> list[Effect]:
@@ -278,7 +308,7 @@ class Walker:
         """The target answered with something that is not a usable response."""
         if self._stale(attempt):
             return []
-        self._record(now, error=f"malformed response: {reason}")
+        self._record(now, error=failure_text(Failure.MALFORMED, reason))
         self._tries = self.rules.tries
         return [
             *self._disarm_all(),
@@ -298,13 +328,33 @@ class Walker:
             )
         header = "WWW-Authenticate" if response.code == 401 else "Proxy-Authenticate"
         try:
-            challenge = pick_challenge(parse_challenges(response.headers.getlist(header)))
+            offered = parse_challenges(response.headers.getlist(header))
+            ours = [c for c in offered if realm_allowed(_realm(c.parameters), creds.realms)]
+            if offered and not ours:
+                realms = ", ".join(sorted({repr(_realm(c.parameters)) for c in offered}))
+                mine = ", ".join(sorted(creds.realms))
+                return self._refused(
+                    target,
+                    f"challenged for realm {realms}, not one the credentials are for "
+                    f"({mine}): password not sent",
+                    now,
+                )
+            challenge = pick_challenge(ours)
             stale = challenge.parameters.get("stale", "").lower() == "true"
             if self._authenticated and not stale:
                 return self._auth_failed(
                     f"authentication failed for {creds.username} at {target.hostport} "
                     f"({response.code} {response.phrase}): check the user name and password"
                 )
+            if self._authenticated:  # stale: a fresh nonce, answered at most MAX_STALE times
+                if self._stale_answers >= MAX_STALE:
+                    return self._refused(
+                        target,
+                        f"the nonce was stale {MAX_STALE + 1} times in a row "
+                        f"(at most {MAX_STALE} retries)",
+                        now,
+                    )
+                self._stale_answers += 1
             answer = digest_credentials(
                 challenge,
                 method=self.spec.method,
@@ -320,6 +370,13 @@ class Walker:
         self.spec.cseq += 1
         self._authenticated = True
         return self._send(now)
+
+    def _refused(self, target: Target, reason: str, now: float) -> list[Effect]:
+        """An authentication failure at this target only (a challenge we will not answer):
+        noted on its attempt, the target fails and the walk goes on."""
+        self._note(f"authentication failed: {reason}")
+        self._tries = self.rules.tries  # an answer, not silence: no second try here
+        return self._failed(target, Failure.AUTH, now)
 
     def _failed(
         self, target: Target, failure: Failure, now: float, after: float | None = None
@@ -344,6 +401,7 @@ class Walker:
         self._index += 1
         self._tries = 0
         self._authenticated = False
+        self._stale_answers = 0
         self.spec.headers = [
             h for h in self.spec.headers if h[0] not in ("Authorization", "Proxy-Authorization")
         ]
@@ -364,10 +422,8 @@ class Walker:
     def _exhausted(self) -> list[Effect]:
         method = self.spec.method
         if self.outcome.attempts:
-            detail = "; ".join(
-                f"{a.target.transport}:{a.target.hostport} {a.status or a.error}"
-                for a in self.outcome.attempts
-            )
+            last = {a.target: a for a in self.outcome.attempts}  # per target, in try order
+            detail = "; ".join(f"{t.transport}:{t.hostport} {_result(a)}" for t, a in last.items())
             self.outcome.error = f"no server answered {method} for {self.aor}: {detail}"
         else:
             self.outcome.error = f"no target to send {method} to"
@@ -410,3 +466,15 @@ class Walker:
     def _disarm_all(self) -> list[Effect]:
         self._ringing = self._alive = False
         return [Disarm(Timer.BUDGET), Disarm(Timer.RING), Disarm(Timer.CANCELLED)]
+
+
+def _realm(params: Mapping[str, str]) -> str:
+    """A challenge's realm (none given reads as the empty realm, which only ``*`` allows)."""
+    return params.get("realm", "")
+
+
+def _result(attempt: Attempt) -> str:
+    """What an attempt came to, in a few words: the status, why, or both."""
+    if attempt.status is not None and attempt.error:
+        return f"{attempt.status} ({attempt.error})"
+    return str(attempt.status) if attempt.status is not None else attempt.error or "no answer"

@@ -176,7 +176,8 @@ def test_usage_errors_are_one_line_and_h_works() -> None:
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("siplocate: error:"), result.output
     for cmd in (["resolve"], ["zone", "apply"], ["drain"], ["undrain"], ["enum"], ["check"],
-                ["zone", "render"], ["zone", "lint"], ["register"], ["probe"], []):  # fmt: skip
+                ["zone", "render"], ["zone", "lint"], ["register"], ["options"], ["probe"],
+                []):  # fmt: skip
         result = runner.invoke(app, [*cmd, "-h"])
         assert result.exit_code == 0, (cmd, result.output)
         assert "<str>" not in result.output and "<bool>" not in result.output, cmd

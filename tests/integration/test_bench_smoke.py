@@ -42,6 +42,12 @@ def test_bench_admin_runs_at_its_smallest() -> None:
     assert "siplocate zone lint" in out and "siplocate --version" in out
 
 
+def test_bench_digest_runs_against_both_hostile_servers() -> None:
+    out = bench("bench/bench_digest.py", "--cap", "10", timeout=60)
+    assert "stale-forever" in out and "REGISTERs      5" in out and "killed" not in out
+    assert "--realm victim.test" in out and "with credentials      0" in out
+
+
 def test_bench_watch_http_runs_at_its_smallest() -> None:
     out = bench("bench/bench_watch_http.py", "--connections", "40", "--callers", "8")
     assert "/healthz answered" in out and "last answer after" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ ATTEMPT_KEYS = ["transport", "host", "address", "port", "status", "error", "ms"]
 def pwfile(tmp_path: Path) -> Path:
     p = tmp_path / "pw"
     p.write_text(PASSWORD + "\n")
+    p.chmod(0o600)  # else a warning joins stderr
     return p
 
 
@@ -80,6 +82,7 @@ def test_register_all_down_exits_1_with_one_line(cluster: Cluster, pwfile: Path)
 def test_wrong_password_exits_1_after_one_challenge(cluster: Cluster, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.write_text("nope\n")
+    bad.chmod(0o600)
     code, out, err = cli(
         "register", cluster.aor, "--password-file", str(bad), "--json", *common(cluster)
     )
@@ -179,3 +182,108 @@ def test_register_static_policy_needs_no_dns(cluster: Cluster, pwfile: Path) -> 
     data = json.loads(out)
     assert data["registered"]["address"] == "127.0.0.3"
     assert data["attempts"][0]["error"] == "connection refused"
+
+
+# Seeing the SIP side (issue 18 item 4) ------------------------------------------------------
+
+PERF = r"'(udp|tcp) 127\.0\.0\.[23]:\d+'=(\d+\.\d+ms|U);;;0"
+
+
+def test_verbose_prints_each_message_sent_and_received_on_stderr(
+    cluster: Cluster, pwfile: Path
+) -> None:
+    code, out, err = cli(
+        "register", cluster.aor, "--password-file", str(pwfile), "--once", "--json", "-v",
+        *common(cluster),
+    )  # fmt: skip
+    assert code == 0
+    assert [a["status"] for a in json.loads(out)["attempts"]] == [401, 200]  # JSON untouched
+    heads = [line for line in err.splitlines() if " bytes " in line]
+    port = cluster.primary.port
+    assert [h.split()[1] for h in heads] == ["sent", "received", "sent", "received"]
+    for h in heads:
+        assert re.match(
+            rf"\d\d:\d\d:\d\d\.\d{{3}} (sent \d+ bytes to|received \d+ bytes from) "
+            rf"udp 127\.0\.0\.2:{port} \(local 127\.0\.0\.\d+:\d+\)$",
+            h,
+        ), h
+    assert "\nREGISTER sip:client.test SIP/2.0\n" in err
+    assert "\nSIP/2.0 401 Unauthorized\n" in err and "\nSIP/2.0 200 OK\n" in err
+    assert "Authorization: Digest " in err
+    code, out, err = cli("probe", "client.test", "-n", cluster.nameserver, "-t", "udp", "-v")
+    assert code == 0 and "OPTIONS sip:127.0.0.2:" in err and "SIP/2.0 200 OK" in err
+    code, _, err = cli("probe", "client.test", "-n", cluster.nameserver, "-t", "udp")
+    assert err == ""  # without -v: nothing
+
+
+def test_one_wording_per_failure_cause_in_probe_and_register(
+    cluster: Cluster, pwfile: Path
+) -> None:
+    """A closed UDP port read "no usable answer" in probe and "connection refused" in
+    register; a silent server gave two other wordings."""
+    cluster.primary.kill()  # closed port: ICMP port unreachable
+    cluster.backup.pause()  # silent
+    try:
+        _, out, _ = cli(
+            "probe", "client.test", "-n", cluster.nameserver, "-t", "udp",
+            "--timeout", "500ms", "--json",
+        )  # fmt: skip
+        probed = [t["error"] for t in json.loads(out)["targets"]]
+        _, out, _ = cli(
+            "register", cluster.aor, "--password-file", str(pwfile), "--json", *common(cluster)
+        )
+        registered = [a["error"] for a in json.loads(out)["attempts"]]
+    finally:
+        cluster.backup.resume()
+    assert probed == registered == ["connection refused", "no answer (timeout)"]
+
+
+def test_probe_plugin_ok_warning_critical_unknown(cluster: Cluster) -> None:
+    probe = ["probe", "client.test", "-n", cluster.nameserver, "--timeout", "500ms", "--plugin"]
+    code, out, _ = cli(*probe)
+    assert code == 0, out
+    assert re.fullmatch(rf"SIPLOCATE OK - 4/4 targets answer \| {PERF}( {PERF}){{3}}\n", out)
+    assert "=U;" not in out
+    cluster.backup.kill()
+    code, out, _ = cli(*probe)
+    assert code == 1, out
+    line = out.strip()
+    assert line.startswith("SIPLOCATE WARNING - 2/4 targets answer (not: udp 127.0.0.3:")
+    assert "connection refused" in line.split(" | ")[0] and line.count("=U;;;0") == 2
+    assert re.fullmatch(rf"SIPLOCATE WARNING - [^|]+ \| {PERF}( {PERF}){{3}}", line)
+    cluster.primary.kill()
+    code, out, _ = cli(*probe)
+    assert code == 2 and out.startswith("SIPLOCATE CRITICAL - 0/4 targets answer"), out
+    # DNS has nothing, bad input, a usage error: UNKNOWN, one line on stdout.
+    for args in (
+        ["probe", "nowhere.client.test", "-n", cluster.nameserver, "--plugin"],
+        [*probe, "--timeout", "soon"],
+        [*probe, "--json"],
+        [*probe, "--no-such-flag"],
+    ):
+        code, out, _ = cli(*args)
+        assert code == 3 and out.startswith("SIPLOCATE UNKNOWN - ") and out.count("\n") == 1, (
+            args,
+            out,
+        )
+
+
+def test_options_walks_the_list_with_failover_verbose_and_json(cluster: Cluster) -> None:
+    cluster.primary.kill()
+    code, out, err = cli("options", cluster.aor, "--json", "-v", *common(cluster))
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["answer"] == {
+        "status": 200, "phrase": "OK", "transport": "udp", "host": "sip2.client.test",
+        "address": "127.0.0.3", "port": cluster.backup.port,
+    }  # fmt: skip
+    assert [(a["status"], a["error"]) for a in data["attempts"]] == [
+        (None, "connection refused"),
+        (200, None),
+    ]
+    assert err.count("\nOPTIONS sip:client.test SIP/2.0\n") == 2  # one per target
+    assert "received" in err and "\nSIP/2.0 200 OK\n" in err
+    cluster.backup.kill()
+    code, out, err = cli("options", "client.test", *common(cluster))
+    assert code == 1 and err.startswith("siplocate: error: no server answered OPTIONS")
+    assert err.count("\n") == 1 and out.count("connection refused") == 2

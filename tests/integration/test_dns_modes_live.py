@@ -41,6 +41,7 @@ async def test_each_mode_live_matches_the_zone_file(bind: BindServer, mode: str)
 def test_register_mode_srv_and_static_reach_real_kamailio(cluster: Cluster, tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
     common = ["--password-file", str(pw), "-t", "udp", "--t1", "100ms", "--json"]
     srv = CliRunner().invoke(
         app, ["register", cluster.aor, "-n", cluster.nameserver, "--mode", "srv", *common]

@@ -106,6 +106,7 @@ def test_siplocate_register_reaches_what_the_rfc3263_profile_predicts(
     predicted = world.predicted(world.plans(name)["rfc3263"])
     pw = world.workdir / "pw"
     pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
     args = ["register", f"sip:alice@{name}", "-n", "127.0.0.1:53", "--password-file", str(pw)]
     out = CliRunner().invoke(app, [*args, "-t", "udp,tcp,tls", "--t1", "100ms", "--json"])
     assert out.exit_code == 0, out.output

@@ -88,3 +88,45 @@ def test_unusable_ca_file_is_bad_input(tmp_path: Path) -> None:
     junk.write_text("not a certificate\n")
     with pytest.raises(BadInput, match="CA file"):
         SipClient("sip:a@example.com", static=["192.0.2.1"], ca_file=junk)
+
+
+def test_password_file_mode_warning_comes_from_the_key_files_rule(tmp_path: Path) -> None:
+    from siplocate.localfile import exposed
+
+    pw = tmp_path / "pw"
+    pw.write_text("secret\n")
+    pw.chmod(0o600)
+    assert exposed(pw, "password file", "x") is None
+    for mode in (0o640, 0o604, 0o620):
+        pw.chmod(mode)
+        warning = exposed(pw, "password file", "anyone who reads it can register as you")
+        assert warning is not None and f"(mode {mode:o})" in warning
+        assert warning.endswith(f"; chmod 600 {pw}")
+    assert read_password(pw) == "secret"  # a warning, not a refusal
+
+
+def test_realms_default_to_any_and_an_empty_realm_is_bad_input() -> None:
+    assert SipClient("sip:alice@client.test", static=["127.0.0.2"]).realms == frozenset({"*"})
+    c = SipClient("sip:alice@client.test", static=["127.0.0.2"], realms=["a.test", "b.test"])
+    assert c.realms == frozenset({"a.test", "b.test"})
+    with pytest.raises(BadInput, match="cannot be empty"):
+        SipClient("sip:alice@client.test", static=["127.0.0.2"], realms=[""])
+
+
+def test_verbose_shows_time_direction_peer_and_never_raw_control_bytes() -> None:
+    from siplocate.cli.client import wire_text
+    from siplocate.sip.transport import Connection
+    from siplocate.target import Target
+
+    conn = Connection(Target(Transport.UDP, "h", 5060, "2001:db8::2"), print, print)
+    conn.local = ("2001:db8::1", 40000)
+    hostile = b"SIP/2.0 200 OK\r\nServer: \x1b]0;owned\x07\x9b2J\xff\r\n\r\n"
+    text = wire_text("received", hostile, conn, 0.25)
+    head, *lines = text.split("\n")
+    assert head.endswith(
+        f"received {len(hostile)} bytes from udp [2001:db8::2]:5060 (local [2001:db8::1]:40000)"
+    )
+    assert head.split()[0].endswith(".250")
+    assert lines[:2] == ["SIP/2.0 200 OK", "Server: \\x1b]0;owned\\x07\\x9b2J\\xff"]
+    assert not any(ord(c) < 32 and c != "\n" for c in text)
+    assert "(CRLF keep-alive)" in wire_text("sent", b"\r\n\r\n", conn, 0.0)

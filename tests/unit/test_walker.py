@@ -12,9 +12,12 @@ from hypothesis import strategies as st
 from sipmessage import URI, Address, Response
 
 from siplocate.failover import Failover, Failure, Policy, Steering
+from siplocate.sip.auth import ANY_REALM, realm_allowed
 from siplocate.sip.message import RequestSpec
 from siplocate.target import Target, Transport
 from siplocate.walker import (
+    MAX_STALE,
+    NO_ANSWER,
     Abandon,
     Arm,
     Cancel,
@@ -28,6 +31,7 @@ from siplocate.walker import (
     Send,
     Timer,
     Walker,
+    failure_text,
 )
 
 A = Target(Transport.UDP, "a.test", 5060, "127.0.0.2", 10, 0)
@@ -156,6 +160,84 @@ def test_stale_nonce_is_answered_again() -> None:
     assert d.done.outcome.ok
 
 
+STALE = 'Digest realm="victim.test", nonce="n", qop="auth", stale=true'
+
+
+def test_a_stale_forever_target_fails_after_max_stale_answers_and_the_walk_goes_on() -> None:
+    """issue 17: a server calling every nonce stale got an unbounded REGISTER loop."""
+    d = Drive(credentials=Credentials("alice", "secret"))
+    d.walk()
+    for _ in range(1 + MAX_STALE + 1):  # the first answer, MAX_STALE retries, one more
+        d.final(401, WWW_Authenticate=STALE)
+    assert d.sent == [A] * (2 + MAX_STALE) + [B]
+    assert MarkDown(A, Failure.AUTH, None) in d.effects
+    last = d.walker.outcome.attempts[-1]
+    assert last.status == 401 and last.error is not None
+    assert last.error.startswith("authentication failed: the nonce was stale 4 times")
+    d.final(200)  # B answers: the request succeeds there
+    assert d.done.outcome.ok and d.done.outcome.target == B
+
+
+def test_stale_answers_are_counted_per_target_and_all_failing_is_one_clear_error() -> None:
+    d = Drive(credentials=Credentials("alice", "secret"))
+    w = d.walk()
+    for _ in range(3 * (2 + MAX_STALE)):
+        if w.done:
+            break
+        d.final(401, WWW_Authenticate=STALE)
+    assert d.sent == [A] * 5 + [B] * 5 + [C] * 5
+    done = d.done
+    assert done.auth_error is None and not done.outcome.ok  # failed targets, not a bad password
+    assert done.outcome.error is not None and "\n" not in done.outcome.error
+    assert "401 (authentication failed: the nonce was stale" in done.outcome.error
+
+
+def test_a_challenge_for_a_realm_not_configured_is_not_answered() -> None:
+    d = Drive(credentials=Credentials("alice", "secret", frozenset({"victim.test"})))
+    w = d.walk()
+    d.final(401, WWW_Authenticate='Digest realm="attacker", nonce="00112233", algorithm=MD5')
+    assert d.sent == [A, B]  # A failed without our password; B is asked
+    assert "Authorization" not in dict(w.spec.headers)
+    assert MarkDown(A, Failure.AUTH, None) in d.effects
+    note = w.outcome.attempts[0].error
+    assert note is not None and "realm 'attacker'" in note and "victim.test" in note
+    d.final(401, WWW_Authenticate=STALE.replace(", stale=true", ""))  # B is victim.test
+    assert d.sent == [A, B, B]
+    assert 'realm="victim.test"' in dict(w.spec.headers)["Authorization"]
+    d.final(200)
+    assert d.done.outcome.ok and d.done.outcome.target == B
+
+
+def test_of_several_challenges_the_one_for_a_configured_realm_is_answered() -> None:
+    d = Drive(credentials=Credentials("alice", "secret", frozenset({"victim.test"})))
+    w = d.walk()
+    r = response(407)
+    r.headers.add("Proxy-Authenticate", 'Digest realm="attacker", nonce="1", algorithm=SHA-256')
+    r.headers.add("Proxy-Authenticate", 'Digest realm="victim.test", nonce="2", algorithm=MD5')
+    d.apply(w.final(w.attempt, r, d.now))
+    auth = dict(w.spec.headers)["Proxy-Authorization"]
+    assert d.sent == [A, A] and 'realm="victim.test"' in auth and "algorithm=MD5" in auth
+
+
+def test_the_default_realm_set_answers_any_realm() -> None:
+    assert Credentials("alice", "pw").realms == frozenset({ANY_REALM})
+    d = Drive(credentials=Credentials("alice", "secret"))
+    w = d.walk()
+    d.final(401, WWW_Authenticate='Digest realm="anything", nonce="00112233", algorithm=MD5')
+    assert d.sent == [A, A] and 'realm="anything"' in dict(w.spec.headers)["Authorization"]
+
+
+@given(realm=st.text(max_size=12), realms=st.sets(st.text(max_size=12), max_size=3))
+def test_credentials_go_only_to_a_configured_realm(realm: str, realms: set[str]) -> None:
+    d = Drive(credentials=Credentials("alice", "secret", frozenset(realms)))
+    w = d.walk()
+    quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
+    d.final(401, WWW_Authenticate=f'Digest realm="{quoted}", nonce="n", algorithm=MD5')
+    answered = "Authorization" in dict(w.spec.headers)
+    assert answered == (ANY_REALM in realms or realm in realms)
+    assert answered == realm_allowed(realm, realms)
+
+
 def test_challenge_without_password_is_an_auth_error_naming_no_cli_flag() -> None:
     d = Drive(credentials=Credentials("alice", None))
     d.walk()
@@ -202,7 +284,7 @@ def test_silent_target_is_left_after_the_budget_and_late_answers_are_ignored() -
     effects = d.fire(Timer.BUDGET, after=1.0)
     assert Abandon(first) in effects and MarkDown(A, Failure.TIMEOUT, None) in effects
     assert d.sent == [A, B]
-    assert "failover budget" in (w.outcome.attempts[0].error or "")
+    assert w.outcome.attempts[0].error == NO_ANSWER  # the one wording of a timeout
     assert w.final(first, response(200), d.now) == []  # the old transaction is stale
     assert w.provisional(first, d.now) == []
     d.final(200)
@@ -257,6 +339,24 @@ def test_transport_error_and_timer_f_fail_over_and_all_failing_is_a_clear_error(
     assert "connection refused" in outcome.error and "malformed response" in outcome.error
     # Every target is down now, yet the next request still tries them all, in order.
     assert d.failover.order(LIST, d.now) == LIST
+
+
+def test_one_wording_per_failure_cause() -> None:
+    """issue 18: a closed port or a silent server read the same in every command."""
+    d = Drive(rules=Rules(budget=1.0))
+    w = d.walk()
+    d.fire(Timer.BUDGET, after=1.0)  # A: the failover budget runs out
+    d.apply(w.timed_out(w.attempt, d.now))  # B: Timer F
+    d.apply(
+        w.transport_error(w.attempt, failure_text(Failure.TRANSPORT, "connection refused"), d.now)
+    )
+    errors = [a.error for a in d.done.outcome.attempts]
+    assert errors == [NO_ANSWER, NO_ANSWER, "connection refused"]
+    assert NO_ANSWER == "no answer (timeout)"
+    assert failure_text(Failure.TIMEOUT, "Timer B/F") == NO_ANSWER
+    assert (
+        failure_text(Failure.MALFORMED, "bad status code") == "malformed response: bad status code"
+    )
 
 
 def test_status_outside_200_699_is_malformed() -> None:
@@ -423,12 +523,14 @@ EVENTS = ["final", "provisional", "budget", "ring", "cancelled", "transport", "t
     events=st.lists(st.sampled_from(EVENTS), max_size=40),
     tries=st.integers(1, 3),
     method=st.sampled_from(["REGISTER", "INVITE", "OPTIONS"]),
+    stale=st.booleans(),
 )
 def test_any_event_sequence_is_bounded_and_ends_once(
-    codes: list[int], events: list[str], tries: int, method: str
+    codes: list[int], events: list[str], tries: int, method: str, stale: bool
 ) -> None:
     """Whatever the servers do, each target gets at most ``tries`` silent tries plus one
-    digest answer, and the walk ends with exactly one Done."""
+    digest answer (plus MAX_STALE answers to stale nonces), and the walk ends with exactly
+    one Done."""
     d = Drive(rules=Rules(budget=1.0, tries=tries), credentials=Credentials("alice", "pw"))
     w = d.walk(method)
     timers = {"budget": Timer.BUDGET, "ring": Timer.RING, "cancelled": Timer.CANCELLED}
@@ -436,7 +538,8 @@ def test_any_event_sequence_is_bounded_and_ends_once(
         d.now += 0.5
         code = codes[i] if i < len(codes) else 200
         if event == "final" and code >= 200:
-            d.final(code, WWW_Authenticate=CHALLENGE, Proxy_Authenticate=CHALLENGE)
+            challenge = CHALLENGE + (", stale=true" if stale else "")
+            d.final(code, WWW_Authenticate=challenge, Proxy_Authenticate=challenge)
         elif event in ("final", "provisional"):
             d.apply(w.provisional(w.attempt, d.now))
         elif event in timers:
@@ -448,7 +551,7 @@ def test_any_event_sequence_is_bounded_and_ends_once(
         else:
             d.apply(w.malformed(w.attempt, "bad", d.now))
     for target in LIST:
-        assert d.sent.count(target) <= tries + 1
+        assert d.sent.count(target) <= tries + 1 + (MAX_STALE if stale else 0)
     assert len([e for e in d.effects if isinstance(e, Done)]) == (1 if w.done else 0)
     if not w.done:  # still in flight: the next silence moves it on, never a stall
         assert w.target is not None

@@ -1,4 +1,4 @@
-"""``siplocate register`` and ``siplocate probe``: the failover-aware client from the shell.
+"""``siplocate register``, ``options`` and ``probe``: the failover-aware client from the shell.
 
 Every attempt is shown (target, transport, response, latency) so a failover is visible,
 and ``--json`` gives the same facts to scripts.
@@ -19,6 +19,7 @@ import typer
 from ..errors import BadInput, OperationFailed
 from . import app
 from .common import (
+    PLUGIN_UNKNOWN,
     JsonOpt,
     NameserverOpt,
     PortOpt,
@@ -27,8 +28,10 @@ from .common import (
     console,
     err_console,
     handle_errors,
+    plugin_line,
     print_json,
     run,
+    warn,
 )
 from .resolve import ModeOpt, make_resolver
 
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 
     from ..client import Attempt, Outcome, RegEvent, SipClient
     from ..failover import Damping, Failback
+    from ..sip.transport import Connection
 
 
 def parse_duration(text: str, option: str) -> float:
@@ -69,12 +73,15 @@ def read_password(path: Path | None) -> str | None:
     """First line of the password file (without its newline); BadInput if unreadable."""
     if path is None:
         return None
-    from ..localfile import read_text  # refuses FIFOs and devices, bounded, one-line errors
+    from ..localfile import exposed, read_text  # refuses FIFOs and devices, bounded
 
     text = read_text(path, "--password-file", 64 * 1024)
     lines = text.splitlines()
     if not lines or not lines[0]:
         raise BadInput(f"--password-file {path} is empty")
+    loose = exposed(path, "password file", "anyone who reads it can register as this user")
+    if loose is not None:
+        warn(loose)
     return lines[0]
 
 
@@ -90,6 +97,15 @@ PasswordFileOpt = Annotated[
     Path | None,
     typer.Option("--password-file", metavar="FILE", help="Read the digest password from FILE."),
 ]
+RealmOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--realm",
+        metavar="REALM",
+        help="Answer digest challenges only for this realm (repeatable; '*' = any, the "
+        "default): a server challenging another realm fails without getting the password.",
+    ),
+]
 FailoverAfterOpt = Annotated[
     str,
     typer.Option(
@@ -104,6 +120,54 @@ CaFileOpt = Annotated[
     Path | None,
     typer.Option("--ca-file", metavar="FILE", help="Also trust this CA for TLS (PEM)."),
 ]
+ServerOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--sip-server",
+        metavar="ADDR[:PORT]",
+        help="static/configured-ip policy: the SIP servers, primary, then backups, in order "
+        "(repeatable; IPs, no DNS).",
+    ),
+]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option(
+        "-v",
+        "--verbose",
+        help="Print each SIP message sent and received, with time, direction and peer, on "
+        "stderr (--json output is unchanged).",
+    ),
+]
+
+#: C0 controls (but tab and newline), DEL and C1 controls: shown as \xNN, never sent to the
+#: terminal (a hostile server's bytes must not move the cursor or retitle the window).
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if c not in (9, 10)}
+
+
+def wire_text(direction: str, data: bytes, conn: Connection, at: float) -> str:
+    """One message on the wire for ``-v``: a heading (time, direction, size, peer, our
+    address), then the message as text, then a blank line."""
+    from ..sip.stun import is_stun
+
+    t, (host, port) = conn.target, conn.local
+    local = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    when = time.strftime("%H:%M:%S", time.localtime(at)) + f".{int(at * 1000) % 1000:03d}"
+    way = "to" if direction == "sent" else "from"
+    head = f"{when} {direction} {len(data)} bytes {way} {t.transport} {t.hostport} (local {local})"
+    if is_stun(data):
+        body = "(STUN binding, RFC 5626 keep-alive)"
+    elif not data.strip():
+        body = "(CRLF keep-alive)"
+    else:
+        text = data.decode("utf-8", errors="backslashreplace").replace("\r\n", "\n")
+        body = text.translate(_CONTROLS).rstrip("\n")
+    return f"{head}\n{body}\n\n"
+
+
+def show_wire(direction: str, data: bytes, conn: Connection) -> None:
+    """The ``-v`` tap: each message on stderr as it is sent or received."""
+    sys.stderr.write(wire_text(direction, data, conn, time.time()))
+    sys.stderr.flush()
 
 
 def build_client(
@@ -122,6 +186,7 @@ def build_client(
     mode: str = "naptr",
     failover_on: str = "503",
     tries: int = 1,
+    realms: list[str] | None = None,
 ) -> SipClient:
     from ..client import SipClient
     from ..failover import Policy, parse_failover_on
@@ -159,6 +224,7 @@ def build_client(
         tries=tries,
         failover_on=parse_failover_on(failover_on),
         ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
+        realms=realms,
     )
 
 
@@ -167,6 +233,7 @@ def build_client(
 def register(
     aor: Annotated[str, typer.Argument(metavar="sip:USER@DOMAIN", help="Address-of-record.")],
     password_file: PasswordFileOpt = None,
+    realm: RealmOpt = None,
     user: Annotated[
         str | None, typer.Option("--user", help="Digest user name (default: the AOR's user).")
     ] = None,
@@ -180,15 +247,7 @@ def register(
             "default).",
         ),
     ] = None,
-    server: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--sip-server",
-            metavar="ADDR[:PORT]",
-            help="static/configured-ip policy: the SIP servers, primary, then backups, in order "
-            "(repeatable; IPs, no DNS).",
-        ),
-    ] = None,
+    server: ServerOpt = None,
     expires: Annotated[int, typer.Option("--expires", help="Requested lifetime, seconds.")] = 3600,
     once: Annotated[bool, typer.Option("--once", help="Register once and exit (default).")] = False,
     follow: Annotated[
@@ -305,6 +364,7 @@ def register(
     transports: TransportsOpt = "udp,tcp,tls",
     mode: ModeOpt = "naptr",
     json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """REGISTER sip:USER@DOMAIN through the RFC 3263 target list, failing over as needed.
 
@@ -318,6 +378,8 @@ def register(
         --sip-server 192.0.2.11
 
       siplocate register sip:alice@example.com --password-file pw.txt --mode srv
+
+      siplocate register sip:alice@example.com --password-file pw.txt --realm example.com
 
       siplocate register sip:alice@example.com --transports tcp --follow --outbound --flows 2
 
@@ -359,9 +421,12 @@ def register(
         tries=tries
         if tries is not None
         else (3 if (policy or "").strip().lower() == "configured-ip" else 1),
+        realms=realm,
     )
     if client.aor.user is None:
         raise BadInput(f"{aor!r} needs a user part: sip:USER@DOMAIN")
+    if verbose:
+        client.on_wire = show_wire
     if follow and outbound:
         from ..outbound import load_instance
 
@@ -545,6 +610,102 @@ async def _follow_outbound(
 
 @app.command()
 @handle_errors
+def options(
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="sip:[USER@]DOMAIN",
+            help="Whose servers to ask; USER is the From and digest user.",
+        ),
+    ],
+    password_file: PasswordFileOpt = None,
+    realm: RealmOpt = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Digest user name (default: the URI's user).")
+    ] = None,
+    server: ServerOpt = None,
+    failover_after: FailoverAfterOpt = "2s",
+    t1: T1Opt = "500ms",
+    ca_file: CaFileOpt = None,
+    nameserver: NameserverOpt = None,
+    zone: ZoneOpt = None,
+    transports: TransportsOpt = "udp,tcp,tls",
+    mode: ModeOpt = "naptr",
+    json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """OPTIONS to DOMAIN through its RFC 3263 target list, as a request walks: failover,
+    digest answered if challenged.
+
+    Unlike probe (one OPTIONS to each target, no auth), this is the ping a phone sends.
+
+    Example: siplocate options sip:alice@example.com --password-file pw.txt -v
+
+    Exit codes: 0 a 2xx came back, 1 none did (or authentication failed), 2 bad input.
+    """
+    client = build_client(
+        target,
+        password_file=password_file,
+        user=user,
+        policy="default",
+        server=server,
+        failover_after=failover_after,
+        t1=t1,
+        ca_file=ca_file,
+        nameserver=nameserver,
+        zone=zone,
+        transports=transports,
+        mode=mode,
+        realms=realm,
+    )
+    if verbose:
+        client.on_wire = show_wire
+    raise typer.Exit(run(_options(client, json)))
+
+
+async def _options(client: SipClient, json: bool) -> int:
+    from ..client import Outcome
+    from ..sip.auth import AuthError
+
+    async with client:
+        try:
+            outcome = await client.options()
+        except AuthError as exc:
+            if isinstance(exc.outcome, Outcome):
+                _show_options(exc.outcome, json)
+            raise
+    _show_options(outcome, json)
+    if not outcome.ok:
+        err_console.print(f"siplocate: error: {outcome.describe()}", markup=False)
+        return 1
+    return 0
+
+
+def _show_options(outcome: Outcome, json: bool) -> None:
+    """What ``options`` found: the answer (status, phrase, who) and every attempt."""
+    r, t = outcome.response, outcome.target
+    answer = (
+        {
+            "status": r.code,
+            "phrase": r.phrase,
+            "transport": t.transport.value,
+            "host": t.host,
+            "address": t.address,
+            "port": t.port,
+        }
+        if r is not None and t is not None
+        else None
+    )
+    if json:
+        print_json({"answer": answer, "attempts": [a.as_dict() for a in outcome.attempts]})
+        return
+    _print_attempts(outcome)
+    if r is not None and t is not None:
+        console.print(f"answered {r.code} {r.phrase} by {t.transport} {t.hostport} ({t.host})")
+
+
+@app.command()
+@handle_errors
 def probe(
     domain: Annotated[str, typer.Argument(help="SIP domain or URI whose targets to probe.")],
     timeout: Annotated[
@@ -557,30 +718,43 @@ def probe(
     zone: ZoneOpt = None,
     transports: TransportsOpt = "udp,tcp,tls",
     json: JsonOpt = False,
+    plugin: Annotated[
+        bool,
+        typer.Option(
+            "--plugin",
+            help="Monitoring-plugins output (Nagios, Icinga): one status line with perfdata "
+            "per target; exit 0 OK (all answer), 1 WARNING (some), 2 CRITICAL (none), "
+            "3 UNKNOWN (DNS failure, bad input).",
+        ),
+    ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """OPTIONS to every target of DOMAIN, in parallel: who answers, and how fast.
 
     Example: siplocate probe example.com --nameserver 127.0.0.1:5300
 
-    Exit codes: 0 at least one target answered, 1 none did, 2 bad input.
+    Exit codes: 0 at least one target answered, 1 none did, 2 bad input (with --plugin:
+    0 all answered, 1 some, 2 none, 3 unknown).
     """
     from rich.table import Table
 
-    from ..client import SipClient
-    from ..sip.transaction import Timers
+    from ..errors import SiplocateError
 
-    budget = parse_duration(timeout, "--timeout")
-    client = SipClient(
-        domain,
-        resolver=make_resolver(nameserver, zone, transports, port=port),
-        transports=transports,
-        failover_after=budget,
-        timers=Timers(t1=parse_duration(t1, "--t1")),
-        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
-    )
-    attempts = run(_probe(client, budget))
+    options = (timeout, t1, ca_file, nameserver, port, zone, transports, verbose)
+    if plugin:
+        try:
+            if json:
+                raise BadInput("--plugin and --json exclude each other")
+            _, attempts = _probe_attempts(domain, *options)
+        except (SiplocateError, OSError, ValueError) as exc:
+            typer.echo(plugin_line(PLUGIN_UNKNOWN, str(exc) or type(exc).__name__))
+            raise typer.Exit(PLUGIN_UNKNOWN) from None
+        code, line = plugin_status(attempts)
+        typer.echo(line)
+        raise typer.Exit(code)
+    aor, attempts = _probe_attempts(domain, *options)
     if json:
-        print_json({"domain": str(client.aor), "targets": [a.as_dict() for a in attempts]})
+        print_json({"domain": aor, "targets": [a.as_dict() for a in attempts]})
     else:
         table = Table(box=None, pad_edge=False)
         for col in ("transport", "host", "address:port", "status", "latency"):
@@ -596,6 +770,55 @@ def probe(
         console.print(table)
     if not any(a.status is not None for a in attempts):
         raise OperationFailed(f"no target of {domain} answered OPTIONS")
+
+
+def _probe_attempts(
+    domain: str,
+    timeout: str,
+    t1: str,
+    ca_file: Path | None,
+    nameserver: list[str] | None,
+    port: int | None,
+    zone: list[Path] | None,
+    transports: str,
+    verbose: bool,
+) -> tuple[str, list[Attempt]]:
+    """OPTIONS to every target of ``domain`` at once: the domain as parsed, and one
+    attempt per target, in try order."""
+    from ..client import SipClient
+    from ..sip.transaction import Timers
+
+    budget = parse_duration(timeout, "--timeout")
+    client = SipClient(
+        domain,
+        resolver=make_resolver(nameserver, zone, transports, port=port),
+        transports=transports,
+        failover_after=budget,
+        timers=Timers(t1=parse_duration(t1, "--t1")),
+        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
+    )
+    if verbose:
+        client.on_wire = show_wire
+    return str(client.aor), run(_probe(client, budget))
+
+
+def plugin_status(attempts: list[Attempt]) -> tuple[int, str]:
+    """``probe --plugin``: OK when every target answers, WARNING when some do, CRITICAL
+    when none does; perfdata is each target's answer time (``U`` when it did not answer)."""
+    answered = [a for a in attempts if a.status is not None]
+    code = 0 if len(answered) == len(attempts) else 1 if answered else 2
+    text = f"{len(answered)}/{len(attempts)} targets answer"
+    silent = [
+        f"{a.target.transport} {a.target.hostport} {a.error}" for a in attempts if a not in answered
+    ]
+    if silent:
+        text += f" (not: {'; '.join(silent)})"
+    perfdata = " ".join(
+        f"'{a.target.transport} {a.target.hostport}'="
+        + (f"{a.ms:.1f}ms;;;0" if a.status is not None else "U;;;0")
+        for a in attempts
+    )
+    return code, plugin_line(code, text, perfdata)
 
 
 async def _probe(client: SipClient, budget: float) -> list[Attempt]:

@@ -210,6 +210,23 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 _printed_json = False  # a command already wrote its JSON document: no second one on error
 
 
+#: The monitoring-plugins states (Nagios, Icinga), by exit code: 0 OK ... 3 UNKNOWN.
+PLUGIN_STATES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+PLUGIN_UNKNOWN = 3
+
+
+def plugin_line(code: int, text: str, perfdata: str = "") -> str:
+    """The one status line of a monitoring plugin: ``SIPLOCATE STATE - text | perfdata``
+    (the text may hold no ``|``, which starts the performance data)."""
+    line = f"SIPLOCATE {PLUGIN_STATES[code]} - {' '.join(text.replace('|', '/').split())}"
+    return f"{line} | {perfdata}" if perfdata else line
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr; the command goes on."""
+    err_console.print(f"siplocate: warning: {message}", markup=False)
+
+
 def print_json(data: object) -> None:
     """JSON on stdout, one document, stable key order as built."""
     global _printed_json
@@ -304,7 +321,7 @@ FLAG_MEANINGS: dict[str, str] = {
     "-k": _TSIG_KEY,
     "--nameserver": _ASK,
     "-n": _ASK,
-    "--sip-server": "names static SIP servers (resolve, register with --mode static)",
+    "--sip-server": "names static SIP servers (resolve; register and options with --mode static)",
 }
 
 
@@ -391,12 +408,18 @@ class OneLineErrors(TyperGroup):
                 kind = "usage"
             else:
                 kind = "failed"
-            if "--json" in argv:
+            if _plugin(argv):  # a monitoring system reads stdout and the exit code
+                code = PLUGIN_UNKNOWN
+                typer.echo(plugin_line(code, message))
+            elif "--json" in argv:
                 print_json(error_object(message, code, kind))
             err_console.print(f"siplocate: error: {message}")
         except SiplocateError as exc:  # raised by a callback, outside handle_errors
             code = exc.exit_code
-            if "--json" in argv:
+            if _plugin(argv):
+                code = PLUGIN_UNKNOWN
+                typer.echo(plugin_line(code, str(exc)))
+            elif "--json" in argv:
                 print_json(error_object(str(exc), code, error_kind(exc)))
             err_console.print(f"siplocate: error: {exc}")
         except typer.Abort:
@@ -405,6 +428,11 @@ class OneLineErrors(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _plugin(argv: list[str]) -> bool:
+    """``probe ... --plugin``: its usage errors are UNKNOWN (3) on stdout, as plugins say."""
+    return argv[:1] == ["probe"] and "--plugin" in argv
 
 
 def _real_metavars(command: Any) -> None:

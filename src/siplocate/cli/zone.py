@@ -27,6 +27,7 @@ from .common import (
     print_json,
     run,
 )
+from .common import warn as _warn
 
 # Heavy modules (dnspython's query machinery, TOML, RE2, the resolver) are imported inside
 # each command, so `siplocate --help` and the other commands start fast.
@@ -92,10 +93,6 @@ ServerTimeoutOpt = Annotated[
         help="Wait at most SECONDS for each answer from the primary (2, 1.5, 2s or 500ms).",
     ),
 ]
-
-
-def _warn(message: str) -> None:
-    err_console.print(f"siplocate: warning: {message}", markup=False)
 
 
 def _note(message: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sipmessage import AuthChallenge, AuthParameters
@@ -28,6 +28,16 @@ class AuthError(OperationFailed):
     """
 
     outcome: object | None = None
+
+
+#: In a set of realms, the one that stands for any realm (the default: today's behaviour).
+ANY_REALM = "*"
+
+
+def realm_allowed(realm: str, realms: Collection[str]) -> bool:
+    """Is ``realm`` (a challenge's protection space, RFC 3261 §22.1) one the credentials are
+    for? Compared exactly: RFC 2617 §1.2 calls the realm value case-sensitive."""
+    return ANY_REALM in realms or realm in realms
 
 
 def new_cnonce() -> str:

@@ -23,6 +23,8 @@ from .stun import binding_request, is_stun, mapped_address, transaction_id
 MessageHandler = Callable[[Request | Response, "Connection"], None]
 ErrorHandler = Callable[[Exception, "Connection"], None]
 GarbageHandler = Callable[[bytes, str, "Connection"], None]
+#: Sees every message on the wire (``-v``): "sent" or "received", the bytes, the flow.
+WireTap = Callable[[str, bytes, "Connection"], None]
 
 SUPPORTED = (Transport.UDP, Transport.TCP, Transport.TLS)
 
@@ -45,6 +47,7 @@ class Connection:
         self.on_message = on_message
         self.on_error = on_error
         self.on_garbage: GarbageHandler | None = None
+        self.on_wire: WireTap | None = None
         self.local: tuple[str, int] = ("0.0.0.0", 0)
         self.closed = False
         self.lost = asyncio.Event()  # set when the flow fails or is closed
@@ -55,6 +58,12 @@ class Connection:
         return self.target.transport != Transport.UDP
 
     def send(self, data: bytes) -> None:
+        """Write ``data`` to the flow; the wire tap sees what was written."""
+        self._write(data)
+        if self.on_wire is not None:
+            self.on_wire("sent", data, self)
+
+    def _write(self, data: bytes) -> None:
         raise NotImplementedError
 
     async def keepalive(self, timeout: float = 10.0) -> tuple[str, int] | None:
@@ -80,6 +89,8 @@ class Connection:
         self.lost.set()
 
     def _deliver(self, data: bytes) -> None:
+        if self.on_wire is not None:
+            self.on_wire("received", data, self)
         try:
             msg = parse_message(data, datagram=not self.reliable)
         except MessageError as exc:
@@ -152,7 +163,7 @@ class UdpConnection(Connection):
         self.transport = transport
         self.local = transport.get_extra_info("sockname")[:2]
 
-    def send(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> None:
         if self.closed or self.transport is None:
             raise ConnectionError("connection closed")
         if self.connected:
@@ -235,7 +246,7 @@ class StreamConnection(Connection):
         except (OSError, MessageError, ssl.SSLError) as exc:
             self._fail(exc)
 
-    def send(self, data: bytes) -> None:
+    def _write(self, data: bytes) -> None:
         if self.closed or self.writer is None or self.writer.is_closing():
             raise ConnectionError("connection closed")
         self.writer.write(data)
@@ -262,6 +273,7 @@ async def open_connection(
     server_name: str | None = None,
     connected_udp: bool = True,
     on_garbage: GarbageHandler | None = None,
+    on_wire: WireTap | None = None,
 ) -> Connection:
     """Open a flow to ``target``; raises OSError/ssl.SSLError on refusal or a bad certificate."""
     conn: UdpConnection | StreamConnection
@@ -274,5 +286,6 @@ async def open_connection(
     else:
         raise OSError(f"transport {target.transport} is not supported by this client")
     conn.on_garbage = on_garbage
+    conn.on_wire = on_wire
     await conn.open()
     return conn

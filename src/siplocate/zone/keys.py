@@ -9,7 +9,6 @@ import base64
 import binascii
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import dns.name
 import dns.tsig
 
 from ..errors import BadInput
-from ..localfile import read_text
+from ..localfile import exposed, read_text
 
 #: Algorithm names as key files spell them -> dnspython's algorithm names.
 ALGORITHMS: dict[str, dns.name.Name] = {
@@ -67,16 +66,8 @@ def load_key(path: Path | str, name: str | None = None) -> TsigKey:
     """
     path = Path(path)
     text = read_text(path, "key file", MAX_KEY_BYTES)
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise BadInput(f"cannot read key file {path}: {exc.strerror or exc}") from None
-    warnings = []
-    if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
-        warnings.append(
-            f"key file {path} is readable by group/others (mode {stat.S_IMODE(mode):o}): "
-            f"anyone who reads it can change the zone; chmod 600 {path}"
-        )
+    loose = exposed(path, "key file", "anyone who reads it can change the zone")
+    warnings = [loose] if loose is not None else []
     if os.path.basename(path).endswith(".private") or text.lstrip().startswith("Private-key"):
         key_name, algorithm, secret_text = _parse_private(text, path)
     else:
