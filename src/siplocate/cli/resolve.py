@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from rich.text import Text
     from rich.tree import Tree
 
-    from ..locate import Resolver
     from ..resolution import Branch, Resolution
+    from ..resolver import Resolver
 
 
 ModeOpt = Annotated[
@@ -69,7 +69,7 @@ def make_resolver(
     ``timeout`` (--timeout) caps each try and makes the whole lookup give up after
     ``LOOKUP_TRIES`` times that, so a silent nameserver costs what the user chose.
     """
-    from ..locate import Resolver
+    from ..resolver import Resolver
 
     zones = [str(z) for z in zone] if zone else None
     if timeout is None:

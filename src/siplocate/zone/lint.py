@@ -28,15 +28,14 @@ from ..dns.source import DnsSource
 from ..dns.zonefile import IndexedZone, ZoneProblem, ZoneSource, load_zone
 from ..errors import DnsError, NotFound
 from ..limits import DEFAULT_LIMITS
-from ..locate import Resolver
+from ..resolver import Resolver
+from ..resolver.rules import service_transport, srv_name, srv_transport
 from ..target import (
     SERVICE_TRANSPORT,
-    SRV_PREFIX_TRANSPORT,
     TRANSPORTS,
     SipUri,
     Target,
     Transport,
-    TransportInfo,
 )
 
 NAPTR = dns.rdatatype.NAPTR
@@ -177,7 +176,9 @@ async def gather(source: DnsSource, domains: Iterable[dns.name.Name]) -> Snapsho
     resolver = Resolver(source=source, transports=tuple(Transport))
     for domain in snap.domains:
         also = [(domain, A), (domain, AAAA)] + [
-            (name, SRV) for info in TRANSPORTS.values() if (name := _srv_name(info, domain))
+            (name, SRV)
+            for info in TRANSPORTS.values()
+            if (name := srv_name(info.transport, domain))
         ]
         try:
             seen = await resolver.observe(SipUri("sip", _host(domain)), also)
@@ -200,13 +201,6 @@ async def gather(source: DnsSource, domains: Iterable[dns.name.Name]) -> Snapsho
     return snap
 
 
-def _srv_name(info: TransportInfo, domain: dns.name.Name) -> dns.name.Name | None:
-    try:
-        return dns.name.from_text(info.srv_prefix, domain)
-    except dns.exception.DNSException:  # too long with the prefix: no client can ask it
-        return None
-
-
 def _host(domain: dns.name.Name) -> str:
     return domain.to_text(omit_final_dot=True).lower()
 
@@ -219,13 +213,6 @@ def _rr(rrset: dns.rrset.RRset, *rds: dns.rdata.Rdata) -> tuple[str, ...]:
     kind = dns.rdatatype.to_text(rrset.rdtype)
     # Sorted: live servers rotate RRset order, findings must not.
     return tuple(sorted(f"{rrset.name} {rrset.ttl} IN {kind} {r.to_text()}" for r in rds or rrset))
-
-
-def _srv_transport(name: dns.name.Name) -> Transport | None:
-    if len(name.labels) < 2:
-        return None
-    prefix = b".".join(name.labels[:2]).decode(errors="replace").lower()
-    return SRV_PREFIX_TRANSPORT.get(prefix)
 
 
 def _is_enum_service(service: str) -> bool:
@@ -265,7 +252,7 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
         for rd in rrset:
             service = rd.service.decode(errors="replace")
             rec = _rr(rrset, rd)
-            transport = SERVICE_TRANSPORT.get(service.upper())
+            transport = service_transport(service)
             if transport is None:
                 if _is_enum_service(service) or not _looks_sip(service):
                     continue
@@ -356,7 +343,7 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
             naptr_transports.setdefault(transport, rd.replacement)
             if "a" in flags and "s" not in flags:
                 continue
-            target_transport = _srv_transport(rd.replacement)
+            target_transport = srv_transport(rd.replacement)
             srv_names[rd.replacement] = transport
             if target_transport is not None and target_transport != transport:
                 if transport.secure and not target_transport.secure:
@@ -401,7 +388,9 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
                 )
     # SRV names: the standard ones for every transport, plus NAPTR replacements.
     standard = {
-        name: t for t, info in TRANSPORTS.items() if (name := _srv_name(info, domain)) is not None
+        name: t
+        for t, info in TRANSPORTS.items()
+        if (name := srv_name(info.transport, domain)) is not None
     }
     for std_name, std_transport in standard.items():
         srv_names.setdefault(std_name, std_transport)
@@ -410,7 +399,7 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
         srv = snap.get(name, SRV)
         if srv is None:
             continue
-        t = _srv_transport(name) or transport
+        t = srv_transport(name) or transport
         real = [r for r in srv if r.target != dns.name.root]
         if not real:
             if t is not None and name in standard:
@@ -429,7 +418,7 @@ def _lint_domain(snap: Snapshot, domain: dns.name.Name) -> list[Finding]:
             naptrs is not None
             and t is not None
             and t not in naptr_transports
-            and name == _srv_name(TRANSPORTS[t], domain)
+            and name == srv_name(t, domain)
         ):
             out.append(
                 Finding(
@@ -795,7 +784,7 @@ def sip_domains(zone: IndexedZone) -> list[dns.name.Name]:
                 break
             if rdtype == SRV and key.startswith("_") and "*" not in key:
                 absolute = dns.name.from_text(key)
-                if _srv_transport(absolute) is not None:
+                if srv_transport(absolute) is not None:
                     out.append(absolute.parent().parent())
                 break
     return list(dict.fromkeys(out))
