@@ -412,6 +412,44 @@ class WalkState(Machine):
             self.note(f"NAPTR records found: parallel SRV questions dropped ({', '.join(dropped)})")
         self._speculative = []
 
+    def naptr_records(self, answer: Answer) -> list[Naptr]:
+        """The NAPTR records of an answer, decoded; malformed ones skipped with a note, and
+        no more than the walk's NAPTR budget (fan-out) and records-per-RRset allow."""
+        out: list[Naptr] = []
+        for rd in answer.records:
+            try:
+                out.append(decode_naptr(rd))
+            except (UnicodeDecodeError, AttributeError, ValueError):
+                self.note(f"malformed NAPTR at {text(answer.name)} skipped: {rd.to_text()!r}")
+        out.sort(key=naptr_rank)
+        keep = min(
+            len(out),
+            self.limits.rrset_records,
+            max(0, self.limits.naptr_records - self._naptrs_used),
+        )
+        if keep < len(out):
+            self.note(
+                f"{len(out) - keep} NAPTR record(s) at {text(answer.name)} not used: at most "
+                f"{self.limits.rrset_records} per RRset and {self.limits.naptr_records} per locate"
+            )
+        self._naptrs_used += keep
+        return out[:keep]
+
+    def usable_naptrs(self, records: list[Naptr]) -> list[tuple[Naptr, Transport]]:
+        """RFC 3263 §4.1 filter (records arrive sorted by order and preference)."""
+        usable: list[tuple[Naptr, Transport]] = []
+        for rec in records:
+            why = naptr_unusable(rec, self.uri.secure, self.transports)
+            if why is not None:
+                self.note(f"{rec}: {why}, ignored")
+                continue
+            if rec.regexp:
+                self.note(f"{rec}: regexp ignored, SIP NAPTRs use the replacement (RFC 3263)")
+            transport = service_transport(rec.service)
+            assert transport is not None  # naptr_unusable said it names one
+            usable.append((rec, transport))
+        return usable
+
     def ask_later(self, name: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> None:
         """Ask one address family in the background; the chain is completed when it comes."""
         if any(q.name == name and q.rdtype == rdtype for q in self.background):
@@ -633,44 +671,6 @@ class Rfc3263(WalkState):
             return []
         self.note(f"{rec}: empty flag, next NAPTR lookup at {rec.replacement}")
         return (yield from self.naptr_branches(rec.replacement_name, depth + 1)) or []
-
-    def naptr_records(self, answer: Answer) -> list[Naptr]:
-        """The NAPTR records of an answer, decoded; malformed ones skipped with a note, and
-        no more than the walk's NAPTR budget (fan-out) and records-per-RRset allow."""
-        out: list[Naptr] = []
-        for rd in answer.records:
-            try:
-                out.append(decode_naptr(rd))
-            except (UnicodeDecodeError, AttributeError, ValueError):
-                self.note(f"malformed NAPTR at {text(answer.name)} skipped: {rd.to_text()!r}")
-        out.sort(key=naptr_rank)
-        keep = min(
-            len(out),
-            self.limits.rrset_records,
-            max(0, self.limits.naptr_records - self._naptrs_used),
-        )
-        if keep < len(out):
-            self.note(
-                f"{len(out) - keep} NAPTR record(s) at {text(answer.name)} not used: at most "
-                f"{self.limits.rrset_records} per RRset and {self.limits.naptr_records} per locate"
-            )
-        self._naptrs_used += keep
-        return out[:keep]
-
-    def usable_naptrs(self, records: list[Naptr]) -> list[tuple[Naptr, Transport]]:
-        """RFC 3263 §4.1 filter (records arrive sorted by order and preference)."""
-        usable: list[tuple[Naptr, Transport]] = []
-        for rec in records:
-            why = naptr_unusable(rec, self.uri.secure, self.transports)
-            if why is not None:
-                self.note(f"{rec}: {why}, ignored")
-                continue
-            if rec.regexp:
-                self.note(f"{rec}: regexp ignored, SIP NAPTRs use the replacement (RFC 3263)")
-            transport = service_transport(rec.service)
-            assert transport is not None  # naptr_unusable said it names one
-            usable.append((rec, transport))
-        return usable
 
     def srv_branch(
         self,
