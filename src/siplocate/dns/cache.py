@@ -6,7 +6,8 @@ What it believes, and why (README, "What the cache trusts"):
   and it is cached for others only when its owner lies within the bailiwick of the question
   that brought it (the question's name without its leading ``_service._proto`` labels), so a
   server for ``evil.test`` cannot plant records for ``victim.test``. The walk that asked may
-  still use the rest for names its own reply points at (``locate.py``), never anybody else.
+  still use the rest for names its own reply points at (``resolver/rfc3263.py``), never
+  anybody else.
 - TTLs are clamped by ``Limits`` (TTL 0: used now, never cached).
 - One question in flight per name and type, shared by all askers.
 - During an outage, an expired answer (up to ``stale_for`` old) is served stale, the RFC 8767

@@ -257,6 +257,13 @@ class Resolver:
             tuple(walk.trace), tuple(walk.looked),
         )  # fmt: skip
 
+    async def __aenter__(self) -> Resolver:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """``async with Resolver(...) as r:`` closes its sockets at the end."""
+        self.close()
+
     def close(self) -> None:
         """Close the DNS sockets (a Resolver used after this opens new ones)."""
         close = getattr(self.cache.inner, "close", None)
@@ -411,11 +418,8 @@ async def locate(
     key: object | None = None,
 ) -> Resolution:
     """One-shot: a fresh Resolver locates ``target``. Keep a Resolver to benefit from caching."""
-    resolver = Resolver(nameservers, zones, transports)
-    try:
+    async with Resolver(nameservers, zones, transports) as resolver:
         return await resolver.locate(target, seed=seed, key=key)
-    finally:
-        resolver.close()
 
 
 def locate_sync(
@@ -427,7 +431,17 @@ def locate_sync(
     seed: int | None = None,
     key: object | None = None,
 ) -> Resolution:
-    """``locate`` for code without an event loop."""
+    """``locate`` for code without an event loop (BadInput inside a running one: there,
+    ``await Resolver.locate``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise BadInput(
+            "locate_sync() was called inside a running event loop: await "
+            "Resolver.locate() (or siplocate.locate()) there instead"
+        )
     return asyncio.run(
         locate(
             target, nameservers=nameservers, zones=zones, transports=transports, seed=seed, key=key
