@@ -12,7 +12,6 @@ for ``zone lint`` and ``check``. Time comes from one injected clock (``clock.py`
 from __future__ import annotations
 
 import asyncio
-import collections
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +54,7 @@ class _Questions:
         self.since = since  # the RFC 8767 client response timer's start
         self.release = asyncio.Event()  # speculative replies stay unread until it is set
         self.tasks: dict[Key, asyncio.Future[Answer]] = {}
-        self.ready: collections.deque[tuple[Question, asyncio.Future[Answer]]] = collections.deque()
+        self.ready: list[tuple[Question, asyncio.Future[Answer]]] = []
         self.wake: asyncio.Future[None] | None = None
 
     def apply(self, effects: list[Effect], later: Callable[[Question], None]) -> None:
@@ -89,7 +88,7 @@ class _Questions:
         while not self.ready:
             self.wake = asyncio.get_running_loop().create_future()
             await self.wake
-        q, done = self.ready.popleft()
+        q, done = self.ready.pop(0)
         self.tasks.pop(q.key, None)
         error = done.exception()
         if error is None:

@@ -18,9 +18,8 @@ answer, or other parts to finish); a small scheduler resumes each part when that
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Collection, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import dns.name
@@ -71,10 +70,10 @@ class Question:
     name: dns.name.Name
     rdtype: dns.rdatatype.RdataType
     speculative: bool = False
+    key: Key = field(init=False, compare=False, repr=False)  # cheap to hash, made once
 
-    @property
-    def key(self) -> Key:
-        return (name_key(self.name), self.rdtype)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (name_key(self.name), self.rdtype))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +148,7 @@ class Machine:
     def __init__(self) -> None:
         self.started: float | None = None  # when start() was called: the RFC 8767 timer's
         self._released = False
-        self._ready: deque[tuple[_Task, Any, BaseException | None]] = deque()
+        self._ready: list[tuple[_Task, Any, BaseException | None]] = []  # first in, first run
         self._waiting: dict[Key, tuple[Question, list[_Task]]] = {}
         self._effects: list[Effect] = []
         self._root: _Task | None = None
@@ -191,8 +190,9 @@ class Machine:
 
     def _run(self) -> list[Effect]:
         while self._ready:
-            task, value, error = self._ready.popleft()
-            self._step(task, value, error)
+            ready, self._ready = self._ready, []
+            for task, value, error in ready:
+                self._step(task, value, error)
         if self.done:
             self._finish()
         effects, self._effects = self._effects, []
