@@ -186,7 +186,7 @@ def work(args: argparse.Namespace) -> None:
         # Coverage of siplocate's own code guides the search; instrumenting dnspython and
         # asyncio too would cost about 5x the speed for little guidance.
         with atheris.instrument_imports(include=["siplocate"]):
-            import siplocate.locate
+            import siplocate.resolver.resolver
             import siplocate.zone.lint  # noqa: F401
     from fuzz import mutators
 

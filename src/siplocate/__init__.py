@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from .client import Dialog, Outcome, Registration, SipClient
     from .failover import Failback, Policy
     from .health import HealthMonitor
-    from .locate import Resolver, locate, locate_sync
     from .resolution import Branch, Host, Resolution
+    from .resolver import Resolver, locate, locate_sync
     from .target import SipTarget, SipUri, Target, Transport, Via
 
 #: public name -> the module that defines it
@@ -29,9 +29,9 @@ _LAZY = {
     "Failback": "failover",
     "Policy": "failover",
     "HealthMonitor": "health",
-    "Resolver": "locate",
-    "locate": "locate",
-    "locate_sync": "locate",
+    "Resolver": "resolver",
+    "locate": "resolver",
+    "locate_sync": "resolver",
     "Branch": "resolution",
     "Host": "resolution",
     "Resolution": "resolution",

@@ -26,6 +26,7 @@ from .errors import BadInput, NotFound, OperationFailed
 from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
 from .flows import FlowPool
 from .registration import Binding, RegEvent, Registration
+from .resolver.rules import static_target
 from .sip.auth import ANY_REALM, AuthError
 from .sip.message import (
     RequestSpec,
@@ -54,7 +55,7 @@ from .sip.transaction import (
 from .sip.transaction import Effect as TxEffect
 from .sip.transaction import Send as TxSend
 from .sip.transport import SUPPORTED, Connection, WireTap, open_connection, tls_context
-from .target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, Via, is_ip, parse_transports
+from .target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, parse_transports
 from .walker import (
     INVITE_RING_LIMIT,
     NO_ANSWER,
@@ -126,18 +127,6 @@ class StaticLocator:
 
     async def locate(self, target: str, *, key: object | None = None) -> StaticResolution:
         return StaticResolution(list(self.targets))
-
-
-def static_target(text: str, transport: Transport) -> Target:
-    """``ADDRESS[:PORT][;transport=T]`` (IP literal only: static means no DNS) -> Target."""
-    parsed = SipTarget.parse(text)
-    if not is_ip(parsed.host):
-        raise BadInput(
-            f"static server {text!r} must be an IP address (the static policy uses no DNS)"
-        )
-    t = parsed.transport or transport
-    port = parsed.port or t.default_port
-    return Target(t, parsed.host, port, parsed.host, via=Via.LITERAL)
 
 
 class _Transactions:
@@ -880,7 +869,7 @@ def _params(**values: str) -> Parameters:
 def _default_resolver(
     nameservers: Sequence[str] | None, zones: Sequence[Path] | None, transports: Sequence[Transport]
 ) -> Locator:
-    from .locate import Resolver
+    from .resolver import Resolver
 
     return Resolver(
         nameservers=list(nameservers) if nameservers else None,

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .srv import first_choice_shares, group_by_priority, weighted_order
+from .resolver.rfc2782 import first_choice_shares, group_by_priority, weighted_order
 from .target import SipUri, Target, Transport, Via
 from .trace import TraceEntry
 

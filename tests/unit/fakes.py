@@ -38,13 +38,16 @@ class ReplySource:
     """A DnsSource whose replies a test writes: ``handler(query, reply)`` fills in a fresh
     reply message, which is then read by ``answer_from`` exactly as a live reply would be.
 
-    ``down`` makes every question fail as if no server answered; ``delay`` holds replies.
+    ``down`` makes every question fail as if no server answered; ``delay`` holds replies;
+    ``gate``, while not set, holds them with no time passing (a silent server, for tests on
+    a ManualClock).
     """
 
     def __init__(self, handler: Handler, delay: float = 0.0) -> None:
         self.handler = handler
         self.delay = delay
         self.down = False
+        self.gate: asyncio.Event | None = None
         self.calls: list[tuple[str, str]] = []
 
     async def answer(
@@ -53,6 +56,8 @@ class ReplySource:
         self.calls.append((name.to_text(), dns.rdatatype.to_text(rdtype)))
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await self.gate.wait()
         if self.down:
             raise DnsError(f"no answer for {name}: fake server down")
         query = dns.message.make_query(name, rdtype)

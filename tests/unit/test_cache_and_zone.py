@@ -11,7 +11,9 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+import siplocate
 from siplocate import Resolver
+from siplocate.clock import ManualClock, as_clock
 from siplocate.dns import CachingSource, Origin, ZoneSource
 from siplocate.dns.source import Answer
 from siplocate.errors import BadInput, DnsError
@@ -210,3 +212,34 @@ async def test_resolver_reuses_the_chain_until_it_expires() -> None:
     clock.advance(first.expires - time.time() + 1)  # the shortest TTL has run out
     await resolver.locate("sip:6903@airties.test")
     assert resolver.cache.misses > asked  # walked again: what expired is asked again
+
+
+async def test_resolver_as_an_async_context_manager_closes_its_sockets() -> None:
+    closed: list[bool] = []
+    async with Resolver(zones=zone_files()) as r:
+        r.cache.inner.close = lambda: closed.append(True)  # type: ignore[attr-defined]
+        res = await r.locate("sip:sipdomain.test", seed=1)
+        assert res.targets
+        assert not closed
+    assert closed == [True]
+
+
+async def test_locate_sync_inside_a_running_loop_says_to_await_locate() -> None:
+    with pytest.raises(BadInput, match=r"await Resolver\.locate\(\)"):
+        siplocate.locate_sync("sip:sipdomain.test", zones=zone_files())
+
+
+def test_locate_sync_outside_a_loop_locates() -> None:
+    assert siplocate.locate_sync("sip:sipdomain.test", zones=zone_files(), seed=1).targets
+
+
+def test_the_system_clock_and_a_bare_callable_are_both_clocks() -> None:
+    fake = FakeClock(5.0)
+    clock = as_clock(fake)
+    assert clock.monotonic() == 5.0
+    fake.advance(1)
+    assert clock.monotonic() == 6.0
+    assert abs(clock.wall() - time.time()) < 60
+    assert as_clock(None).monotonic() <= as_clock(None).monotonic()
+    manual = ManualClock(start=100.0)
+    assert as_clock(manual) is manual and manual.monotonic() == 0.0 and manual.wall() == 100.0

@@ -11,7 +11,7 @@ from siplocate import Resolver
 from siplocate.profiles.catalogue import BY_KEY, PROFILES, Ordering, Profile, affected
 from siplocate.profiles.compare import Plan, Seen, compare, look, plan
 from siplocate.profiles.libre import lookup3, sort_index
-from siplocate.srv import first_choice_shares
+from siplocate.resolver.rfc2782 import first_choice_shares
 from siplocate.trace import Query
 from tests.conftest import EXAMPLE_ZONES, TEST_ZONES
 

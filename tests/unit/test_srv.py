@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from siplocate.srv import first_choice_shares, rng_for, srv_order, weighted_order
+from siplocate.resolver.rfc2782 import first_choice_shares, rng_for, srv_order, weighted_order
 
 
 @dataclass(frozen=True)

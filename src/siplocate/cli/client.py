@@ -190,7 +190,7 @@ def build_client(
 ) -> SipClient:
     from ..client import SipClient
     from ..failover import Policy, parse_failover_on
-    from ..profiles.modes import DnsMode
+    from ..resolver.rules import DnsMode
     from ..sip.transaction import Timers
 
     pol = Policy.parse(policy)

@@ -26,8 +26,8 @@ from .common import (
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ..locate import Resolver
     from ..profiles.compare import Plan, Seen
+    from ..resolver import Resolver
 
 
 @app.command()

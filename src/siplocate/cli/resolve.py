@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from rich.tree import Tree
 
     from ..dns.source import DnsSource
-    from ..locate import Resolver
     from ..resolution import Branch, Resolution
+    from ..resolver import Resolver
 
 
 ModeOpt = Annotated[
@@ -79,7 +79,7 @@ def make_resolver(
     ``LOOKUP_TRIES`` times that, so a silent nameserver costs what the user chose.
     ``source``: one already made from those options (its summary names it).
     """
-    from ..locate import Resolver
+    from ..resolver import Resolver
 
     limits = DEFAULT_LIMITS
     if timeout is not None:

@@ -6,7 +6,8 @@ What it believes, and why (README, "What the cache trusts"):
   and it is cached for others only when its owner lies within the bailiwick of the question
   that brought it (the question's name without its leading ``_service._proto`` labels), so a
   server for ``evil.test`` cannot plant records for ``victim.test``. The walk that asked may
-  still use the rest for names its own reply points at (``locate.py``), never anybody else.
+  still use the rest for names its own reply points at (``resolver/rfc3263.py``), never
+  anybody else.
 - TTLs are clamped by ``Limits`` (TTL 0: used now, never cached).
 - One question in flight per name and type, shared by all askers.
 - During an outage, an expired answer (up to ``stale_for`` old) is served stale, the RFC 8767
@@ -19,7 +20,6 @@ What it believes, and why (README, "What the cache trusts"):
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -28,7 +28,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
-from ..errors import DnsError
+from ..clock import Clock, as_clock
 from ..limits import DEFAULT_LIMITS, Limits
 from .source import Answer, DnsSource, NameKey, Origin, name_key
 
@@ -48,7 +48,7 @@ class _Entry:
 @dataclass(slots=True)
 class _Refresh:
     task: asyncio.Future[Answer]
-    started: float  # event-loop time, for the RFC 8767 client response timer
+    started: float  # the clock's monotonic time, for the RFC 8767 client response timer
     waiters: int = 0
 
 
@@ -81,11 +81,11 @@ class CachingSource:
         self,
         inner: DnsSource,
         limits: Limits = DEFAULT_LIMITS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | Callable[[], float] | None = None,
     ) -> None:
         self.inner = inner
         self.limits = limits
-        self.clock = clock
+        self.clock = as_clock(clock)
         self._entries: dict[Key, _Entry] = {}
         self._bytes = 0
         self._refreshing: dict[Key, _Refresh] = {}
@@ -107,7 +107,7 @@ class CachingSource:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        remaining = entry.expires - self.clock()
+        remaining = entry.expires - self.clock.monotonic()
         if remaining <= 0:
             if remaining < -self.limits.stale_for:  # too old even to serve stale
                 self._drop(key)
@@ -126,7 +126,7 @@ class CachingSource:
         since: float | None = None,
     ) -> Answer:
         """The answer from the cache or the network (one question in flight per key).
-        ``since``: event-loop time the client's request began, when the RFC 8767 client
+        ``since``: the clock's monotonic time the client's request began, when the RFC 8767 client
         response timer started (default: when this question's refresh started)."""
         cached = self.peek(name, rdtype)
         if cached is not None:
@@ -141,7 +141,7 @@ class CachingSource:
             self.misses += 1
             task = asyncio.ensure_future(self._fetch(key, name, rdtype, defer, self._generation))
             task.add_done_callback(_retrieve)
-            refresh = self._refreshing[key] = _Refresh(task, asyncio.get_running_loop().time())
+            refresh = self._refreshing[key] = _Refresh(task, self.clock.monotonic())
         else:
             self.hits += 1
         stale = self._stale(key)
@@ -164,15 +164,15 @@ class CachingSource:
         """RFC 8767: the refresh's answer if it comes within the client response timer
         (started by the client's request or by the refresh, whichever was first), else the
         stale answer now (the refresh goes on regardless)."""
-        loop = asyncio.get_running_loop()
         started = refresh.started if since is None else min(since, refresh.started)
-        wait = started + self.limits.stale_answer_after - loop.time()
+        wait = started + self.limits.stale_answer_after - self.clock.monotonic()
         if wait > 0:
+            timer = asyncio.ensure_future(self.clock.sleep(wait))
             try:
-                return await asyncio.wait_for(asyncio.shield(refresh.task), wait)
-            except (TimeoutError, DnsError):
-                pass
-        elif (
+                await asyncio.wait((refresh.task, timer), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+        if (
             refresh.task.done()
             and not refresh.task.cancelled()
             and refresh.task.exception() is None
@@ -205,7 +205,7 @@ class CachingSource:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        if entry.expires - self.clock() < -self.limits.stale_for:
+        if entry.expires - self.clock.monotonic() < -self.limits.stale_for:
             return None
         a = entry.answer
         return Answer(a.name, a.rdtype, a.rcode, a.rrset, 0, Origin.STALE, 0.0, a.server, a.cnames)
@@ -213,7 +213,7 @@ class CachingSource:
     def store(self, answer: Answer) -> None:
         """Remember an answer, and those RRsets of its additional section that lie within
         the bailiwick of its question (they never replace answer data)."""
-        now = self.clock()
+        now = self.clock.monotonic()
         if answer.ttl > 0 and not answer.chain_unfinished:
             key = (name_key(answer.name), answer.rdtype)
             self._put(key, _Entry(now + answer.ttl, answer, answer_size(answer), False))

@@ -1,7 +1,7 @@
 """The DnsSource protocol: one question in, one ``Answer`` out, whatever the source.
 
 Live servers, zone files and the cache all answer through this, so the RFC 3263 logic in
-``locate.py`` never knows (or cares) where an answer came from; the ``Answer`` says it.
+``resolver/`` never knows (or cares) where an answer came from; the ``Answer`` says it.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ RFC3263 = Profile(
     aaaa=Aaaa.INTERLEAVE,
     failover=True,
     fails_over_on="timeout, transport error or 503 (RFC 3263 §4.3); failed targets remembered",
-    sources=("RFC 3263 §4.1/§4.2, RFC 2782", "src/siplocate/walk.py, srv.py (this project)"),
+    sources=("RFC 3263 §4.1/§4.2, RFC 2782", "src/siplocate/resolver/ (this project)"),
     assumed="non-terminal NAPTRs followed; NAPTR ties of order and preference go TLS, TCP, UDP",
 )
 

@@ -15,15 +15,14 @@ import dns.name
 import dns.rdata
 import dns.rdatatype
 
-from ..locate import Observation, Resolver
 from ..resolution import Branch, Host, Naptr
-from ..srv import first_choice_shares
+from ..resolver import Observation, Resolver
+from ..resolver.rfc2782 import first_choice_shares
+from ..resolver.rules import DnsMode, decode_naptr, interleave, naptr_rank, text
 from ..target import SERVICE_TRANSPORT, SRV_FALLBACK_ORDER, SipUri, Target, Transport, Via
 from ..trace import TraceEntry
-from ..walk import _naptr, _naptr_rank, text
 from . import libre
 from .catalogue import PROFILES, Aaaa, Naptrs, Ordering, Profile
-from .modes import DnsMode
 
 SRV = dns.rdatatype.SRV
 A = dns.rdatatype.A
@@ -108,10 +107,10 @@ def _records(seen: Observation, name: dns.name.Name) -> tuple[Record, ...]:
     naptrs = []
     for rd in _final(seen, name, NAPTR):
         try:
-            naptrs.append(_naptr(rd))
+            naptrs.append(decode_naptr(rd))
         except (UnicodeDecodeError, AttributeError, ValueError):
             continue  # the walk noted it; no client can use it either
-    naptrs.sort(key=_naptr_rank)
+    naptrs.sort(key=naptr_rank)
     by_naptr = {b.naptr: b for b in seen.branches if b.naptr is not None}
     by_name = {(b.srv_name or "").lower(): b for b in (*seen.branches, *seen.looked) if b}
     out = []
@@ -305,10 +304,7 @@ def _addresses_in_order(profile: Profile, addresses: Sequence[str]) -> tuple[str
         return tuple(four or six)
     if profile.aaaa is Aaaa.FIRST:
         return (*six, *four)
-    merged: list[str] = []
-    for i in range(max(len(six), len(four))):
-        merged.extend(x[i] for x in (six, four) if i < len(x))
-    return tuple(merged)
+    return tuple(interleave(six, four))
 
 
 def _ranked(profile: Profile, group: Sequence[Host], aor: str | None) -> list[Host]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import dns.name
 
 from ..errors import NotFound, SiplocateError
-from ..locate import Resolver
+from ..resolver import Resolver
 from ..target import Target
 from ..zone.lint import gather, lint_snapshot
 from .clock import Clock, SystemClock

@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ..locate import Resolver
+from ..resolver import Resolver
 from .config import WatchConfig, parse_listen
 from .events import EventLog, json_lines
 from .guard import raise_fd_limit

@@ -24,7 +24,7 @@ import dns.rdatatype
 from ..dns.source import DnsSource
 from ..dns.zonefile import IndexedZone, ZoneSource, load_zone
 from ..errors import DnsError, NotFound
-from ..locate import Resolver
+from ..resolver import Resolver
 from ..target import TRANSPORTS, SipUri, Transport
 from .findings import SEVERITY_ORDER, Finding, Severity, has_errors
 from .rules import CODES, DRAIN_PRIORITY, RULES, TTL_LONG, TTL_SHORT, ProblemSeen, Scope, run
