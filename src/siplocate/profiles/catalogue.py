@@ -244,6 +244,10 @@ BARESIP = Profile(
         "shared/CLIENTS.md: baresip (measured here, and libre's source)",
         "libre 1.1 src/sip/request.c (naptr_handler, srv_handler), src/dns/rrlist.c (sidx), "
         "src/sip/dialog.c (sort key: hash of the From URI), src/hash/func.c (hash_fast)",
+        "libre src/sip/request.c rr_naptr_handler: the service only, never the flags; "
+        "measured here (tests/integration/test_profiles_real.py): on a NAPTR order with TCP "
+        "flags 'se' preference 10 and UDP 's' 20 baresip registered over TCP (the profile "
+        "had skipped the 'se' record and predicted UDP)",
     ),
     assumed="within a priority: highest ((lookup3(target) & 0xfff) ^ (lookup3(AOR) >> 5)) "
     "+ weight first (profiles/libre.py, from libre 1.1's source and checked against the real "
@@ -251,6 +255,7 @@ BARESIP = Profile(
     "evenly; when the first NAPTR's SRV name has no records, the domain's A/AAAA on that "
     "transport's default port (srv_handler); NAPTR ties in TLS, TCP, UDP order (libre keeps "
     "the answer's order); a host's addresses, also hash-ordered, shown IPv6 first",
+    naptr_flags=("*",),
 )
 PJSUA = Profile(
     key="pjsua",
@@ -299,26 +304,38 @@ KAMAILIO = Profile(
 )
 FREESWITCH = Profile(
     key="freeswitch",
-    title="FreeSWITCH mod_sofia / sofia-sip nta (SIP profile on UDP and TCP)",
+    title="FreeSWITCH mod_sofia / sofia-sip nta (IPv4 SIP profile, UDP and TCP)",
     mode=DnsMode.NAPTR,
     transports=(UDP, TCP, TLS),
-    naptrs=Naptrs.ONE_TRANSPORT,
+    naptrs=Naptrs.LOCAL_TRANSPORT,
     srv_order=(UDP, TCP, TLS),
     srv_all=True,
     a_fallback=True,
     a_after_srv=True,
     ordering=Ordering.ZERO_LAST,
-    aaaa=Aaaa.FIRST,
+    aaaa=Aaaa.NO,
     failover=True,
     fails_over_on="transport error, timeout (32 s) or 503; a failed target graylisted 600 s "
     "(its SRV priority raised in the cache: nta.c outgoing_graylist)",
     sources=(
         "shared/CLIENTS.md: sofia-sip / FreeSWITCH (source)",
-        "freeswitch/sofia-sip libsofia-sip-ua/nta/nta.c: outgoing_resolve, "
-        "outgoing_answer_naptr, outgoing_naptr_tport, outgoing_make_srv_query, "
-        "outgoing_answer_srv (weighted pick, weight 0 kept last), outgoing_try_another",
+        "freeswitch/sofia-sip libsofia-sip-ua/nta/nta.c: outgoing_resolve (no IPv6 "
+        "transport: nta_res_ip4_only), outgoing_answer_naptr (flags by their first letter "
+        "'s' or 'a'; any SIP NAPTR turns SRV and A off), outgoing_naptr_tport (the first "
+        "local transport unless another's NAPTR has order <= and preference <), "
+        "outgoing_make_srv_query, outgoing_answer_srv (weighted pick, weight 0 kept last), "
+        "outgoing_try_another",
+        "measured here with sofia-sip-bin 1.12.11 sip-options (nta), "
+        "tests/integration/test_profiles_real.py: it corrected CLIENTS.md's reading (one "
+        "transport: the first NAPTR's) three times: on a TLS-first NAPTR (TLS order 10, UDP "
+        "20, both preference 0) and on TCP-first (TCP 10, UDP 20) it stays on UDP, its first "
+        "transport ('tport not used' in its log); on a NAPTR order with TCP 'se' preference "
+        "10 and UDP 's' 20 it goes TCP, 'se' read as 's'; it asks A only, no AAAA",
     ),
-    assumed="SRV per local transport in UDP, TCP, TLS order (its transport list)",
+    assumed="local transports in UDP, TCP, TLS order (a SIP profile binds UDP then TCP); "
+    "SRV per local transport in that order",
+    naptr_flags=("s*", "a*"),
+    no_ipv6="an IPv4 SIP profile has no IPv6 transport, so nta asks A only (nta_res_ip4_only)",
 )
 SIPSIMPLE = Profile(
     key="sipsimple",
