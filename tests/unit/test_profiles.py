@@ -326,3 +326,14 @@ async def test_sipgo_takes_the_domains_address_first_and_sipsak_ignores_priority
         "dead.tier.diverge.test": 0.5,
         "live.tier.diverge.test": 0.5,
     }
+
+
+async def test_a_behaviour_no_source_gives_is_said_to_be_unknown() -> None:
+    got = await plans("tls-first.diverge.test")
+    cucm = got["cisco-cucm"]
+    assert "A fallback" in cucm.profile.unknown
+    assert cucm.problems == (
+        "no SRV records at _sip._tcp: finds no server, unless it falls back to the domain's "
+        "A record (no source says)",
+    )
+    assert got["kamailio"].profile.unknown == ()  # read in its source: nothing unknown

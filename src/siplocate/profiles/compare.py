@@ -267,7 +267,13 @@ def _branches(profile: Profile, seen: Seen, problems: list[str]) -> list[Branch]
         return found
     asked = ", ".join(f"{t.info.srv_prefix}" for t in profile.srv_order) or "no SRV name"
     if not profile.a_fallback:
-        problems.append(f"no SRV records at {asked}: this client finds no server")
+        if "A fallback" in profile.unknown:
+            problems.append(
+                f"no SRV records at {asked}: finds no server, unless it falls back to the "
+                "domain's A record (no source says)"
+            )
+        else:
+            problems.append(f"no SRV records at {asked}: this client finds no server")
         return []
     transport = _default_transport(profile)
     return _domain_branch(profile, seen, transport, problems, f"no SRV at {asked}, and")
