@@ -126,6 +126,13 @@ def agreement(runs: int) -> None:
             if "sipsak" in clients:
                 got = _reach(world, clients, "sipsak", f"sip:a@{name}")
                 _row("sipsak", name, world.candidates(plans["sipsak"]), got)
+            lb = world.through_proxy(name, proxy=world.proxy_lb)
+            _row(
+                "kamailio-lb",
+                name,
+                world.candidates(plans["kamailio-dns-srv-lb"]),
+                ("udp", lb) if lb else None,
+            )
         name = "weights.profiles.test"
         agree, counts = 0, {}
         for user in range(runs):

@@ -171,3 +171,21 @@ def test_sipsak_takes_either_priority_of_the_dead_first_tier(
         if seen == allowed:
             break
     assert seen == allowed
+
+
+@pytest.mark.parametrize("domain", ALL_DOMAINS)
+def test_kamailio_with_dns_srv_lb_relays_where_its_profile_predicts(
+    world: World, domain: str
+) -> None:
+    """Kamailio with dns_srv_lb = 1 (otherwise defaults) as the proxy relays where the
+    kamailio-dns-srv-lb profile predicts. Debian's build has no DNS_SRV_LB, so the setting
+    is ignored: on weights 1:3 every one of 24 tries goes to the weight-3 server, where a
+    weighted draw would send about six to the other (all 24 on one side: 0.1% likely)."""
+    assert world.proxy_lb is not None
+    name = f"{domain}.profiles.test"
+    allowed = world.candidates(world.plans(name)["kamailio-dns-srv-lb"])
+    got = set()
+    for _ in range(24 if domain == "weights" else 1):  # bounded
+        node = world.through_proxy(name, proxy=world.proxy_lb)
+        got.add(("udp", node) if node else None)
+    assert got == allowed
