@@ -337,3 +337,7 @@ async def test_a_behaviour_no_source_gives_is_said_to_be_unknown() -> None:
         "A record (no source says)",
     )
     assert got["kamailio"].profile.unknown == ()  # read in its source: nothing unknown
+    assert (
+        "no DNS failover documented: if 192.0.2.100 is down, whether it tries another "
+        "address is unknown" in got["teams-direct-routing"].problems
+    )

@@ -595,6 +595,11 @@ def _naptr_limits(profile: Profile, seen: Seen) -> list[str]:
 
 def _no_failover(profile: Profile, first: Target, candidates: int) -> str:
     """What a client without DNS failover leaves untried when its first target is down."""
+    if any("second" in u or "failover" in u for u in profile.unknown):
+        return (
+            f"no DNS failover documented: if {first.address} is down, whether it tries "
+            "another address is unknown"
+        )
     if candidates > 1:
         others = "target is" if candidates == 2 else f"{candidates - 1} targets are"
         return f"no DNS failover: if {first.address} is down, the other {others} never tried"
