@@ -3,8 +3,11 @@ it from.
 
 A profile is a description, not code that asks DNS: ``compare.plan`` applies it to what the
 resolver's one walk saw (``Resolver.observe``). The facts come from ``shared/CLIENTS.md``
-(vendor guides in ``shared/seeds/``, each project's source, baresip measured here); where a
-profile had to assume something CLIENTS.md does not say, ``assumed`` says what.
+(vendor guides in ``shared/seeds/``), each project's source read at the code paths its
+``sources`` name, vendor admin guides, and real clients run here (baresip, pjsua, Kamailio,
+linphonec, sofia-sip's sip-options, sipsak: tests/integration/test_profiles_real.py), whose
+corrections each profile's ``sources`` record; ``assumed`` says what a profile takes beyond
+its sources, ``unknown`` what no source gives (the row shows it).
 """
 
 from __future__ import annotations
