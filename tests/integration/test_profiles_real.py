@@ -65,7 +65,7 @@ def test_pjsua_reaches_the_server_its_profile_predicts(world: World, domain: str
 @pytest.mark.parametrize("domain", [*DOMAINS, "weights"])
 def test_kamailio_proxy_relays_where_its_profile_predicts(world: World, domain: str) -> None:
     """Kamailio with default DNS settings as the client: a proxy relaying OPTIONS for
-    sip:alice@DOMAIN; the registrar that answers is the one its profile predicts. On the
+    sip:options-probe@DOMAIN; the registrar that answers is the one its profile predicts. On the
     weights 1:3 domain every try goes to the heavier server (dns_srv_lb off), where an
     RFC 2782 client would send one in four to the lighter one."""
     name = f"{domain}.profiles.test"
