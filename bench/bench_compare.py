@@ -3,10 +3,13 @@
 1. Work per profile on a cached domain: for each example zone's domain (and the divergent
    test domains), the walk alone (`Resolver.observe` served from the cache) as the baseline,
    then `look` + every profile applied; printed per profile (target: under 100 ms).
-2. Agreement (needs root, baresip, named, kamailio; pjsua2-python for the pjsua rows): real
-   baresip, PJSIP, a Kamailio proxy with default DNS settings and siplocate `register` in a
-   network namespace of their own, on domains that divide the profiles; each profile's
-   predicted server beside the one the real client reached. On the weights 1:3 domain
+2. Agreement (needs root, baresip, named, kamailio; pjsua2-python for the pjsua rows;
+   linphone-cli, sofia-sip-bin and sipsak for theirs): real baresip, PJSIP, a Kamailio proxy
+   with default DNS settings, siplocate `register`, Linphone's linphonec, sofia-sip's
+   sip-options (the freeswitch profile) and sipsak in a network namespace of their own, on
+   domains that divide the profiles; each profile's predicted server (or, for a weighted or
+   answer-order pick, the servers it gives first attempts to) beside the one the real client
+   reached. On the weights 1:3 domain
    baresip registers --runs accounts (its order is a fixed hash of the account): how many
    reached the server predicted for them, and the share each server got beside the
    profile's and RFC 2782's; pjsua registers --runs times (a weighted draw each time)
@@ -42,6 +45,7 @@ DOMAINS = [
     "tls-first.diverge.test",
     "udp-last.diverge.test",
     "weights.diverge.test",
+    "se-flag.diverge.test",
 ]
 
 
@@ -67,8 +71,8 @@ async def timing(repeat: int) -> None:
 def agreement(runs: int) -> None:
     from tests.fixtures.baresip import register_once
     from tests.fixtures.kamailio import PASSWORD
+    from tests.fixtures.profiles_world import ALL_DOMAINS, start_world
     from tests.fixtures.profiles_world import DOMAINS as REAL
-    from tests.fixtures.profiles_world import start_world
     from tests.fixtures.servers import require_binary
     from typer.testing import CliRunner
 
@@ -89,8 +93,8 @@ def agreement(runs: int) -> None:
         pw = world.workdir / "pw"
         pw.write_text(PASSWORD + "\n")
         print("\nagreement: predicted (profile) vs reached (real client) registrar")
-        print(f"{'client':10} {'domain':24} {'predicted':28} {'reached':28} agree")
-        for domain in REAL:
+        print(f"{'client':11} {'domain':24} {'predicted':42} {'reached':21} agree")
+        for domain in [*REAL, "se-flag"]:
             name = f"{domain}.profiles.test"
             aor = f"sip:a@{name}"
             plans = world.plans(name, aor)
@@ -110,6 +114,24 @@ def agreement(runs: int) -> None:
                 name,
                 world.predicted(plans["kamailio"]),
                 ("udp", node) if node else None,
+            )
+        clients = _console_clients()
+        for domain in ALL_DOMAINS:
+            name = f"{domain}.profiles.test"
+            plans = world.plans(name)
+            for key, label in (("linphone", "linphone"), ("freeswitch", "sip-options")):
+                if key in clients:
+                    got = _reach(world, clients, key, f"sip:a@{name}")
+                    _row(label, name, world.candidates(plans[key]), got)
+            if "sipsak" in clients:
+                got = _reach(world, clients, "sipsak", f"sip:a@{name}")
+                _row("sipsak", name, world.candidates(plans["sipsak"]), got)
+            lb = world.through_proxy(name, proxy=world.proxy_lb)
+            _row(
+                "kamailio-lb",
+                name,
+                world.candidates(plans["kamailio-dns-srv-lb"]),
+                ("udp", lb) if lb else None,
             )
         name = "weights.profiles.test"
         agree, counts = 0, {}
@@ -144,6 +166,51 @@ def agreement(runs: int) -> None:
             print(f"{'server':22} {'reached':>8} {'pjsua profile':>14}")
             for server in sorted(set(pj) | set(share)):
                 print(f"{server:22} {pj.get(server, 0) / runs:8.0%} {share.get(server, 0):14.0%}")
+        if "linphone" in clients:
+            lin: dict[str, int] = {}
+            for user in range(runs):
+                got = _reach(world, clients, "linphone", f"sip:user{user}@{name}")
+                server = got[1] if isinstance(got, tuple) else "none"
+                lin[server] = lin.get(server, 0) + 1
+            share = {f"{_addr(s.host)}:{s.port}": s.share for s in plans["linphone"].split}
+            print(f"\nweights 1:3, linphone registered {runs} times (belle-sip's weighted pick):")
+            print(f"{'server':22} {'reached':>8} {'linphone profile':>17}")
+            for server in sorted(set(lin) | set(share)):
+                print(f"{server:22} {lin.get(server, 0) / runs:8.0%} {share.get(server, 0):17.0%}")
+    print(
+        f"\n{sum(AGREED)}/{len(AGREED)} rows agree; {len(CLIENTS)} distinct real client programs: "
+        + ", ".join(sorted(CLIENTS))
+    )
+
+
+def _console_clients() -> dict[str, str]:
+    import shutil
+
+    found = {
+        key: shutil.which(binary)
+        for key, binary in (
+            ("linphone", "linphonec"),
+            ("freeswitch", "sip-options"),
+            ("sipsak", "sipsak"),
+        )
+    }
+    for key, path in found.items():
+        if path is None:
+            print(f"{key} rows skipped: apt-get install linphone-cli sofia-sip-bin sipsak")
+    return {k: v for k, v in found.items() if v}
+
+
+def _reach(world: object, clients: dict[str, str], key: str, aor: str) -> object:
+    from tests.fixtures.kamailio import PASSWORD
+    from tests.fixtures.sipclients import linphone, sip_options, sipsak
+
+    ns, workdir = world.ns, world.workdir  # type: ignore[attr-defined]
+    probe = aor.replace("sip:a@", "sip:options-probe@")  # nobody registers it
+    if key == "linphone":
+        return linphone(ns, clients[key], workdir, aor, PASSWORD).reached
+    if key == "freeswitch":
+        return sip_options(ns, clients[key], probe).reached
+    return sipsak(ns, clients[key], probe).reached
 
 
 def _addr(host: str) -> str:
@@ -151,9 +218,22 @@ def _addr(host: str) -> str:
 
 
 def _row(client: str, domain: str, predicted: object, reached: object) -> None:
-    p = " ".join(predicted) if isinstance(predicted, tuple) else "none"
-    r = " ".join(reached) if isinstance(reached, tuple) else "none"
-    print(f"{client:10} {domain:24} {p:28} {r:28} {'yes' if predicted == reached else 'NO'}")
+    """One agreement row; ``predicted`` is one server or the set a client draws from."""
+    AGREED.append(predicted == reached or (isinstance(predicted, set) and reached in predicted))
+    CLIENTS.add({"kamailio-lb": "kamailio"}.get(client, client))  # one program
+    if isinstance(predicted, set):
+        p = " | ".join(sorted(_show(x) for x in predicted))
+    else:
+        p = _show(predicted)
+    print(f"{client:11} {domain:24} {p:42} {_show(reached):21} {'yes' if AGREED[-1] else 'NO'}")
+
+
+AGREED: list[bool] = []
+CLIENTS: set[str] = set()
+
+
+def _show(server: object) -> str:
+    return " ".join(server) if isinstance(server, tuple) else "none"
 
 
 def main() -> None:

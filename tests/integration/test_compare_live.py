@@ -14,7 +14,7 @@ from tests.fixtures.bind import BindServer
 
 pytestmark = pytest.mark.integration
 DIVERGE = str(TEST_ZONES / "diverge.test.zone")
-DOMAINS = ["tls-first", "no-tls-srv", "no-tls-addr", "udp-last", "weights", "tier"]
+DOMAINS = ["tls-first", "no-tls-srv", "no-tls-addr", "udp-last", "weights", "tier", "se-flag", "v6"]
 
 
 def rows(args: list[str]) -> dict[str, object]:

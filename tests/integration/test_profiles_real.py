@@ -4,7 +4,9 @@ domains built to make the profiles diverge, must reach the server its profile pr
 
 Real clients: baresip (Debian package) and PJSIP (PyPI wheel pjsua2-python), which both ask
 DNS only on port 53, hence the namespace; Kamailio with default DNS settings as a proxy
-(the kamailio profile); and siplocate's own `register` (the rfc3263 profile). Where two
+(the kamailio profile); siplocate's own `register` (the rfc3263 profile); Linphone's console
+client (linphone-cli), sofia-sip's sip-options (sofia-sip-bin: the nta code FreeSWITCH uses)
+and sipsak (tests/fixtures/sipclients.py). Where two
 profiles predict different servers, the domain really does divide the clients.
 """
 
@@ -20,8 +22,9 @@ from siplocate.cli import app
 from tests.fixtures.baresip import register_once
 from tests.fixtures.kamailio import PASSWORD
 from tests.fixtures.netns import require_root
-from tests.fixtures.profiles_world import DOMAINS, World, start_world
+from tests.fixtures.profiles_world import ALL_DOMAINS, DOMAINS, World, start_world
 from tests.fixtures.servers import in_ci, require_binary
+from tests.fixtures.sipclients import Reached, linphone, sip_options, sipsak
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +39,7 @@ def world() -> Iterator[World]:
         yield w
 
 
-@pytest.mark.parametrize("domain", DOMAINS)
+@pytest.mark.parametrize("domain", [*DOMAINS, "se-flag"])
 def test_baresip_reaches_the_server_its_profile_predicts(world: World, domain: str) -> None:
     name = f"{domain}.profiles.test"
     aor = f"sip:alice@{name}"
@@ -62,7 +65,7 @@ def test_pjsua_reaches_the_server_its_profile_predicts(world: World, domain: str
 @pytest.mark.parametrize("domain", [*DOMAINS, "weights"])
 def test_kamailio_proxy_relays_where_its_profile_predicts(world: World, domain: str) -> None:
     """Kamailio with default DNS settings as the client: a proxy relaying OPTIONS for
-    sip:alice@DOMAIN; the registrar that answers is the one its profile predicts. On the
+    sip:options-probe@DOMAIN; the registrar that answers is the one its profile predicts. On the
     weights 1:3 domain every try goes to the heavier server (dns_srv_lb off), where an
     RFC 2782 client would send one in four to the lighter one."""
     name = f"{domain}.profiles.test"
@@ -98,7 +101,7 @@ def test_baresip_weights_1_to_3_each_account_reaches_its_hashed_server(world: Wo
             assert outcome.registered == predicted, (aor, outcome.log[-3000:])
 
 
-@pytest.mark.parametrize("domain", DOMAINS)
+@pytest.mark.parametrize("domain", [*DOMAINS, "se-flag"])
 def test_siplocate_register_reaches_what_the_rfc3263_profile_predicts(
     world: World, domain: str
 ) -> None:
@@ -112,3 +115,78 @@ def test_siplocate_register_reaches_what_the_rfc3263_profile_predicts(
     assert out.exit_code == 0, out.output
     got = json.loads(out.stdout)["registered"]
     assert (got["transport"], f"{got['address']}:{got['port']}") == predicted
+
+
+# ----------------------------------------------------- Linphone, sofia-sip and sipsak (issue 19)
+
+
+@pytest.fixture(scope="module")
+def clients() -> dict[str, str]:
+    """The three console clients; in CI a missing one fails the test (require_binary)."""
+    return {
+        "linphone": require_binary("linphonec", "linphone-cli"),
+        "freeswitch": require_binary("sip-options", "sofia-sip-bin"),
+        "sipsak": require_binary("sipsak", "sipsak"),
+    }
+
+
+def reach(world: World, clients: dict[str, str], key: str, aor: str) -> Reached:
+    """One run of the real client behind profile ``key`` for ``aor``."""
+    if key == "linphone":
+        return linphone(world.ns, clients[key], world.workdir, aor, PASSWORD)
+    # OPTIONS goes to a user nobody registers: the registrars would relay a request for a
+    # registered one to its (gone) contact instead of answering it themselves.
+    probe = aor.replace("sip:alice@", "sip:options-probe@")
+    if key == "freeswitch":
+        return sip_options(world.ns, clients[key], probe)
+    return sipsak(world.ns, clients[key], probe)
+
+
+@pytest.mark.parametrize("key", ["linphone", "freeswitch", "sipsak"])
+@pytest.mark.parametrize("domain", ALL_DOMAINS)
+def test_console_clients_reach_the_server_their_profile_predicts(
+    world: World, clients: dict[str, str], key: str, domain: str
+) -> None:
+    """Linphone (belle-sip: REGISTER), sofia-sip's sip-options (nta, FreeSWITCH's resolver:
+    OPTIONS) and sipsak (OPTIONS) on every diverging domain: the registrar that answered is
+    one its profile gives first attempts to (exactly that one where its order is fixed; a
+    dead one, where nothing answers, is None)."""
+    name = f"{domain}.profiles.test"
+    plan = world.plans(name)[key]
+    allowed = world.candidates(plan)
+    got = reach(world, clients, key, f"sip:alice@{name}")
+    assert got.reached in allowed, (allowed, got.log[-3000:])
+
+
+def test_sipsak_takes_either_priority_of_the_dead_first_tier(
+    world: World, clients: dict[str, str]
+) -> None:
+    """sipsak takes the answer's first SRV record whatever its priority: over runs both the
+    dead priority-10 target (no answer) and the live priority-20 one come first."""
+    name = "tier.profiles.test"
+    allowed = world.candidates(world.plans(name)["sipsak"])
+    assert allowed == {None, ("tcp", f"127.0.0.4:{world.servers[2].port}")}
+    seen = set()
+    for _ in range(16):  # bounded: each run is one answer order, each side about half
+        seen.add(reach(world, clients, "sipsak", f"sip:alice@{name}").reached)
+        if seen == allowed:
+            break
+    assert seen == allowed
+
+
+@pytest.mark.parametrize("domain", ALL_DOMAINS)
+def test_kamailio_with_dns_srv_lb_relays_where_its_profile_predicts(
+    world: World, domain: str
+) -> None:
+    """Kamailio with dns_srv_lb = 1 (otherwise defaults) as the proxy relays where the
+    kamailio-dns-srv-lb profile predicts. Debian's build has no DNS_SRV_LB, so the setting
+    is ignored: on weights 1:3 every one of 24 tries goes to the weight-3 server, where a
+    weighted draw would send about six to the other (all 24 on one side: 0.1% likely)."""
+    assert world.proxy_lb is not None
+    name = f"{domain}.profiles.test"
+    allowed = world.candidates(world.plans(name)["kamailio-dns-srv-lb"])
+    got = set()
+    for _ in range(24 if domain == "weights" else 1):  # bounded
+        node = world.through_proxy(name, proxy=world.proxy_lb)
+        got.add(("udp", node) if node else None)
+    assert got == allowed

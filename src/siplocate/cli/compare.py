@@ -46,7 +46,10 @@ def compare(
             metavar="KEY",
             help="Only these profiles (repeatable; RFC 3263 is always worked out, as the "
             "reference). Keys: rfc3263, grandstream-a, grandstream-srv, grandstream-naptr, "
-            "grandstream-static, yealink-dns-srv, baresip, pjsua, kamailio, sofia-sip, sipsimple.",
+            "grandstream-static, yealink-dns-srv, baresip, pjsua, kamailio, "
+            "kamailio-dns-srv-lb, freeswitch (or sofia-sip), sipsimple, asterisk, freepbx, "
+            "opensips, linphone, polycom, snom, cisco-cucm, cisco-telepresence, "
+            "teams-direct-routing, 3cx, avaya-aura, sipgo, sipsak.",
         ),
     ] = None,
     aor: Annotated[
@@ -74,18 +77,19 @@ def compare(
 
     Exit codes: 0 compared, 1 no client finds a server (or DNS unreachable), 2 bad input.
     """
-    from ..profiles.catalogue import BY_KEY, PROFILES
+    from ..profiles.catalogue import PROFILES, find
     from ..profiles.compare import compare as apply_all
     from .resolve import make_resolver
 
     chosen = PROFILES
     if profile:
-        unknown = [k for k in profile if k not in BY_KEY]
+        unknown = [k for k in profile if find(k) is None]
         if unknown:
             raise BadInput(
                 f"unknown profile {unknown[0]!r} (known: {', '.join(p.key for p in PROFILES)})"
             )
-        chosen = tuple(p for p in PROFILES if p.key in profile)
+        wanted = {find(k) for k in profile}
+        chosen = tuple(p for p in PROFILES if p in wanted)
     source = lookup_source(nameserver, zone, timeout)
     resolver = make_resolver(nameserver, zone, "udp,tcp,tls", timeout, source=source)
     started = time.perf_counter()
@@ -100,7 +104,8 @@ def compare(
         "trace": [e.as_dict() for e in seen.trace],
     }
     nothing = None
-    if not any(p.targets for p in plans if p.profile.mode != "static"):
+    looked = [p for p in plans if p.profile.mode != "static"]  # static rows ask no DNS
+    if looked and not any(p.targets for p in looked):
         nothing = NotFound(f"no client kind finds a server for {seen.domain}")
         nothing.json_extra = data  # type: ignore[attr-defined]
     if json:
@@ -108,7 +113,7 @@ def compare(
             raise nothing
         print_json(data)
         return
-    console.print(compare_table(seen, plans))
+    console.print(compare_table(seen, plans, console.width))
     console.print(summary(seen, elapsed, asked(source)), style="dim")
     if nothing is not None:
         raise nothing
@@ -123,12 +128,26 @@ async def _look(resolver: Resolver, domain: str) -> Seen:
         resolver.close()  # inside the loop: the sockets close with it
 
 
-def compare_table(seen: Seen, plans: list[Plan]) -> Table:
-    """One row per profile; every cell holding DNS data is plain text, never markup."""
+def compare_table(seen: Seen, plans: list[Plan], width: int = 80) -> Table:
+    """One row per profile; every cell holding DNS data is plain text, never markup. Three
+    columns: the first two as wide as their longest word, the third takes what is left of
+    ``width`` (but never less than its longest word), so a terminal ``width`` columns wide
+    wraps between words, never inside an address or a host name."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
+    rows = [_row(p) for p in plans]
+    heads = ("client", "tries, in order", "first attempts; what is wrong")
+    longest = [max((len(w) for r in rows for w in r[i].split()), default=1) for i in range(3)]
+    lines = max((len(x) for r in rows for x in r[1].splitlines()), default=1)
+    tries = max(lines, len(heads[1]))  # an address line never wraps
+    widest = max((len(x) for r in rows for x in r[0].splitlines()), default=1)
+    # The client column grows towards its longest line while the third keeps 36 or more.
+    spare = width - 7 - tries  # 7: two column rules, four of padding, one spare
+    client = max(min(spare - max(longest[2], 36), widest), longest[0], 20)
+    text = [client, tries, max(spare - client, longest[2])]
+    widths = [w + pad for w, pad in zip(text, (1, 2, 1), strict=True)]  # pad_edge=False
     table = Table(
         title=f"What each kind of client does with {seen.domain}",
         title_justify="left",
@@ -136,24 +155,27 @@ def compare_table(seen: Seen, plans: list[Plan]) -> Table:
         show_lines=True,
         pad_edge=False,
     )
-    for col in ("client", "first try", "then", "first attempts", "what is wrong for it"):
-        table.add_column(col, overflow="fold")
-    for p in plans:
-        first = p.first
-        if first is None:
-            head = "configured IPs (no DNS)" if p.profile.mode == "static" else "nothing"
-        else:
-            head = f"{first.transport.value} {first.hostport}\n{first.host}"
-        then = "\n".join(f"{t.transport.value} {t.hostport}" for t in p.targets[1:])
-        split = "\n".join(f"{s.share:.0%} {s.host}" for s in p.split if len(p.split) > 1)
-        table.add_row(
-            Text(p.profile.key),
-            Text(head),
-            Text(then),
-            Text(split),
-            Text("\n".join(f"- {x}" for x in p.problems)),
-        )
+    for head, w in zip(heads, widths, strict=True):
+        table.add_column(head, width=w, overflow="fold")
+    for cells in rows:
+        table.add_row(*(Text(c) for c in cells))
     return table
+
+
+def _row(p: Plan) -> tuple[str, str, str]:
+    """The three cells of a profile: its key, title and unknowns; where it goes; the split
+    of first attempts and its problems."""
+    client = "\n".join(
+        [p.profile.key, p.profile.title]
+        + ([f"unknown: {', '.join(p.profile.unknown)}"] if p.profile.unknown else [])
+    )
+    first = p.first
+    if first is None:
+        tries = "configured IPs\n(no DNS)" if p.profile.mode == "static" else "nothing"
+    else:
+        tries = "\n".join(f"{t.transport.value} {t.hostport}" for t in p.targets)
+    split = [f"{s.share:.0%} {s.host}" for s in p.split]
+    return client, tries, "\n".join(split + [f"- {x}" for x in p.problems])
 
 
 def summary(seen: Seen, elapsed_ms: float, where: str = "") -> str:

@@ -116,7 +116,7 @@ def _records(seen: Observation, name: dns.name.Name) -> tuple[Record, ...]:
     out = []
     for rec in naptrs:
         branch = by_naptr.get(rec)
-        if branch is None and rec.flags.lower() == "s":
+        if branch is None and rec.flags.lower().startswith("s"):  # "s", and "se" for some
             branch = by_name.get(rec.replacement.lower())
         out.append(Record(rec, SERVICE_TRANSPORT.get(rec.service.upper()), branch))
     return tuple(out)
@@ -187,7 +187,25 @@ def plan(
     rule, split = _split(profile, branches, aor)
     if profile.mode is not DnsMode.STATIC:
         problems += _judge(profile, seen, targets, candidates, split, reference, bool(problems))
+        problems += _dropped_ipv6(profile, branches)
     return Plan(profile, tuple(targets), rule, tuple(split), tuple(problems))
+
+
+def _dropped_ipv6(profile: Profile, branches: list[Branch]) -> list[str]:
+    """The IPv6 addresses of the servers it uses that it never tries, and why."""
+    if profile.aaaa not in (Aaaa.NO, Aaaa.FALLBACK):
+        return []
+    hosts = [h for b in branches for g in b.groups for h in g]
+    six = {a for h in hosts for a in h.addresses if ":" in a}
+    kept = {a for h in hosts for a in _addresses_in_order(profile, h.addresses)}
+    dropped = sorted(six - kept)
+    if not dropped:
+        return []
+    n = len(dropped)
+    return [
+        f"never tries {n} IPv6 address{'es' if n > 1 else ''} ({dropped[0]}"
+        f"{', ...' if n > 1 else ''}): {profile.no_ipv6 or 'IPv4 only'}"
+    ]
 
 
 def compare(
@@ -203,10 +221,15 @@ def compare(
 def _usable(profile: Profile, rec: Record) -> bool:
     return (
         rec.transport in profile.transports
-        and rec.naptr.service.upper().startswith(("SIP+", "SIPS+"))
-        and rec.naptr.flags.lower() in ("s", "a")
+        and _sip_service(rec)
+        and profile.follows_flags(rec.naptr.flags)
         and rec.naptr.replacement not in (".", "")
+        and not (profile.empty_regexp_only and rec.naptr.regexp)
     )
+
+
+def _sip_service(rec: Record) -> bool:
+    return rec.naptr.service.upper().startswith(("SIP+", "SIPS+"))
 
 
 def _branches(profile: Profile, seen: Seen, problems: list[str]) -> list[Branch]:
@@ -217,10 +240,19 @@ def _branches(profile: Profile, seen: Seen, problems: list[str]) -> list[Branch]
         return list(seen.walk)
     if profile.mode is DnsMode.A:
         return _domain_branch(profile, seen, profile.transports[0], problems, "A-Record-mode")
+    if profile.a_first and seen.addresses:  # sipgo: SRV only when the domain has no address
+        return _domain_branch(profile, seen, _default_transport(profile), problems, "")
     if profile.mode is DnsMode.NAPTR and profile.naptrs is not Naptrs.NONE:
         usable = [r for r in seen.naptrs if _usable(profile, r)]
         if usable:
             return _naptr_branches(profile, seen, usable, problems)
+        sip = [r for r in seen.naptrs if _sip_service(r)]
+        if sip and profile.naptrs is Naptrs.LOCAL_TRANSPORT:  # nta: no SRV/A fallback now
+            problems.append(
+                f"its SIP NAPTR records ({sip[0].naptr.service} first) name no transport it "
+                "uses, and they turn its SRV and A fallback off: finds no server (503)"
+            )
+            return []
     found: list[Branch] = []
     for t in profile.srv_order:
         branch = seen.srv.get(t)
@@ -234,7 +266,13 @@ def _branches(profile: Profile, seen: Seen, problems: list[str]) -> list[Branch]
         return found
     asked = ", ".join(f"{t.info.srv_prefix}" for t in profile.srv_order) or "no SRV name"
     if not profile.a_fallback:
-        problems.append(f"no SRV records at {asked}: this client finds no server")
+        if "A fallback" in profile.unknown:
+            problems.append(
+                f"no SRV records at {asked}: finds no server, unless it falls back to the "
+                "domain's A record (no source says)"
+            )
+        else:
+            problems.append(f"no SRV records at {asked}: this client finds no server")
         return []
     transport = _default_transport(profile)
     return _domain_branch(profile, seen, transport, problems, f"no SRV at {asked}, and")
@@ -249,14 +287,23 @@ def _naptr_branches(
     profile: Profile, seen: Seen, usable: list[Record], problems: list[str]
 ) -> list[Branch]:
     first = usable[0]
+    if profile.naptrs is Naptrs.LOCAL_TRANSPORT:
+        first = _local_first(profile, usable)
     if profile.naptrs is Naptrs.FIRST:
         chosen = [first]
-    elif profile.naptrs is Naptrs.ONE_TRANSPORT:
+    elif profile.naptrs in (Naptrs.ONE_TRANSPORT, Naptrs.LOCAL_TRANSPORT):
         chosen = [
             r
             for r in usable
             if r.transport is first.transport and r.naptr.order == first.naptr.order
         ]
+    elif profile.naptrs is Naptrs.UNTIL_SIPS:
+        chosen, strict = [], None
+        for r in usable:
+            if strict is None or r.naptr.order == strict:
+                chosen.append(r)
+                if r.transport is Transport.TLS:
+                    strict = r.naptr.order
     else:
         chosen = usable
     out = [r.branch for r in chosen if r.branch is not None and r.branch.groups]
@@ -277,14 +324,37 @@ def _naptr_branches(
     return []
 
 
+def _local_first(profile: Profile, usable: list[Record]) -> Record:
+    """sofia-sip's outgoing_naptr_tport: its first local transport, unless another one's
+    first NAPTR has an order <= AND a preference strictly < it; its first record."""
+    firsts: dict[Transport, Record] = {}
+    for r in usable:
+        if r.transport is not None:
+            firsts.setdefault(r.transport, r)
+    none = (65536, 65536)
+
+    def rank(t: Transport) -> tuple[int, int]:
+        r = firsts.get(t)
+        return (r.naptr.order, r.naptr.preference) if r else none
+
+    chosen = profile.transports[0]
+    for t in profile.transports[1:]:
+        (o, p), (co, cp) = rank(t), rank(chosen)
+        if o <= co and p < cp:
+            chosen = t
+    return firsts.get(chosen, usable[0])
+
+
 def _domain_branch(
     profile: Profile, seen: Seen, transport: Transport, problems: list[str], why: str
 ) -> list[Branch]:
     """The domain's own A/AAAA on ``transport``'s default port."""
     addresses = _addresses_in_order(profile, seen.addresses)
     if not addresses:
-        if why == "A-Record-mode":
+        if why == "A-Record-mode" and profile.key.startswith("grandstream"):
             problems.append("no A record at the domain: A-Record-mode phones cannot register")
+        elif why == "A-Record-mode":
+            problems.append("no A record at the domain, the only name it looks up: no server")
         elif why:
             problems.append(f"{why} no A record at the domain: finds no server")
         return []
@@ -329,7 +399,7 @@ def _order(profile: Profile, branches: list[Branch], aor: str | None) -> list[Ta
     seen: set[tuple[Transport, str, int]] = set()
     out: list[Target] = []
     for branch in branches:
-        for group in branch.groups:
+        for group in _groups(profile, branch):
             ranked = _ranked(profile, group, aor)
             if profile.ordering is Ordering.ONE_DRAWN:
                 ranked = ranked[:1]  # the others of this priority are dropped
@@ -342,6 +412,13 @@ def _order(profile: Profile, branches: list[Branch], aor: str | None) -> list[Ta
                         seen.add(key)
                         out.append(t)
     return out
+
+
+def _groups(profile: Profile, branch: Branch) -> list[list[Host]]:
+    """The branch's priority groups, or one group of all when it ignores priorities."""
+    if profile.priorities:
+        return [list(g) for g in branch.groups]
+    return [[h for g in branch.groups for h in g]]
 
 
 def _shares(profile: Profile, group: Sequence[Host], aor: str | None) -> list[float]:
@@ -379,7 +456,7 @@ def _split(profile: Profile, branches: list[Branch], aor: str | None) -> tuple[s
     branch = next((b for b in branches if b.groups), None)
     if branch is None:
         return "none", []
-    group = [h for h in branch.groups[0] if _addresses_in_order(profile, h.addresses)]
+    group = [h for h in _groups(profile, branch)[0] if _addresses_in_order(profile, h.addresses)]
     if not group:
         return "none", []
     group = _ranked(profile, group, aor)
@@ -409,7 +486,11 @@ def _judge(
         out.append(f"could not look at {name}: {why}")
     ref_first = reference.first if reference else None
     first = targets[0] if targets else None
-    sip_naptrs = [r for r in seen.naptrs if r.transport is not None and r.branch is not None]
+    sip_naptrs = [  # the records RFC 3263 follows ("se" and other flags are not among them)
+        r
+        for r in seen.naptrs
+        if r.transport is not None and r.branch is not None and r.naptr.flags.lower() in ("s", "a")
+    ]
     ignores = sip_naptrs and (profile.mode is not DnsMode.NAPTR or profile.naptrs is Naptrs.NONE)
     if ignores and ref_first is not None and first is not None:
         lead = sip_naptrs[0].transport
@@ -423,16 +504,7 @@ def _judge(
             and _flows(targets) - _flows(list(reference.targets))
         ):
             out.append("ignores your NAPTR records: tries servers they do not list")
-    if profile.naptrs in (Naptrs.FIRST, Naptrs.ONE_TRANSPORT) and profile.mode is DnsMode.NAPTR:
-        usable = [r for r in seen.naptrs if _usable(profile, r)]
-        others = {r.transport for r in usable[1:] if r.transport is not usable[0].transport}
-        if usable and others and usable[0].branch is not None:
-            names = ", ".join(sorted(t.upper() for t in others if t is not None))
-            what = "NAPTR" if profile.naptrs is Naptrs.FIRST else "NAPTR's transport"
-            out.append(
-                f"uses only the first {what} ({usable[0].naptr.service}): never tries {names} "
-                f"if {str(usable[0].transport).upper()} fails"
-            )
+    out += _naptr_limits(profile, seen)
     if (
         ref_first is not None
         and first is not None
@@ -446,13 +518,13 @@ def _judge(
         )
     weights = {s.weight for s in split}
     if len(split) > 1 and profile.ordering is Ordering.ONE_DRAWN:
+        rest = len(split) - 1
         out.append(
-            f"one server per priority: once it is drawn, the {len(split) - 1} other "
-            + (
-                "servers of the first priority never get a try"
-                if len(split) > 2
-                else "server of the first priority never gets a try"
-            )
+            "keeps one server per priority, drawn by weight: "
+            + ("the other server" if rest == 1 else f"the {rest} other servers")
+            + " of the first priority "
+            + ("is" if rest == 1 else "are")
+            + " never tried"
         )
     drawn = (Ordering.RFC2782, Ordering.ZERO_LAST, Ordering.ONE_DRAWN)
     if len(weights) > 1 and profile.ordering not in drawn:
@@ -472,11 +544,8 @@ def _judge(
         out.append(f"weights ignored: {got} (weights {wanted}, RFC 2782: {rfc})")
     if profile.ordering is Ordering.ZERO_LAST and 0 in weights and len(weights) > 1:
         out.append("weight-0 servers get no first attempts (RFC 2782 gives them 1/(S+1))")
-    if not profile.failover and candidates > 1 and first is not None:
-        out.append(
-            f"no DNS failover: when {first.host} is down it never tries the other "
-            f"{candidates - 1} target(s)"
-        )
+    if not profile.failover and first is not None:
+        out.append(_no_failover(profile, first, candidates))
     if profile.mode is DnsMode.A and first is not None and reference is not None:
         servers = {t.address for t in reference.targets if t.via is not Via.A}
         if servers and first.address not in servers:
@@ -484,6 +553,55 @@ def _judge(
     if not targets and not out and not explained:
         out.append("finds no server")
     return out
+
+
+def _naptr_limits(profile: Profile, seen: Seen) -> list[str]:
+    """What its way of choosing among NAPTR records leaves out, when one transport fails."""
+    out: list[str] = []
+    one = (Naptrs.FIRST, Naptrs.ONE_TRANSPORT, Naptrs.LOCAL_TRANSPORT)
+    if profile.naptrs in one and profile.mode is DnsMode.NAPTR:
+        usable = [r for r in seen.naptrs if _usable(profile, r)]
+        used = usable[0] if usable else None
+        if used is not None and profile.naptrs is Naptrs.LOCAL_TRANSPORT:
+            used = _local_first(profile, usable)
+        others = {r.transport for r in usable if used and r.transport is not used.transport}
+        if used is not None and others and used.branch is not None:
+            names = ", ".join(sorted(t.upper() for t in others if t is not None))
+            what = {
+                Naptrs.FIRST: "the first NAPTR",
+                Naptrs.ONE_TRANSPORT: "the first NAPTR's transport",
+                Naptrs.LOCAL_TRANSPORT: "one NAPTR transport",
+            }[profile.naptrs]
+            out.append(
+                f"uses only {what} ({used.naptr.service}): never tries {names} "
+                f"if {str(used.transport).upper()} fails"
+            )
+    if profile.naptrs is Naptrs.UNTIL_SIPS and profile.mode is DnsMode.NAPTR:
+        usable = [r for r in seen.naptrs if _usable(profile, r)]
+        sips = next((r for r in usable if r.transport is Transport.TLS), None)
+        later = {r.transport for r in usable if sips and r.naptr.order > sips.naptr.order}
+        if sips is not None and later - {Transport.TLS}:
+            names = ", ".join(sorted(t.upper() for t in later if t is not None))
+            out.append(
+                f"a SIPS+D2T NAPTR ends its NAPTR search at order {sips.naptr.order}: never "
+                f"tries {names} if TLS fails"
+            )
+    return out
+
+
+def _no_failover(profile: Profile, first: Target, candidates: int) -> str:
+    """What a client without DNS failover leaves untried when its first target is down."""
+    if any("second" in u or "failover" in u for u in profile.unknown):
+        return (
+            f"no DNS failover documented: if {first.address} is down, whether it tries "
+            "another address is unknown"
+        )
+    if candidates > 1:
+        others = "target is" if candidates == 2 else f"{candidates - 1} targets are"
+        return f"no DNS failover: if {first.address} is down, the other {others} never tried"
+    if profile.mode is DnsMode.A:
+        return f"no DNS failover: A Record mode uses one address ({first.address}) and no other"
+    return f"no DNS failover: if {first.address} is down, nothing else is tried"
 
 
 def _flows(targets: list[Target]) -> set[tuple[Transport, str, int]]:
