@@ -182,14 +182,17 @@ async def test_target_down_is_detected_within_one_interval_plus_timeout(zone: Pa
         await w.stop()
 
 
-async def test_every_target_dead_means_down_and_backup_only_dead_is_degraded(zone: Path) -> None:
+async def test_every_target_dead_means_down_and_backup_only_dead_is_backup_down(
+    zone: Path,
+) -> None:
     w, clock, prober = make(zone)
     await w.start()
     try:
         prober.dead.add("192.0.2.13")  # the priority-20 backup
         await clock.advance(INTERVAL * 2 + TIMEOUT)
         view = w.views["demo.test"]
-        assert view.level is Level.DEGRADED
+        assert view.level is Level.BACKUP_DOWN
+        assert w.metrics.domain_state.labels("demo.test", "backup_down")._value.get() == 1
         assert not any(e.kind == "failover" for e in w.log.recent)  # not a first-tier target
         prober.dead.update({"192.0.2.11", "192.0.2.12"})
         await clock.advance(INTERVAL * 2 + TIMEOUT)
