@@ -379,8 +379,17 @@ async def test_http_endpoints(zone: Path) -> None:
             page = await client.get("/")
             html = await page.text()
             assert page.status == 200 and "/static/app.js" in html
+            assert html.count('data-state="up"') == 3  # rendered on the server
+            assert "all 3 servers answer: no client impact" in html
+            assert "backup tier 1: 100% of tries reaching it" in html
+            parts = await (await client.get("/api/page")).json()
+            assert parts["version"] == w.version and parts["domains"].count("data-target") == 3
+            assert (
+                "/static/live.js" not in html
+                and "EventSource" in await (await client.get("/static/live.js")).text()
+            )
             assert "default-src 'self'" in page.headers["Content-Security-Policy"]
-            for name in ("app.js", "style.css", "favicon.svg"):
+            for name in ("app.js", "live.js", "style.css", "favicon.svg"):
                 asset = await (await client.get(f"/static/{name}")).text()
                 assert "http://" not in asset.replace("http://www.w3.org", "")
                 assert "https://" not in asset

@@ -166,3 +166,52 @@ def test_backup_target_down_is_no_failover_event() -> None:
     assert view.summary()["impact"] == (
         "UDP: backup tier down: no client impact while the primary answers"
     )
+
+
+# -- the page rendered on the server: hostile text stays text ------------------------------------
+
+EVIL = '<img src=x onerror="alert(1)">'
+
+
+def test_page_escapes_every_text_from_dns_sip_and_zone_files() -> None:
+    from html.parser import HTMLParser
+
+    from siplocate.resolution import Naptr
+    from siplocate.watch import Event
+    from siplocate.watch.page import document
+    from siplocate.zone.findings import Finding, Severity
+
+    naptr = Naptr(10, 0, "s", "SIP+D2U", EVIL, "_sip._udp.demo.test")
+    host = Host.build(UDP, Via.NAPTR, f"sip{EVIL}.demo.test", 5060, 10, 0, ("192.0.2.11",))
+    b = Branch.build(UDP, Via.NAPTR, f"_sip._udp.{EVIL}", [host], naptr)
+    res = Resolution(SipUri.parse("demo.test"), list(host.targets), (b,), (), None)
+    view = DomainView("demo.test")
+    view.resolved(res, 1.0, 0.01, False)
+    (h,) = view.targets.values()
+    events = view.probed(h, 2.0, True, 200, None, 0.001)
+    events += view.probed(h, 3.0, False, 606, f"answered 606 {EVIL}", 0.0)
+    view.dns_error = f"SERVFAIL {EVIL}"
+    finding = Finding("srv-target-no-address", Severity.ERROR, EVIL, (), f"message {EVIL}")
+    view.linted(3.0, [finding])
+    events.append(Event(3.0, "dns_failure", "demo.test", f"failed {EVIL}"))
+    state = {
+        "version": 3,
+        "now": 4.0,
+        "interval": 5.0,
+        "domains": [view.as_dict()],
+        "events": [e.as_dict() for e in events],
+    }
+    html = document(state)
+    tags: list[str] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            tags.append(tag)
+            assert not any(k.startswith("on") or k == "style" for k, _ in attrs), (tag, attrs)
+
+    Tags().feed(html)
+    assert "img" not in tags and tags.count("script") == 1  # the page's own /static/app.js
+    escaped = "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"
+    for where in ("sip" + escaped, "answered 606 " + escaped, "SERVFAIL " + escaped):
+        assert where in html, where
+    assert html.count(escaped) >= 7  # NAPTR, SRV, host, status, title, DNS, finding, events
