@@ -11,7 +11,7 @@ from ..target import Target
 from ..zone.findings import Finding
 from .events import Event
 from .history import History
-from .impact import Impact, Level, TargetKey, classify, impact, target_key, tiers
+from .impact import BADGES, Impact, Level, TargetKey, classify, impact, target_key, tiers
 
 __all__ = ["DomainView", "Level", "TargetHealth", "TargetKey", "chain_lines", "target_key"]
 
@@ -307,7 +307,7 @@ class DomainView:
                 at,
                 "domain_state",
                 self.domain,
-                f"{self.domain} is {level.value} (was {before.value})",
+                f"{self.domain} is {BADGES[level]} (was {BADGES[before]})",
                 detail={"state": level.value, "previous": before.value},
             )
         ]
