@@ -240,7 +240,7 @@ async def main(args: argparse.Namespace) -> None:
         view = w.views[domains[d]]
         h = view.targets[("udp", a, port)]
         gauge = w.metrics.target_up.labels(
-            domains[d], "udp", f"sip{k + 1}.{domains[d]}", a, str(port)
+            domains[d], "udp", f"sip{k + 1}.{domains[d]}", a, str(port), str(h.tier)
         )
         seen = log.count
         tell(mode, a, port)

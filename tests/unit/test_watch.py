@@ -172,7 +172,7 @@ async def test_target_down_is_detected_within_one_interval_plus_timeout(zone: Pa
         kinds = [e.kind for e in w.log.recent]
         assert "failover" in kinds and "domain_state" in kinds
         assert view.level is Level.DEGRADED
-        labels = ("demo.test", "udp", "sip1.demo.test", "192.0.2.11", "5060")
+        labels = ("demo.test", "udp", "sip1.demo.test", "192.0.2.11", "5060", "0")
         assert w.metrics.target_up.labels(*labels)._value.get() == 0
         failover = next(e for e in w.log.recent if e.kind == "failover")
         assert failover.detail["next"]["address"] == "192.0.2.12"  # type: ignore[index]
@@ -185,14 +185,17 @@ async def test_target_down_is_detected_within_one_interval_plus_timeout(zone: Pa
         await w.stop()
 
 
-async def test_every_target_dead_means_down_and_backup_only_dead_is_degraded(zone: Path) -> None:
+async def test_every_target_dead_means_down_and_backup_only_dead_is_backup_down(
+    zone: Path,
+) -> None:
     w, clock, prober = make(zone)
     await w.start()
     try:
         prober.dead.add("192.0.2.13")  # the priority-20 backup
         await clock.advance(INTERVAL * 2 + TIMEOUT)
         view = w.views["demo.test"]
-        assert view.level is Level.DEGRADED
+        assert view.level is Level.BACKUP_DOWN
+        assert w.metrics.domain_state.labels("demo.test", "backup_down")._value.get() == 1
         assert not any(e.kind == "failover" for e in w.log.recent)  # not a first-tier target
         prober.dead.update({"192.0.2.11", "192.0.2.12"})
         await clock.advance(INTERVAL * 2 + TIMEOUT)
@@ -379,8 +382,17 @@ async def test_http_endpoints(zone: Path) -> None:
             page = await client.get("/")
             html = await page.text()
             assert page.status == 200 and "/static/app.js" in html
+            assert html.count('data-state="up"') == 3  # rendered on the server
+            assert "all 3 servers answer: no client impact" in html
+            assert "backup tier 1: 100% of tries reaching it" in html
+            parts = await (await client.get("/api/page")).json()
+            assert parts["version"] == w.version and parts["domains"].count("data-target") == 3
+            assert (
+                "/static/live.js" not in html
+                and "EventSource" in await (await client.get("/static/live.js")).text()
+            )
             assert "default-src 'self'" in page.headers["Content-Security-Policy"]
-            for name in ("app.js", "style.css", "favicon.svg"):
+            for name in ("app.js", "live.js", "style.css", "favicon.svg"):
                 asset = await (await client.get(f"/static/{name}")).text()
                 assert "http://" not in asset.replace("http://www.w3.org", "")
                 assert "https://" not in asset
@@ -643,6 +655,50 @@ async def test_host_header_is_checked_against_rebinding(zone: Path) -> None:
         await w.stop()
 
 
+# -- tiers on the metrics, build info, webhook outages ------------------------------------------
+
+
+def series(text: str, name: str) -> dict[str, dict[str, str]]:
+    """address -> labels of every ``name`` series in a Prometheus exposition."""
+    import re
+
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+            out[labels.get("address", "")] = labels
+    return out
+
+
+async def test_target_series_carry_the_tier_and_move_when_priorities_change(
+    zone: Path, tmp_path: Path
+) -> None:
+    from siplocate import __version__
+
+    w, clock, _ = make(zone)
+    await w.start()
+    try:
+        await clock.advance(INTERVAL)
+        text = w.metrics.exposition().decode()
+        assert f'siplocate_build_info{{version="{__version__}"}} 1.0' in text
+        tiers = {a: s["tier"] for a, s in series(text, "siplocate_target_up").items()}
+        assert tiers == {"192.0.2.11": "0", "192.0.2.12": "0", "192.0.2.13": "1"}
+        assert series(text, "siplocate_target_probes_total")["192.0.2.13"]["tier"] == "1"
+        # sip3 becomes the only first-tier server: its series move to tier 0, none linger
+        swapped = tmp_path / "swapped" / "demo.test.zone"
+        swapped.parent.mkdir()
+        swapped.write_text(ZONE.replace("SRV 20 0 5060 sip3", "SRV 5 0 5060 sip3"))
+        w.resolver = Resolver(zones=[swapped])
+        await w.resolve(w.views["demo.test"])
+        await clock.advance(INTERVAL)
+        text = w.metrics.exposition().decode()
+        tiers = {a: s["tier"] for a, s in series(text, "siplocate_target_up").items()}
+        assert tiers == {"192.0.2.11": "1", "192.0.2.12": "1", "192.0.2.13": "0"}
+        assert text.count('siplocate_target_up{address="192.0.2.13"') == 1
+    finally:
+        await w.stop()
+
+
 # -- the bounds of the HTTP side (pure parts) ----------------------------------------------------
 
 
@@ -691,3 +747,41 @@ async def test_on_demand_check_stays_within_its_budget(zone: Path) -> None:
     seen.clear()
     report = await w.check("demo.test")  # no budget: the watcher's own probe timeout
     assert seen == [TIMEOUT] * 3
+
+
+async def test_webhook_outage_is_one_line_when_it_starts_and_one_when_it_ends() -> None:
+    got: list[dict[str, object]] = []
+    down = [True]
+    lines: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        if down[0]:
+            return web.Response(status=503)
+        got.append(await request.json())
+        return web.Response(status=204)
+
+    server_app = web.Application()
+    server_app.router.add_post("/hook", hook)
+    async with TestServer(server_app, host="127.0.0.1") as server:
+        sender = Webhook(
+            str(server.make_url("/hook")), retries=2, backoff=0.01, warn=lines.append
+        ).start()
+        for i in range(3):  # three events, six failed tries: one line
+            sender(Event(float(i), "target_down", "demo.test", f"e{i}"))
+        for _ in range(300):
+            if sender.dropped == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert sender.dropped == 3
+        assert len(lines) == 1 and "delivery failing (answered 503)" in lines[0]
+        down[0] = False
+        for i in range(3, 5):  # back: one line, then silence
+            sender(Event(float(i), "target_up", "demo.test", f"e{i}"))
+        for _ in range(300):
+            if sender.sent == 2:
+                break
+            await asyncio.sleep(0.01)
+        await sender.stop()
+    assert [g["message"] for g in got] == ["e3", "e4"]
+    assert len(lines) == 2
+    assert "delivering again after" in lines[1] and "3 event(s) dropped meanwhile" in lines[1]

@@ -7,14 +7,18 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any, cast
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+
+from siplocate import __version__
 
 from .model import DomainView, Level, TargetHealth
 
 if TYPE_CHECKING:
     from .probe import CheckReport
 
-TARGET_LABELS = ("domain", "transport", "host", "address", "port")
+#: Labels of the per-target series; ``tier`` is the target's SRV priority rank within its
+#: transport branch (0: the tier clients try first, see watch/impact.py).
+TARGET_LABELS = ("domain", "transport", "host", "address", "port", "tier")
 RTT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 RESOLVE_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -24,6 +28,7 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        Info("siplocate_build", "The running siplocate.", registry=r).info({"version": __version__})
         self.target_up = Gauge(
             "siplocate_target_up",
             "1 when the target answers OPTIONS (any status but 503).",
@@ -127,48 +132,45 @@ class Metrics:
 
     # -- updates -----------------------------------------------------------------------------
 
-    def _children(self, domain: str, h: TargetHealth) -> tuple[object, ...]:
-        if h.metrics is None:
-            t = h.target
-            labels = (domain, t.transport.value, t.host, t.address, str(t.port))
-            h.metrics = tuple(
-                m.labels(*labels)
-                for m in (
-                    self.target_up,
-                    self.target_rtt,
-                    self.target_status,
-                    self.target_probes,
-                    self.target_failures,
-                    self.target_change,
-                )
-            )
-        assert isinstance(h.metrics, tuple)
-        return h.metrics
-
-    def probed(self, domain: str, h: TargetHealth, changed: bool) -> None:
-        up, rtt, status, probes, failures, change = self._children(domain, h)
-        up.set(1 if h.up else 0)  # type: ignore[attr-defined]
-        status.set(h.status or 0)  # type: ignore[attr-defined]
-        probes.inc()  # type: ignore[attr-defined]
-        if h.up and h.rtt is not None:
-            rtt.observe(h.rtt)  # type: ignore[attr-defined]
-        else:
-            failures.inc()  # type: ignore[attr-defined]
-        if changed:
-            change.set(h.since)  # type: ignore[attr-defined]
-
-    def forget_target(self, domain: str, h: TargetHealth) -> None:
-        """A target left the records: drop its series so it does not linger as stale data."""
-        t = h.target
-        labels = (domain, t.transport.value, t.host, t.address, str(t.port))
-        for m in (
+    def _per_target(self) -> tuple[Any, ...]:
+        return (
             self.target_up,
             self.target_rtt,
             self.target_status,
             self.target_probes,
             self.target_failures,
             self.target_change,
-        ):
+        )
+
+    def _children(self, domain: str, h: TargetHealth) -> tuple[Any, ...]:
+        """The target's series, cached on it with their labels; a new tier (the records'
+        priorities changed) moves them to new series and drops the old ones."""
+        t = h.target
+        labels = (domain, t.transport.value, t.host, t.address, str(t.port), str(h.tier))
+        if h.metrics is not None and cast(tuple[Any, ...], h.metrics)[0] != labels:
+            self.forget_target(domain, h)
+        if h.metrics is None:
+            h.metrics = (labels, tuple(m.labels(*labels) for m in self._per_target()))
+        return cast(tuple[tuple[str, ...], tuple[Any, ...]], h.metrics)[1]
+
+    def probed(self, domain: str, h: TargetHealth, changed: bool) -> None:
+        up, rtt, status, probes, failures, change = self._children(domain, h)
+        up.set(1 if h.up else 0)
+        status.set(h.status or 0)
+        probes.inc()
+        if h.up and h.rtt is not None:
+            rtt.observe(h.rtt)
+        else:
+            failures.inc()
+        if changed or h.since:
+            change.set(h.since)
+
+    def forget_target(self, domain: str, h: TargetHealth) -> None:
+        """A target left the records: drop its series so it does not linger as stale data."""
+        if h.metrics is None:
+            return
+        labels = cast(tuple[tuple[str, ...], object], h.metrics)[0]
+        for m in self._per_target():
             with contextlib.suppress(KeyError):
                 m.remove(*labels)
         h.metrics = None

@@ -5,28 +5,15 @@ new resolution, probe result or lint run gives rise to. No I/O, time passed in.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 
 from ..resolution import Resolution
 from ..target import Target
 from ..zone.findings import Finding
 from .events import Event
 from .history import History
+from .impact import BADGES, Impact, Level, TargetKey, classify, impact, target_key, tiers
 
-TargetKey = tuple[str, str, int]  # (transport, address, port): what a probe reaches
-
-
-class Level(StrEnum):
-    """A domain's health as its clients would feel it."""
-
-    UP = "up"  # every target answers
-    DEGRADED = "degraded"  # some target is down; clients of a first-tier one fail over
-    DOWN = "down"  # no target answers, or DNS fails
-    UNKNOWN = "unknown"  # resolved but not probed yet
-
-
-def target_key(t: Target) -> TargetKey:
-    return (t.transport.value, t.address, t.port)
+__all__ = ["DomainView", "Level", "TargetHealth", "TargetKey", "chain_lines", "target_key"]
 
 
 def target_dict(t: Target) -> dict[str, object]:
@@ -52,11 +39,13 @@ class TargetHealth:
         "since",
         "status",
         "target",
+        "tier",
         "up",
     )
 
     def __init__(self, target: Target) -> None:
         self.target = target
+        self.tier = 0  # SRV priority rank in its transport branch (0: tried first)
         self.up: bool | None = None  # None until the first probe
         self.status: int | None = None
         self.error: str | None = None
@@ -83,9 +72,13 @@ class TargetHealth:
         self.history.add(at, rtt if up else None)
         return changed
 
+    def labels(self) -> dict[str, object]:
+        """The target as events and the page name it: where it is and its tier."""
+        return {**target_dict(self.target), "tier": self.tier}
+
     def as_dict(self, spark: int = 60) -> dict[str, object]:
         return {
-            **target_dict(self.target),
+            **self.labels(),
             "up": self.up,
             "status": self.status,
             "error": self.error,
@@ -175,9 +168,11 @@ class DomainView:
         self.dns_error, self.stale = None, stale
         self.resolved_at, self.resolve_seconds = at, seconds
         keep: dict[TargetKey, TargetHealth] = {}
+        rank = tiers(res)
         for t in res.targets:
             k = target_key(t)
             keep[k] = self.targets.get(k) or TargetHealth(t)
+            keep[k].tier = rank.get(k, 0)
         gone = [h for k, h in self.targets.items() if k not in keep]
         self.targets = keep
         return events, gone
@@ -233,7 +228,7 @@ class DomainView:
                     "target_up",
                     self.domain,
                     f"{target_label(t)} answers again ({status}, {rtt * 1000:.1f} ms)",
-                    target_dict(t),
+                    health.labels(),
                     {"status": status, "rtt_ms": round(rtt * 1000, 2)},
                 )
             ]
@@ -244,21 +239,23 @@ class DomainView:
                 "target_down",
                 self.domain,
                 f"{target_label(t)} is down: {why}",
-                target_dict(t),
+                health.labels(),
                 {"status": status, "error": error},
             )
         ]
-        if target_key(t) in self.first_tier():
+        if health.tier == 0:
             nxt = self.next_up(target_key(t))
             where = f"next: {target_label(nxt.target)}" if nxt else "no other target answers"
+            if nxt is not None and nxt.target.transport is not t.transport:
+                where += f"; no other {t.transport.value.upper()} target answers"
             events.append(
                 Event(
                     at,
                     "failover",
                     self.domain,
                     f"clients of {target_label(t)} would fail over ({where})",
-                    target_dict(t),
-                    {"next": target_dict(nxt.target) if nxt else None},
+                    health.labels(),
+                    {"next": nxt.labels() if nxt else None},
                 )
             )
         return events
@@ -310,7 +307,7 @@ class DomainView:
                 at,
                 "domain_state",
                 self.domain,
-                f"{self.domain} is {level.value} (was {before.value})",
+                f"{self.domain} is {BADGES[level]} (was {BADGES[before]})",
                 detail={"state": level.value, "previous": before.value},
             )
         ]
@@ -320,35 +317,36 @@ class DomainView:
     def classify(self) -> Level:
         if self.resolution is None or self.dns_error is not None:
             return Level.DOWN
-        probed = [h.up for h in self.targets.values() if h.up is not None]
-        if not probed:
-            return Level.UNKNOWN
-        if not any(probed):
-            return Level.DOWN
-        return Level.DEGRADED if not all(probed) else Level.UP
+        return classify(
+            {k: h.up for k, h in self.targets.items()},
+            {k: h.tier for k, h in self.targets.items()},
+        )
+
+    def impact(self) -> Impact:
+        """The level, server and target counts and the sentence the page shows."""
+        health = {k: h.up for k, h in self.targets.items()}
+        return impact(self.resolution, health, self.dns_error)
 
     def first_tier(self) -> set[TargetKey]:
         """The targets clients try first: the lowest SRV priority of each branch (a client
         that speaks only TCP starts at the TCP branch's first tier)."""
-        if self.resolution is None:
-            return set()
-        return {
-            target_key(t)
-            for b in self.resolution.branches
-            if b.groups
-            for h in b.groups[0]
-            for t in h.targets
-        }
+        return {k for k, h in self.targets.items() if h.tier == 0}
 
     def next_up(self, after: TargetKey) -> TargetHealth | None:
-        """The first answering target in try order other than ``after``."""
+        """Where clients of ``after`` go next: the first answering target in try order over
+        the same transport (a client that speaks only that transport has no other), else
+        the first answering one over any transport."""
         if self.resolution is None:
             return None
-        for t in self.resolution.targets:
-            h = self.targets.get(target_key(t))
-            if h is not None and h.up and target_key(t) != after:
-                return h
-        return None
+        answering = [
+            h
+            for t in self.resolution.targets
+            if target_key(t) != after
+            and (h := self.targets.get(target_key(t))) is not None
+            and h.up
+        ]
+        same = [h for h in answering if h.target.transport.value == after[0]]
+        return next(iter(same or answering), None)
 
     def tree(self) -> list[dict[str, object]]:
         """NAPTR -> SRV -> host -> address, each address with its health, for the page."""
@@ -369,6 +367,7 @@ class DomainView:
                         "weight": h.weight,
                         "share": None if s is None else round(s.share, 4),
                         "first_tier": bool(s and s.first_tier),
+                        "tier": next((r for r, g in enumerate(b.groups) if h in g), None),
                         "notes": list(h.notes),
                         "targets": [
                             self.targets[target_key(t)].as_dict()
@@ -405,12 +404,15 @@ class DomainView:
         return out
 
     def summary(self) -> dict[str, object]:
-        up = sum(1 for h in self.targets.values() if h.up)
+        impact = self.impact()
         return {
             "domain": self.domain,
             "state": self.level.value,
-            "targets": len(self.targets),
-            "targets_up": up,
+            "targets": impact.targets,
+            "targets_up": impact.targets_up,
+            "servers": impact.servers,
+            "servers_up": impact.servers_up,
+            "impact": impact.text,
             "dns": {
                 "error": self.dns_error,
                 "stale": self.stale,

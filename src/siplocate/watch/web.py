@@ -16,10 +16,12 @@ from .config import domain_name
 from .guard import ConnectionGuard, HttpLimits, Slots, busy, host_check, scrape_budget
 from .metrics import probe_exposition
 from .monitor import Watcher
+from .page import document, parts
 
 STATIC = {
     "index.html": "text/html",
     "app.js": "text/javascript",
+    "live.js": "text/javascript",
     "style.css": "text/css",
     "favicon.svg": "image/svg+xml",
 }
@@ -62,10 +64,10 @@ def make_app(
     )
 
     async def page(_: web.Request) -> web.Response:
-        body, kind = assets["index.html"]
+        """The page rendered with the current state: complete at first paint."""
         return web.Response(
-            body=body,
-            content_type=kind,
+            text=document(watcher.state()),
+            content_type="text/html",
             charset="utf-8",
             headers={**headers, "Content-Security-Policy": csp},
         )
@@ -81,16 +83,21 @@ def make_app(
 
     shared: dict[str, tuple[int, bytes, float]] = {}  # one rendering per version, all pages
 
-    def rendered() -> tuple[bytes, float]:
-        """The current state as an SSE message, and what building it cost (seconds)."""
-        cached = shared.get("state")
+    def rendered(view: str = "state") -> tuple[bytes, float]:
+        """The current state as an SSE message (``view`` "state": the JSON state, "page":
+        the page's parts rendered as HTML), and what building it cost (seconds)."""
+        cached = shared.get(view)
         if cached is None or cached[0] != watcher.version:
             started = time.perf_counter()
             version = watcher.version
-            data = json.dumps(watcher.state(), separators=(",", ":"))
-            message = f"event: state\ndata: {data}\n\n".encode()
-            cached = shared["state"] = (version, message, time.perf_counter() - started)
+            data = watcher.state() if view == "state" else parts(watcher.state())
+            text = json.dumps(data, separators=(",", ":"))
+            message = f"event: {view}\ndata: {text}\n\n".encode()
+            cached = shared[view] = (version, message, time.perf_counter() - started)
         return cached[1], cached[2]
+
+    async def page_parts(_: web.Request) -> web.Response:
+        return web.json_response(parts(watcher.state()), headers=headers)
 
     async def stream(request: web.Request) -> web.StreamResponse:
         """Server-sent events: the whole state on connect and after every change, at most
@@ -101,6 +108,7 @@ def make_app(
         even before the headers, ends its stream quietly."""
         if not streams.take():
             return busy(f"{streams.size} live streams are open already (max_streams)")
+        view = "page" if request.query.get("view") == "page" else "state"
         resp = web.StreamResponse(
             headers={**headers, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )
@@ -117,7 +125,7 @@ def make_app(
                     await send(b": keepalive\n\n")
                     continue
                 version = new
-                message, cost = rendered()
+                message, cost = rendered(view)
                 await send(message)
                 await asyncio.sleep(max(min(2.0, max(0.25, watcher.interval / 4)), 4 * cost))
         except (ConnectionError, asyncio.CancelledError):
@@ -172,6 +180,7 @@ def make_app(
     app.router.add_get("/", page)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/api/state", state)
+    app.router.add_get("/api/page", page_parts)
     app.router.add_get("/api/stream", stream)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/probe", probe)

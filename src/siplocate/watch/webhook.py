@@ -1,14 +1,17 @@
 """Events POSTed as JSON to a webhook, from a bounded queue, with retries and backoff.
 
 A slow or dead receiver never blocks the watcher: when the queue is full the oldest event
-is dropped (and counted), and an event that fails every retry is dropped too.
+is dropped (and counted), and an event that fails every retry is dropped too. An outage is
+said on stderr twice, not once per event: when delivery starts failing and when it recovers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .clock import Clock, SystemClock
@@ -31,6 +34,7 @@ class Webhook:
         timeout: float = 5.0,
         clock: Clock | None = None,
         metrics: Metrics | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"webhook URL must be http:// or https://, not {url!r}")
@@ -43,6 +47,10 @@ class Webhook:
         self.pending: deque[Event] = deque(maxlen=max(1, queue))
         self.sent = 0
         self.dropped = 0
+        self.warn = warn or _stderr
+        self.error = ""  # why the last try failed
+        self.failing_since: float | None = None  # wall time delivery started failing
+        self._dropped_before = 0  # dropped when the outage began
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -75,11 +83,33 @@ class Webhook:
             ) as resp:
                 if resp.status < 300:
                     return True
+                self.error = f"answered {resp.status}"
                 if 300 <= resp.status < 500 and resp.status not in (408, 429):
                     raise _Refused(resp.status)
                 return False
-        except (aiohttp.ClientError, TimeoutError, OSError):
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            self.error = str(exc) or type(exc).__name__
             return False
+
+    def _failing(self) -> None:
+        """A try failed: say so when it is the first of an outage."""
+        if self.failing_since is None:
+            self.failing_since = self.clock.time()
+            self._dropped_before = self.dropped
+            self.warn(
+                f"webhook {self.url}: delivery failing ({self.error}); each event is tried "
+                f"{self.retries} times, then dropped (siplocate_webhook_dropped_total)"
+            )
+
+    def _delivered(self) -> None:
+        """An event got through: say so when it ends an outage."""
+        if self.failing_since is not None:
+            lost = self.dropped - self._dropped_before
+            self.warn(
+                f"webhook {self.url}: delivering again after "
+                f"{self.clock.time() - self.failing_since:.0f} s; {lost} event(s) dropped meanwhile"
+            )
+            self.failing_since = None
 
     async def run(self) -> None:
         """Send queued events one by one, oldest first, until cancelled."""
@@ -97,12 +127,14 @@ class Webhook:
                         if await self._post(session, event):
                             delivered = True
                             break
+                        self._failing()
                         await self.clock.sleep(self.backoff * 2**attempt)
                 except _Refused:
-                    pass
+                    self._failing()
                 if self.pending and self.pending[0] is event:
                     self.pending.popleft()
                 if delivered:
+                    self._delivered()
                     self.sent += 1
                     if self.metrics is not None:
                         self.metrics.webhook_sent.inc()
@@ -125,6 +157,10 @@ class Webhook:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+
+
+def _stderr(line: str) -> None:
+    print(f"siplocate watch: {line}", file=sys.stderr, flush=True)
 
 
 class _Refused(Exception):
