@@ -16,6 +16,7 @@ from .config import domain_name
 from .guard import ConnectionGuard, HttpLimits, Slots, busy, host_check, scrape_budget
 from .metrics import probe_exposition
 from .monitor import Watcher
+from .shard import page_note
 
 STATIC = {
     "index.html": "text/html",
@@ -52,6 +53,7 @@ def make_app(
     app[LIMITS] = limits
     app[GUARD] = guard
     assets = {name: (_asset(name), kind) for name, kind in STATIC.items()}
+    assets["index.html"] = (page_note(assets["index.html"][0], watcher.shard), "text/html")
     gate = asyncio.Semaphore(limits.probes_in_flight)
     probes = Slots(limits.max_probes)  # admitted: running or waiting for the gate
     streams = Slots(limits.max_streams)
