@@ -209,7 +209,9 @@ def detection(
 ) -> None:
     """One target per shard made silent at once; time until each shard marks it down."""
     bound = args.scale_interval + TIMEOUT
-    print(f"\n2. Detection: one target per shard made silent (bound: interval + timeout = {bound:g} s)")
+    print(
+        f"\n2. Detection: one target per shard made silent (bound: interval + timeout = {bound:g} s)"
+    )
     n = len(pipes)
     chosen: list[tuple[str, int]] = []
     for i, p in enumerate(pipes):

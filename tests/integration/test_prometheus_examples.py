@@ -137,8 +137,10 @@ def test_hashmod_over_three_probe_exporters(world: World) -> None:
         owners = series(prom, "count by (instance) (count_over_time(probe_success[5m]) > 0)")
         assert len(owners) == len(DOMAINS)
         wait_for(  # Kamailio answered each domain's first-tier probe at least once
-            lambda: len(series(prom, 'max_over_time(probe_sip_target_up{tier="0"}[5m]) == 1'))
-            == len(DOMAINS),
+            lambda: (
+                len(series(prom, 'max_over_time(probe_sip_target_up{tier="0"}[5m]) == 1'))
+                == len(DOMAINS)
+            ),
             WAIT,
             "every domain's first-tier target up, with its tier label",
             0.5,
@@ -154,9 +156,15 @@ def test_hashmod_over_three_probe_exporters(world: World) -> None:
             w.stop()
 
 
-def test_three_watch_shards_as_one_job(world: World) -> None:
+def test_three_watch_shards_as_one_job(world: World, tmp_path: Path) -> None:
+    # lint = false: with lint on, a watcher sometimes dies at start with a CancelledError
+    # out of dns/cache.py (a shared refresh cancelled by one asker while another joins it;
+    # reported, not fixed here). This test is about sharding, not lint.
+    conf = tmp_path / "watch.toml"
+    conf.write_text("lint = false\n")
     args = [
         ["-f", str(world.domains_file), "--shard", f"{i}/3", "-n", world.bind.nameserver]
+        + ["--config", str(conf)]
         + ["-t", "udp", "--interval", "5", "--timeout", "0.5", "-q"]
         for i in range(3)
     ]
@@ -173,8 +181,10 @@ def test_three_watch_shards_as_one_job(world: World) -> None:
     prom = Prometheus(config=config, files={"siplocate-alerts.yml": alert_rules()}).start()
     try:
         took = wait_for(
-            lambda: len(series(prom, 'siplocate_domain_targets_up{job="siplocate"} >= 1'))
-            == len(DOMAINS),
+            lambda: (
+                len(series(prom, 'siplocate_domain_targets_up{job="siplocate"} >= 1'))
+                == len(DOMAINS)
+            ),
             WAIT,
             "Prometheus to have every domain up, across the three shards",
             0.5,
@@ -193,6 +203,10 @@ def test_three_watch_shards_as_one_job(world: World) -> None:
         assert float(total["value"][1]) == len(DOMAINS)  # type: ignore[index]
         page = _get_url(instances[1].url + "/")
         assert "shard 1/3" in page
+    except RuntimeError:
+        for w in instances:
+            print(w.proc.poll() if w.proc else None, w.url, w.stderr()[-1500:])
+        raise
     finally:
         prom.stop()
         for w in instances:
