@@ -149,7 +149,7 @@ def test_hashmod_over_three_probe_exporters(world: World) -> None:
         assert sorted(m["domain"] for m in down) == DOMAINS
         assert not series(prom, "count by (instance) (probe_success) > 1")
         rules = json.loads(_get(prom, "/api/v1/rules"))["data"]["groups"]
-        assert [r["name"] for r in rules[0]["rules"]][0] == "SiplocateTargetDown"
+        assert rules[0]["rules"][0]["name"] == "SiplocateTargetDown"  # the rules loaded
     finally:
         prom.stop()
         for w in instances:
@@ -163,9 +163,10 @@ def test_three_watch_shards_as_one_job(world: World, tmp_path: Path) -> None:
     conf = tmp_path / "watch.toml"
     conf.write_text("lint = false\n")
     args = [
-        ["-f", str(world.domains_file), "--shard", f"{i}/3", "-n", world.bind.nameserver]
-        + ["--config", str(conf)]
-        + ["-t", "udp", "--interval", "5", "--timeout", "0.5", "-q"]
+        [
+            *["-f", str(world.domains_file), "--shard", f"{i}/3", "-n", world.bind.nameserver],
+            *["--config", str(conf), "-t", "udp", "--interval", "5", "--timeout", "0.5", "-q"],
+        ]
         for i in range(3)
     ]
     instances = start_all(args)
