@@ -57,9 +57,12 @@ def shard_main(conn: Connection, zone: str, names: list[str], shard: Shard, a: o
     async def run() -> None:
         started = time.monotonic()
         owned = shard.select(names)
+        resolver = Resolver(zones=[Path(zone)])
+        await resolver.locate(owned[0])  # load the zone first: 2,500 walks waiting on the
+        # parse would time out (the zone file stands in for BIND, which has it loaded)
         w = Watcher(
             owned,
-            Resolver(zones=[Path(zone)]),
+            resolver,
             interval=args.scale_interval,
             timeout=TIMEOUT,
             log=EventLog(),
@@ -101,14 +104,16 @@ def shard_main(conn: Connection, zone: str, names: list[str], shard: Shard, a: o
     asyncio.run(run())
 
 
-def probe_main(conn: Connection, zone: str) -> None:
+def probe_main(conn: Connection, zone: str, names: list[str]) -> None:
     """A /probe-only instance (no domains of its own), reporting its CPU when told."""
     _raise_fd_limit()
 
     async def run() -> None:
         from siplocate.watch.web import make_app, serve
 
-        w = Watcher([], Resolver(zones=[Path(zone)]), timeout=TIMEOUT, log=EventLog())
+        resolver = Resolver(zones=[Path(zone)])
+        await resolver.locate(names[0])  # load the zone first
+        w = Watcher([], resolver, timeout=TIMEOUT, log=EventLog())
         http = await serve(make_app(w, probe_any=True), "127.0.0.1", 0, 4096)
         conn.send(http.port)
         loop = asyncio.get_running_loop()
@@ -245,7 +250,7 @@ def probe_pattern(
     ports: list[list[int]] = parent.recv()
     zone.write_text(zone_text(ports, addresses, args.domains, "scale"))
     a, b = ctx.Pipe()
-    server = ctx.Process(target=probe_main, args=(b, str(zone)))
+    server = ctx.Process(target=probe_main, args=(b, str(zone), names))
     server.start()
     port = a.recv()
     asyncio.run(call_probes(port, names, args.callers, 3.0))  # warm-up: caches, flows
