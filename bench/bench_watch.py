@@ -14,6 +14,18 @@ OPTIONS responder in a child process on loopback; the domains come from one zone
    full the rate does not change the steady state); RSS sampled every 12 simulated hours.
 
 Run: .venv/bin/python bench/bench_watch.py [--cpu-seconds 60] [--sim-interval 1800]
+
+Scale (issue 20), with --scale: --domains (10,000) x 5 targets split over --shards (4)
+watcher processes by ``watch --shard I/N``'s rule, each probing at --scale-interval (30 s)
+with the real SIP prober; the targets share --ports UDP responder sockets per address (one
+process, one socket per (address, port): several domains per socket, as customer domains
+share SBCs). Per shard: CPU over --cpu-seconds, RSS, /metrics size, and the detection time
+of one target made silent against interval + timeout. Then the /probe pattern: one instance
+with no domains of its own (``--probe-any``), --callers concurrent HTTP callers for
+--probe-seconds; probes (targets) per second and CPU. From these: domains one core watches
+at a 30 s interval, and the instances 50,000 trunks of 5 targets need.
+
+Run: .venv/bin/python bench/bench_watch.py --scale [--domains 10000 --shards 4]
 """
 
 from __future__ import annotations
@@ -118,18 +130,23 @@ def responder_main(conn: Connection, addresses: list[str], count: int) -> None:
     asyncio.run(run())
 
 
-def zone_text(ports: list[list[int]], addresses: list[str]) -> str:
+def zone_text(
+    ports: list[list[int]], addresses: list[str], domains: int = DOMAINS, origin: str = "bench"
+) -> str:
+    """``domains`` domains (d000...), each with one target per address; domain ``d`` uses
+    the ports of row ``d % len(ports)`` (so rows are shared when there are fewer)."""
     lines = [
-        "$ORIGIN bench.test.",
+        f"$ORIGIN {origin}.test.",
         "$TTL 3600",
         "@ IN SOA ns hostmaster 1 3600 600 86400 3600",
         "@ IN NS ns",
         "ns IN A 127.0.0.1",
     ]
-    for d in range(DOMAINS):
+    for d in range(domains):
         name = f"d{d:03d}"
         lines.append(f'{name} IN NAPTR 10 0 "s" "SIP+D2U" "" _sip._udp.{name}')
-        for k, (a, port) in enumerate(zip(addresses, ports[d], strict=True), 1):
+        row = ports[d % len(ports)]
+        for k, (a, port) in enumerate(zip(addresses, row, strict=True), 1):
             prio = 10 if k <= 3 else 20
             lines.append(f"_sip._udp.{name} IN SRV {prio} {10 * k} {port} sip{k}.{name}")
             lines.append(f"sip{k}.{name} IN A {a}")
@@ -312,9 +329,13 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
+    from bench_watch_scale import add_scale_args, scale
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--cpu-seconds", type=float, default=60.0)
     p.add_argument("--warmup", type=float, default=10.0)
     p.add_argument("--trials", type=int, default=6)
     p.add_argument("--sim-interval", type=float, default=1800.0)
-    asyncio.run(main(p.parse_args()))
+    add_scale_args(p)
+    a = p.parse_args()
+    scale(a) if a.scale else asyncio.run(main(a))

@@ -168,6 +168,18 @@ class Resolution:
                     )
         return out
 
+    def tiers(self) -> dict[tuple[Transport, str, int], int]:
+        """Each target's priority tier: the rank of its SRV priority within its transport
+        branch (0: the tier clients try first), keyed (transport, address, port); a target
+        reached by two branches keeps the rank of the first, as it keeps its place there."""
+        out: dict[tuple[Transport, str, int], int] = {}
+        for branch in self.branches:
+            for tier, group in enumerate(branch.groups):
+                for host in group:
+                    for t in host.targets:
+                        out.setdefault((t.transport, t.address, t.port), tier)
+        return out
+
     def as_dict(self) -> dict[str, object]:
         """The public JSON shape (documented in the README)."""
         return {

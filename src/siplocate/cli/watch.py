@@ -31,6 +31,23 @@ def watch(
     config: Annotated[
         Path | None, typer.Option(metavar="FILE", help="TOML settings (see the README).")
     ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="More domains, one a line (blank lines and # comments skipped).",
+        ),
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            metavar="I/N",
+            help="Watch only the domains of shard I of N (0-based; a stable hash of the "
+            "domain, the same in every instance: see the README).",
+        ),
+    ] = None,
     nameserver: NameserverOpt = None,
     zone: ZoneOpt = None,
     transports: TransportsOpt = "",
@@ -66,6 +83,12 @@ def watch(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No JSON event lines on stdout.")
     ] = False,
+    print_alert_rules: Annotated[
+        bool,
+        typer.Option(
+            "--print-alert-rules", help="Print the Prometheus alerting rules for watch, and exit."
+        ),
+    ] = False,
 ) -> None:
     """Watch DOMAINs as their clients see them: re-resolve at TTL expiry, OPTIONS every target.
 
@@ -77,13 +100,24 @@ def watch(
       siplocate watch example.com --interval 5
 
       siplocate watch example.com example.net --listen 127.0.0.1:9470 -n 127.0.0.1:5300
+
+      siplocate watch -f domains.txt --shard 0/3 --listen 0.0.0.0:9470
     """
     from ..watch.config import WatchConfig
     from ..watch.service import run_service
 
+    if print_alert_rules:
+        from ..watch.rules import alert_rules
+
+        typer.echo(alert_rules(), nl=False)
+        return
     cfg = WatchConfig.load(config) if config else WatchConfig()
     if domains:
         cfg.domains = list(domains)
+    if file is not None:
+        cfg.file = str(file)
+    if shard is not None:
+        cfg.shard = shard
     if interval is not None:
         cfg.interval = interval
     if listen is not None:

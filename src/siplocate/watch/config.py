@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import BadInput
 from ..localfile import read_text
 from .guard import HttpLimits
+from .shard import Shard
 
 DEFAULT_LISTEN = "127.0.0.1:9470"
 PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
@@ -22,6 +23,8 @@ class WatchConfig:
     """Everything ``siplocate watch`` needs; see the README's watch section for the file."""
 
     domains: list[str] = field(default_factory=list)
+    file: str | None = None  # more domains, one a line (--file)
+    shard: str = "0/1"  # I/N: watch only the domains of shard I (watch/shard.py)
     interval: float = 5.0
     timeout: float | None = None  # per probe; default min(2 s, interval)
     listen: str = DEFAULT_LISTEN
@@ -41,6 +44,7 @@ class WatchConfig:
     idle_timeout: float = _HTTP.idle_timeout
     max_streams: int = _HTTP.max_streams
     max_probes: int = _HTTP.max_probes
+    given: int = field(default=0, init=False, repr=False)  # domains before sharding
 
     @classmethod
     def load(cls, path: Path) -> WatchConfig:
@@ -58,7 +62,7 @@ class WatchConfig:
                 data[f"webhook_{k}" if k != "url" else "webhook"] = v
         elif hook is not None:
             data["webhook"] = hook
-        known = {f.name: f for f in fields(cls)}
+        known = {f.name: f for f in fields(cls) if f.init}
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise BadInput(f"config {path}: unknown setting(s): {', '.join(unknown)}")
@@ -68,13 +72,23 @@ class WatchConfig:
         return cfg
 
     def validate(self) -> WatchConfig:
-        if not self.domains:
-            raise BadInput("give at least one DOMAIN to watch (or domains = [...] in --config)")
+        """Check every setting; read --file; keep the domains of this shard (BadInput on
+        any bad value). With --probe-any no domain is needed: /probe alone is served."""
+        shard = self.parsed_shard()
+        if self.file is not None:
+            self.domains = [*self.domains, *read_domains(self.file)]
+        if not self.domains and not self.probe_any:
+            raise BadInput(
+                "give at least one DOMAIN to watch (arguments, --file, or domains = [...] "
+                "in --config), or --probe-any to answer /probe only"
+            )
         if not 0 < self.interval <= 86400:
             raise BadInput(f"--interval must be between 0 and 86400 seconds, not {self.interval}")
         if self.timeout is not None and not 0 < self.timeout <= 60:
             raise BadInput(f"timeout must be between 0 and 60 seconds, not {self.timeout}")
-        self.domains = [domain_name(d) for d in dict.fromkeys(self.domains)]
+        names = list(dict.fromkeys(domain_name(d) for d in self.domains))
+        self.given = len(names)
+        self.domains = shard.select(names)
         wanted = {t.strip().lower() for t in self.transports.split(",") if t.strip()}
         if not wanted or not wanted <= PROBED:
             raise BadInput(
@@ -85,6 +99,9 @@ class WatchConfig:
         if self.ca_file is not None:
             check_ca_file(self.ca_file)
         return self
+
+    def parsed_shard(self) -> Shard:
+        return Shard.parse(self.shard)
 
     def http_limits(self) -> HttpLimits:
         """The bounds of the HTTP side; BadInput when one is not positive."""
@@ -103,6 +120,21 @@ class WatchConfig:
             max_streams=self.max_streams,
             max_probes=self.max_probes,
         )
+
+
+def read_domains(path: str) -> list[str]:
+    """Domains from a file, one a line; blank lines and ``#`` comments (whole-line or after
+    the domain) are skipped. Read through the safe reader (regular files only, bounded); a
+    bad line is one error naming the file and the line."""
+    out: list[str] = []
+    for number, line in enumerate(read_text(path, "--file").splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if text:
+            try:
+                out.append(domain_name(text))
+            except BadInput as exc:
+                raise BadInput(f"--file {path}:{number}: {exc}") from None
+    return out
 
 
 def check_ca_file(path: str) -> None:

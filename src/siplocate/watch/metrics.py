@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from siplocate import __version__
 
 from .model import DomainView, Level, TargetHealth
+from .shard import Shard
 
 if TYPE_CHECKING:
     from .probe import CheckReport
@@ -207,9 +208,30 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+def shard_gauges(registry: CollectorRegistry, shard: Shard, owned: int) -> None:
+    """Which part of a sharded list this watcher is (``watch --shard I/N``), and how many
+    domains it owns: summed over a job, the second is the whole list."""
+    info = Gauge(
+        "siplocate_watch_shard_info",
+        "Always 1; this watcher's shard (0-based) and the number of shards (--shard I/N).",
+        ("shard", "shards"),
+        registry=registry,
+    )
+    info.labels(str(shard.index), str(shard.count)).set(1)
+    Gauge(
+        "siplocate_watch_domains",
+        "Domains this watcher owns (after --shard) and watches.",
+        registry=registry,
+    ).set(owned)
+
+
+PROBE_TARGET_LABELS = ("domain", "transport", "host", "address", "port", "tier")
+
+
 def probe_exposition(report: CheckReport) -> bytes:
-    """One on-demand check in the blackbox exporter's shape (``probe_*`` names), plus the
-    per-target details under ``probe_sip_*``."""
+    """One on-demand check in the blackbox exporter's shape (``probe_*`` names), as a
+    multi-target exporter: the DNS chain's figures, lint counts and one series per target
+    (domain, transport, host, address, port, tier) under ``probe_sip_*``."""
     r = CollectorRegistry(auto_describe=True)
 
     def gauge(name: str, doc: str, value: float) -> None:
@@ -219,6 +241,7 @@ def probe_exposition(report: CheckReport) -> bytes:
     gauge("probe_success", "1 when at least one target answered OPTIONS.", report.success)
     gauge("probe_duration_seconds", "How long the whole check took.", report.seconds)
     gauge("probe_dns_lookup_time_seconds", "Time to resolve the chain.", report.dns_seconds)
+    gauge("probe_sip_dns_error", "1 when DNS gave no usable answer.", report.dns_error is not None)
     gauge("probe_sip_targets", "Targets the records lead to.", len(targets))
     gauge("probe_sip_targets_up", "Targets answering OPTIONS.", sum(p.up for _, p in targets))
     gauge("probe_sip_dns_stale_answers", "DNS answers served stale in this check.", report.stale)
@@ -234,11 +257,70 @@ def probe_exposition(report: CheckReport) -> bytes:
             "IP version of the first target in try order.",
             6 if ":" in first.address else 4,
         )
-    labels = ("transport", "host", "address", "port")
+    _probe_dns(r, report)
+    _probe_lint(r, report)
+    _probe_targets(r, report)
+    return generate_latest(r)
+
+
+def _probe_dns(r: CollectorRegistry, report: CheckReport) -> None:
+    """The DNS chain's figures: branches, SRV hosts, lookups by source, record expiry."""
+    res = report.resolution
+    if res is None:
+        return
+    Gauge("probe_sip_dns_branches", "Transport branches of the chain.", registry=r).set(
+        len(res.branches)
+    )
+    Gauge("probe_sip_dns_hosts", "Hosts (SRV targets) of the chain.", registry=r).set(
+        sum(len(b.hosts) for b in res.branches)
+    )
+    lookups = Gauge(
+        "probe_sip_dns_lookups",
+        "DNS lookups of the walk, by where the answer came from (network, cache, ...).",
+        ("source",),
+        registry=r,
+    )
+    for entry in res.trace:
+        source = getattr(entry, "source", None)
+        if source is not None:
+            lookups.labels(source).inc()
+    if res.expires is not None:
+        Gauge(
+            "probe_sip_dns_records_expiry_timestamp_seconds",
+            "Unix time the shortest TTL of the chain runs out.",
+            registry=r,
+        ).set(res.expires)
+
+
+def _probe_lint(r: CollectorRegistry, report: CheckReport) -> None:
+    """Lint findings by severity (absent when lint is off or did not finish in time)."""
+    if report.findings is None:
+        return
+    lint = Gauge(
+        "probe_sip_lint_findings", "Lint findings of the records.", ("severity",), registry=r
+    )
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for f in report.findings:
+        counts[f.severity.value] += 1
+    for severity, n in counts.items():
+        lint.labels(severity).set(n)
+
+
+def _probe_targets(r: CollectorRegistry, report: CheckReport) -> None:
+    """One series per target, labelled like the watcher's (plus ``tier``: 0 = first)."""
+    labels = PROBE_TARGET_LABELS
     up = Gauge("probe_sip_target_up", "1 when the target answered OPTIONS.", labels, registry=r)
     rtt = Gauge("probe_sip_target_duration_seconds", "OPTIONS round-trip time.", labels, registry=r)
-    for t, p in targets:
-        values = (t.transport.value, t.host, t.address, str(t.port))
+    status = Gauge(
+        "probe_sip_target_status_code",
+        "SIP status code of the target's answer (0: none).",
+        labels,
+        registry=r,
+    )
+    tiers = report.resolution.tiers() if report.resolution is not None else {}
+    for t, p in report.targets:
+        tier = tiers.get((t.transport, t.address, t.port), 0)
+        values = (report.domain, t.transport.value, t.host, t.address, str(t.port), str(tier))
         up.labels(*values).set(p.up)
         rtt.labels(*values).set(p.rtt)
-    return generate_latest(r)
+        status.labels(*values).set(p.status or 0)

@@ -17,12 +17,14 @@ import dns.name
 from ..errors import NotFound, SiplocateError
 from ..resolver import Resolver
 from ..target import Target
+from ..zone.findings import Finding
 from ..zone.lint import gather, lint_snapshot
 from .clock import Clock, SystemClock
 from .events import Event, EventLog
-from .metrics import Metrics
+from .metrics import Metrics, shard_gauges
 from .model import DomainView, TargetHealth, chain_lines, stale_used, target_key
 from .probe import CheckReport, Prober, ProbeResult, SipProber
+from .shard import Shard
 
 MIN_REFRESH = 1.0  # never re-resolve more often than this, whatever the TTL
 MAX_REFRESH = 3600.0  # re-resolve at least hourly, even with long TTLs
@@ -30,7 +32,8 @@ DNS_RETRY = 5.0  # after a DNS failure, try again this soon
 
 
 class Watcher:
-    """Watches ``domains`` through ``resolver``; ``prober`` defaults to SIP OPTIONS."""
+    """Watches ``domains`` through ``resolver``; ``prober`` defaults to SIP OPTIONS;
+    ``shard`` only says which part of a larger list ``domains`` is (for metrics and page)."""
 
     def __init__(
         self,
@@ -44,6 +47,7 @@ class Watcher:
         log: EventLog | None = None,
         lint: bool = True,
         ca_file: Path | None = None,
+        shard: Shard | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("the probe interval must be positive")
@@ -58,6 +62,8 @@ class Watcher:
         self.views = {d: DomainView(d) for d in dict.fromkeys(domains)}
         for d in self.views:
             self.metrics.prepare(d)
+        self.shard = shard or Shard()
+        shard_gauges(self.metrics.registry, self.shard, len(self.views))
         self.version = 0
         self._updated = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -212,13 +218,15 @@ class Watcher:
             "started": self.started,
             "interval": self.interval,
             "timeout": self.timeout,
+            "shard": {"index": self.shard.index, "count": self.shard.count},
             "domains": [v.as_dict() for v in self.views.values()],
             "events": [e.as_dict() for e in self.log.last(events)],
         }
 
     async def check(self, domain: str, budget: float | None = None) -> CheckReport:
-        """One on-demand check (blackbox style): resolve, probe every target, report; all of
-        it within ``budget`` seconds when given (a probe gets what is left of it)."""
+        """One on-demand check (blackbox style): resolve, probe every target and lint the
+        records (in parallel), report; all of it within ``budget`` seconds when given (a
+        probe gets what is left of it, lint is given up at the end of it)."""
         started = time.perf_counter()
         report = CheckReport(domain)
         try:
@@ -238,15 +246,28 @@ class Watcher:
             report.dns_seconds = report.seconds = time.perf_counter() - started
             return report
         report.dns_seconds = time.perf_counter() - started
+        report.resolution = res
         report.stale = stale_used(res.trace)
         timeout = self.timeout
-        if budget is not None:
-            timeout = min(timeout, budget - report.dns_seconds)
-        results = await asyncio.gather(*(self._check_one(domain, t, timeout) for t in res.targets))
+        left = None if budget is None else budget - report.dns_seconds
+        if left is not None:
+            timeout = min(timeout, left)
+        probes = asyncio.gather(*(self._check_one(domain, t, timeout) for t in res.targets))
+        lint = self._check_lint(domain, left) if self.lint else _no_findings()
+        results, report.findings = await asyncio.gather(probes, lint)
         report.targets = list(zip(res.targets, results, strict=True))
         report.success = any(r.up for r in results)
         report.seconds = time.perf_counter() - started
         return report
+
+    async def _check_lint(self, domain: str, budget: float | None) -> list[Finding] | None:
+        """The domain's lint findings, or None when they could not be had in time."""
+        try:
+            name = dns.name.from_text(domain)
+            snap = await asyncio.wait_for(gather(self.resolver.cache, [name]), budget)
+        except (SiplocateError, TimeoutError, ValueError):
+            return None
+        return lint_snapshot(snap)
 
     async def _check_one(self, domain: str, t: Target, timeout: float) -> ProbeResult:
         if timeout <= 0:
@@ -255,6 +276,10 @@ class Watcher:
             return await self.prober.probe(domain, t, timeout)
         except (OSError, SiplocateError) as exc:
             return ProbeResult(False, None, str(exc) or type(exc).__name__, 0.0)
+
+
+async def _no_findings() -> list[Finding] | None:
+    return None
 
 
 def _warn(what: str, exc: Exception) -> None:

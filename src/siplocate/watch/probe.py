@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ..resolution import Resolution
 from ..target import Target
+from ..zone.findings import Finding
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +32,9 @@ class CheckReport:
     dns_seconds: float = 0.0
     stale: int = 0  # answers served stale
     dns_error: str | None = None
+    resolution: Resolution | None = None  # the chain behind the targets (tiers, TTLs, trace)
     targets: list[tuple[Target, ProbeResult]] = field(default_factory=list)
+    findings: list[Finding] | None = None  # lint findings; None: lint off or not in time
 
 
 class Prober(Protocol):

@@ -39,6 +39,7 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
         log=log,
         lint=cfg.lint,
         ca_file=Path(cfg.ca_file) if cfg.ca_file else None,
+        shard=cfg.parsed_shard(),
     )
     hook = None
     if cfg.webhook:
@@ -65,8 +66,10 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
     http = await serve(app, host, port, fd_limit)
     try:
         shown = f"[{host}]" if ":" in host else host
+        shard = cfg.parsed_shard()
+        part = f" (shard {shard}: {cfg.given} given)" if shard.count > 1 else ""
         print(
-            f"siplocate watch: {len(cfg.domains)} domain(s), every {cfg.interval:g} s; "
+            f"siplocate watch: {len(cfg.domains)} domain(s){part}, every {cfg.interval:g} s; "
             f"http://{shown}:{http.port}/",
             file=sys.stderr,
             flush=True,

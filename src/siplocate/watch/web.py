@@ -17,6 +17,7 @@ from .guard import ConnectionGuard, HttpLimits, Slots, busy, host_check, scrape_
 from .metrics import probe_exposition
 from .monitor import Watcher
 from .page import document, parts
+from .shard import page_note
 
 STATIC = {
     "index.html": "text/html",
@@ -66,7 +67,7 @@ def make_app(
     async def page(_: web.Request) -> web.Response:
         """The page rendered with the current state: complete at first paint."""
         return web.Response(
-            text=document(watcher.state()),
+            body=page_note(document(watcher.state()).encode(), watcher.shard),
             content_type="text/html",
             charset="utf-8",
             headers={**headers, "Content-Security-Policy": csp},

@@ -1,0 +1,298 @@
+"""The scale part of bench_watch.py (issue 20): run as ``bench/bench_watch.py --scale``.
+
+Shard watchers and the /probe instance are child processes (fork), each timed by its own
+getrusage; the OPTIONS responder is another; this process only orchestrates and, for the
+/probe pattern, is the HTTP caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from bench_watch import cpu_seconds, responder_main, rss_mb, zone_text
+
+from siplocate import Resolver
+from siplocate.watch import EventLog, Watcher
+from siplocate.watch.shard import Shard
+
+PER_DOMAIN = 5
+TIMEOUT = 2.0
+TRUNKS = 50_000
+
+
+def add_scale_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", action="store_true", help="run the scale bench (issue 20)")
+    p.add_argument("--domains", type=int, default=10_000)
+    p.add_argument("--shards", type=int, default=4)
+    p.add_argument("--scale-interval", type=float, default=30.0)
+    p.add_argument("--ports", type=int, default=1000, help="responder sockets per address")
+    p.add_argument("--scale-cpu-seconds", type=float, default=60.0)
+    p.add_argument("--probe-seconds", type=float, default=20.0)
+    p.add_argument("--callers", type=int, default=16, help="concurrent /probe callers")
+
+
+def _raise_fd_limit() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def shard_main(conn: Connection, zone: str, names: list[str], shard: Shard, a: object) -> None:
+    """One ``watch --shard I/N``: start, warm up, report CPU/RSS/size, then detect on cue."""
+    args: argparse.Namespace = a  # type: ignore[assignment]
+    _raise_fd_limit()
+    from prometheus_client import disable_created_metrics
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+
+    async def run() -> None:
+        started = time.monotonic()
+        owned = shard.select(names)
+        resolver = Resolver(zones=[Path(zone)])
+        await resolver.locate(owned[0])  # load the zone first: 2,500 walks waiting on the
+        # parse would time out (the zone file stands in for BIND, which has it loaded)
+        w = Watcher(
+            owned,
+            resolver,
+            interval=args.scale_interval,
+            timeout=TIMEOUT,
+            log=EventLog(),
+            shard=shard,
+        )
+        await w.start()
+        up_after = time.monotonic() - started
+        targets = sum(len(v.targets) for v in w.views.values())
+        await asyncio.sleep(args.scale_interval)  # every probe loop has started
+        probes0 = sum(h.probes for v in w.views.values() for h in v.targets.values())
+        cpu0, wall0 = cpu_seconds(), time.monotonic()
+        await asyncio.sleep(args.scale_cpu_seconds)
+        cpu1, wall1 = cpu_seconds(), time.monotonic()
+        probes1 = sum(h.probes for v in w.views.values() for h in v.targets.values())
+        up = sum(1 for v in w.views.values() for h in v.targets.values() if h.up)
+        conn.send(
+            {
+                "domains": len(owned),
+                "targets": targets,
+                "up": up,
+                "start": up_after,
+                "cpu": (cpu1 - cpu0) / (wall1 - wall0),
+                "probes": (probes1 - probes0) / (wall1 - wall0),
+                "rss": rss_mb(),
+                "metrics": len(w.metrics.exposition()),
+            }
+        )
+        domain, key = conn.recv()  # a target of ours is about to go silent
+        h = w.views[domain].targets[key]
+        conn.send("armed")
+        for _ in range(int(3 * (args.scale_interval + TIMEOUT) / 0.01)):  # bounded
+            if h.up is False:
+                break
+            await asyncio.sleep(0.01)
+        conn.send(time.monotonic() if h.up is False else math.nan)
+        conn.recv()
+        await w.stop()
+
+    asyncio.run(run())
+
+
+def probe_main(conn: Connection, zone: str, names: list[str]) -> None:
+    """A /probe-only instance (no domains of its own), reporting its CPU when told."""
+    _raise_fd_limit()
+
+    async def run() -> None:
+        from siplocate.watch.web import make_app, serve
+
+        resolver = Resolver(zones=[Path(zone)])
+        await resolver.locate(names[0])  # load the zone first
+        w = Watcher([], resolver, timeout=TIMEOUT, log=EventLog())
+        http = await serve(make_app(w, probe_any=True), "127.0.0.1", 0, 4096)
+        conn.send(http.port)
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+
+        def command() -> None:
+            what = conn.recv()
+            if what == "quit":
+                done.set()
+            else:
+                conn.send(cpu_seconds())
+
+        loop.add_reader(conn.fileno(), command)
+        await done.wait()
+        await http.close()
+
+    asyncio.run(run())
+
+
+async def call_probes(port: int, names: list[str], callers: int, seconds: float) -> list[int]:
+    """``callers`` loops calling /probe over ``names`` for ``seconds``: [ok, busy, targets]."""
+    import aiohttp
+
+    counts = [0, 0, 0]
+    stop = time.monotonic() + seconds
+    headers = {"X-Prometheus-Scrape-Timeout-Seconds": "10"}
+    async with aiohttp.ClientSession() as session:
+
+        async def caller(i: int) -> None:
+            n = i
+            while time.monotonic() < stop:
+                url = f"http://127.0.0.1:{port}/probe?target={names[n % len(names)]}"
+                n += callers
+                async with session.get(url, headers=headers) as resp:
+                    text = await resp.text()
+                if resp.status == 200:
+                    counts[0] += 1
+                    counts[2] += text.count("\nprobe_sip_target_up{")
+                else:
+                    counts[1] += 1
+
+        await asyncio.gather(*(caller(i) for i in range(callers)))
+    return counts
+
+
+def scale(args: argparse.Namespace) -> None:
+    _raise_fd_limit()
+    ctx = mp.get_context("fork")
+    addresses = [f"127.0.1.{k}" for k in range(1, PER_DOMAIN + 1)]
+    parent, child = ctx.Pipe()
+    responder = ctx.Process(target=responder_main, args=(child, addresses, args.ports))
+    responder.start()
+    ports: list[list[int]] = parent.recv()
+    zone = Path(tempfile.mkdtemp(prefix="bench-scale-")) / "scale.test.zone"
+    zone.write_text(zone_text(ports, addresses, args.domains, "scale"))
+    names = [f"d{d:03d}.scale.test" for d in range(args.domains)]
+    n = args.shards
+    print(
+        f"watch scale bench: {args.domains} domains x {PER_DOMAIN} targets over {n} shards, "
+        f"UDP OPTIONS every {args.scale_interval:g} s, timeout {TIMEOUT:g} s; "
+        f"{args.ports * PER_DOMAIN} responder sockets; python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cores (shared)"
+    )
+    pipes, procs = [], []
+    for i in range(n):
+        a, b = ctx.Pipe()
+        proc = ctx.Process(target=shard_main, args=(b, str(zone), names, Shard(i, n), args))
+        proc.start()
+        pipes.append(a)
+        procs.append(proc)
+    reports = [p.recv() for p in pipes]
+    print(f"\n1. Per shard (CPU over {args.scale_cpu_seconds:g} s after one interval of warm-up)")
+    for i, r in enumerate(reports):
+        print(
+            f"   shard {i}/{n}: {r['domains']} domains, {r['up']}/{r['targets']} targets up; "
+            f"started in {r['start']:.1f} s; {r['probes']:.0f} probes/s; "
+            f"CPU {100 * r['cpu']:.1f}% of a core; RSS {r['rss']:.0f} MB; "
+            f"/metrics {r['metrics'] / 1024:.0f} KiB"
+        )
+    detection(args, parent, pipes, ports, addresses, names)
+    for p in pipes:
+        p.send("quit")
+    for proc in procs:
+        proc.join(30)
+    parent.send(("quit", "", 0))
+    parent.recv()
+    responder.join(5)
+    probe_pattern(args, ctx, zone, names, reports)
+
+
+def detection(
+    args: argparse.Namespace,
+    responder: Connection,
+    pipes: list[Connection],
+    ports: list[list[int]],
+    addresses: list[str],
+    names: list[str],
+) -> None:
+    """One target per shard made silent at once; time until each shard marks it down."""
+    bound = args.scale_interval + TIMEOUT
+    print(f"\n2. Detection: one target per shard made silent (bound: interval+timeout {bound:g} s)")
+    n = len(pipes)
+    chosen: list[tuple[str, int]] = []
+    for i, p in enumerate(pipes):
+        d = next(d for d in range(i, len(names)) if Shard(i, n).owns(names[d]))
+        row = d % len(ports)
+        k = i % PER_DOMAIN
+        p.send((names[d], ("udp", addresses[k], ports[row][k])))
+        assert p.recv() == "armed"
+        chosen.append((addresses[k], ports[row][k]))
+    t0 = time.monotonic()
+    for a, port in chosen:
+        responder.send(("silent", a, port))
+        responder.recv()
+    worst = 0.0
+    for i, p in enumerate(pipes):
+        took = p.recv() - t0
+        worst = max(worst, took)
+        print(f"   shard {i}: {chosen[i][0]}:{chosen[i][1]} marked down after {took:.2f} s")
+    print(f"   worst {worst:.2f} s; bound {bound:g} s: {'within' if worst <= bound else 'OVER'}")
+
+
+def probe_pattern(
+    args: argparse.Namespace,
+    ctx: mp.context.BaseContext,
+    zone: Path,
+    names: list[str],
+    reports: list[dict[str, float]],
+) -> None:
+    addresses = [f"127.0.1.{k}" for k in range(1, PER_DOMAIN + 1)]
+    parent, child = ctx.Pipe()  # a fresh responder for the /probe part
+    responder = ctx.Process(target=responder_main, args=(child, addresses, args.ports))
+    responder.start()
+    ports: list[list[int]] = parent.recv()
+    zone.write_text(zone_text(ports, addresses, args.domains, "scale"))
+    a, b = ctx.Pipe()
+    server = ctx.Process(target=probe_main, args=(b, str(zone), names))
+    server.start()
+    port = a.recv()
+    asyncio.run(call_probes(port, names, args.callers, 3.0))  # warm-up: caches, flows
+    a.send("cpu")
+    cpu0, t0 = a.recv(), time.monotonic()
+    ok, busy, targets = asyncio.run(call_probes(port, names, args.callers, args.probe_seconds))
+    a.send("cpu")
+    cpu1, wall = a.recv(), time.monotonic() - t0
+    a.send("quit")
+    server.join(10)
+    parent.send(("quit", "", 0))
+    parent.recv()
+    responder.join(5)
+    print(
+        f"\n3. /probe pattern: {args.callers} concurrent callers (server: 16 admitted, 4 "
+        f"checks in flight), {wall:.1f} s"
+    )
+    print(
+        f"   {ok / wall:.0f} checks/s = {targets / wall:.0f} probes (targets)/s per instance; "
+        f"{busy} answered 503; CPU {100 * (cpu1 - cpu0) / wall:.0f}% of a core "
+        f"({1000 * (cpu1 - cpu0) / max(ok, 1):.1f} ms per check, lint included)"
+    )
+    summary(args, reports, ok / wall)
+
+
+def summary(args: argparse.Namespace, reports: list[dict[str, float]], checks: float) -> None:
+    domains = sum(r["domains"] for r in reports)
+    cpu = sum(r["cpu"] for r in reports)
+    per_core = domains / cpu * (30.0 / args.scale_interval)  # CPU goes with probes/s
+    need = math.ceil(TRUNKS / per_core)
+    print("\n4. Capacity")
+    print(
+        f"   long-running watch: {domains} domains x {PER_DOMAIN} targets cost {100 * cpu:.0f}% "
+        f"of a core at {args.scale_interval:g} s -> one core watches ~{per_core:.0f} domains "
+        f"({per_core * PER_DOMAIN:.0f} targets) at a 30 s interval"
+    )
+    print(
+        f"   {TRUNKS} trunks x {PER_DOMAIN} targets at 30 s: {need} instances of one core "
+        f"(or {math.ceil(need * 1.5)} keeping a third of each core free)"
+    )
+    scrapes = TRUNKS / 30.0
+    print(
+        f"   /probe pattern at a 30 s scrape interval: {scrapes:.0f} checks/s needed, "
+        f"{checks:.0f}/s per instance measured -> {math.ceil(scrapes / checks)} instances"
+    )
