@@ -7,6 +7,7 @@ and ``--json`` gives the same facts to scripts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json as jsonlib
 import signal
 import sys
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import BadInput, OperationFailed
-from . import app
+from . import app, bulk
 from .common import (
     JsonOpt,
     NameserverOpt,
@@ -36,6 +37,8 @@ from .resolve import ModeOpt, make_resolver
 # `siplocate --help` and the DNS commands start without it.
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from rich.table import Table
 
     from ..client import Attempt, Outcome, RegEvent, SipClient
     from ..failover import Damping, Failback
@@ -481,7 +484,15 @@ async def _follow_outbound(
 @app.command()
 @handle_errors
 def probe(
-    domain: Annotated[str, typer.Argument(help="SIP domain or URI whose targets to probe.")],
+    domains: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="DOMAIN...",
+            help="SIP domain or URI whose targets to probe; several, or - for standard input.",
+        ),
+    ] = None,
+    file: bulk.FileOpt = None,
+    concurrency: bulk.ConcurrencyOpt = bulk.DEFAULT_CONCURRENCY,
     timeout: Annotated[
         str, typer.Option("--timeout", metavar="DURATION", help="Wait this long per target.")
     ] = "2s",
@@ -497,40 +508,73 @@ def probe(
 
     Example: siplocate probe example.com --nameserver 127.0.0.1:5300
 
-    Exit codes: 0 at least one target answered, 1 none did, 2 bad input.
-    """
-    from rich.table import Table
+    Several DOMAINs, -f FILE or - (standard input) share one DNS cache, --concurrency at
+    a time, printed in input order (one JSON line each under --json).
 
+    Exit codes: 0 at least one target answered (for every input), 1 none did (for any
+    input), 2 bad input.
+    """
     from ..client import SipClient
     from ..sip.transaction import Timers
 
     budget = parse_duration(timeout, "--timeout")
-    client = SipClient(
-        domain,
-        resolver=make_resolver(nameserver, zone, transports, port=port),
+    resolver = make_resolver(nameserver, zone, transports, port=port)
+    client_for = functools.partial(
+        SipClient,
+        resolver=resolver,
         transports=transports,
         failover_after=budget,
         timers=Timers(t1=parse_duration(t1, "--t1")),
         ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
     )
+    inputs = bulk.Inputs(domains, file)
+    if inputs.single is None:
+        one = functools.partial(_probe_one, client_for, budget)
+        form = "json" if json else "text"
+        bulk.run_all(inputs, one, concurrency=concurrency, form=form, cleanup=resolver.close)
+        return
+    domain = inputs.single
+    client = client_for(domain)
     attempts = run(_probe(client, budget))
     if json:
-        print_json({"domain": str(client.aor), "targets": [a.as_dict() for a in attempts]})
+        print_json(_probe_json(client, attempts))
     else:
-        table = Table(box=None, pad_edge=False)
-        for col in ("transport", "host", "address:port", "status", "latency"):
-            table.add_column(col, justify="right" if col == "latency" else "left")
-        for a in attempts:
-            status = str(a.status) if a.status is not None else (a.error or "no answer")
-            if a.status is not None and a.error:
-                status += f" ({a.error})"
-            latency = f"{a.ms:.1f} ms" if a.status is not None else "-"
-            table.add_row(
-                a.target.transport.value, a.target.host, a.target.hostport, status, latency
-            )
-        console.print(table)
+        console.print(_probe_table(attempts))
     if not any(a.status is not None for a in attempts):
         raise OperationFailed(f"no target of {domain} answered OPTIONS")
+
+
+async def _probe_one(
+    client_for: Callable[[str], SipClient], budget: float, domain: str
+) -> bulk.Outcome:
+    """One input of a many-input probe (failed when no target answered)."""
+    client = client_for(domain)
+    attempts = await _probe(client, budget)
+    failure = None
+    if not any(a.status is not None for a in attempts):
+        failure = OperationFailed(f"no target of {domain} answered OPTIONS")
+    show = functools.partial(console.print, _probe_table(attempts))
+    return bulk.Outcome(_probe_json(client, attempts), show=show, failure=failure)
+
+
+def _probe_json(client: SipClient, attempts: list[Attempt]) -> dict[str, object]:
+    return {"domain": str(client.aor), "targets": [a.as_dict() for a in attempts]}
+
+
+def _probe_table(attempts: list[Attempt]) -> Table:
+    """probe's table: one row per target, its status (or why none) and latency."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("transport", "host", "address:port", "status", "latency"):
+        table.add_column(col, justify="right" if col == "latency" else "left")
+    for a in attempts:
+        status = str(a.status) if a.status is not None else (a.error or "no answer")
+        if a.status is not None and a.error:
+            status += f" ({a.error})"
+        latency = f"{a.ms:.1f} ms" if a.status is not None else "-"
+        table.add_row(a.target.transport.value, a.target.host, a.target.hostport, status, latency)
+    return table
 
 
 async def _probe(client: SipClient, budget: float) -> list[Attempt]:
