@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import BadInput, SiplocateError
-from .common import REPORTED, console, describe, err_console, error_object
+from .common import REPORTED, console, describe, err_console, error_object, unwrapped
 
 # asyncio (which loads ssl) and rich are imported when a run starts: --help stays fast.
 if TYPE_CHECKING:
@@ -306,8 +306,10 @@ def _write(data: dict[str, Any]) -> None:
 
 
 def _progress() -> Progress | None:
-    """A progress line on stderr when it is a terminal (cleared at the end)."""
-    if not err_console.is_terminal:
+    """A progress line on stderr when it is a terminal and stdout is not (cleared at the
+    end): results on the same screen are their own progress, and rich's consoles would
+    draw them through the bar."""
+    if not err_console.is_terminal or sys.stdout.isatty():
         return None
     from rich.progress import (
         BarColumn,
@@ -324,9 +326,9 @@ def _progress() -> Progress | None:
         BarColumn(),
         TaskProgressColumn(show_speed=True),
         TimeElapsedColumn(),
-        console=err_console,
+        console=unwrapped(err_console),
         transient=True,
-        redirect_stdout=sys.stdout.isatty(),  # only when both go to the same screen
+        redirect_stdout=False,
     )
 
 

@@ -50,6 +50,12 @@ class _LazyConsole:
         return getattr(self._console, name)
 
 
+def unwrapped(lazy: Console) -> Console:
+    """The Console behind a lazy one, made now: rich's Live and Progress need the object."""
+    lazy.is_terminal  # noqa: B018  (first use makes it)
+    return cast("Console", getattr(lazy, "_console", lazy))
+
+
 # Piped output is not cut to 80 columns: scripts and logs get whole host names.
 console = cast(
     "Console",
