@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
@@ -107,6 +107,15 @@ def _is_regular(stream: IO[bytes]) -> bool:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):  # no descriptor (a test's in-memory stdin)
         return True
+
+
+class Source(Protocol):
+    """What a run reads its inputs from (``Inputs``, or a generator in a test)."""
+
+    @property
+    def blocking(self) -> bool: ...
+
+    def __iter__(self) -> Iterator[Line]: ...
 
 
 class Inputs:
@@ -212,7 +221,7 @@ class _Threaded:
             yield item
 
 
-async def _lines(inputs: Inputs, bound: int) -> AsyncIterator[Line]:
+async def _lines(inputs: Source, bound: int) -> AsyncIterator[Line]:
     if inputs.blocking:
         async for line in _Threaded(iter(inputs), bound):
             yield line
@@ -278,7 +287,7 @@ class _Printer:
             _write({"input": line.text, **outcome.data, **error_object(message, code, kind)})
         else:
             self._emit(line, outcome)
-            err_console.print(f"siplocate: error: {line.text}: {message}")
+        err_console.print(f"siplocate: error: {line.text}: {message}")
         self._tick()
 
     def _emit(self, line: Line, outcome: Outcome) -> None:
@@ -302,7 +311,9 @@ class _Printer:
 
 
 def _write(data: dict[str, Any]) -> None:
+    """One NDJSON line, flushed: a reader at the other end of a pipe gets it now."""
     sys.stdout.write(json.dumps(data, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def _progress() -> Progress | None:
@@ -333,7 +344,7 @@ def _progress() -> Progress | None:
 
 
 async def run_many(
-    inputs: Inputs,
+    inputs: Source,
     work: Work,
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
