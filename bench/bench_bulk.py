@@ -90,6 +90,8 @@ def peak_rss_kb(listed: Path, nameserver: str, concurrency: int) -> tuple[int, f
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     summary = err.strip().splitlines()[-1] if err.strip() else ""
+    if "Traceback" in err:  # a crash is a finding, shown whole
+        summary = err[err.index("Traceback") :]
     return usage.ru_maxrss, time.perf_counter() - start, summary
 
 
