@@ -40,3 +40,9 @@ def test_bench_admin_runs_at_its_smallest() -> None:
     require_binary("named-checkzone", "bind9-utils")
     out = bench("bench/bench_admin.py", "--sizes", "2000", "--runs", "1")
     assert "siplocate zone lint" in out and "siplocate --version" in out
+
+
+def test_bench_bulk_runs_at_its_smallest() -> None:
+    require_binary("named", "bind9")
+    out = bench("bench/bench_bulk.py", "--quick")
+    assert "lines with an error: 0" in out and "ratio:" in out and "Traceback" not in out

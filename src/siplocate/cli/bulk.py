@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import queue
 import re
+import stat
 import sys
 import threading
 import time
@@ -100,9 +102,7 @@ def read_lines(stream: IO[bytes], name: str) -> Iterator[Line]:
 
 
 def _is_regular(stream: IO[bytes]) -> bool:
-    import os
-    import stat
-
+    """Reading ``stream`` never blocks for long (a regular file, not a pipe or a terminal)."""
     try:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
     except (OSError, ValueError, AttributeError):  # no descriptor (a test's in-memory stdin)
