@@ -52,6 +52,23 @@ def test_an_undecodable_or_endless_line_fails_alone() -> None:
     assert got[4][1] == f"f:5: longer than {MAX_LINE} bytes" and len(got) == 5
 
 
+class Zeros(io.RawIOBase):
+    """An endless stream with no end of line, as /dev/zero on standard input."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        buffer[:] = bytes(len(buffer))
+        return len(buffer)
+
+
+def test_a_stream_without_end_of_line_stops_the_run_instead_of_reading_forever() -> None:
+    lines = read_lines(io.BufferedReader(Zeros()), "<stdin>")
+    with pytest.raises(BadInput, match=r"<stdin>:1: no end of line within 1048576 bytes"):
+        list(lines)
+
+
 def test_inputs_in_order_arguments_stdin_then_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,6 +42,8 @@ DEFAULT_CONCURRENCY = 64
 WINDOW = 4
 #: A longer line fails as an input of its own, read past in bounded chunks, never held whole.
 MAX_LINE = 4096
+#: No end of line within this many bytes: the stream is not a list of names (/dev/zero).
+MAX_SKIP = 1 << 20
 #: ``#`` at the start of a line or after a blank starts a comment.
 _COMMENT = re.compile(r"(?:^|\s)#.*$", re.DOTALL)
 
@@ -86,8 +88,14 @@ def read_lines(stream: IO[bytes], name: str) -> Iterator[Line]:
         number += 1
         where = f"{name}:{number}"
         if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+            skipped = len(raw)
             while (rest := stream.readline(1 << 16)) and not rest.endswith(b"\n"):
-                pass
+                skipped += len(rest)
+                if skipped > MAX_SKIP:
+                    raise BadInput(
+                        f"{where}: no end of line within {MAX_SKIP} bytes: not a list of "
+                        "names, one per line"
+                    )
             shown = raw[:60].decode("utf-8", "replace")
             yield Line(f"{shown}...", where, f"{where}: longer than {MAX_LINE} bytes")
             continue
