@@ -265,3 +265,10 @@ def test_a_pipe_on_stdin_streams_results_before_it_ends() -> None:
     finally:
         child.kill()
     assert child.returncode == 0 and ";; 2 inputs: 2 done, 0 failed" in err
+
+
+def test_control_characters_of_an_input_never_reach_the_terminal() -> None:
+    result = runner.invoke(app, ["resolve", "-", *ZONES], input="air\x1b[2Jties.test\nonsip.test\n")
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stdout + result.stderr
+    assert "==> air\\x1b[2Jties.test <==" in result.stdout

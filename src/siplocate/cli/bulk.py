@@ -295,7 +295,7 @@ class _Printer:
             _write({"input": line.text, **outcome.data, **error_object(message, code, kind)})
         else:
             self._emit(line, outcome)
-        err_console.print(f"siplocate: error: {line.text}: {message}")
+        err_console.print(f"siplocate: error: {_shown(line.text)}: {message}")
         self._tick()
 
     def _emit(self, line: Line, outcome: Outcome) -> None:
@@ -303,11 +303,11 @@ class _Printer:
             _write({"input": line.text, **outcome.data})
         elif self.form == "short":
             for text in outcome.short:
-                console.print(f"{line.text} {text}")
+                console.print(f"{_shown(line.text)} {text}")
         else:
             if self.tally.done + self.tally.failed > 1:
                 console.print()
-            console.print(f"==> {line.text} <==")
+            console.print(f"==> {_shown(line.text)} <==")
             if outcome.show is not None:
                 outcome.show()
 
@@ -316,6 +316,15 @@ class _Printer:
             self.progress.update(
                 self._task, completed=self.tally.done + self.tally.failed, failed=self.tally.failed
             )
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(text: str) -> str:
+    """An input as printed for people: control characters (an escape sequence in a file)
+    written as ``\\xNN``, never sent to the terminal (JSON escapes them itself)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _write(data: dict[str, Any]) -> None:
