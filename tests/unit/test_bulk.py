@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer._click.exceptions import UsageError
 from typer.testing import CliRunner
 
 from siplocate.cli import app
@@ -92,9 +93,9 @@ def test_unusable_sources_are_bad_usage(tmp_path: Path) -> None:
         Inputs(None, [str(tmp_path)])
     with pytest.raises(BadInput, match="cannot read input file"):
         Inputs(None, [str(tmp_path / "missing")])
-    with pytest.raises(BadInput, match=r"standard input \(-\) can be read once"):
+    with pytest.raises(UsageError, match=r"standard input \(-\) can be read once"):
         Inputs(["-"], ["-"])
-    with pytest.raises(BadInput, match="give a TARGET"):
+    with pytest.raises(UsageError, match="give a TARGET"):
         Inputs([], [])
 
 
@@ -209,6 +210,8 @@ def test_bad_usage_is_exit_2_with_one_json_object(tmp_path: Path) -> None:
         result = runner.invoke(app, ["resolve", *args, *ZONES, "--json"])
         assert result.exit_code == 2, (args, result.output)
         assert list(json.loads(result.stdout)) == ["error"], args
+        kind = json.loads(result.stdout)["error"]["kind"]
+        assert kind == ("bad-input" if args[:1] == ["-f"] else "usage"), args
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 

@@ -117,6 +117,14 @@ def _is_regular(stream: IO[bytes]) -> bool:
         return True
 
 
+def _usage(message: str) -> Exception:
+    """A usage error of the running command (exit 2, kind ``usage``, with its --help hint)."""
+    from typer._click.exceptions import UsageError
+    from typer._click.globals import get_current_context
+
+    return UsageError(message, ctx=get_current_context(silent=True))
+
+
 class Source(Protocol):
     """What a run reads its inputs from (``Inputs``, or a generator in a test)."""
 
@@ -134,9 +142,9 @@ class Inputs:
     def __init__(self, args: Sequence[str] | None, files: Sequence[str] | None) -> None:
         args, files = list(args or ()), list(files or ())
         if not args and not files:
-            raise BadInput("give a TARGET (or several), -f FILE, or - to read standard input")
+            raise _usage("give a TARGET (or several), -f FILE, or - to read standard input")
         if args.count("-") + files.count("-") > 1:
-            raise BadInput("standard input (-) can be read once")
+            raise _usage("standard input (-) can be read once")
         #: The one input of a plain single-input call (today's output); None: many-input form.
         self.single = args[0] if len(args) == 1 and args[0] != "-" and not files else None
         self._args = args
