@@ -87,7 +87,8 @@ def bench_zone() -> str:
     return "\n".join(lines) + "\n"
 
 
-def bulk_zone() -> str:
+def bulk_zone(n: int = BULK) -> str:
+    """``n`` NAPTR domains d0000..: NAPTR -> SRV (two hosts, two priorities) -> A and AAAA."""
     lines = [
         "$ORIGIN bulk.test.",
         "$TTL 3600",
@@ -95,7 +96,7 @@ def bulk_zone() -> str:
         "@ IN NS ns1",
         "ns1 IN A 192.0.2.1",
     ]
-    for i in range(BULK):
+    for i in range(n):
         d = f"d{i:04d}"
         lines += [
             f'{d} IN NAPTR 10 10 "s" "SIP+D2U" "" _sip._udp.{d}',

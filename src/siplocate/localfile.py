@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import BadInput
 
@@ -58,6 +59,22 @@ def exposed(path: Path | str, what: str, consequence: str) -> str | None:
     )
 
 
+def open_regular(path: Path | str, what: str = "file") -> BinaryIO:
+    """A regular file opened for reading as a stream (inputs read line by line, never whole);
+    FIFOs, devices and directories are refused as ``read_bytes`` refuses them."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise BadInput(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    try:
+        _refuse(path, os.fstat(fd).st_mode, what)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def read_bytes(path: Path | str, what: str = "file", max_bytes: int = MAX_BYTES) -> bytes:
     """The whole content of a regular file of at most ``max_bytes``; BadInput otherwise."""
     try:
@@ -83,12 +100,13 @@ def read_bytes(path: Path | str, what: str = "file", max_bytes: int = MAX_BYTES)
         os.close(fd)
 
 
-def decode(data: bytes, path: Path | str, what: str = "file") -> str:
-    """UTF-8 text (a BOM is dropped); BadInput naming the line of the first bad byte."""
+def decode(data: bytes, path: Path | str, what: str = "file", line: int = 1) -> str:
+    """UTF-8 text (a BOM is dropped); BadInput naming the line of the first bad byte
+    (``line``: the number of the first line in ``data``, for text read line by line)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line += data.count(b"\n", 0, exc.start)
         raise BadInput(
             f"{what} {path}:{line}: byte 0x{data[exc.start]:02x} is not UTF-8 text"
         ) from None

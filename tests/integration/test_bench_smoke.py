@@ -60,3 +60,9 @@ def test_bench_answering_runs_at_its_smallest() -> None:
     assert "final answer from the client:" in out and "still registered:" in out
     out = bench("bench/bench_answering.py", "--per-transaction")
     assert "KiB per live INVITE transaction" in out
+
+
+def test_bench_bulk_runs_at_its_smallest() -> None:
+    require_binary("named", "bind9")
+    out = bench("bench/bench_bulk.py", "--quick")
+    assert "lines with an error: 0" in out and "ratio:" in out and "Traceback" not in out

@@ -243,3 +243,33 @@ def test_the_system_clock_and_a_bare_callable_are_both_clocks() -> None:
     assert as_clock(None).monotonic() <= as_clock(None).monotonic()
     manual = ManualClock(start=100.0)
     assert as_clock(manual) is manual and manual.monotonic() == 0.0 and manual.wall() == 100.0
+
+
+async def test_an_asker_joining_a_question_its_last_asker_just_dropped_gets_an_answer() -> None:
+    """Asker A gives up (cancelled: e.g. a speculative SRV question a NAPTR made moot) and,
+    as its last asker, cancels the question; asker B joins it in the same loop turn, before
+    the cancellation has landed. B must get an answer, not A's CancelledError (seen as a
+    CancelledError crash of `resolve -f` over 100,000 lines against BIND)."""
+    inner = CountingSource()
+    gate = asyncio.Event()  # never set: the first question hangs until it is cancelled
+    first = True
+
+    async def answer(
+        name: dns.name.Name, rdtype: dns.rdatatype.RdataType, defer: object = None
+    ) -> Answer:
+        nonlocal first
+        if first:
+            first = False
+            await gate.wait()
+        return await CountingSource.answer(inner, name, rdtype)
+
+    inner.answer = answer  # type: ignore[method-assign]
+    cache = CachingSource(inner)
+    a = asyncio.ensure_future(cache.answer(N("a.test."), dns.rdatatype.A))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # A waits on the question
+    a.cancel()
+    b = asyncio.ensure_future(cache.answer(N("a.test."), dns.rdatatype.A))
+    got = await asyncio.wait_for(b, 5)  # bounded: a bug must fail, not hang
+    assert [r.to_text() for r in got.records] == ["192.0.2.1"]
+    assert a.cancelled()

@@ -7,6 +7,7 @@ and ``--json`` gives the same facts to scripts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json as jsonlib
 import signal
 import sys
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import BadInput, OperationFailed
-from . import app
+from . import app, bulk
 from .common import (
     PLUGIN_UNKNOWN,
     JsonOpt,
@@ -40,8 +41,11 @@ from .resolve import ModeOpt, make_resolver
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rich.table import Table
+
     from ..client import Attempt, Outcome, RegEvent, SipClient
     from ..failover import Damping, Failback
+    from ..resolver import Resolver
     from ..sip.transport import Connection
 
 
@@ -707,7 +711,15 @@ def _show_options(outcome: Outcome, json: bool) -> None:
 @app.command()
 @handle_errors
 def probe(
-    domain: Annotated[str, typer.Argument(help="SIP domain or URI whose targets to probe.")],
+    domains: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="DOMAIN...",
+            help="SIP domain or URI whose targets to probe; several, or - for standard input.",
+        ),
+    ] = None,
+    file: bulk.FileOpt = None,
+    concurrency: bulk.ConcurrencyOpt = bulk.DEFAULT_CONCURRENCY,
     timeout: Annotated[
         str, typer.Option("--timeout", metavar="DURATION", help="Wait this long per target.")
     ] = "2s",
@@ -733,11 +745,13 @@ def probe(
 
     Example: siplocate probe example.com --nameserver 127.0.0.1:5300
 
-    Exit codes: 0 at least one target answered, 1 none did, 2 bad input (with --plugin:
-    0 all answered, 1 some, 2 none, 3 unknown).
-    """
-    from rich.table import Table
+    Several DOMAINs, -f FILE or - (standard input) share one DNS cache, --concurrency at
+    a time, printed in input order (one JSON line each under --json).
 
+    Exit codes: 0 at least one target answered (for every input), 1 none did (for any
+    input), 2 bad input (with --plugin, one input only: 0 all answered, 1 some, 2 none,
+    3 unknown).
+    """
     from ..errors import SiplocateError
 
     options = (timeout, t1, ca_file, nameserver, port, zone, transports, verbose)
@@ -745,35 +759,36 @@ def probe(
         try:
             if json:
                 raise BadInput("--plugin and --json exclude each other")
-            _, attempts = _probe_attempts(domain, *options)
+            inputs = bulk.Inputs(domains, file)
+            if inputs.single is None:
+                raise BadInput("--plugin checks one domain")
+            client_for, budget, _ = _probe_clients(*options)
+            attempts = run(_probe(client_for(inputs.single), budget))
         except (SiplocateError, OSError, ValueError) as exc:
             typer.echo(plugin_line(PLUGIN_UNKNOWN, str(exc) or type(exc).__name__))
             raise typer.Exit(PLUGIN_UNKNOWN) from None
         code, line = plugin_status(attempts)
         typer.echo(line)
         raise typer.Exit(code)
-    aor, attempts = _probe_attempts(domain, *options)
+    client_for, budget, resolver = _probe_clients(*options)
+    inputs = bulk.Inputs(domains, file)
+    if inputs.single is None:
+        one = functools.partial(_probe_one, client_for, budget)
+        form = "json" if json else "text"
+        bulk.run_all(inputs, one, concurrency=concurrency, form=form, cleanup=resolver.close)
+        return
+    domain = inputs.single
+    client = client_for(domain)
+    attempts = run(_probe(client, budget))
     if json:
-        print_json({"domain": aor, "targets": [a.as_dict() for a in attempts]})
+        print_json(_probe_json(client, attempts))
     else:
-        table = Table(box=None, pad_edge=False)
-        for col in ("transport", "host", "address:port", "status", "latency"):
-            table.add_column(col, justify="right" if col == "latency" else "left")
-        for a in attempts:
-            status = str(a.status) if a.status is not None else (a.error or "no answer")
-            if a.status is not None and a.error:
-                status += f" ({a.error})"
-            latency = f"{a.ms:.1f} ms" if a.status is not None else "-"
-            table.add_row(
-                a.target.transport.value, a.target.host, a.target.hostport, status, latency
-            )
-        console.print(table)
+        console.print(_probe_table(attempts))
     if not any(a.status is not None for a in attempts):
         raise OperationFailed(f"no target of {domain} answered OPTIONS")
 
 
-def _probe_attempts(
-    domain: str,
+def _probe_clients(
     timeout: str,
     t1: str,
     ca_file: Path | None,
@@ -782,24 +797,31 @@ def _probe_attempts(
     zone: list[Path] | None,
     transports: str,
     verbose: bool,
-) -> tuple[str, list[Attempt]]:
-    """OPTIONS to every target of ``domain`` at once: the domain as parsed, and one
-    attempt per target, in try order."""
+) -> tuple[Callable[[str], SipClient], float, Resolver]:
+    """What probe's inputs share: a client maker over one Resolver, the per-target budget,
+    and the Resolver (closed at the end)."""
     from ..client import SipClient
     from ..sip.transaction import Timers
 
     budget = parse_duration(timeout, "--timeout")
-    client = SipClient(
-        domain,
-        resolver=make_resolver(nameserver, zone, transports, port=port),
-        transports=transports,
-        failover_after=budget,
-        timers=Timers(t1=parse_duration(t1, "--t1")),
-        ca_file=check_regular(ca_file, "--ca-file") if ca_file else None,
-    )
-    if verbose:
-        client.on_wire = show_wire
-    return str(client.aor), run(_probe(client, budget))
+    resolver = make_resolver(nameserver, zone, transports, port=port)
+    timers = Timers(t1=parse_duration(t1, "--t1"))
+    ca = check_regular(ca_file, "--ca-file") if ca_file else None
+
+    def client_for(domain: str) -> SipClient:
+        client = SipClient(
+            domain,
+            resolver=resolver,
+            transports=transports,
+            failover_after=budget,
+            timers=timers,
+            ca_file=ca,
+        )
+        if verbose:
+            client.on_wire = show_wire
+        return client
+
+    return client_for, budget, resolver
 
 
 def plugin_status(attempts: list[Attempt]) -> tuple[int, str]:
@@ -819,6 +841,39 @@ def plugin_status(attempts: list[Attempt]) -> tuple[int, str]:
         for a in attempts
     )
     return code, plugin_line(code, text, perfdata)
+
+
+async def _probe_one(
+    client_for: Callable[[str], SipClient], budget: float, domain: str
+) -> bulk.Outcome:
+    """One input of a many-input probe (failed when no target answered)."""
+    client = client_for(domain)
+    attempts = await _probe(client, budget)
+    failure = None
+    if not any(a.status is not None for a in attempts):
+        failure = OperationFailed(f"no target of {domain} answered OPTIONS")
+    show = functools.partial(console.print, _probe_table(attempts))
+    return bulk.Outcome(_probe_json(client, attempts), show=show, failure=failure)
+
+
+def _probe_json(client: SipClient, attempts: list[Attempt]) -> dict[str, object]:
+    return {"domain": str(client.aor), "targets": [a.as_dict() for a in attempts]}
+
+
+def _probe_table(attempts: list[Attempt]) -> Table:
+    """probe's table: one row per target, its status (or why none) and latency."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for col in ("transport", "host", "address:port", "status", "latency"):
+        table.add_column(col, justify="right" if col == "latency" else "left")
+    for a in attempts:
+        status = str(a.status) if a.status is not None else (a.error or "no answer")
+        if a.status is not None and a.error:
+            status += f" ({a.error})"
+        latency = f"{a.ms:.1f} ms" if a.status is not None else "-"
+        table.add_row(a.target.transport.value, a.target.host, a.target.hostport, status, latency)
+    return table
 
 
 async def _probe(client: SipClient, budget: float) -> list[Attempt]:

@@ -50,6 +50,12 @@ class _LazyConsole:
         return getattr(self._console, name)
 
 
+def unwrapped(lazy: Console) -> Console:
+    """The Console behind a lazy one, made now: rich's Live and Progress need the object."""
+    lazy.is_terminal  # noqa: B018  (first use makes it)
+    return cast("Console", getattr(lazy, "_console", lazy))
+
+
 # Piped output is not cut to 80 columns: scripts and logs get whole host names.
 console = cast(
     "Console",
@@ -271,6 +277,22 @@ def os_error_text(exc: OSError) -> str:
     return text[:1].lower() + text[1:] if exc.strerror else text
 
 
+#: The exceptions a command reports as one line (anything else is a bug, and shows as one).
+REPORTED = (SiplocateError, RecursionError, ValueError, OSError)
+
+
+def describe(exc: BaseException) -> tuple[str, int, str]:
+    """(message, exit code, kind) of a REPORTED error: one rule for the one-line error of a
+    command and for the error object of each failed input of a many-input run."""
+    if isinstance(exc, SiplocateError):
+        return str(exc), exc.exit_code, error_kind(exc)
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply", BadInput.exit_code, "bad-input"
+    code = BadInput.exit_code if isinstance(exc, ValueError) else 1
+    text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+    return text or type(exc).__name__, code, error_kind(exc)
+
+
 def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn SiplocateError into one clear line and its exit code, never a traceback.
 
@@ -284,17 +306,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         _printed_json = False
         try:
             return func(*args, **kwargs)
-        except SiplocateError as exc:
-            extra = getattr(exc, "json_extra", None)
-            fail(str(exc), exc.exit_code, as_json=as_json, kind=error_kind(exc), extra=extra)
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
-        except RecursionError:
-            fail("input nested too deeply", BadInput.exit_code, as_json=as_json, kind="bad-input")
-        except (ValueError, OSError) as exc:
-            code = BadInput.exit_code if isinstance(exc, ValueError) else 1
-            text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
-            fail(text or type(exc).__name__, code, as_json=as_json, kind=error_kind(exc))
+        except REPORTED as exc:
+            message, code, kind = describe(exc)
+            extra = getattr(exc, "json_extra", None)
+            fail(message, code, as_json=as_json, kind=kind, extra=extra)
         raise AssertionError("unreachable")
 
     return wrapper

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from ..errors import BadInput, DnsError, NotFound
 from . import app
+from .bulk import DEFAULT_CONCURRENCY, ConcurrencyOpt, FileOpt, Inputs, Outcome, run_all
 from .common import (
     JsonOpt,
     NameserverOpt,
@@ -26,6 +28,7 @@ from .common import (
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from ..profiles.catalogue import Profile
     from ..profiles.compare import Plan, Seen
     from ..resolver import Resolver
 
@@ -33,9 +36,15 @@ if TYPE_CHECKING:
 @app.command()
 @handle_errors
 def compare(
-    domain: Annotated[
-        str, typer.Argument(metavar="DOMAIN", help="The SIP domain, e.g. example.com.")
-    ],
+    domains: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="DOMAIN...",
+            help="The SIP domain, e.g. example.com; several, or - for standard input.",
+        ),
+    ] = None,
+    file: FileOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     nameserver: NameserverOpt = None,
     zone: ZoneOpt = None,
     profile: Annotated[
@@ -75,10 +84,13 @@ def compare(
 
       siplocate compare weights.diverge.test -z tests/zones/diverge.test.zone -p kamailio --json
 
-    Exit codes: 0 compared, 1 no client finds a server (or DNS unreachable), 2 bad input.
+    Several DOMAINs, -f FILE or - (standard input) share one DNS cache, --concurrency at
+    a time, printed in input order (one JSON line each under --json).
+
+    Exit codes: 0 compared (every input), 1 no client finds a server (or DNS unreachable;
+    for any input), 2 bad input.
     """
     from ..profiles.catalogue import PROFILES, find
-    from ..profiles.compare import compare as apply_all
     from .resolve import make_resolver
 
     chosen = PROFILES
@@ -92,22 +104,16 @@ def compare(
         chosen = tuple(p for p in PROFILES if p in wanted)
     source = lookup_source(nameserver, zone, timeout)
     resolver = make_resolver(nameserver, zone, "udp,tcp,tls", timeout, source=source)
+    inputs = Inputs(domains, file)
+    if inputs.single is None:
+        one = functools.partial(_compare_one, resolver, chosen, aor, asked(source))
+        form = "json" if json else "text"
+        run_all(inputs, one, concurrency=concurrency, form=form, cleanup=resolver.close)
+        return
     started = time.perf_counter()
-    seen = run(_look(resolver, domain))
-    if seen.domain in seen.unanswered:  # "could not look" is not "nothing there"
-        raise DnsError(seen.unanswered[seen.domain])
-    plans = apply_all(seen, chosen, aor)
+    seen = run(_look(resolver, inputs.single))
+    plans, data, nothing = _judge(seen, chosen, aor)
     elapsed = (time.perf_counter() - started) * 1000
-    data = {
-        "domain": seen.domain,
-        "profiles": [p.as_dict() for p in plans],
-        "trace": [e.as_dict() for e in seen.trace],
-    }
-    nothing = None
-    looked = [p for p in plans if p.profile.mode != "static"]  # static rows ask no DNS
-    if looked and not any(p.targets for p in looked):
-        nothing = NotFound(f"no client kind finds a server for {seen.domain}")
-        nothing.json_extra = data  # type: ignore[attr-defined]
     if json:
         if nothing is not None:
             raise nothing
@@ -117,6 +123,47 @@ def compare(
     console.print(summary(seen, elapsed, asked(source)), style="dim")
     if nothing is not None:
         raise nothing
+
+
+def _judge(
+    seen: Seen, chosen: tuple[Profile, ...], aor: str | None
+) -> tuple[list[Plan], dict[str, object], NotFound | None]:
+    """Every chosen profile applied to one walk: the plans, compare's JSON, and the
+    NotFound to raise when no client kind finds a server."""
+    from ..profiles.compare import compare as apply_all
+
+    if seen.domain in seen.unanswered:  # "could not look" is not "nothing there"
+        raise DnsError(seen.unanswered[seen.domain])
+    plans = apply_all(seen, chosen, aor)
+    data: dict[str, object] = {
+        "domain": seen.domain,
+        "profiles": [p.as_dict() for p in plans],
+        "trace": [e.as_dict() for e in seen.trace],
+    }
+    nothing = None
+    looked = [p for p in plans if p.profile.mode != "static"]  # static rows ask no DNS
+    if looked and not any(p.targets for p in looked):
+        nothing = NotFound(f"no client kind finds a server for {seen.domain}")
+        nothing.json_extra = data  # type: ignore[attr-defined]
+    return plans, data, nothing
+
+
+async def _compare_one(
+    resolver: Resolver, chosen: tuple[Profile, ...], aor: str | None, where: str, domain: str
+) -> Outcome:
+    """One input of a many-input compare (the shared Resolver stays open)."""
+    from ..profiles.compare import look
+
+    started = time.perf_counter()
+    seen = await look(resolver, domain)
+    plans, data, nothing = _judge(seen, chosen, aor)
+    elapsed = (time.perf_counter() - started) * 1000
+
+    def show() -> None:
+        console.print(compare_table(seen, plans, console.width))
+        console.print(summary(seen, elapsed, where), style="dim")
+
+    return Outcome(data, show=show, failure=nothing)
 
 
 async def _look(resolver: Resolver, domain: str) -> Seen:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ import typer
 from ..errors import BadInput, NotFound
 from ..limits import DEFAULT_LIMITS
 from . import app
+from .bulk import DEFAULT_CONCURRENCY, ConcurrencyOpt, FileOpt, Inputs, Outcome, run_all
 from .common import (
     LOOKUP_TRIES,
     JsonOpt,
@@ -93,10 +95,16 @@ def make_resolver(
 @app.command()
 @handle_errors
 def resolve(
-    target: Annotated[
-        str,
-        typer.Argument(metavar="TARGET", help="sip:/sips: URI, or a bare domain or host[:port]."),
-    ],
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="TARGET...",
+            help="sip:/sips: URI, or a bare domain or host[:port]; several, or - to read "
+            "them from standard input.",
+        ),
+    ] = None,
+    file: FileOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     nameserver: NameserverOpt = None,
     port: PortOpt = None,
     zone: ZoneOpt = None,
@@ -144,7 +152,13 @@ def resolve(
 
       siplocate resolve grandstream.test --zone examples/zones/grandstream.test.zone --mode a
 
-    Exit codes: 0 targets found, 1 nothing usable (or DNS unreachable), 2 bad input.
+      siplocate resolve -f domains.txt -n 127.0.0.1:5300 --json   (one JSON line each)
+
+    Several TARGETs, -f FILE or - (standard input) run over one DNS cache, --concurrency
+    at a time, printed in input order; a summary line goes to stderr.
+
+    Exit codes: 0 targets found (for every input), 1 nothing usable (or DNS unreachable;
+    for any input), 2 bad input.
     """
     if seed is not None and hash_key is not None:
         raise BadInput(
@@ -163,7 +177,13 @@ def resolve(
 
     source = lookup_source(nameserver, zone, timeout, port)
     resolver = make_resolver(nameserver, zone, transports, timeout, mode, sip_server, source=source)
-    uri = resolver.parse(target)
+    inputs = Inputs(targets, file)
+    if inputs.single is None:
+        one = functools.partial(_one, resolver, seed, hash_key, trace, asked(source))
+        form = "json" if json else "short" if short else "text"
+        run_all(inputs, one, concurrency=concurrency, form=form, cleanup=resolver.close)
+        return
+    uri = resolver.parse(inputs.single)
     if uri.note and short:  # how the input was read (the tree and --json say it too)
         err_console.print(f";; {uri.shown}")
     started = time.perf_counter()
@@ -175,28 +195,65 @@ def resolve(
             if json:
                 exc.json_extra = _json(partial)  # type: ignore[attr-defined]
             elif not short:
-                console.print(chain_tree(partial))
-                if trace:
-                    console.print(trace_table(partial))
+                _show_partial(partial, trace)
         raise
     elapsed = (time.perf_counter() - started) * 1000
     if json:
         print_json(_json(result))
         return
     if short:
-        for t in result.targets:
-            console.print(f"{t.transport.value} {t.hostport}")
+        for line in _short(result):
+            console.print(line)
         return
-    console.print(chain_tree(result))
+    _show(result, elapsed, asked(source), trace)
+
+
+async def _one(
+    resolver: Resolver, seed: int | None, key: str | None, trace: bool, where: str, text: str
+) -> Outcome:
+    """One input of a many-input resolve: its JSON, --short lines and tree (a partial
+    chain, shown and counted as failed, when nothing usable was found)."""
+    from ..resolution import Resolution
+
+    started = time.perf_counter()
+    try:
+        result = await resolver.locate(text, seed=seed, key=key)
+    except NotFound as exc:
+        partial = exc.resolution
+        if not isinstance(partial, Resolution):
+            raise
+        return Outcome(
+            _json(partial), show=functools.partial(_show_partial, partial, trace), failure=exc
+        )
+    elapsed = (time.perf_counter() - started) * 1000
+    show = functools.partial(_show, result, elapsed, where, trace)
+    return Outcome(_json(result), _short(result), show)
+
+
+def _short(res: Resolution) -> list[str]:
+    """--short: one ``TRANSPORT ADDRESS:PORT`` line per target, in try order."""
+    return [f"{t.transport.value} {t.hostport}" for t in res.targets]
+
+
+def _show(res: Resolution, elapsed_ms: float, where: str, trace: bool) -> None:
+    """resolve's output for people: the tree, the try order, the load split, the summary."""
+    console.print(chain_tree(res))
     console.print()
-    console.print(try_order_table(result))
+    console.print(try_order_table(res))
     console.print()
-    for table in share_tables(result):
+    for table in share_tables(res):
         console.print(table)
     if trace:
         console.print()
-        console.print(trace_table(result))
-    console.print(summary_line(result, elapsed, asked(source)), style="dim")
+        console.print(trace_table(res))
+    console.print(summary_line(res, elapsed_ms, where), style="dim")
+
+
+def _show_partial(partial: Resolution, trace: bool) -> None:
+    """The chain that explains why nothing usable was found (and its questions)."""
+    console.print(chain_tree(partial))
+    if trace:
+        console.print(trace_table(partial))
 
 
 def _json(res: Resolution) -> dict[str, object]:

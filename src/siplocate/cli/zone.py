@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ import typer
 
 from ..errors import BadInput, NotFound
 from . import app
+from .bulk import DEFAULT_CONCURRENCY, ConcurrencyOpt, FileOpt, Inputs, Outcome, run_all
 from .common import (
     DEFAULT_TIMEOUT,
     JsonOpt,
@@ -34,6 +36,7 @@ from .common import warn as _warn
 if TYPE_CHECKING:
     import dns.name
 
+    from ..dns.source import DnsSource
     from ..zone.drain import DrainResult
     from ..zone.lint import Finding
     from ..zone.update import Server
@@ -284,7 +287,15 @@ def _print_rules(code: str | None, json: bool) -> None:
 @app.command("check")
 @handle_errors
 def check_cmd(
-    target: Annotated[str, typer.Argument(help="SIP domain or sip:/sips: URI to check.")],
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="TARGET...",
+            help="SIP domain or sip:/sips: URI to check; several, or - for standard input.",
+        ),
+    ] = None,
+    file: FileOpt = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     nameserver: NameserverOpt = None,
     port: PortOpt = None,
     zone: ZoneOpt = None,
@@ -307,14 +318,39 @@ def check_cmd(
 
       siplocate check example.com @127.0.0.1 -p 5300
 
+      siplocate check -f domains.txt -n 127.0.0.1:5300 --json   (one JSON line each)
+
+    Several TARGETs, -f FILE or - (standard input) share one DNS cache, --concurrency at
+    a time, printed in input order; a summary line goes to stderr.
+
     Exit codes: 0 no error-level finding, 1 at least one (or DNS unreachable,
-    REFUSED, NXDOMAIN), 2 bad input.
+    REFUSED, NXDOMAIN; for any input), 2 bad input.
     """
+    from ..zone.lint import has_errors
+
+    source = lookup_source(nameserver, zone, timeout, port)
+    inputs = Inputs(targets, file)
+    if inputs.single is None:
+        from .resolve import make_resolver
+
+        resolver = make_resolver(nameserver, zone, "udp,tcp,tls", timeout, source=source)
+        one = functools.partial(_check_many, resolver.cache)  # one cache for every input
+        form = "json" if json else "text"
+        run_all(inputs, one, concurrency=concurrency, form=form, cleanup=resolver.close)
+        return
+    findings = run(_check(source, inputs.single))
+    _print_findings(findings, json)
+    if has_errors(findings):
+        raise typer.Exit(1)
+
+
+async def _check(source: DnsSource, target: str) -> list[Finding]:
+    """check's findings for one SIP domain or URI."""
     import dns.name
     import dns.rdatatype
 
     from ..target import SipUri
-    from ..zone.lint import gather, has_errors, lint_snapshot
+    from ..zone.lint import gather, lint_snapshot
 
     parsed = SipUri.parse(target)
     if parsed.note:
@@ -323,20 +359,28 @@ def check_cmd(
         raise BadInput(f"{target}: an IP address has no DNS records to check")
     if parsed.port is not None:
         _warn(f"{target} has a port: clients skip NAPTR/SRV for it; checking the domain anyway")
-    source = lookup_source(nameserver, zone, timeout, port)
     domain = dns.name.from_text(parsed.lookup_host)
+    # The first question decides whether there is anything to judge at all.
+    first = await source.answer(domain, dns.rdatatype.NAPTR)
+    if first.nxdomain:
+        raise NotFound(f"{domain} does not exist (NXDOMAIN): no records to check")
+    return lint_snapshot(await gather(source, [domain]))
 
-    async def walk() -> list[Finding]:
-        # The first question decides whether there is anything to judge at all.
-        first = await source.answer(domain, dns.rdatatype.NAPTR)
-        if first.nxdomain:
-            raise NotFound(f"{domain} does not exist (NXDOMAIN): no records to check")
-        return lint_snapshot(await gather(source, [domain]))
 
-    findings = run(walk())
-    _print_findings(findings, json)
-    if has_errors(findings):
-        raise typer.Exit(1)
+async def _check_many(source: DnsSource, target: str) -> Outcome:
+    """One input of a many-input check: ``{"findings": [...]}``, failed when any finding is
+    an error."""
+    from ..errors import SiplocateError
+    from ..zone.lint import has_errors
+
+    findings = await _check(source, target)
+    errors = sum(1 for f in findings if f.severity.value == "error")
+    failure = SiplocateError(f"{errors} error-level finding{'s' * (errors != 1)}")
+    return Outcome(
+        {"findings": [f.as_dict() for f in findings]},
+        show=functools.partial(_print_findings, findings, False),
+        failure=failure if has_errors(findings) else None,
+    )
 
 
 # --------------------------------------------------------------------------- apply

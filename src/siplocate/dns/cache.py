@@ -153,6 +153,10 @@ class CachingSource:
         except asyncio.CancelledError:
             if refresh.waiters == 1:  # nobody else wants it: stop the question itself
                 refresh.task.cancel()
+                # and forget it now: an asker coming before the cancellation has landed
+                # asks anew instead of joining a question that is about to die
+                if self._refreshing.get(key) is refresh:
+                    del self._refreshing[key]
             raise
         finally:
             refresh.waiters -= 1
