@@ -171,13 +171,15 @@ class Resolution:
     def tiers(self) -> dict[tuple[Transport, str, int], int]:
         """Each target's priority tier: the rank of its SRV priority within its transport
         branch (0: the tier clients try first), keyed (transport, address, port); a target
-        reached by two branches keeps the rank of the first, as it keeps its place there."""
+        reached by two branches of one transport keeps the better rank. The one tier rule:
+        the page, the metrics' ``tier`` label and ``/probe`` all read it here."""
         out: dict[tuple[Transport, str, int], int] = {}
         for branch in self.branches:
             for tier, group in enumerate(branch.groups):
                 for host in group:
                     for t in host.targets:
-                        out.setdefault((t.transport, t.address, t.port), tier)
+                        k = (t.transport, t.address, t.port)
+                        out[k] = min(tier, out.get(k, tier))
         return out
 
     def as_dict(self) -> dict[str, object]:

@@ -44,16 +44,8 @@ def target_key(t: Target) -> TargetKey:
 
 
 def tiers(res: Resolution) -> dict[TargetKey, int]:
-    """Each target's SRV priority rank within its transport branch (0 = tried first); a
-    target in two branches of one transport keeps the better rank."""
-    out: dict[TargetKey, int] = {}
-    for b in res.branches:
-        for rank, group in enumerate(b.groups):
-            for h in group:
-                for t in h.targets:
-                    k = target_key(t)
-                    out[k] = min(rank, out.get(k, rank))
-    return out
+    """``Resolution.tiers()`` keyed as the watch model keys targets (0 = tried first)."""
+    return {(t.value, address, port): rank for (t, address, port), rank in res.tiers().items()}
 
 
 def classify(health: Health, tier: Mapping[TargetKey, int]) -> Level:
