@@ -37,8 +37,8 @@ from tests.fixtures.kamailio import (  # noqa: E402
 
 from siplocate import Resolver  # noqa: E402
 from siplocate.client import RegEvent, Registration, SipClient  # noqa: E402
-from siplocate.failover import Damping  # noqa: E402
-from siplocate.health import HealthMonitor  # noqa: E402
+from siplocate.client.failover import Damping  # noqa: E402
+from siplocate.client.health import HealthMonitor  # noqa: E402
 from siplocate.sip.transaction import Timers  # noqa: E402
 
 

@@ -35,8 +35,8 @@ from tests.fixtures.outbound import alice as make_alice  # noqa: E402
 from tests.fixtures.outbound import caller as make_bob  # noqa: E402
 
 from siplocate.client import RegEvent, Registration  # noqa: E402
-from siplocate.health import HealthMonitor  # noqa: E402
-from siplocate.outbound import Outbound  # noqa: E402
+from siplocate.client.health import HealthMonitor  # noqa: E402
+from siplocate.client.outbound import Outbound  # noqa: E402
 
 AOR = f"sip:alice@{DOMAIN}"
 LIMIT = 45.0  # seconds: longer than a refresh (expires 60 s: refresh at 30 s)

@@ -14,8 +14,8 @@ from .limits import Limits
 
 if TYPE_CHECKING:
     from .client import Dialog, Outcome, Registration, SipClient
-    from .failover import Failback, Policy
-    from .health import HealthMonitor
+    from .client.failover import Failback, Policy
+    from .client.health import HealthMonitor
     from .resolution import Branch, Host, Resolution
     from .resolver import Resolver, locate, locate_sync
     from .target import SipTarget, SipUri, Target, Transport, Via
@@ -26,9 +26,9 @@ _LAZY = {
     "Outcome": "client",
     "Registration": "client",
     "SipClient": "client",
-    "Failback": "failover",
-    "Policy": "failover",
-    "HealthMonitor": "health",
+    "Failback": "client",
+    "Policy": "client",
+    "HealthMonitor": "client",
     "Resolver": "resolver",
     "locate": "resolver",
     "locate_sync": "resolver",

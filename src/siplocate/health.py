@@ -1,81 +1,8 @@
-"""Health monitor: periodic OPTIONS to every target, feeding the client's down-memory.
-
-A target that stops answering is marked down before any real request hits it; one that
-answers again is marked up, which lets a registration fail back within one probe interval.
-"""
+"""Kept so ``from siplocate.health import HealthMonitor`` still works; the module lives in
+``siplocate.client.health``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import Callable
+from .client.health import HealthMonitor, answered
 
-from .client import Attempt, SipClient
-from .failover import key
-from .target import Target
-
-ChangeHandler = Callable[[Target, bool, Attempt], None]
-
-
-def answered(attempt: Attempt) -> bool:
-    """Any SIP response except 503 means the server is there and serving."""
-    return attempt.status is not None and attempt.status != 503
-
-
-class HealthMonitor:
-    """Probe every target of ``client`` every ``interval`` seconds (each probe bounded by
-    ``timeout``, default the client's failover budget or the interval).
-    """
-
-    def __init__(
-        self,
-        client: SipClient,
-        *,
-        interval: float = 1.0,
-        timeout: float | None = None,
-        on_change: ChangeHandler | None = None,
-    ) -> None:
-        if interval <= 0:
-            raise ValueError("probe interval must be positive")
-        self.client = client
-        self.interval = interval
-        self.timeout = timeout or client.failover_after or interval
-        self.on_change = on_change
-        self.state: dict[tuple[str, str, int], bool] = {}
-        self.rounds = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def probe_all(self) -> list[Attempt]:
-        """One round: OPTIONS to every target in parallel; update the client's memory."""
-        targets, _ = await self.client.targets()
-        attempts = await asyncio.gather(*(self.client.probe(t, self.timeout) for t in targets))
-        for attempt in attempts:
-            target = attempt.target
-            up = answered(attempt)
-            before = self.state.get(key(target))
-            self.state[key(target)] = up
-            if before != up and self.on_change is not None:
-                self.on_change(target, up, attempt)
-            self.client.observed(target, up, changed=before != up)
-        self.rounds += 1
-        return list(attempts)
-
-    async def run(self) -> None:
-        """Probe forever, one round per interval (each round bounded by the probe timeout)."""
-        while True:
-            started = time.monotonic()
-            with contextlib.suppress(Exception):
-                await self.probe_all()
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
-
-    def start(self) -> HealthMonitor:
-        self._task = asyncio.create_task(self.run())
-        return self
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+__all__ = ["HealthMonitor", "answered"]

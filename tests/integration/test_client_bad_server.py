@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from siplocate import Resolver
 from siplocate.cli import app
 from siplocate.client import Registration, SipClient
+from siplocate.client.walker import MAX_STALE
 from siplocate.sip.transaction import Timers
-from siplocate.walker import MAX_STALE
 from tests.fixtures.badsip import BadResponder
 from tests.fixtures.kamailio import CLIENT_DOMAIN, PASSWORD, ClientDns, Kamailio
 from tests.fixtures.servers import require_binary

@@ -12,7 +12,7 @@ import pytest
 
 from siplocate import Resolver
 from siplocate.client import RegEvent, Registration, SipClient
-from siplocate.health import HealthMonitor
+from siplocate.client.health import HealthMonitor
 from siplocate.sip.transaction import Timers
 from siplocate.target import Target
 from tests.fixtures.kamailio import PASSWORD, ClientDns, Cluster, start_client_dns
@@ -214,7 +214,7 @@ async def test_a_flapping_primary_gets_one_damped_failback_not_many(
 
     The flaps are counted in probes, not in wall-clock time: a fixed 0.3 s window lets
     three probes in when the machine is busy and the loop wakes late."""
-    from siplocate.failover import Damping
+    from siplocate.client.failover import Damping
 
     k = 3
     damping = Damping.for_probes(0.3, probes=k) if damped else Damping()

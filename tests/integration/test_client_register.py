@@ -10,9 +10,9 @@ import pytest
 
 from siplocate import OperationFailed, Resolver
 from siplocate.client import SipClient
+from siplocate.client.walker import NO_ANSWER
 from siplocate.sip.auth import AuthError
 from siplocate.sip.transaction import Timers
-from siplocate.walker import NO_ANSWER
 from tests.fixtures.kamailio import PASSWORD, Cluster
 
 pytestmark = pytest.mark.integration

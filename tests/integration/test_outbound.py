@@ -18,8 +18,8 @@ import pytest
 from sipmessage import Request
 
 from siplocate.client import Outcome
-from siplocate.outbound import Outbound
-from siplocate.registration import RegEvent
+from siplocate.client.outbound import Outbound
+from siplocate.client.registration import RegEvent
 from tests.fixtures.outbound import DOMAIN, World, caller, start_world
 from tests.fixtures.outbound import alice as make_alice
 from tests.fixtures.servers import read_line

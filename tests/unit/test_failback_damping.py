@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from siplocate.client.failover import Damping, Failback, Steering, parse_failover_on
+from siplocate.client.registration import Registration
+from siplocate.client.walker import Outcome
 from siplocate.errors import BadInput
-from siplocate.failover import Damping, Failback, Steering, parse_failover_on
-from siplocate.registration import Registration
 from siplocate.sip.message import Response
 from siplocate.target import Target, Transport
-from siplocate.walker import Outcome
 
 ZONE = str(Path(__file__).resolve().parents[2] / "examples" / "zones" / "airties.test.zone")
 PRIMARY = Target(Transport.UDP, "sip1.test", 5060, "127.0.0.2", 10, 0)
@@ -94,7 +94,7 @@ def test_a_flap_while_suppressed_keeps_it_suppressed_below_the_suppress_threshol
 
 
 def test_the_flap_history_is_bounded_and_forgets_the_longest_unheard_first() -> None:
-    from siplocate.failover import DAMPING_TARGETS, key
+    from siplocate.client.failover import DAMPING_TARGETS, key
 
     d = Damping.for_probes(1.0)
     many = [Target(Transport.UDP, f"h{i}.test", 5060, f"10.0.{i // 256}.{i % 256}", 10, 0)
@@ -416,7 +416,7 @@ def test_register_options_reach_the_client() -> None:
 
 
 def test_affinity_puts_the_registrar_first_while_it_answers() -> None:
-    from siplocate.failover import Failover, Failure, Policy
+    from siplocate.client.failover import Failover, Failure, Policy
 
     f = Failover(Policy.AFFINITY)
     assert f.order([PRIMARY, BACKUP], 0) == [PRIMARY, BACKUP]  # not registered: the top
@@ -454,7 +454,7 @@ async def test_a_registrar_that_leaves_the_dns_answer_makes_the_registration_mov
 def test_configured_ip_is_the_grandstream_walk() -> None:
     """Primary first; silence moves on (the walker gives each server ``tries``); a backup
     keeps 3 answered requests, then the primary is first again, down or not."""
-    from siplocate.failover import Failover, Failure, Policy
+    from siplocate.client.failover import Failover, Failure, Policy
 
     b2 = Target(Transport.UDP, "192.0.2.12", 5060, "192.0.2.12", 0, 0)
     servers = [PRIMARY, BACKUP, b2]

@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from siplocate.errors import BadInput
-from siplocate.failover import (
+from siplocate.client.failover import (
     DownMemory,
     Failback,
     Failover,
@@ -19,6 +18,7 @@ from siplocate.failover import (
     is_failover_response,
     try_order,
 )
+from siplocate.errors import BadInput
 from siplocate.target import Target, Transport
 
 A = Target(Transport.UDP, "a.test", 5060, "127.0.0.2", 10, 0)

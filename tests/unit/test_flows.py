@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from siplocate.flows import FlowPool
+from siplocate.client.flows import FlowPool
 from siplocate.target import Target, Transport
 
 T = Target(Transport.TCP, "sip1.test", 5060, "127.0.0.2", 10, 0)

@@ -14,8 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sipmessage import URI, Address, Response
 
-from siplocate.errors import BadInput
-from siplocate.outbound import (
+from siplocate.client.outbound import (
     BASE_ALL_FAILED,
     BASE_SOME_OK,
     MAX_TIME,
@@ -28,6 +27,8 @@ from siplocate.outbound import (
     load_instance,
     requires_outbound,
 )
+from siplocate.client.walker import Outcome
+from siplocate.errors import BadInput
 from siplocate.sip import stun
 from siplocate.sip.message import (
     RequestSpec,
@@ -37,7 +38,6 @@ from siplocate.sip.message import (
     parse_message,
 )
 from siplocate.target import Target, Transport
-from siplocate.walker import Outcome
 
 INSTANCE = "urn:uuid:00000000-0000-4000-8000-000000000001"
 

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from siplocate.cli.client import parse_duration, read_password
-from siplocate.client import SipClient, static_target
+from siplocate.client import SipClient
+from siplocate.client.failover import Policy
 from siplocate.errors import BadInput
-from siplocate.failover import Policy
+from siplocate.resolver.rules import static_target
 from siplocate.target import Transport, Via
 
 

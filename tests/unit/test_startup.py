@@ -36,7 +36,14 @@ def test_lazy_exports_still_work() -> None:
     import siplocate.zone
 
     assert siplocate.Resolver.__name__ == "Resolver"
-    assert siplocate.SipClient.__module__ == "siplocate.client"
+    import siplocate.client
+    import siplocate.health
+
+    assert siplocate.SipClient is siplocate.client.SipClient
+    assert siplocate.SipClient.__module__ == "siplocate.client.sipclient"
+    assert siplocate.HealthMonitor is siplocate.health.HealthMonitor
+    for name in siplocate.__all__:
+        assert getattr(siplocate, name) is not None, name
     assert callable(siplocate.zone.lint_zone_files) and callable(siplocate.zone.render_bind)
     assert set(siplocate.__all__) <= set(dir(siplocate))
 

@@ -11,11 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sipmessage import URI, Address, Response
 
-from siplocate.failover import Failover, Failure, Policy, Steering
-from siplocate.sip.auth import ANY_REALM, realm_allowed
-from siplocate.sip.message import RequestSpec
-from siplocate.target import Target, Transport
-from siplocate.walker import (
+from siplocate.client.failover import Failover, Failure, Policy, Steering
+from siplocate.client.walker import (
     MAX_STALE,
     NO_ANSWER,
     Abandon,
@@ -33,6 +30,9 @@ from siplocate.walker import (
     Walker,
     failure_text,
 )
+from siplocate.sip.auth import ANY_REALM, realm_allowed
+from siplocate.sip.message import RequestSpec
+from siplocate.target import Target, Transport
 
 A = Target(Transport.UDP, "a.test", 5060, "127.0.0.2", 10, 0)
 B = Target(Transport.UDP, "b.test", 5060, "127.0.0.3", 20, 0)
@@ -502,8 +502,8 @@ def test_outcome_and_attempt_render_for_the_cli() -> None:
 def test_failover_knows_what_is_down_and_probes_do_not_make_targets_sticky() -> None:
     import pytest
 
+    from siplocate.client.failover import Failback
     from siplocate.errors import BadInput
-    from siplocate.failover import Failback
 
     f = Failover(Policy.STICKY)
     f.failed(A, 0, Failure.TIMEOUT, until=float("inf"))

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from ..client import Attempt, Outcome, RegEvent, SipClient
-    from ..failover import Damping, Failback
+    from ..client.failover import Damping, Failback
     from ..resolver import Resolver
     from ..sip.transport import Connection
 
@@ -193,7 +193,7 @@ def build_client(
     realms: list[str] | None = None,
 ) -> SipClient:
     from ..client import SipClient
-    from ..failover import Policy, parse_failover_on
+    from ..client.failover import Policy, parse_failover_on
     from ..resolver.rules import DnsMode
     from ..sip.transaction import Timers
 
@@ -402,7 +402,7 @@ def register(
         raise BadInput("--outbound keeps each flow alive itself: drop --probe-interval")
     if not 1 <= flows <= 16:
         raise BadInput(f"--flows must be between 1 and 16, not {flows}")
-    from ..failover import Failback
+    from ..client.failover import Failback
 
     back = Failback.parse(failback)
     damping = damping_options(
@@ -432,7 +432,7 @@ def register(
     if verbose:
         client.on_wire = show_wire
     if follow and outbound:
-        from ..outbound import load_instance
+        from ..client.outbound import load_instance
 
         instance = load_instance(instance_file)  # a bad file is bad input, before any traffic
         code = run(_follow_outbound(client, expires, flows, instance, json))
@@ -456,7 +456,7 @@ def damping_options(
     knobs given on the command line (BadInput for a bad one or the retired --hold-down)."""
     import dataclasses
 
-    from ..failover import Damping
+    from ..client.failover import Damping
 
     if hold_down is not None:
         raise BadInput(
@@ -535,7 +535,7 @@ async def _follow(
     import asyncio
 
     from ..client import Registration
-    from ..health import HealthMonitor
+    from ..client.health import HealthMonitor
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -594,7 +594,7 @@ async def _follow_outbound(
 ) -> int:
     import asyncio
 
-    from ..outbound import Outbound
+    from ..client.outbound import Outbound
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -68,7 +68,7 @@ class SipProber:
 
     async def probe(self, domain: str, target: Target, timeout: float) -> ProbeResult:
         from ..client import SipClient
-        from ..health import answered
+        from ..client.health import answered
 
         client = self._client(domain)
         assert isinstance(client, SipClient)

@@ -20,15 +20,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
-from .answering import Answerer, Incoming, InviteHandler
-from .dialog import Dialog, DialogKey
-from .errors import BadInput, NotFound, OperationFailed
-from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
-from .flows import FlowPool
-from .registration import Binding, RegEvent, Registration
-from .resolver.rules import static_target
-from .sip.auth import ANY_REALM, AuthError
-from .sip.message import (
+from ..errors import BadInput, NotFound, OperationFailed
+from ..resolver.rules import static_target
+from ..sip.auth import ANY_REALM, AuthError
+from ..sip.message import (
     RequestSpec,
     branch_of,
     build_cancel,
@@ -40,9 +35,9 @@ from .sip.message import (
     new_tag,
     retry_after,
 )
-from .sip.server import AnswerLimits
-from .sip.transaction import Arm as TxArm
-from .sip.transaction import (
+from ..sip.server import AnswerLimits
+from ..sip.transaction import Arm as TxArm
+from ..sip.transaction import (
     ClientTransaction,
     Final,
     Provisional,
@@ -52,10 +47,15 @@ from .sip.transaction import (
     TransportError,
     new_transaction,
 )
-from .sip.transaction import Effect as TxEffect
-from .sip.transaction import Send as TxSend
-from .sip.transport import SUPPORTED, Connection, WireTap, open_connection, tls_context
-from .target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, parse_transports
+from ..sip.transaction import Effect as TxEffect
+from ..sip.transaction import Send as TxSend
+from ..sip.transport import SUPPORTED, Connection, WireTap, open_connection, tls_context
+from ..target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, parse_transports
+from .answering import Answerer, Incoming, InviteHandler
+from .dialog import Dialog, DialogKey
+from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
+from .flows import FlowPool
+from .registration import Binding
 from .walker import (
     INVITE_RING_LIMIT,
     NO_ANSWER,
@@ -80,19 +80,7 @@ from .walker import Timer as WalkTimer
 if TYPE_CHECKING:
     from .outbound import FlowId, Outbound
 
-__all__ = [
-    "INVITE_RING_LIMIT",
-    "Attempt",
-    "Binding",
-    "Dialog",
-    "Incoming",
-    "InviteHandler",
-    "Outcome",
-    "RegEvent",
-    "Registration",
-    "SipClient",
-    "Steering",
-]
+__all__ = ["INVITE_RING_LIMIT", "SipClient", "StaticLocator", "StaticResolution"]
 
 
 class ResolutionLike(Protocol):
@@ -869,7 +857,7 @@ def _params(**values: str) -> Parameters:
 def _default_resolver(
     nameservers: Sequence[str] | None, zones: Sequence[Path] | None, transports: Sequence[Transport]
 ) -> Locator:
-    from .resolver import Resolver
+    from ..resolver import Resolver
 
     return Resolver(
         nameservers=list(nameservers) if nameservers else None,

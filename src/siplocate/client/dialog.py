@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
+from ..sip.message import RequestSpec, build_request
+from ..sip.transport import Connection
+from ..target import Target
 from .failover import Steering
-from .sip.message import RequestSpec, build_request
-from .sip.transport import Connection
-from .target import Target
 from .walker import Outcome
 
 if TYPE_CHECKING:
-    from .client import SipClient
+    from .sipclient import SipClient
 
 DialogKey = tuple[str, str, str]  # Call-ID, local tag, remote tag (RFC 3261 §12)
 

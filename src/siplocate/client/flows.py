@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from ..sip.transport import Connection
+from ..target import Target
 from .failover import TargetKey, key
-from .sip.transport import Connection
-from .target import Target
 
 Opener = Callable[[Target], Awaitable[Connection]]
 

@@ -11,14 +11,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .errors import DnsError, NotFound
+from ..errors import DnsError, NotFound
+from ..sip.message import new_call_id, new_tag
+from ..target import Target
 from .failover import Damping, Failback, Steering, TargetKey, key
-from .sip.message import new_call_id, new_tag
-from .target import Target
 from .walker import Attempt, Outcome
 
 if TYPE_CHECKING:
-    from .client import SipClient
+    from .sipclient import SipClient
 
 
 @dataclass

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from .errors import BadInput
-from .target import Target
+from ..errors import BadInput
+from ..target import Target
 
 
 class Policy(StrEnum):

@@ -19,9 +19,8 @@ from enum import StrEnum
 
 from sipmessage import Response
 
-from .errors import OperationFailed
-from .failover import FAILOVER_ON, Failover, Failure, Steering
-from .sip.auth import (
+from ..errors import OperationFailed
+from ..sip.auth import (
     ANY_REALM,
     AuthError,
     digest_credentials,
@@ -29,8 +28,9 @@ from .sip.auth import (
     pick_challenge,
     realm_allowed,
 )
-from .sip.message import RequestSpec, retry_after
-from .target import Target
+from ..sip.message import RequestSpec, retry_after
+from ..target import Target
+from .failover import FAILOVER_ON, Failover, Failure, Steering
 
 #: Longest an INVITE may ring before it is CANCELled (a proxy's Timer C, RFC 3261 §16.6).
 INVITE_RING_LIMIT = 180.0

@@ -24,17 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BadInput, DnsError, NotFound
+from ..errors import BadInput, DnsError, NotFound
+from ..sip.transport import Connection
+from ..target import Target, Transport
 from .failover import Steering
 from .registration import Binding, RegEvent, Registration
-from .sip.transport import Connection
-from .target import Target, Transport
 from .walker import Outcome
 
 if TYPE_CHECKING:
     from sipmessage import Response
 
-    from .client import SipClient
+    from .sipclient import SipClient
 
 Waiter = Callable[..., Awaitable[None]]  # (seconds, *events): sleep until either
 DEFAULT_FLOWS = 2

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 
 from sipmessage import Address, Request, Response
 
-from .dialog import Dialog, header_tag
-from .sip.message import branch_of, cseq_method
-from .sip.server import (
+from ..sip.message import branch_of, cseq_method
+from ..sip.server import (
     AnswerLimits,
     Call,
     Key,
@@ -30,14 +29,15 @@ from .sip.server import (
     decide,
     refusal,
 )
-from .sip.server import Arm as ServerArm
-from .sip.server import Effect as ServerEffect
-from .sip.server import Timer as ServerTimer
-from .sip.transport import Connection
-from .target import Transport
+from ..sip.server import Arm as ServerArm
+from ..sip.server import Effect as ServerEffect
+from ..sip.server import Timer as ServerTimer
+from ..sip.transport import Connection
+from ..target import Transport
+from .dialog import Dialog, header_tag
 
 if TYPE_CHECKING:
-    from .client import SipClient
+    from .sipclient import SipClient
 
 
 @dataclass

@@ -1,0 +1,38 @@
+"""The SIP client side: ``SipClient`` and what walks, keeps and answers requests beside it.
+
+- ``sipclient``: ``SipClient``, configuration plus one method per request kind;
+- ``walker``: the pure request walker (RFC 3263 §4.3 failover across targets);
+- ``failover``: who is down, for how long, and the policies and damping over that;
+- ``flows``: one connection per target, shared by every request;
+- ``registration`` / ``outbound``: staying registered (RFC 3261 §10, RFC 5626 flows);
+- ``dialog`` / ``answering``: dialogs, and requests sent to the client;
+- ``health``: OPTIONS probes that tell the failover state what answers.
+"""
+
+from __future__ import annotations
+
+from .answering import Incoming, InviteHandler
+from .dialog import Dialog
+from .failover import Failback, Policy, Steering
+from .health import HealthMonitor
+from .registration import Binding, RegEvent, Registration
+from .sipclient import INVITE_RING_LIMIT, SipClient, StaticResolution
+from .walker import Attempt, Outcome
+
+__all__ = [
+    "INVITE_RING_LIMIT",
+    "Attempt",
+    "Binding",
+    "Dialog",
+    "Failback",
+    "HealthMonitor",
+    "Incoming",
+    "InviteHandler",
+    "Outcome",
+    "Policy",
+    "RegEvent",
+    "Registration",
+    "SipClient",
+    "StaticResolution",
+    "Steering",
+]
