@@ -1,0 +1,305 @@
+"""The README's examples are a contract: each ``$ siplocate ...`` block is run and its output
+compared with the README's text, and each ```python block compiles and its imports resolve.
+
+The README is the source of truth: examples are parsed from README.md. A block is marked by
+the nearest HTML comment above its opening fence:
+
+- ``<!-- not run: REASON -->``: not run (listed as skipped, with the reason);
+- ``<!-- setup: NAME -->``: run against the real servers of setup NAME (``SETUPS`` below),
+  which says what stands for what in the command (the README's ``127.0.0.1:5300`` is the
+  nameserver the setup started);
+- ``<!-- stderr of the example above -->``: the block is the previous example's stderr.
+
+Unmarked examples run offline (``--zone`` files, ``zone lint``) from the project root, with
+80 columns. A command ending in ``2>&1`` shows stdout and stderr together. Volatile parts
+are normalised on both sides: decimal timings (``3.5 ms``, ``0.0 s``), trailing spaces,
+and under a setup the ports on loopback (chosen at run time) and runs of spaces (column
+widths follow the ports). In the README a ``...`` stands for any text within a line.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+import importlib
+import importlib.util
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_ZONES, start_bind
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+FENCE = re.compile(r"^```(\w*)\s*$")
+MARK = re.compile(r"^<!--\s*(not run|setup|stderr)\b:?\s*(.*?)\s*-->\s*$")
+README_NAMESERVER = "127.0.0.1:5300"
+
+
+@dataclass
+class Block:
+    """One fenced block of the README, with the marker comment above it (if any)."""
+
+    line: int  # 1-based line of the opening fence
+    lang: str
+    text: list[str]
+    mark: str = ""  # "not run", "setup", "stderr" or ""
+    detail: str = ""
+
+
+@dataclass
+class Example:
+    """A ``$ siplocate ...`` command with the stdout (and maybe stderr) the README shows."""
+
+    line: int
+    command: str
+    stdout: list[str]
+    stderr: list[str] | None = None
+    setup: str = ""
+    not_run: str = ""
+
+
+def blocks(text: str) -> list[Block]:
+    """Every fenced block, in order, with the HTML comment on the nearest non-blank line above."""
+    found: list[Block] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        end = next(j for j in range(i + 1, len(lines)) if lines[j].startswith("```"))
+        above = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
+        mark = MARK.match(above.strip())
+        found.append(
+            Block(
+                i + 1,
+                opening.group(1),
+                lines[i + 1 : end],
+                mark.group(1) if mark else "",
+                mark.group(2) if mark else "",
+            )
+        )
+        i = end + 1
+    return found
+
+
+def examples(text: str) -> list[Example]:
+    """The ``$ siplocate`` examples; a ``stderr`` block attaches to the example before it."""
+    found: list[Example] = []
+    for block in blocks(text):
+        if block.mark == "stderr":
+            assert found, f"README line {block.line}: a stderr block follows no example"
+            found[-1].stderr = block.text
+            continue
+        if not block.text or not block.text[0].startswith("$ siplocate "):
+            continue
+        assert not any(t.startswith("$ ") for t in block.text[1:]), (
+            f"README line {block.line}: one command per block"
+        )
+        found.append(
+            Example(
+                block.line,
+                block.text[0][2:],
+                block.text[1:],
+                setup=block.detail if block.mark == "setup" else "",
+                not_run=block.detail if block.mark == "not run" else "",
+            )
+        )
+    return found
+
+
+def normalise(lines: list[str], live: bool) -> list[str]:
+    """Volatile parts out: decimal timings, trailing spaces; live: loopback ports, spacing."""
+    out = []
+    for line in lines:
+        line = re.sub(r"\d+\.\d+(?= ?(?:ms|s)\b)", "N", line.rstrip())
+        if live:
+            line = re.sub(r"\b(127\.0\.0\.\d+):\d+", r"\1:PORT", line)
+            line = re.sub(r" {2,}", "  ", line)
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def matches(shown: str, actual: str) -> bool:
+    """A README line matches the output line; its ``...`` stands for any text."""
+    pattern = ".*".join(re.escape(part) for part in shown.split("..."))
+    return re.fullmatch(pattern, actual) is not None
+
+
+def assert_same(example: Example, shown: list[str], actual: list[str], what: str) -> None:
+    live = bool(example.setup)
+    want, got = normalise(shown, live), normalise(actual, live)
+    ok = len(want) == len(got) and all(matches(w, g) for w, g in zip(want, got, strict=True))
+    diff = difflib.unified_diff(want, got, "README.md", "actual", lineterm="")
+    assert ok, (
+        f"README line {example.line}: the {what} of `{example.command}` drifted "
+        "(normalised; update README.md, or fix the output if it is wrong):\n" + "\n".join(diff)
+    )
+
+
+def run(command: str, stands_for: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the command as a shell would (``2>&1`` merges stderr into stdout), no terminal."""
+    argv = shlex.split(command)
+    merged = argv[-1] == "2>&1"
+    argv = argv[:-1] if merged else argv
+    assert argv[0] == "siplocate"
+    for shown, actual in stands_for.items():
+        argv = [a.replace(shown, actual) for a in argv]
+    env = {**os.environ, "COLUMNS": "80", "LINES": "50", "NO_COLOR": "1", "TERM": "dumb"}
+    return subprocess.run(
+        [sys.executable, "-c", "from siplocate.cli import main; main()", *argv[1:]],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merged else subprocess.PIPE,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+# --- setups: real servers for the examples that need them ------------------------------
+
+
+def _client_test_sip2_down(request: pytest.FixtureRequest) -> dict[str, str]:
+    """client.test in BIND9 (tests/fixtures/kamailio.py): Kamailio sip1 answers, sip2 killed."""
+    cluster = request.getfixturevalue("cluster")
+    cluster.backup.kill()
+    return {README_NAMESERVER: cluster.nameserver}
+
+
+def _example_com_drain_records_disagree(request: pytest.FixtureRequest) -> dict[str, str]:
+    """A BIND9 primary (TSIG updates) serving example.com with sip2 drained and two drain
+    records restoring different priorities (tests/zones/manage/drain-disagree...zone)."""
+    bind = start_bind([TEST_ZONES / "manage" / "drain-disagree.example.com.zone"], tsig=True)
+    request.addfinalizer(bind.stop)
+    return {"192.0.2.53": bind.nameserver, "k.conf": str(bind.key_file)}
+
+
+SETUPS: dict[str, Callable[[pytest.FixtureRequest], dict[str, str]]] = {
+    "client.test, sip2 down": _client_test_sip2_down,
+    "example.com primary, drain records disagree": _example_com_drain_records_disagree,
+}
+
+EXAMPLES = examples(README.read_text(encoding="utf-8"))
+
+
+def _ids(names: list[str]) -> list[str]:
+    """Test ids that survive README edits above them: the name, ``#2``... for repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
+
+
+@pytest.mark.parametrize(
+    "example", EXAMPLES, ids=_ids([" ".join(e.command.split()[1:3]) for e in EXAMPLES])
+)
+def test_readme_example_output(example: Example, request: pytest.FixtureRequest) -> None:
+    if example.not_run:
+        pytest.skip(f"README line {example.line} not run: {example.not_run}")
+    stands_for: dict[str, str] = {}
+    if example.setup:
+        assert example.setup in SETUPS, f"README line {example.line}: no setup {example.setup!r}"
+        stands_for = SETUPS[example.setup](request)
+    result = run(example.command, stands_for)
+    assert "Traceback" not in (result.stderr or "") + result.stdout, result.stderr
+    assert_same(example, example.stdout, result.stdout.splitlines(), "stdout")
+    if example.stderr is not None:
+        assert_same(example, example.stderr, result.stderr.splitlines(), "stderr")
+
+
+def test_readme_has_examples_and_few_are_not_run() -> None:
+    """The parser finds the examples (a README reshuffle must not silently drop them all)."""
+    run_offline = [e for e in EXAMPLES if not e.not_run and not e.setup]
+    not_run = [e for e in EXAMPLES if e.not_run]
+    assert len(run_offline) >= 5, [e.command for e in EXAMPLES]
+    assert len(not_run) <= 3, [e.command for e in not_run]
+
+
+# --- python snippets ---------------------------------------------------------------------
+
+PYTHON = [b for b in blocks(README.read_text(encoding="utf-8")) if b.lang == "python"]
+
+
+def _bound_names(tree: ast.AST) -> set[str]:
+    """Names a snippet binds anywhere (imports, assignments, defs, loop targets, args)."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            bound.add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+    return bound
+
+
+def _imports(tree: ast.AST) -> Iterator[tuple[str, str | None]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from ((a.name, None) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield from ((node.module, a.name) for a in node.names)
+
+
+def _attribute_chains(tree: ast.AST, root: str) -> Iterator[list[str]]:
+    """``siplocate.X.Y`` chains read from the module object ``root``."""
+    for node in ast.walk(tree):
+        chain: list[str] = []
+        cur: ast.expr = node  # type: ignore[assignment]
+        while isinstance(cur, ast.Attribute):
+            chain.insert(0, cur.attr)
+            cur = cur.value
+        if chain and isinstance(cur, ast.Name) and cur.id == root:
+            yield chain
+
+
+@pytest.mark.parametrize("block", PYTHON, ids=_ids([(b.text or ["empty"])[0][:40] for b in PYTHON]))
+def test_readme_python_snippet_compiles_and_imports_resolve(block: Block) -> None:
+    """Compiles (top-level ``await`` allowed, as in a REPL or notebook); every import resolves;
+    every name it uses is bound by it or is a builtin; ``siplocate.X`` names exist."""
+    source = "\n".join(block.text)
+    if block.mark == "not run":
+        pytest.skip(f"README line {block.line} not run: {block.detail}")
+    tree = compile(
+        source,
+        f"README.md:{block.line}",
+        "exec",
+        flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+        dont_inherit=True,
+    )
+    compile(tree, f"README.md:{block.line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    for module, name in _imports(tree):
+        imported = importlib.import_module(module)
+        if name is not None:
+            assert hasattr(imported, name) or importlib.util.find_spec(f"{module}.{name}"), (
+                f"README line {block.line}: {module} has no {name}"
+            )
+    bound = _bound_names(tree) | set(dir(builtins))
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    # A snippet that continues an earlier one says so by using its objects: these are the
+    # objects the earlier snippets of that section made (the client, the resolver).
+    continued = {"client", "resolver"}
+    missing = sorted(used - bound - continued)
+    assert not missing, f"README line {block.line}: names used but never imported: {missing}"
+    for chain in _attribute_chains(tree, "siplocate"):
+        obj: object = importlib.import_module("siplocate")
+        for attr in chain[:1]:
+            assert hasattr(obj, attr), f"README line {block.line}: siplocate has no {attr}"
