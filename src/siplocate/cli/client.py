@@ -779,6 +779,8 @@ def probe(
         return
     domain = inputs.single
     client = client_for(domain)
+    if client.aor.note:  # an IDN: the A-label asked, on stderr as check and resolve say it
+        err_console.print(f";; {client.aor.shown}", markup=False)
     attempts = run(_probe(client, budget))
     if json:
         print_json(_probe_json(client, attempts))

@@ -383,7 +383,7 @@ def dig_argv(group: Any, argv: list[str]) -> list[str]:
             raise BadInput(f"{name}: {flag} {FLAG_MEANINGS[flag]}")
         elif dig and token.startswith("@") and len(token) > 1:
             out += ["--nameserver", token[1:]]
-        elif dig and token == "+short":
+        elif dig and token in ("+short", "--short"):
             if "--short" not in known:
                 raise BadInput(f"{name} has no short form (+short/--short is for resolve)")
             out.append("--short")
