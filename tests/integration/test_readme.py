@@ -20,24 +20,25 @@ widths follow the ports). In the README a ``...`` stands for any text within a l
 from __future__ import annotations
 
 import ast
+import asyncio
 import builtins
 import difflib
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import shlex
 import subprocess
 import sys
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_ZONES, start_bind
+from tests.conftest import ROOT, TEST_ZONES, start_bind
 
-ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\s*$")
 MARK = re.compile(r"^<!--\s*(not run|setup|stderr)\b:?\s*(.*?)\s*-->\s*$")
@@ -188,7 +189,25 @@ def _example_com_drain_records_disagree(request: pytest.FixtureRequest) -> dict[
     return {"192.0.2.53": bind.nameserver, "k.conf": str(bind.key_file)}
 
 
+def _example_com_in_bind(request: pytest.FixtureRequest) -> dict[str, str]:
+    """A BIND9 primary (TSIG updates) serving example.com (tests/zones/manage/), the
+    FreeSWITCH example zone and the ENUM test zone, for the library snippets: the plan is
+    examples/plans/freeswitch.toml."""
+    zone = TEST_ZONES / "manage" / "example.com.zone"
+    served = [zone, ROOT / "examples" / "zones" / "freeswitch.test.zone"]
+    bind = start_bind([*served, TEST_ZONES / "manage" / "enum-e164.arpa.zone"], tsig=True)
+    request.addfinalizer(bind.stop)
+    return {
+        README_NAMESERVER: bind.nameserver,
+        "192.0.2.53": bind.nameserver,
+        "key.conf": str(bind.key_file),
+        "plan.toml": str(ROOT / "examples" / "plans" / "freeswitch.toml"),
+        "example.com.zone": str(zone),
+    }
+
+
 SETUPS: dict[str, Callable[[pytest.FixtureRequest], dict[str, str]]] = {
+    "example.com in BIND9": _example_com_in_bind,
     "client.test, sip2 down": _client_test_sip2_down,
     "example.com primary, drain records disagree": _example_com_drain_records_disagree,
 }
@@ -234,6 +253,7 @@ def test_readme_has_examples_and_few_are_not_run() -> None:
 # --- python snippets ---------------------------------------------------------------------
 
 PYTHON = [b for b in blocks(README.read_text(encoding="utf-8")) if b.lang == "python"]
+RUN_PYTHON = [b for b in PYTHON if b.mark == "setup"]
 
 
 def _bound_names(tree: ast.AST) -> set[str]:
@@ -303,3 +323,22 @@ def test_readme_python_snippet_compiles_and_imports_resolve(block: Block) -> Non
         obj: object = importlib.import_module("siplocate")
         for attr in chain[:1]:
             assert hasattr(obj, attr), f"README line {block.line}: siplocate has no {attr}"
+
+
+@pytest.mark.parametrize("block", RUN_PYTHON, ids=_ids([b.detail for b in RUN_PYTHON]))
+def test_readme_python_snippet_runs(
+    block: Block, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A snippet marked with a setup runs (top-level ``await`` as ``python -m asyncio`` runs
+    it) against that setup's servers, the README's addresses and file names standing for
+    the setup's; it must finish without an exception and print what it prints."""
+    assert block.detail in SETUPS, f"README line {block.line}: no setup {block.detail!r}"
+    source = "\n".join(block.text)
+    for shown, actual in SETUPS[block.detail](request).items():
+        source = source.replace(shown, actual)
+    code = compile(source, f"README.md:{block.line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    result = types.FunctionType(code, {"__name__": "readme"})()
+    if inspect.iscoroutine(result):
+        asyncio.run(result)
+    if "print(" in source:
+        assert capsys.readouterr().out.strip(), f"README line {block.line}: printed nothing"
