@@ -36,7 +36,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+import typer.main
+from typer._click.core import Command  # typer 0.2x vendors click
+from typer._click.exceptions import ClickException
 
+from siplocate.cli import app
+from siplocate.cli.common import dig_argv
 from tests.conftest import ROOT, TEST_ZONES, start_bind
 
 README = ROOT / "README.md"
@@ -342,3 +347,52 @@ def test_readme_python_snippet_runs(
         asyncio.run(result)
     if "print(" in source:
         assert capsys.readouterr().out.strip(), f"README line {block.line}: printed nothing"
+
+
+# --- command lines without output: they must still parse --------------------------------
+
+_README_BLOCKS = blocks(README.read_text(encoding="utf-8"))
+COMMAND_LINES = [
+    (b.line, line.split("  #")[0].split(" > ")[0].strip())
+    for b in _README_BLOCKS
+    if b.lang == "sh"
+    for line in b.text
+    if line.startswith("siplocate ") and "$(" not in line
+]
+SYNOPSES = [b for b in _README_BLOCKS if b.text and re.match(r"siplocate \w+ .*\[--", b.text[0])]
+
+
+def _command(argv: list[str]) -> tuple[Command, str, list[str]]:
+    """The (sub)command an argument list names, its name and the rest of the arguments."""
+    group = typer.main.get_command(app)
+    command: Command = group
+    i = 0
+    while isinstance(getattr(command, "commands", None), dict):  # a group (TyperGroup)
+        commands: dict[str, Command] = getattr(command, "commands")  # noqa: B009
+        assert i < len(argv) and argv[i] in commands, f"no command in {argv}"
+        command = commands[argv[i]]
+        i += 1
+    return command, argv[i - 1], argv[i:]
+
+
+@pytest.mark.parametrize("line", COMMAND_LINES, ids=_ids([c for _, c in COMMAND_LINES]))
+def test_readme_command_line_parses(line: tuple[int, str]) -> None:
+    """Each ``siplocate ...`` line of a ```sh block (shown without output) is read by the
+    command line parser as it stands: its options exist and take the values shown."""
+    at, text = line
+    argv = dig_argv(typer.main.get_command(app), shlex.split(text)[1:])
+    command, name, rest = _command(argv)
+    try:
+        command.make_context(name, rest)
+    except ClickException as exc:
+        pytest.fail(f"README line {at}: `{text}`: {exc.format_message()}")
+
+
+@pytest.mark.parametrize("block", SYNOPSES, ids=[b.text[0].split()[1] for b in SYNOPSES])
+def test_readme_synopsis_names_only_real_options(block: Block) -> None:
+    """A usage synopsis (``siplocate register sip:USER@DOMAIN [--password-file F] ...``)
+    names only options the command has."""
+    command, _, _ = _command(block.text[0].split()[1:2])
+    known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+    named = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", "\n".join(block.text)))
+    assert named <= known, f"README line {block.line}: no such option {sorted(named - known)}"
