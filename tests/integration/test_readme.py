@@ -200,6 +200,13 @@ def _client_test_sip2_down(request: pytest.FixtureRequest) -> dict[str, str]:
     return {README_NAMESERVER: cluster.nameserver}
 
 
+def _client_test_sip1_down(request: pytest.FixtureRequest) -> dict[str, str]:
+    """client.test in BIND9: Kamailio sip1 killed (its port refuses), sip2 answers."""
+    cluster = request.getfixturevalue("cluster")
+    cluster.primary.kill()
+    return {README_NAMESERVER: cluster.nameserver}
+
+
 def _client_test_up(request: pytest.FixtureRequest) -> dict[str, str]:
     """client.test in BIND9 with both Kamailio registrars up; alice's password in alice.pw."""
     from tests.fixtures.kamailio import PASSWORD
@@ -239,6 +246,7 @@ def _example_com_in_bind(request: pytest.FixtureRequest) -> dict[str, str]:
 SETUPS: dict[str, Callable[[pytest.FixtureRequest], dict[str, str]]] = {
     "example.com in BIND9": _example_com_in_bind,
     "client.test, sip2 down": _client_test_sip2_down,
+    "client.test, sip1 down": _client_test_sip1_down,
     "client.test": _client_test_up,
     "example.com primary, drain records disagree": _example_com_drain_records_disagree,
 }
