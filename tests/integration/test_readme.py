@@ -8,7 +8,9 @@ the nearest HTML comment above its opening fence:
 - ``<!-- setup: NAME -->``: run against the real servers of setup NAME (``SETUPS`` below),
   which says what stands for what in the command (the README's ``127.0.0.1:5300`` is the
   nameserver the setup started);
-- ``<!-- stderr of the example above -->``: the block is the previous example's stderr.
+- ``<!-- stderr of the example above -->``: the block is the previous example's stderr;
+- ``<!-- shape of: siplocate ... --json -->`` above a ```json block: the command runs offline
+  and its JSON has the block's keys, in the block's order (values are not compared).
 
 Unmarked examples run offline (``--zone`` files, ``zone lint``) from the project root, with
 80 columns. A command ending in ``2>&1`` shows stdout and stderr together. Volatile parts
@@ -27,6 +29,7 @@ import difflib
 import importlib
 import importlib.util
 import inspect
+import json
 import os
 import re
 import shlex
@@ -47,7 +50,7 @@ from tests.conftest import ROOT, TEST_ZONES, start_bind
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\s*$")
-MARK = re.compile(r"^<!--\s*(not run|setup|stderr)\b:?\s*(.*?)\s*-->\s*$")
+MARK = re.compile(r"^<!--\s*(not run|setup|stderr|shape of)\b:?\s*(.*?)\s*-->\s*$")
 README_NAMESERVER = "127.0.0.1:5300"
 
 
@@ -287,6 +290,36 @@ def test_readme_has_examples_and_few_are_not_run() -> None:
     not_run = [e for e in EXAMPLES if e.not_run]
     assert len(run_offline) >= 5, [e.command for e in EXAMPLES]
     assert len(not_run) <= 3, [e.command for e in not_run]
+
+
+# --- JSON shapes ---------------------------------------------------------------------------
+
+SHAPES = [b for b in blocks(README.read_text(encoding="utf-8")) if b.mark == "shape of"]
+
+
+def _same_shape(shown: object, actual: object, where: str) -> list[str]:
+    """Where the README's JSON and the real JSON differ in keys: objects have the same keys
+    in the same order; each element of a README list has the shape of some real element."""
+    if isinstance(shown, dict):
+        if not isinstance(actual, dict):
+            return [f"{where}: an object in the README, {type(actual).__name__} in the output"]
+        if list(shown) != list(actual):
+            return [f"{where}: keys {list(shown)} in the README, {list(actual)} in the output"]
+        return [p for k in shown for p in _same_shape(shown[k], actual[k], f"{where}.{k}")]
+    if isinstance(shown, list) and isinstance(actual, list):
+        return [
+            f"{where}[{i}]: no element of the output has its shape"
+            for i, item in enumerate(shown)
+            if actual and all(_same_shape(item, a, where) for a in actual)
+        ]
+    return []
+
+
+@pytest.mark.parametrize("block", SHAPES, ids=[b.detail.split()[1] for b in SHAPES])
+def test_readme_json_shape(block: Block) -> None:
+    result = run(block.detail, {})
+    problems = _same_shape(json.loads("\n".join(block.text)), json.loads(result.stdout), "$")
+    assert not problems, f"README line {block.line}: " + "; ".join(problems)
 
 
 # --- python snippets ---------------------------------------------------------------------
