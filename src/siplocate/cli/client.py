@@ -39,7 +39,7 @@ from .resolve import ModeOpt, make_resolver
 # The SIP client (ssl, sipmessage, asyncio) is imported by the commands that use it, so
 # `siplocate --help` and the DNS commands start without it.
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from rich.table import Table
 
@@ -89,12 +89,29 @@ def read_password(path: Path | None) -> str | None:
     return lines[0]
 
 
-def attempt_line(a: Attempt) -> str:
+def _attempt_result(a: Attempt) -> str:
     result = f"{a.status}" if a.status is not None else (a.error or "no answer")
-    if a.status is not None and a.error:
-        result += f" ({a.error})"
+    return result + (f" ({a.error})" if a.status is not None and a.error else "")
+
+
+def attempt_widths(attempts: Sequence[Attempt]) -> tuple[int, int, int]:
+    """Host, address:port and result columns as wide as the longest of ``attempts``, so the
+    usual lines fit 80 columns and a batch stays aligned."""
+    return (
+        max((len(a.target.host) for a in attempts), default=0),
+        max((len(a.target.hostport) for a in attempts), default=0),
+        max((len(_attempt_result(a)) for a in attempts), default=0),
+    )
+
+
+def attempt_line(a: Attempt, widths: tuple[int, int, int] = (28, 22, 28)) -> str:
+    """One try: transport, host, address:port, status or why none, time."""
+    host, hostport, result = widths
     t = a.target
-    return f"  {t.transport.value:<4} {t.host:<28} {t.hostport:<22} {result:<28} {a.ms:7.1f} ms"
+    return (
+        f"  {t.transport.value:<4} {t.host:<{host}}  {t.hostport:<{hostport}}  "
+        f"{_attempt_result(a):<{result}} {a.ms:7.1f} ms"
+    )
 
 
 PasswordFileOpt = Annotated[
@@ -520,8 +537,9 @@ def _once_json(outcome: Outcome) -> dict[str, object]:
 
 
 def _print_attempts(outcome: Outcome) -> None:
+    widths = attempt_widths(outcome.attempts)
     for a in outcome.attempts:
-        console.print(attempt_line(a), markup=False)
+        console.print(attempt_line(a, widths), markup=False)
 
 
 async def _follow(
