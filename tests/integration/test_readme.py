@@ -463,3 +463,17 @@ def test_readme_synopsis_names_only_real_options(block: Block) -> None:
     known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
     named = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", "\n".join(block.text)))
     assert named <= known, f"README line {block.line}: no such option {sorted(named - known)}"
+
+
+def test_readme_rule_table_is_the_rule_table() -> None:
+    """The README's table of lint rules lists every rule of ``siplocate.zone.rules.RULES``
+    (as ``zone lint --list-rules --json`` prints it) once, with its severity."""
+    table = re.findall(
+        r"^\| `([a-z0-9-]+)` \| (error|warning|info) \|", README.read_text(encoding="utf-8"), re.M
+    )
+    result = run("siplocate zone lint --list-rules --json", {})
+    rules = [(r["code"], r["severity"]) for r in json.loads(result.stdout)]
+    diff = difflib.unified_diff(
+        sorted(" ".join(r) for r in table), sorted(" ".join(r) for r in rules), "README", "RULES"
+    )
+    assert sorted(table) == sorted(rules), "\n".join(diff)
