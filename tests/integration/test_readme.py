@@ -1,5 +1,8 @@
 """The README's examples are a contract: each ``$ siplocate ...`` block is run and its output
-compared with the README's text, and each ```python block compiles and its imports resolve.
+compared with the README's text; each ```python block compiles, its imports resolve, and
+those marked with a setup run; the ``siplocate`` lines of ```sh blocks and the usage
+synopses go through the real option parser; marked ```json blocks have the real keys; the
+lint rule table is ``RULES``.
 
 The README is the source of truth: examples are parsed from README.md. A block is marked by
 the nearest HTML comment above its opening fence:
@@ -49,6 +52,7 @@ from siplocate.cli import app
 from siplocate.cli.common import dig_argv
 from tests.conftest import ROOT, TEST_ZONES, start_bind
 
+pytestmark = pytest.mark.integration
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\s*$")
 MARK = re.compile(r"^<!--\s*(not run|setup|stderr|shape of)\b:?\s*(.*?)\s*-->\s*$")
@@ -62,7 +66,7 @@ class Block:
     line: int  # 1-based line of the opening fence
     lang: str
     text: list[str]
-    mark: str = ""  # "not run", "setup", "stderr" or ""
+    mark: str = ""  # "not run", "setup", "stderr", "shape of" or ""
     detail: str = ""
 
 
@@ -389,8 +393,8 @@ def test_readme_python_snippet_compiles_and_imports_resolve(block: Block) -> Non
     bound = _bound_names(tree) | set(dir(builtins))
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
     # A snippet that continues an earlier one says so by using its objects: these are the
-    # objects the earlier snippets of that section made (the client, the resolver).
-    continued = {"client", "resolver"}
+    # objects the earlier snippets of that section made (the client of "From Python").
+    continued = {"client"}
     missing = sorted(used - bound - continued)
     assert not missing, f"README line {block.line}: names used but never imported: {missing}"
     for chain in _attribute_chains(tree, "siplocate"):
