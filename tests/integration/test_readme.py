@@ -12,8 +12,9 @@ the nearest HTML comment above its opening fence:
   which says what stands for what in the command (the README's ``127.0.0.1:5300`` is the
   nameserver the setup started);
 - ``<!-- stderr of the example above -->``: the block is the previous example's stderr;
-- ``<!-- shape of: siplocate ... --json -->`` above a ```json block: the command runs offline
-  and its JSON has the block's keys, in the block's order (values are not compared).
+- ``<!-- shape of: siplocate ... --json -->`` above a ```json block: the command runs
+  (offline, or against ``; setup: NAME``) and its JSON has the block's keys, in the
+  block's order (values are not compared).
 
 Unmarked examples run offline (``--zone`` files, ``zone lint``) from the project root, with
 80 columns. A command ending in ``2>&1`` shows stdout and stderr together. Volatile parts
@@ -322,8 +323,13 @@ def _same_shape(shown: object, actual: object, where: str) -> list[str]:
 
 
 @pytest.mark.parametrize("block", SHAPES, ids=[b.detail.split()[1] for b in SHAPES])
-def test_readme_json_shape(block: Block) -> None:
-    result = run(block.detail, {})
+def test_readme_json_shape(block: Block, request: pytest.FixtureRequest) -> None:
+    command, _, setup = block.detail.partition("; setup: ")
+    stands_for: dict[str, str] = {}
+    if setup:
+        assert setup in SETUPS, f"README line {block.line}: no setup {setup!r}"
+        stands_for = SETUPS[setup](request)
+    result = run(command, stands_for)
     problems = _same_shape(json.loads("\n".join(block.text)), json.loads(result.stdout), "$")
     assert not problems, f"README line {block.line}: " + "; ".join(problems)
 
