@@ -489,3 +489,17 @@ def test_readme_rule_table_is_the_rule_table() -> None:
         sorted(" ".join(r) for r in table), sorted(" ".join(r) for r in rules), "README", "RULES"
     )
     assert sorted(table) == sorted(rules), "\n".join(diff)
+
+
+def test_the_matcher_elides_only_what_it_is_told() -> None:
+    """``...`` elides within a line or whole lines, nothing else; normalising keeps what is
+    not volatile (a wrong count or a wrong word still fails)."""
+    out = ["a 1", "b", "c 12.5 ms", "d"]
+    assert matches(["a 1", "...", "d"], out)
+    assert matches(normalise(["a ...", "b", "c 3.0 ms", "d"], False), normalise(out, False))
+    assert not matches(["a 1", "b", "d"], out)  # a dropped line is drift
+    assert not matches(["a 2", "...", "d"], out)
+    assert matches(["a 1", "..."], out)  # the tail elided
+    assert normalise(["valid 300 s in 3.5 ms  "], live=False) == ["valid N s in N ms"]
+    assert normalise(["udp 127.0.0.2:58922  200"], live=True) == ["udp 127.0.0.2:PORT  200"]
+    assert normalise(["udp 192.0.2.1:5060"], live=True) == ["udp 192.0.2.1:5060"]
