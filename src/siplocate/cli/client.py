@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from ..client import Attempt, Outcome, RegEvent, SipClient
     from ..client.failover import Damping, Failback
+    from ..client.shared_health import HealthEvent
     from ..resolver import Resolver
     from ..sip.transport import Connection
 
@@ -361,6 +362,16 @@ def register(
             "(default: $XDG_STATE_HOME/siplocate/instance-id, made on first use).",
         ),
     ] = None,
+    health: Annotated[
+        str | None,
+        typer.Option(
+            "--health",
+            metavar="redis://HOST:PORT/DB",
+            help="With --follow: take server health from a `watch --publish` prober through "
+            "Redis instead of probing; probe alone (every --probe-interval, default 1s) while "
+            "Redis is away.",
+        ),
+    ] = None,
     t1: T1Opt = "500ms",
     ca_file: CaFileOpt = None,
     nameserver: NameserverOpt = None,
@@ -387,6 +398,8 @@ def register(
 
       siplocate register sip:alice@example.com --transports tcp --follow --outbound --flows 2
 
+      siplocate register sip:alice@example.com --follow --health redis://127.0.0.1:6379/0
+
     Exit codes: 0 registered (or --follow ended by SIGINT/SIGTERM), 1 not registered, 2 bad input.
     """
     if once and follow:
@@ -400,6 +413,8 @@ def register(
         raise BadInput("--outbound needs --follow (flows are kept alive while it runs)")
     if outbound and interval is not None:
         raise BadInput("--outbound keeps each flow alive itself: drop --probe-interval")
+    if health is not None:
+        _check_health(health, follow and not outbound)
     if not 1 <= flows <= 16:
         raise BadInput(f"--flows must be between 1 and 16, not {flows}")
     from ..client.failover import Failback
@@ -437,7 +452,7 @@ def register(
         instance = load_instance(instance_file)  # a bad file is bad input, before any traffic
         code = run(_follow_outbound(client, expires, flows, instance, json))
     elif follow:
-        code = run(_follow(client, expires, interval, back, json, damping))
+        code = run(_follow(client, expires, interval, back, json, damping, health))
     else:
         code = run(_once(client, expires, json))
     raise typer.Exit(code)
@@ -531,11 +546,13 @@ async def _follow(
     failback: Failback,
     json: bool,
     damping: Damping | None = None,
+    health: str | None = None,
 ) -> int:
     import asyncio
 
     from ..client import Registration
     from ..client.health import HealthMonitor
+    from ..client.shared_health import RedisHealth
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -552,8 +569,15 @@ async def _follow(
         retry_interval=retry,
         damping=damping,
     )
-    monitor = HealthMonitor(client, interval=interval) if interval else None
+    shared = None
+    if health is not None:
+        shared = RedisHealth(
+            health, fallback_interval=interval or 1.0, on_event=_health_shower(json)
+        )
+    monitor = HealthMonitor(client, interval=interval) if interval and not shared else None
     async with client:
+        if shared is not None:  # the shared verdicts first, then the first REGISTER
+            await shared.attach(client).ready(3.0)
         if monitor is not None:
             with contextlib.suppress(OperationFailed):
                 await monitor.probe_all()
@@ -563,9 +587,37 @@ async def _follow(
         finally:
             if monitor is not None:
                 await monitor.stop()
+            if shared is not None:
+                await shared.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     return 0
+
+
+def _check_health(url: str, allowed: bool) -> None:
+    """--health: a redis URL, redis-py installed, and --follow without --outbound."""
+    from ..shared_health import redis_module, redis_url
+
+    if not allowed:
+        raise BadInput("--health needs --follow (and no --outbound)")
+    redis_url(url, "--health")
+    redis_module()
+
+
+def _health_shower(json: bool) -> Callable[[HealthEvent], None]:
+    """How ``register --follow --health`` tells of following Redis or probing alone."""
+
+    def show(event: HealthEvent) -> None:
+        if json:
+            sys.stdout.write(jsonlib.dumps(event.as_dict()) + "\n")
+            sys.stdout.flush()
+            return
+        when = time.strftime("%H:%M:%S", time.localtime(event.at))
+        console.print(f"{when} health-{event.event:<4} {event.url}", markup=False)
+        if event.detail:
+            err_console.print(f"siplocate: {event.detail}", markup=False)
+
+    return show
 
 
 def _shower(json: bool) -> Callable[[RegEvent], None]:

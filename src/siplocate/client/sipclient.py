@@ -79,6 +79,7 @@ from .walker import Timer as WalkTimer
 
 if TYPE_CHECKING:
     from .outbound import FlowId, Outbound
+    from .shared_health import RedisHealth
 
 __all__ = ["INVITE_RING_LIMIT", "SipClient", "StaticLocator", "StaticResolution"]
 
@@ -415,6 +416,7 @@ class SipClient:
         connected_udp: bool = True,
         answering: AnswerLimits | None = None,
         realms: Sequence[str] | None = None,
+        health: RedisHealth | None = None,
     ) -> None:
         self.aor = SipTarget.parse(aor)
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
@@ -482,6 +484,8 @@ class SipClient:
         self.outbound: Outbound | None = None
         # Sees every SIP message each flow opened from now on sends or receives (``-v``).
         self.on_wire: WireTap | None = None
+        if health is not None:  # shared health (client/shared_health.py) feeds the down-memory
+            health.attach(self)
 
     # -- what the client knows about targets -------------------------------------------------
 
