@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from siplocate.client import RedisHealth, SipClient
+from siplocate.client.shared_health import _Follower
 from siplocate.clock import ManualClock
 from siplocate.errors import BadInput
 from siplocate.shared_health import (
@@ -145,3 +147,45 @@ async def test_reconnect_waits_out_the_backoff_on_the_injected_clock() -> None:
     assert tries[:7] == [0.0, 1.0, 3.0, 7.0, 8.0, 10.0, 14.0]
     assert lost[:2] == ["down 1", "down 2"]
     assert len(lost) == len(tries)
+
+
+def _client_and_health() -> tuple[SipClient, RedisHealth, list[tuple[str, bool]]]:
+    client = SipClient("sip:a@example.test", static=["192.0.2.1", "192.0.2.2"], transports="udp")
+    health = RedisHealth("redis://127.0.0.1:1/0", clock=ManualClock(1000.0))
+    told: list[tuple[str, bool]] = []
+    client.listeners.append(lambda t, up: told.append((t.address, up)))
+    health.followers.append(_Follower(client))
+    return client, health, told
+
+
+def test_follower_skips_down_until_expiry_and_tells_once() -> None:
+    from siplocate.target import Target, Transport
+
+    client, health, told = _client_and_health()
+    t = Target(Transport.UDP, "192.0.2.1", 5060, "192.0.2.1")
+    k = ("udp", "192.0.2.1", 5060)
+    assert health.apply(k, Entry(False, 990.0, 1010.0, None, "p"))
+    assert client.failover.memory.until[k] == 1010.0
+    health.apply(k, Entry(False, 990.0, 1020.0, None, "p"))
+    assert client.failover.memory.until[k] == 1020.0
+    assert told == [("192.0.2.1", False)]  # the refresh extended it silently
+    health.apply(k, Entry(True, 1001.0, 1030.0, 1.5, "p"))
+    assert not client.failover.is_down(t, 1001.0)
+    assert told[-1] == ("192.0.2.1", True)
+    # Past expires: ignored, counted.
+    assert not health.apply(k, Entry(False, 900.0, 999.0, None, "p"))
+    assert health.ignored == 1
+
+
+def test_follower_keeps_the_clients_own_failure() -> None:
+    import time
+
+    from siplocate.target import Target, Transport
+
+    client, health, told = _client_and_health()
+    t = Target(Transport.UDP, "192.0.2.2", 5060, "192.0.2.2")
+    client.mark(t, False)  # a request of its own timed out
+    health.apply(("udp", "192.0.2.2", 5060), Entry(True, 990.0, 1030.0, 2.0, "p"))
+    assert client.is_down(t)
+    assert client.failover.memory.until[("udp", "192.0.2.2", 5060)] > time.time()
+    assert told == [("192.0.2.2", False)]
