@@ -160,7 +160,7 @@ class Backoff:
     def __init__(
         self,
         initial: float = 0.5,
-        cap: float = 30.0,
+        cap: float = 10.0,
         rng: Callable[[], float] = random.random,
     ) -> None:
         if not 0 < initial <= cap:
