@@ -222,3 +222,52 @@ async def test_redis_killed_and_restarted_falls_back_then_rejoins(
         finally:
             await health.stop()
     assert events == ["shared", "fallback", "shared"]
+
+
+def test_probe_reports_the_fleets_verdict_instead_of_probing(
+    cluster: Cluster, redis_server: RedisServer
+) -> None:
+    import redis
+    from typer.testing import CliRunner
+
+    from siplocate.cli import app
+
+    now = time.time()
+    field = encode_field(("udp", *cluster.addresses[0]))
+    conn = redis.Redis(port=redis_server.port, socket_timeout=2)
+    try:
+        conn.hset(HASH, field, Entry(False, now - 5, now + 60, None, "prober-1").encode())
+    finally:
+        conn.close()
+    cluster.primary.kill()  # the fleet's word is taken: no OPTIONS goes there to find out
+    args = ["probe", "client.test", "-n", cluster.nameserver, "-t", "udp", "--timeout", "300ms",
+            "--json", "--health"]  # fmt: skip
+    result = CliRunner().invoke(app, [*args, redis_server.url])
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["targets"]
+    assert [(r["address"], r["status"], r["error"]) for r in rows] == [
+        ("127.0.0.2", None, "shared: down (by prober-1)"),
+        ("127.0.0.3", 200, None),
+    ]
+    assert rows[0]["shared"]["up"] is False and rows[1]["shared"] is None
+    redis_server.kill()  # Redis away: said once, every target probed
+    result = CliRunner().invoke(app, [*args, redis_server.url])
+    assert "probing every target" in result.stderr and "Traceback" not in result.stderr
+    rows = json.loads(result.stdout)["targets"]
+    assert [(r["address"], r["status"]) for r in rows] == [("127.0.0.2", None), ("127.0.0.3", 200)]
+    assert rows[0]["error"] is not None and not rows[0]["error"].startswith("shared")
+
+
+def test_bad_health_urls_are_bad_input(cluster: Cluster) -> None:
+    from typer.testing import CliRunner
+
+    from siplocate.cli import app
+
+    for args in (
+        ["probe", "client.test", "-n", cluster.nameserver, "--health", "http://x"],
+        ["register", cluster.aor, "--health", "redis://127.0.0.1:1/0"],  # needs --follow
+        ["watch", "client.test", "--publish", "127.0.0.1:6379"],
+    ):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

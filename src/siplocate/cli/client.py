@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from ..client import Attempt, Outcome, RegEvent, SipClient
     from ..client.failover import Damping, Failback
-    from ..client.shared_health import HealthEvent
+    from ..client.shared_health import HealthEvent, SharedView
     from ..resolver import Resolver
     from ..sip.transport import Connection
 
@@ -791,6 +791,15 @@ def probe(
             "3 UNKNOWN (DNS failure, bad input).",
         ),
     ] = False,
+    health: Annotated[
+        str | None,
+        typer.Option(
+            "--health",
+            metavar="redis://HOST:PORT/DB",
+            help="Report what a `watch --publish` prober says of each target it covers "
+            "instead of probing it; the others are probed (all when Redis is away).",
+        ),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """OPTIONS to every target of DOMAIN, in parallel: who answers, and how fast.
@@ -809,8 +818,9 @@ def probe(
     options = (timeout, t1, ca_file, nameserver, port, zone, transports, verbose)
     if plugin:
         try:
-            if json:
-                raise BadInput("--plugin and --json exclude each other")
+            if json or health is not None:
+                other = "--json" if json else "--health"
+                raise BadInput(f"--plugin and {other} exclude each other")
             inputs = bulk.Inputs(domains, file)
             if inputs.single is None:
                 raise BadInput("--plugin checks one domain")
@@ -824,19 +834,20 @@ def probe(
         raise typer.Exit(code)
     client_for, budget, resolver = _probe_clients(*options)
     inputs = bulk.Inputs(domains, file)
+    shared = _shared_view(health) if health is not None else None
     if inputs.single is None:
-        one = functools.partial(_probe_one, client_for, budget)
+        one = functools.partial(_probe_one, client_for, budget, shared)
         form = "json" if json else "text"
         bulk.run_all(inputs, one, concurrency=concurrency, form=form, cleanup=resolver.close)
         return
     domain = inputs.single
     client = client_for(domain)
-    attempts = run(_probe(client, budget))
+    attempts = run(_probe(client, budget, shared))
     if json:
-        print_json(_probe_json(client, attempts))
+        print_json(_probe_json(client, attempts, shared))
     else:
         console.print(_probe_table(attempts))
-    if not any(a.status is not None for a in attempts):
+    if not _any_up(attempts, shared):
         raise OperationFailed(f"no target of {domain} answered OPTIONS")
 
 
@@ -896,20 +907,44 @@ def plugin_status(attempts: list[Attempt]) -> tuple[int, str]:
 
 
 async def _probe_one(
-    client_for: Callable[[str], SipClient], budget: float, domain: str
+    client_for: Callable[[str], SipClient],
+    budget: float,
+    shared: SharedView | None,
+    domain: str,
 ) -> bulk.Outcome:
     """One input of a many-input probe (failed when no target answered)."""
     client = client_for(domain)
-    attempts = await _probe(client, budget)
+    attempts = await _probe(client, budget, shared)
     failure = None
-    if not any(a.status is not None for a in attempts):
+    if not _any_up(attempts, shared):
         failure = OperationFailed(f"no target of {domain} answered OPTIONS")
     show = functools.partial(console.print, _probe_table(attempts))
-    return bulk.Outcome(_probe_json(client, attempts), show=show, failure=failure)
+    return bulk.Outcome(_probe_json(client, attempts, shared), show=show, failure=failure)
 
 
-def _probe_json(client: SipClient, attempts: list[Attempt]) -> dict[str, object]:
-    return {"domain": str(client.aor), "targets": [a.as_dict() for a in attempts]}
+def _shared_view(url: str) -> SharedView:
+    """probe --health: the fleet's verdicts, or none (every target probed) without Redis."""
+    from ..client.shared_health import SharedView
+    from ..shared_health import redis_module, redis_url
+
+    redis_url(url, "--health")
+    redis_module()
+    try:
+        return run(SharedView.read(url))
+    except Exception as exc:  # Redis away: say so once, probe everything
+        err_console.print(f"siplocate: --health {url}: {exc}; probing every target", markup=False)
+        return SharedView({}, 0.0)
+
+
+def _any_up(attempts: list[Attempt], shared: SharedView | None) -> bool:
+    return any(a.status is not None or (shared is not None and shared.up(a)) for a in attempts)
+
+
+def _probe_json(
+    client: SipClient, attempts: list[Attempt], shared: SharedView | None = None
+) -> dict[str, object]:
+    rows = [shared.as_dict(a) if shared is not None else a.as_dict() for a in attempts]
+    return {"domain": str(client.aor), "targets": rows}
 
 
 def _probe_table(attempts: list[Attempt]) -> Table:
@@ -928,9 +963,16 @@ def _probe_table(attempts: list[Attempt]) -> Table:
     return table
 
 
-async def _probe(client: SipClient, budget: float) -> list[Attempt]:
+async def _probe(
+    client: SipClient, budget: float, shared: SharedView | None = None
+) -> list[Attempt]:
     import asyncio
 
     async with client:
         targets, _ = await client.targets()
-        return list(await asyncio.gather(*(client.probe(t, budget) for t in targets)))
+        if shared is None:
+            return list(await asyncio.gather(*(client.probe(t, budget) for t in targets)))
+        own = [t for t in targets if not shared.covers(t)]
+        answers = dict(zip(own, await asyncio.gather(*(client.probe(t, budget) for t in own)),
+                           strict=True))  # fmt: skip
+        return [answers[t] if t in answers else shared.attempt(t) for t in targets]

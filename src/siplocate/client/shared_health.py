@@ -35,6 +35,7 @@ from ..target import Target, Transport
 from .failover import Failure, key
 from .health import HealthMonitor
 from .sipclient import SipClient
+from .walker import Attempt
 
 #: Seconds without a message before the link is checked with a PING.
 QUIET = 5.0
@@ -224,3 +225,44 @@ class RedisHealth:
         self.events.append(ev)
         if self.on_event is not None:
             self.on_event(ev)
+
+
+class SharedView:
+    """``probe --health``: the fleet's fresh verdicts, read once; a target they cover is
+    reported from them instead of being probed (its ``Attempt.error`` says so)."""
+
+    def __init__(self, entries: dict[TargetKey, Entry], now: float) -> None:
+        self.entries = {k: e for k, e in entries.items() if e.fresh(now)}
+
+    @classmethod
+    async def read(cls, url: str, clock: Clock | None = None) -> SharedView:
+        """One read of the hash (entries not of the contract are skipped)."""
+        conn: Any = redis_module().from_url(
+            redis_url(url, "--health"), socket_connect_timeout=2.0, socket_timeout=2.0
+        )
+        try:
+            stored = await conn.hgetall(HASH)
+        finally:
+            await conn.aclose()
+        entries: dict[TargetKey, Entry] = {}
+        for field_, value in stored.items():
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                entries[decode_field(field_.decode())] = Entry.decode(value)
+        return cls(entries, (clock or SYSTEM_CLOCK).wall())
+
+    def covers(self, target: Target) -> bool:
+        return key(target) in self.entries
+
+    def attempt(self, target: Target) -> Attempt:
+        """The fleet's verdict on ``target`` in probe's row shape (no OPTIONS sent)."""
+        e = self.entries[key(target)]
+        return Attempt(target, None, f"shared: {'up' if e.up else 'down'} (by {e.by})",
+                       e.rtt_ms or 0.0)  # fmt: skip
+
+    def up(self, attempt: Attempt) -> bool:
+        entry = self.entries.get(key(attempt.target))
+        return entry is not None and entry.up
+
+    def as_dict(self, attempt: Attempt) -> dict[str, object]:
+        entry = self.entries.get(key(attempt.target))
+        return {**attempt.as_dict(), "shared": None if entry is None else entry.as_dict()}
