@@ -189,3 +189,34 @@ def test_follower_keeps_the_clients_own_failure() -> None:
     assert client.is_down(t)
     assert client.failover.memory.until[("udp", "192.0.2.2", 5060)] > time.time()
     assert told == [("192.0.2.2", False)]
+
+
+def test_publisher_sends_changes_keeps_the_newest_and_counts_what_waits() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from siplocate.target import Target, Transport
+    from siplocate.watch.model import TargetHealth
+    from siplocate.watch.publish import Publisher, entry_ttl
+
+    registry = CollectorRegistry()
+    pub = Publisher("redis://127.0.0.1:1/0", ttl=entry_ttl(1.0, 0.5), by="p", registry=registry)
+    assert pub.ttl == 3.5
+    h = TargetHealth(Target(Transport.UDP, "sip1", 5060, "2001:db8::1"))
+    pub.saw(h)  # never probed yet: nothing to say
+    assert pub.current == {}
+    h.record(100.0, True, 200, None, 0.002)
+    pub.saw(h)
+    field = "udp:[2001:db8::1]:5060"
+    assert pub.dirty == {field} and pub.current[field].up and pub.current[field].rtt_ms == 2.0
+    h.record(101.0, True, 200, None, 0.003)
+    pub.dirty.clear()
+    pub.saw(h)  # same verdict: goes with the next refresh, not now
+    assert pub.dirty == set() and pub.current[field].rtt_ms == 3.0
+    h.record(102.0, False, None, "timeout", 0.5)
+    pub.saw(h)
+    h.record(103.0, True, 200, None, 0.001)
+    pub.saw(h)
+    # Redis away all along: only the newest verdict is kept; 3 changes counted as not sent.
+    assert len(pub.current) == 1 and pub.current[field].up and pub.current[field].since == 103.0
+    assert pub.dropped == 3
+    assert registry.get_sample_value("siplocate_publish_dropped_total") == 3

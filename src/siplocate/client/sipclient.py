@@ -79,9 +79,14 @@ from .walker import Timer as WalkTimer
 
 if TYPE_CHECKING:
     from .outbound import FlowId, Outbound
-    from .shared_health import RedisHealth
 
 __all__ = ["INVITE_RING_LIMIT", "SipClient", "StaticLocator", "StaticResolution"]
+
+
+class HealthSource(Protocol):
+    """Feeds a client's down-memory from elsewhere (``shared_health.RedisHealth``)."""
+
+    def attach(self, client: SipClient) -> object: ...
 
 
 class ResolutionLike(Protocol):
@@ -416,7 +421,7 @@ class SipClient:
         connected_udp: bool = True,
         answering: AnswerLimits | None = None,
         realms: Sequence[str] | None = None,
-        health: RedisHealth | None = None,
+        health: HealthSource | None = None,
     ) -> None:
         self.aor = SipTarget.parse(aor)
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain

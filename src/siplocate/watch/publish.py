@@ -17,6 +17,8 @@ import socket
 import sys
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
 from ..clock import SYSTEM_CLOCK, Clock
 from ..shared_health import (
     CHANNEL,
@@ -62,6 +64,7 @@ class Publisher:
         by: str | None = None,
         clock: Clock | None = None,
         backoff: Backoff | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         if ttl <= 0:
             raise ValueError("the entry lifetime must be positive")
@@ -78,6 +81,7 @@ class Publisher:
         self.dropped = 0  # changes made while Redis was away (the newest is sent on reconnect)
         self._wake = asyncio.Event()
         self._refresh_at = 0.0
+        self._metrics = _PublishMetrics(registry) if registry is not None else None
         self._task: asyncio.Task[None] | None = None
 
     # -- what the watcher tells ------------------------------------------------------------
@@ -96,6 +100,8 @@ class Publisher:
             return
         if not self.connected:
             self.dropped += 1
+            if self._metrics is not None:
+                self._metrics.dropped.inc()
         self.dirty.add(field)
         self._wake.set()
 
@@ -122,13 +128,18 @@ class Publisher:
                 file=sys.stderr,
                 flush=True,
             )
-        self.connected = False
+        self._set_connected(False)
+
+    def _set_connected(self, up: bool) -> None:
+        self.connected = up
+        if self._metrics is not None:
+            self._metrics.connected.set(1 if up else 0)
 
     async def _session(self) -> None:
         conn: Any = self._redis.from_url(self.url, socket_connect_timeout=2.0, socket_timeout=2.0)
         try:
             await conn.ping()
-            self.connected = True
+            self._set_connected(True)
             self.backoff.reset()
             self.dirty = set(self.current)  # entries may have expired meanwhile: all again
             while True:
@@ -170,5 +181,26 @@ class Publisher:
         await pipe.execute()
         self.dirty.difference_update(fields)
         self.written += len(fields)
+        if self._metrics is not None:
+            self._metrics.written.inc(len(fields))
         if len(fields) == len(self.current):  # a full write: the next one is due in ttl/3
             self._refresh_at = now + self.ttl / 3
+
+
+class _PublishMetrics:
+    """What ``/metrics`` shows of ``--publish``."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.written = Counter(
+            "siplocate_publish_written_total",
+            "Health entries written to Redis (changes and refreshes).",
+            registry=r,
+        )
+        self.dropped = Counter(
+            "siplocate_publish_dropped_total",
+            "Health changes made while Redis was unreachable (the newest is sent on reconnect).",
+            registry=r,
+        )
+        self.connected = Gauge(
+            "siplocate_publish_connected", "1 while Redis takes the health entries.", registry=r
+        )

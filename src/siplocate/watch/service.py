@@ -92,6 +92,10 @@ def _publisher(cfg: WatchConfig, watcher: Watcher) -> Publisher | None:
     """``--publish``: every probe verdict also goes to the shared health in Redis."""
     if not cfg.publish:
         return None
-    publisher = Publisher(cfg.publish, ttl=entry_ttl(watcher.interval, watcher.timeout))
+    publisher = Publisher(
+        cfg.publish,
+        ttl=entry_ttl(watcher.interval, watcher.timeout),
+        registry=watcher.metrics.registry,
+    )
     watcher.on_probed.append(publisher.saw)
     return publisher.start()
