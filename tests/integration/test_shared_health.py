@@ -217,12 +217,16 @@ async def test_redis_killed_and_restarted_falls_back_then_rejoins(
             redis_server.start()
             await eventually(lambda: events[-1] == "shared", 10.0, "rejoined")
             assert follower.monitor is None and health.shared
-            # Following the channel again: a prober's word reaches the client.
+            # Following the channel again: a prober's word reaches the client, both ways.
             field = encode_field(("udp", *cluster.addresses[1]))
             now = time.time()
             await publish(redis_server, field, Entry(False, now, now + 30, None, "p"))
             backup = next(t for t in targets if t.address == cluster.addresses[1][0])
             await eventually(lambda: client.is_down(backup), 3.0, "message after rejoin")
+            # What probing alone saw down is the shared state's to lift now.
+            field = encode_field(("udp", *cluster.addresses[0]))
+            await publish(redis_server, field, Entry(True, now, now + 30, 1.0, "p"))
+            await eventually(lambda: not client.is_down(primary), 3.0, "up after rejoin")
         finally:
             await health.stop()
     assert events == ["shared", "fallback", "shared"]

@@ -63,6 +63,21 @@ class _Follower:
     downed: dict[TargetKey, float] = field(default_factory=dict)
     monitor: HealthMonitor | None = None
 
+    async def rejoin(self, now: float) -> None:
+        """Stop probing alone; what that probing saw down is now the shared state's to lift
+        (an up report clears it), and runs out after the client's down time otherwise."""
+        if self.monitor is None:
+            return
+        await self.monitor.stop()
+        for k, up in self.monitor.state.items():
+            if not up and k not in self.downed:
+                until = now + self.client.failover.down_for
+                t = self.target(k)
+                self.client.failover.observed_up(t)  # drop the monitor's "until seen up"
+                self.client.failover.failed(t, now, Failure.TIMEOUT, until=until)
+                self.downed[k] = until
+        self.monitor = None
+
     def target(self, k: TargetKey) -> Target:
         known = next((t for t in self.client.last_targets if key(t) == k), None)
         return known or Target(Transport(k[0]), k[1], k[2], k[1])
@@ -200,9 +215,7 @@ class RedisHealth:
             self._fallback = False
             self._say("shared")
         for follower in self.followers:
-            if follower.monitor is not None:
-                await follower.monitor.stop()
-                follower.monitor = None
+            await follower.rejoin(self.clock.wall())
 
     def _lost(self, exc: Exception) -> None:
         self.shared = False

@@ -81,6 +81,7 @@ class Publisher:
         self.dropped = 0  # changes made while Redis was away (the newest is sent on reconnect)
         self._wake = asyncio.Event()
         self._refresh_at = 0.0
+        self._warned = False
         self._metrics = _PublishMetrics(registry) if registry is not None else None
         self._task: asyncio.Task[None] | None = None
 
@@ -121,13 +122,14 @@ class Publisher:
             self._task = None
 
     def _lost(self, exc: Exception) -> None:
-        if self.connected or self.written == 0:
+        if not self._warned:
             print(
                 f"siplocate watch: --publish {self.url}: {type(exc).__name__}: {exc}; "
                 "retrying (changes meanwhile are counted, the newest sent on reconnect)",
                 file=sys.stderr,
                 flush=True,
             )
+            self._warned = True  # once per outage
         self._set_connected(False)
 
     def _set_connected(self, up: bool) -> None:
@@ -140,6 +142,7 @@ class Publisher:
         try:
             await conn.ping()
             self._set_connected(True)
+            self._warned = False
             self.backoff.reset()
             self.dirty = set(self.current)  # entries may have expired meanwhile: all again
             while True:
