@@ -150,7 +150,8 @@ class RedisHealth:
 
     async def ready(self, timeout: float) -> bool:
         """Wait (at most ``timeout``) until the hash was read or the fallback began; True
-        when following Redis."""
+        when following Redis. Starts following when nothing did yet."""
+        self.start()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._decided.wait(), timeout)
         return self.shared
