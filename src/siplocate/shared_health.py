@@ -20,12 +20,13 @@ from types import ModuleType
 
 from .clock import Clock
 from .errors import BadInput
+from .target import Transport
 
 HASH = "siplocate:health"
 CHANNEL = "siplocate:health"
 #: Longest field or value read from Redis; longer ones are not ours and are ignored.
 MAX_TEXT = 1024
-TRANSPORTS = ("udp", "tcp", "tls", "sctp", "ws", "wss")
+TRANSPORTS = frozenset(t.value for t in Transport)  # as the client keys them (failover.key)
 
 TargetKey = tuple[str, str, int]
 

@@ -39,6 +39,8 @@ from .walker import Attempt
 
 #: Seconds without a message before the link is checked with a PING.
 QUIET = 5.0
+#: Shared "down" marks remembered per client before the lapsed ones are forgotten.
+MAX_DOWNED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ class _Follower:
             else:
                 self.client.mark(t, False, until=entry.expires)
             self.downed[k] = entry.expires
+            if len(self.downed) > MAX_DOWNED:  # a flood of fields: keep only what still holds
+                self.downed = {d: u for d, u in self.downed.items() if u > now}
         elif self.downed.pop(k, None) is not None:
             self.client.observed(t, True, changed=True)
         elif not self.client.is_down(t):  # our own failure stays until it runs out
