@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from ..client import Attempt, Outcome, RegEvent, SipClient
     from ..client.failover import Damping, Failback
+    from ..client.shared_health import HealthEvent, SharedView
     from ..resolver import Resolver
     from ..sip.transport import Connection
 
@@ -378,6 +379,16 @@ def register(
             "(default: $XDG_STATE_HOME/siplocate/instance-id, made on first use).",
         ),
     ] = None,
+    health: Annotated[
+        str | None,
+        typer.Option(
+            "--health",
+            metavar="redis://HOST:PORT/DB",
+            help="With --follow: take server health from a `watch --publish` prober through "
+            "Redis instead of probing; probe alone (every --probe-interval, default 1s) while "
+            "Redis is away.",
+        ),
+    ] = None,
     t1: T1Opt = "500ms",
     ca_file: CaFileOpt = None,
     nameserver: NameserverOpt = None,
@@ -404,6 +415,8 @@ def register(
 
       siplocate register sip:alice@example.com --transports tcp --follow --outbound --flows 2
 
+      siplocate register sip:alice@example.com --follow --health redis://127.0.0.1:6379/0
+
     Exit codes: 0 registered (or --follow ended by SIGINT/SIGTERM), 1 not registered, 2 bad input.
     """
     if once and follow:
@@ -417,6 +430,8 @@ def register(
         raise BadInput("--outbound needs --follow (flows are kept alive while it runs)")
     if outbound and interval is not None:
         raise BadInput("--outbound keeps each flow alive itself: drop --probe-interval")
+    if health is not None:
+        _check_health(health, follow and not outbound)
     if not 1 <= flows <= 16:
         raise BadInput(f"--flows must be between 1 and 16, not {flows}")
     from ..client.failover import Failback
@@ -454,7 +469,7 @@ def register(
         instance = load_instance(instance_file)  # a bad file is bad input, before any traffic
         code = run(_follow_outbound(client, expires, flows, instance, json))
     elif follow:
-        code = run(_follow(client, expires, interval, back, json, damping))
+        code = run(_follow(client, expires, interval, back, json, damping, health))
     else:
         code = run(_once(client, expires, json))
     raise typer.Exit(code)
@@ -549,11 +564,13 @@ async def _follow(
     failback: Failback,
     json: bool,
     damping: Damping | None = None,
+    health: str | None = None,
 ) -> int:
     import asyncio
 
     from ..client import Registration
     from ..client.health import HealthMonitor
+    from ..client.shared_health import RedisHealth
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -570,8 +587,15 @@ async def _follow(
         retry_interval=retry,
         damping=damping,
     )
-    monitor = HealthMonitor(client, interval=interval) if interval else None
+    shared = None
+    if health is not None:
+        shared = RedisHealth(
+            health, fallback_interval=interval or 1.0, on_event=_health_shower(json)
+        )
+    monitor = HealthMonitor(client, interval=interval) if interval and not shared else None
     async with client:
+        if shared is not None:  # the shared verdicts first, then the first REGISTER
+            await shared.attach(client).ready(3.0)
         if monitor is not None:
             with contextlib.suppress(OperationFailed):
                 await monitor.probe_all()
@@ -581,9 +605,37 @@ async def _follow(
         finally:
             if monitor is not None:
                 await monitor.stop()
+            if shared is not None:
+                await shared.stop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
     return 0
+
+
+def _check_health(url: str, allowed: bool) -> None:
+    """--health: a redis URL, redis-py installed, and --follow without --outbound."""
+    from ..shared_health import redis_module, redis_url
+
+    if not allowed:
+        raise BadInput("--health needs --follow (and no --outbound)")
+    redis_url(url, "--health")
+    redis_module()
+
+
+def _health_shower(json: bool) -> Callable[[HealthEvent], None]:
+    """How ``register --follow --health`` tells of following Redis or probing alone."""
+
+    def show(event: HealthEvent) -> None:
+        if json:
+            sys.stdout.write(jsonlib.dumps(event.as_dict()) + "\n")
+            sys.stdout.flush()
+            return
+        when = time.strftime("%H:%M:%S", time.localtime(event.at))
+        console.print(f"{when} health-{event.event:<4} {event.url}", markup=False)
+        if event.detail:
+            err_console.print(f"siplocate: {event.detail}", markup=False)
+
+    return show
 
 
 def _shower(json: bool) -> Callable[[RegEvent], None]:
@@ -757,6 +809,15 @@ def probe(
             "3 UNKNOWN (DNS failure, bad input).",
         ),
     ] = False,
+    health: Annotated[
+        str | None,
+        typer.Option(
+            "--health",
+            metavar="redis://HOST:PORT/DB",
+            help="Report what a `watch --publish` prober says of each target it covers "
+            "instead of probing it; the others are probed (all when Redis is away).",
+        ),
+    ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
     """OPTIONS to every target of DOMAIN, in parallel: who answers, and how fast.
@@ -775,8 +836,9 @@ def probe(
     options = (timeout, t1, ca_file, nameserver, port, zone, transports, verbose)
     if plugin:
         try:
-            if json:
-                raise BadInput("--plugin and --json exclude each other")
+            if json or health is not None:
+                other = "--json" if json else "--health"
+                raise BadInput(f"--plugin and {other} exclude each other")
             inputs = bulk.Inputs(domains, file)
             if inputs.single is None:
                 raise BadInput("--plugin checks one domain")
@@ -790,8 +852,9 @@ def probe(
         raise typer.Exit(code)
     client_for, budget, resolver = _probe_clients(*options)
     inputs = bulk.Inputs(domains, file)
+    shared = _shared_view(health) if health is not None else None
     if inputs.single is None:
-        one = functools.partial(_probe_one, client_for, budget)
+        one = functools.partial(_probe_one, client_for, budget, shared)
         form = "json" if json else "text"
         bulk.run_all(inputs, one, concurrency=concurrency, form=form, cleanup=resolver.close)
         return
@@ -799,12 +862,12 @@ def probe(
     client = client_for(domain)
     if client.aor.note:  # an IDN: the A-label asked, on stderr as check and resolve say it
         err_console.print(f";; {client.aor.shown}", markup=False)
-    attempts = run(_probe(client, budget))
+    attempts = run(_probe(client, budget, shared))
     if json:
-        print_json(_probe_json(client, attempts))
+        print_json(_probe_json(client, attempts, shared))
     else:
         console.print(_probe_table(attempts))
-    if not any(a.status is not None for a in attempts):
+    if not _any_up(attempts, shared):
         raise OperationFailed(f"no target of {domain} answered OPTIONS")
 
 
@@ -864,20 +927,44 @@ def plugin_status(attempts: list[Attempt]) -> tuple[int, str]:
 
 
 async def _probe_one(
-    client_for: Callable[[str], SipClient], budget: float, domain: str
+    client_for: Callable[[str], SipClient],
+    budget: float,
+    shared: SharedView | None,
+    domain: str,
 ) -> bulk.Outcome:
     """One input of a many-input probe (failed when no target answered)."""
     client = client_for(domain)
-    attempts = await _probe(client, budget)
+    attempts = await _probe(client, budget, shared)
     failure = None
-    if not any(a.status is not None for a in attempts):
+    if not _any_up(attempts, shared):
         failure = OperationFailed(f"no target of {domain} answered OPTIONS")
     show = functools.partial(console.print, _probe_table(attempts))
-    return bulk.Outcome(_probe_json(client, attempts), show=show, failure=failure)
+    return bulk.Outcome(_probe_json(client, attempts, shared), show=show, failure=failure)
 
 
-def _probe_json(client: SipClient, attempts: list[Attempt]) -> dict[str, object]:
-    return {"domain": str(client.aor), "targets": [a.as_dict() for a in attempts]}
+def _shared_view(url: str) -> SharedView:
+    """probe --health: the fleet's verdicts, or none (every target probed) without Redis."""
+    from ..client.shared_health import SharedView
+    from ..shared_health import redis_module, redis_url
+
+    redis_url(url, "--health")
+    redis_module()
+    try:
+        return run(SharedView.read(url))
+    except Exception as exc:  # Redis away: say so once, probe everything
+        err_console.print(f"siplocate: --health {url}: {exc}; probing every target", markup=False)
+        return SharedView({}, 0.0)
+
+
+def _any_up(attempts: list[Attempt], shared: SharedView | None) -> bool:
+    return any(a.status is not None or (shared is not None and shared.up(a)) for a in attempts)
+
+
+def _probe_json(
+    client: SipClient, attempts: list[Attempt], shared: SharedView | None = None
+) -> dict[str, object]:
+    rows = [shared.as_dict(a) if shared is not None else a.as_dict() for a in attempts]
+    return {"domain": str(client.aor), "targets": rows}
 
 
 def _probe_table(attempts: list[Attempt]) -> Table:
@@ -896,9 +983,16 @@ def _probe_table(attempts: list[Attempt]) -> Table:
     return table
 
 
-async def _probe(client: SipClient, budget: float) -> list[Attempt]:
+async def _probe(
+    client: SipClient, budget: float, shared: SharedView | None = None
+) -> list[Attempt]:
     import asyncio
 
     async with client:
         targets, _ = await client.targets()
-        return list(await asyncio.gather(*(client.probe(t, budget) for t in targets)))
+        if shared is None:
+            return list(await asyncio.gather(*(client.probe(t, budget) for t in targets)))
+        own = [t for t in targets if not shared.covers(t)]
+        answers = dict(zip(own, await asyncio.gather(*(client.probe(t, budget) for t in own)),
+                           strict=True))  # fmt: skip
+        return [answers[t] if t in answers else shared.attempt(t) for t in targets]

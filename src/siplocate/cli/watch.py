@@ -61,6 +61,14 @@ def watch(
     ca_file: Annotated[
         Path | None, typer.Option(metavar="FILE", help="CA bundle for TLS targets.")
     ] = None,
+    publish: Annotated[
+        str | None,
+        typer.Option(
+            metavar="redis://HOST:PORT/DB",
+            help="Share each target's health with a fleet of clients through Redis "
+            "(needs siplocate[redis]; README: Shared health in Redis).",
+        ),
+    ] = None,
     probe_any: Annotated[
         bool, typer.Option("--probe-any", help="Let /probe check domains not watched here.")
     ] = False,
@@ -102,6 +110,8 @@ def watch(
       siplocate watch example.com example.net --listen 127.0.0.1:9470 -n 127.0.0.1:5300
 
       siplocate watch -f domains.txt --shard 0/3 --listen 0.0.0.0:9470
+
+      siplocate watch example.com --publish redis://127.0.0.1:6379/0
     """
     from ..watch.config import WatchConfig
     from ..watch.service import run_service
@@ -134,6 +144,8 @@ def watch(
         cfg.ca_file = str(ca_file)
     if webhook is not None:
         cfg.webhook = webhook
+    if publish is not None:
+        cfg.publish = publish
     if allowed_host:
         cfg.allowed_hosts = [*cfg.allowed_hosts, *allowed_host]
     if max_connections is not None:

@@ -16,6 +16,7 @@ from .dialog import Dialog
 from .failover import Failback, Policy, Steering
 from .health import HealthMonitor
 from .registration import Binding, RegEvent, Registration
+from .shared_health import RedisHealth
 from .sipclient import INVITE_RING_LIMIT, SipClient, StaticResolution
 from .walker import Attempt, Outcome
 
@@ -30,6 +31,7 @@ __all__ = [
     "InviteHandler",
     "Outcome",
     "Policy",
+    "RedisHealth",
     "RegEvent",
     "Registration",
     "SipClient",

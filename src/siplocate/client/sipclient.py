@@ -83,6 +83,12 @@ if TYPE_CHECKING:
 __all__ = ["INVITE_RING_LIMIT", "SipClient", "StaticLocator", "StaticResolution"]
 
 
+class HealthSource(Protocol):
+    """Feeds a client's down-memory from elsewhere (``shared_health.RedisHealth``)."""
+
+    def attach(self, client: SipClient) -> object: ...
+
+
 class ResolutionLike(Protocol):
     """What the client needs from a resolution: the ordered try list and when it expires."""
 
@@ -415,6 +421,7 @@ class SipClient:
         connected_udp: bool = True,
         answering: AnswerLimits | None = None,
         realms: Sequence[str] | None = None,
+        health: HealthSource | None = None,
     ) -> None:
         self.aor = SipTarget.parse(aor)
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
@@ -482,6 +489,8 @@ class SipClient:
         self.outbound: Outbound | None = None
         # Sees every SIP message each flow opened from now on sends or receives (``-v``).
         self.on_wire: WireTap | None = None
+        if health is not None:  # shared health (client/shared_health.py) feeds the down-memory
+            health.attach(self)
 
     # -- what the client knows about targets -------------------------------------------------
 

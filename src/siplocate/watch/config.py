@@ -38,6 +38,7 @@ class WatchConfig:
     webhook: str | None = None
     webhook_queue: int = 1000
     webhook_retries: int = 5
+    publish: str | None = None  # redis://HOST:PORT/DB: share target health (watch/publish.py)
     allowed_hosts: list[str] = field(default_factory=list)  # Host header names besides ours
     max_connections: int = _HTTP.max_connections
     header_timeout: float = _HTTP.header_timeout
@@ -98,6 +99,10 @@ class WatchConfig:
         self.http_limits()
         if self.ca_file is not None:
             check_ca_file(self.ca_file)
+        if self.publish is not None:
+            from .publish import check_publish
+
+            check_publish(self.publish)
         return self
 
     def parsed_shard(self) -> Shard:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import dns.name
@@ -67,6 +67,7 @@ class Watcher:
         self.version = 0
         self._updated = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.on_probed: list[Callable[[TargetHealth], None]] = []  # e.g. watch --publish
         self.started = self.clock.time()
 
     # -- change notification (the page's live updates) ---------------------------------------
@@ -163,6 +164,8 @@ class Watcher:
         was = h.up
         events = view.probed(h, at, r.up, r.status, r.error, r.rtt)
         self.metrics.probed(view.domain, h, h.up is not was)
+        for hook in self.on_probed:
+            hook(h)
         return events
 
     # -- running ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from .config import WatchConfig, parse_listen
 from .events import EventLog, json_lines
 from .guard import raise_fd_limit
 from .monitor import Watcher
+from .publish import Publisher, entry_ttl
 from .web import make_app, serve
 from .webhook import Webhook
 
@@ -41,6 +42,7 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
         ca_file=Path(cfg.ca_file) if cfg.ca_file else None,
         shard=cfg.parsed_shard(),
     )
+    publisher = _publisher(cfg, watcher)
     hook = None
     if cfg.webhook:
         hook = Webhook(
@@ -80,5 +82,20 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
         await watcher.stop()
         if hook is not None:
             await hook.stop(drain=1.0)
+        if publisher is not None:
+            await publisher.stop()
         await http.close()
         resolver.close()
+
+
+def _publisher(cfg: WatchConfig, watcher: Watcher) -> Publisher | None:
+    """``--publish``: every probe verdict also goes to the shared health in Redis."""
+    if not cfg.publish:
+        return None
+    publisher = Publisher(
+        cfg.publish,
+        ttl=entry_ttl(watcher.interval, watcher.timeout),
+        registry=watcher.metrics.registry,
+    )
+    watcher.on_probed.append(publisher.saw)
+    return publisher.start()
