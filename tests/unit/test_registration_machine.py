@@ -5,6 +5,7 @@ a lost registration, and the driver's timer on the same clock. No sockets, no sl
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass, field
 
 import pytest
@@ -26,6 +27,7 @@ from siplocate.client.registration_machine import (
 )
 from siplocate.client.walker import Outcome
 from siplocate.clock import ManualClock
+from siplocate.errors import NotFound
 from siplocate.sip.message import Response
 from siplocate.target import Target, Transport
 
@@ -227,8 +229,12 @@ class Registrar:
     sent: list[tuple[Target, float]] = field(default_factory=list)
     clock: ManualClock = field(default_factory=ManualClock)
     removed: int = 0
+    dns_down: bool = False
 
     async def register(self, expires: int, *, binding: Binding, steering: Steering) -> Outcome:
+        if self.dns_down:
+            self.sent.append((BACKUP, math.nan))
+            raise NotFound("client.test: no NAPTR, SRV or address records")
         order = list(self.last_targets)
         if steering.prefer is not None:
             order.insert(0, steering.prefer)
@@ -274,3 +280,23 @@ async def test_the_driver_refreshes_on_the_clock_and_fails_over_at_a_verdict() -
     stop.set()
     await asyncio.wait_for(task, 5)
     assert client.removed == 1 and client.listeners == []
+
+
+async def test_the_driver_retries_a_lost_registration_every_retry_interval() -> None:
+    """DNS trouble is a lost round, not the end: retried on the clock, then registered."""
+    client = Registrar(dns_down=True)
+    clock = client.clock
+    reg = Registration(client, expires=60, retry_interval=5, clock=clock)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(reg.run(stop))
+    await clock.advance(0)
+    assert [e.event for e in reg.events] == ["lost"] and "no NAPTR" in reg.events[0].detail
+    await clock.advance(4.9)
+    assert len(client.sent) == 1
+    await clock.advance(0.1)
+    assert len(client.sent) == 2 and reg.events[-1].event == "lost"
+    client.dns_down = False
+    await clock.advance(5)
+    assert reg.events[-1].event == "registered" and reg.current == PRIMARY
+    stop.set()
+    await asyncio.wait_for(task, 5)

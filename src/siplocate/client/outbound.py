@@ -192,6 +192,14 @@ class Outbound:
         return self.machine.expires
 
     @property
+    def pong_wait(self) -> float:
+        return self.machine.pong_wait
+
+    @property
+    def rng(self) -> random.Random:
+        return self.machine.rng
+
+    @property
     def fallback(self) -> str | None:
         """Why registration fell back to plain RFC 3261 (None: it did not)."""
         return self.machine.fallback
