@@ -300,3 +300,47 @@ async def test_the_driver_retries_a_lost_registration_every_retry_interval() -> 
     assert reg.events[-1].event == "registered" and reg.current == PRIMARY
     stop.set()
     await asyncio.wait_for(task, 5)
+
+
+STEP = st.one_of(
+    st.tuples(st.just("verdict"), st.sampled_from(RANKED), st.booleans()),
+    st.tuples(st.just("outcome"), st.sampled_from([*RANKED, None]), st.just(False)),
+    st.tuples(st.just("timer"), st.just(PRIMARY), st.just(False)),
+)
+
+
+@given(
+    failback=st.sampled_from(list(Failback)),
+    damped=st.booleans(),
+    steps=st.lists(STEP, max_size=60),
+)
+def test_one_register_at_a_time_and_a_failed_registrar_is_always_left(
+    failback: Failback, damped: bool, steps: list[tuple[str, Target | None, bool]]
+) -> None:
+    """Whatever arrives in whatever order: never a second REGISTER while one is in flight;
+    while waiting, the registrar's failure always sends one at once (failover is never
+    damped); an outcome always arms the timer (retry_interval when lost)."""
+    damping = Damping.for_probes(1.0) if damped else None
+    m = RegistrationMachine(expires=60, failback=failback, damping=damping, retry_interval=3)
+    in_flight = bool(m.register(RANKED, 0.0))
+    for now, (kind, target, up) in enumerate(steps, start=1):
+        if kind == "outcome":
+            if not in_flight:
+                continue
+            effects = m.registered(ok(target) if target else failed(), RANKED, now)
+            assert armed(effects) == (30.0 if target else 3.0)
+            in_flight = False
+            continue
+        waiting = m.phase == Phase.WAITING
+        held = m.current
+        assert target is not None
+        if kind == "timer":
+            effects = m.expired(RANKED, now)
+        else:
+            effects = m.observed(target, up, RANKED, now)
+            if waiting and held == target and not up:
+                assert len(effects) == 1 and isinstance(effects[0], SendRegister)
+        sends = [e for e in effects if isinstance(e, SendRegister)]
+        assert not (in_flight and sends)
+        in_flight = in_flight or bool(sends)
+        assert in_flight == (m.phase == Phase.REGISTERING)
