@@ -221,7 +221,10 @@ async def test_a_flapping_primary_gets_one_damped_failback_not_many(
     stamps: dict[str, float] = {}  # event -> monotonic time it was last seen
     primary = cluster.primary
     verdicts: list[bool] = []  # what the client learned about the primary, in order
-    steady = False  # set when the primary is to stay up
+    # The primary stays up until the registration holds it (a probe answered before the first
+    # REGISTER must not pause it, or the registration starts on the backup), flaps, and
+    # stays up again at the end.
+    steady = True
 
     def on_primary(target: Target, up: bool) -> None:
         if target.address != primary.address:
@@ -259,6 +262,8 @@ async def test_a_flapping_primary_gets_one_damped_failback_not_many(
 
         try:
             await wait_for(reg.events, "registered", 3)
+            assert reg.current is not None and reg.current.address == primary.address
+            steady = False
             for _ in range(5):  # bounded: five flaps
                 if damped:
                     await verdict(primary.pause, False)

@@ -8,6 +8,9 @@ one fails the others still carry the registration and incoming requests, so fail
 costs no time at all, and the lost flow is rebuilt with the §4.5 backoff. A registrar or edge
 that does not support outbound (no ``Require: outbound`` in the 2xx, or 439) gets a plain
 RFC 3261 registration instead, and the event stream says so.
+
+The rules are ``OutboundMachine`` (outbound_machine.py, pure); ``Outbound`` here carries out
+its effects against a client, one task per flow, sleeping on the clock.
 """
 
 from __future__ import annotations
@@ -17,31 +20,56 @@ import contextlib
 import os
 import random
 import re
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from ..clock import Clock, as_clock
 from ..errors import BadInput, DnsError, NotFound
 from ..sip.transport import Connection
-from ..target import Target, Transport
+from ..target import Target
 from .failover import Steering
-from .registration import Binding, RegEvent, Registration
+from .outbound_machine import (
+    BASE_ALL_FAILED,
+    BASE_SOME_OK,
+    DEFAULT_FLOWS,
+    MAX_TIME,
+    PONG_WAIT,
+    DropConnection,
+    Effect,
+    FindHop,
+    FlowId,
+    FlowState,
+    OutboundMachine,
+    Pause,
+    RegisterPlain,
+    Remove,
+    SendKeepalive,
+    SendRegister,
+    StopFlows,
+    TakeConnection,
+    Unbind,
+    backoff,
+    first_hop,
+    flow_timer,
+    keepalive_interval,
+    requires_outbound,
+)
+from .registration import Registrar, Registration
+from .registration_machine import Binding, Emit, RegEvent
 from .walker import Outcome
 
-if TYPE_CHECKING:
-    from sipmessage import Response
-
-    from .sipclient import SipClient
+__all__ = [
+    "BASE_ALL_FAILED", "BASE_SOME_OK", "DEFAULT_FLOWS", "MAX_TIME", "PONG_WAIT", "Flow",
+    "FlowId", "Outbound", "backoff", "first_hop", "flow_timer", "instance_path",
+    "keepalive_interval", "load_instance", "requires_outbound",
+]  # fmt: skip
 
 Waiter = Callable[..., Awaitable[None]]  # (seconds, *events): sleep until either
-DEFAULT_FLOWS = 2
-PONG_WAIT = 10.0  # §4.4.1: no pong within 10 s and the flow has failed
-MAX_TIME = 1800.0  # §4.5 defaults: max-time, and base-time when all flows / some flows failed
-BASE_ALL_FAILED = 30.0
-BASE_SOME_OK = 90.0
+_NO_CONNECTION = "the flow's connection is gone"
 _URN = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -76,82 +104,47 @@ def load_instance(path: Path | None = None) -> str:
     return urn
 
 
-@dataclass(frozen=True, slots=True)
-class FlowId:
-    """What names one flow's binding at the registrar: the instance and the reg-id."""
-
-    instance: str
-    reg_id: int
-
-    def contact_params(self) -> str:
-        return f';reg-id={self.reg_id};+sip.instance="<{self.instance}>"'
-
-
-def keepalive_interval(transport: Transport, flow_timer: int | None, rng: random.Random) -> float:
-    """Seconds to the next keep-alive (§4.4.1): 80-100 % of the edge's Flow-Timer, else
-    95-120 s on TCP/TLS and 24-29 s on UDP (random, so flows do not beat in step)."""
-    if flow_timer is not None and flow_timer > 0:
-        return rng.uniform(0.8, 1.0) * flow_timer
-    if transport == Transport.UDP:
-        return rng.uniform(24.0, 29.0)
-    return rng.uniform(95.0, 120.0)
-
-
-def backoff(
-    failures: int, all_failed: bool, rng: random.Random, max_time: float = MAX_TIME
-) -> float:
-    """Seconds to wait before trying to form a flow again (§4.5): 50-100 % of
-    min(max-time, base-time * 2^failures), base-time 30 s when every flow is down and
-    90 s when another flow still works."""
-    base = BASE_ALL_FAILED if all_failed else BASE_SOME_OK
-    wait: float = min(max_time, base * 2.0 ** min(failures, 32))
-    return rng.uniform(0.5, 1.0) * wait
-
-
-def first_hop(
-    targets: Sequence[Target],
-    taken: Sequence[Target],
-    is_down: Callable[[Target], bool],
-    previous: Target | None = None,
-) -> Target | None:
-    """Where a flow goes (§4.2: distinct first hops): a target whose host (the SRV target,
-    so not another address of a host a flow already uses) no other flow uses; those not
-    known to be down first; the flow's previous hop if it still qualifies."""
-    used = {t.host.lower().rstrip(".") for t in taken}
-    free = [t for t in targets if t.host.lower().rstrip(".") not in used]
-    healthy = [t for t in free if not is_down(t)]
-    if previous is not None and previous in healthy:
-        return previous
-    choices = healthy or free
-    return choices[0] if choices else None
-
-
-def requires_outbound(response: Response) -> bool:
-    """The registrar did outbound (§4.2.1): its 2xx says ``Require: outbound``."""
-    tokens = ",".join(response.headers.getlist("Require")).lower().replace(" ", "").split(",")
-    return "outbound" in tokens
-
-
-def flow_timer(response: Response) -> int | None:
-    """The edge's Flow-Timer (§10.2), if it sent a usable one."""
-    value = response.headers.get("Flow-Timer")
-    text = value.strip() if value is not None else ""
-    return int(text) if text.isascii() and text.isdigit() and len(text) < 7 else None
-
-
 @dataclass
-class Flow:
-    """One flow: its identity, its binding (Call-ID, CSeq) and where it runs now."""
+class Flow(FlowState):
+    """One flow: the machine's state of it, and the connection it runs over now."""
 
-    id: FlowId
-    binding: Binding = field(default_factory=Binding)
-    target: Target | None = None  # the first hop it runs (or tries to run) through
     conn: Connection | None = None
-    up: bool = False
-    failures: int = 0  # consecutive failed attempts to form it
-    flow_timer: int | None = None
-    mapped: tuple[str, int] | None = None  # what STUN says the far end sees (UDP)
-    keepalives: int = 0  # keep-alives answered so far
+
+
+class FlowConnections(Protocol):
+    """The client's flow pool, as far as Outbound uses it."""
+
+    def pooled(self, target: Target) -> Connection | None: ...
+
+    def drop(self, conn: Connection) -> None: ...
+
+
+class OutboundClient(Registrar, Protocol):
+    """What Outbound uses of a client (``SipClient`` is one): what a Registration uses (for
+    the plain fall back), plus REGISTER as a flow, the try list, the down-memory, the flow
+    pool, and the slot where the client looks for live flows to send requests over."""
+
+    async def register(
+        self,
+        expires: int = ...,
+        *,
+        binding: Binding | None = ...,
+        steering: Steering | None = ...,
+        flow: FlowId | None = ...,
+    ) -> Outcome: ...
+
+    async def unregister(
+        self, *, binding: Binding | None = ..., flow: FlowId | None = ...
+    ) -> Outcome | None: ...
+
+    async def targets(self) -> tuple[list[Target], float | None]: ...
+
+    def is_down(self, target: Target) -> bool: ...
+
+    @property
+    def flows(self) -> FlowConnections: ...
+
+    outbound: Outbound | None
 
 
 class Outbound:
@@ -161,12 +154,13 @@ class Outbound:
     ``stop`` is set, removes their bindings. While it runs, the client sends new requests
     over a healthy flow and answers what arrives on any of them. Events (``RegEvent`` with
     ``flow`` set to the reg-id): registered, refreshed, flow-failed, unbound (a failed flow's
-    binding removed through another flow), lost, fallback.
+    binding removed through another flow), lost, fallback. ``wait`` (default: sleep on
+    ``clock``) is how a flow waits for a backoff or its next keep-alive.
     """
 
     def __init__(
         self,
-        client: SipClient,
+        client: OutboundClient,
         *,
         flows: int = DEFAULT_FLOWS,
         expires: int = 3600,
@@ -176,35 +170,43 @@ class Outbound:
         pong_wait: float = PONG_WAIT,
         rng: random.Random | None = None,
         wait: Waiter | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if not 1 <= flows <= 16:
             raise BadInput(f"outbound flows must be between 1 and 16, not {flows}")
         self.client = client
+        self.clock = as_clock(clock)
         self.instance = instance or load_instance(instance_file)
         self.flows = [Flow(FlowId(self.instance, n)) for n in range(1, flows + 1)]
-        self.expires = expires
+        self.machine = OutboundMachine(
+            self.flows, expires=expires, pong_wait=pong_wait, rng=rng or random.Random()
+        )
         self.on_event = on_event
-        self.pong_wait = pong_wait
-        self.rng = rng or random.Random()
-        self.wait = wait or _wait  # how a flow waits for a backoff or its next keep-alive
+        self.wait = wait or self._sleep
         self.events: list[RegEvent] = []
-        self.fallback: str | None = None  # why registration fell back to plain RFC 3261
         self._plain = asyncio.Event()
         client.outbound = self
 
+    @property
+    def expires(self) -> int:
+        return self.machine.expires
+
+    @property
+    def pong_wait(self) -> float:
+        return self.machine.pong_wait
+
+    @property
+    def rng(self) -> random.Random:
+        return self.machine.rng
+
+    @property
+    def fallback(self) -> str | None:
+        """Why registration fell back to plain RFC 3261 (None: it did not)."""
+        return self.machine.fallback
+
     def live(self) -> list[Target]:
         """First hops of the flows that are up, in reg-id order: where requests go now."""
-        return [f.target for f in self.flows if f.up and f.target is not None]
-
-    async def _emit(
-        self, kind: str, flow: Flow, detail: str, outcome: Outcome | None, via: Target | None = None
-    ) -> None:
-        """Tell of ``kind`` for ``flow`` (``via``: where it was sent, if not the flow's hop)."""
-        event = RegEvent(
-            kind, via or flow.target, time.time(), detail, outcome.attempts if outcome else [],
-            flow=flow.id.reg_id,
-        )  # fmt: skip
-        await self._notify(event)
+        return self.machine.live()
 
     async def _notify(self, event: RegEvent) -> None:
         self.events.append(event)
@@ -222,72 +224,70 @@ class Outbound:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await asyncio.gather(*(self._remove(f) for f in self.flows if f.up))
+            for effect in self.machine.stop():
+                await self._carry_out(effect, stop)
             if self.client.outbound is self:
                 self.client.outbound = None
 
-    async def _remove(self, flow: Flow) -> None:
-        flow.up = False
-        with contextlib.suppress(Exception):
-            await self.client.unregister(binding=flow.binding, flow=flow.id)
-
     async def _keep(self, flow: Flow, stop: asyncio.Event) -> None:
-        """Form the flow, keep it, form it again when it fails, until stopped."""
-        while not stop.is_set() and not self._plain.is_set():
-            target = await self._first_hop(flow)
-            if target is None:
-                await self._retry_later(flow, stop, "no first hop left that no other flow uses")
-                continue
-            flow.target = target
-            outcome = await self._register(flow, target)
-            response = outcome.response
-            if outcome.ok and response is not None and not requires_outbound(response):
-                await self._fall_back(flow, outcome, stop, "the registrar did not answer "
-                                      "Require: outbound")  # fmt: skip
-                return
-            if response is not None and response.code == 439:
-                await self._fall_back(flow, outcome, stop, "439 First Hop Lacks Outbound Support")
-                return
-            if not outcome.ok or response is None:
-                await self._retry_later(flow, stop, outcome.describe(), outcome)
-                continue
-            flow.up = True  # failures are forgiven once the flow answers a keep-alive
-            flow.flow_timer = flow_timer(response)
-            flow.conn = self.client.flows.pooled(target)
-            await self._emit("registered", flow, outcome.describe(), outcome)
-            reason = await self._maintain(flow, stop)
-            if reason is None:
-                return  # stopped (or fell back): run() removes the binding
-            flow.up = False
+        """Carry out what the machine asks for this flow, in order, until it asks nothing
+        more (stopped, or fallen back)."""
+        queue: deque[Effect] = deque(self.machine.start(flow))
+        while queue:
+            then = await self._carry_out(queue.popleft(), stop)
+            queue.extendleft(reversed(then))
+
+    async def _carry_out(self, effect: Effect, stop: asyncio.Event) -> list[Effect]:
+        """One effect; what the machine says to its result comes back."""
+        m, now = self.machine, self.clock.monotonic
+        if isinstance(effect, Emit):
+            await self._notify(effect.event(self.clock.wall()))
+        elif isinstance(effect, FindHop):
+            if stop.is_set() or self._plain.is_set():
+                return []
+            return m.hop(effect.flow, *await self._targets())
+        elif isinstance(effect, SendRegister):
+            flow = effect.flow
+            return m.registered(flow, await self._register(flow, effect.target), now())
+        elif isinstance(effect, TakeConnection):
+            flow = self._flow(effect.flow)
+            target = flow.target
+            flow.conn = self.client.flows.pooled(target) if target is not None else None
+        elif isinstance(effect, Pause):
+            return await self._pause(effect, stop)
+        elif isinstance(effect, SendKeepalive):
+            return await self._keepalive(effect)
+        elif isinstance(effect, DropConnection):
+            flow = self._flow(effect.flow)
             if flow.conn is not None:
                 self.client.flows.drop(flow.conn)
-            await self._emit("flow-failed", flow, reason, None)
-            await self._forget(flow)
-            flow.failures += 1
-            if flow.failures > 1:  # failed again before it answered a single keep-alive
-                await self._retry_later(flow, stop, "the flow failed again at once", count=False)
+        elif isinstance(effect, Unbind):
+            return await self._unbind(effect)
+        elif isinstance(effect, Remove):
+            await asyncio.gather(*(self._remove(f) for f in effect.flows))
+        elif isinstance(effect, StopFlows):
+            self._plain.set()
+        elif isinstance(effect, RegisterPlain):
+            plain = Registration(
+                self.client, expires=self.expires, binding=effect.binding,
+                on_event=self._notify, clock=self.clock,
+            )  # fmt: skip
+            await plain.run(stop)
+        return []
 
-    async def _forget(self, flow: Flow) -> None:
-        """Remove a failed flow's binding through a flow still up, so the registrar stops
-        trying it for incoming requests (it would wait for its own timeout first); the
-        registrar finds the binding by instance and reg-id, whatever edge it came in by."""
-        live = self.live()
-        if not live:
-            return
+    def _flow(self, state: FlowState) -> Flow:
+        assert isinstance(state, Flow)  # the machine holds the driver's flows
+        return state
+
+    async def _targets(self) -> tuple[list[Target] | None, list[Target]]:
+        """The try list (None: DNS failed) and which of it is known to be down."""
         try:
-            outcome = await asyncio.wait_for(
-                self.client.register(
-                    0, binding=flow.binding, steering=Steering(only=live), flow=flow.id
-                ),
-                PONG_WAIT,
-            )
-        except Exception:  # best effort: the binding expires on its own anyway
-            return
-        if outcome.ok:
-            detail = f"binding removed through another flow: {outcome.describe()}"
-            await self._emit("unbound", flow, detail, outcome, outcome.target)
+            targets, _ = await self.client.targets()
+        except (NotFound, DnsError):
+            return None, []
+        return targets, [t for t in targets if self.client.is_down(t)]
 
-    async def _register(self, flow: Flow, target: Target) -> Outcome:
+    async def _register(self, flow: FlowState, target: Target) -> Outcome:
         try:
             return await self.client.register(
                 self.expires, binding=flow.binding, steering=Steering(only=[target]), flow=flow.id
@@ -295,103 +295,66 @@ class Outbound:
         except (NotFound, DnsError) as exc:
             return Outcome("REGISTER", None, None, error=str(exc))
 
-    async def _first_hop(self, flow: Flow) -> Target | None:
+    async def _pause(self, pause: Pause, stop: asyncio.Event) -> list[Effect]:
+        """Wait out a pause; a stop or the fall back ends the flow, a lost connection fails it."""
+        flow = self._flow(pause.flow)
+        if not pause.watch:
+            await self.wait(pause.delay, stop, self._plain)
+        elif flow.conn is None:
+            return self.machine.failed(
+                flow, "the flow's connection is gone", self.clock.monotonic()
+            )
+        else:
+            await self.wait(pause.delay, stop, self._plain, flow.conn.lost)
+        if stop.is_set() or self._plain.is_set():
+            return []  # stopped (or fell back): run() removes the binding
+        now = self.clock.monotonic()
+        if pause.watch and flow.conn is not None and flow.conn.lost.is_set():
+            return self.machine.failed(flow, "the connection to the edge was lost", now)
+        return self.machine.timer(flow, now)
+
+    async def _keepalive(self, send: SendKeepalive) -> list[Effect]:
+        flow = self._flow(send.flow)
+        if flow.conn is None:
+            return self.machine.failed(
+                flow, "the flow's connection is gone", self.clock.monotonic()
+            )
         try:
-            targets, _ = await self.client.targets()
-        except (NotFound, DnsError):
-            return None
-        taken = [f.target for f in self.flows if f is not flow and f.target is not None]
-        return first_hop(targets, taken, self.client.is_down, flow.target)
+            mapped = await flow.conn.keepalive(send.wait)
+        except TimeoutError:
+            return self.machine.unanswered(flow, self.clock.monotonic())
+        except (ConnectionError, OSError) as exc:
+            return self.machine.failed(flow, f"keep-alive not sent: {exc}", self.clock.monotonic())
+        return self.machine.answered(flow, mapped, self.clock.monotonic())
 
-    async def _retry_later(
-        self,
-        flow: Flow,
-        stop: asyncio.Event,
-        reason: str,
-        outcome: Outcome | None = None,
-        *,
-        count: bool = True,
-    ) -> None:
-        """Wait the §4.5 backoff before forming the flow again (``count``: this is one
-        more consecutive failure)."""
-        flow.up = False
-        flow.failures += 1 if count else 0
-        others_up = any(f.up for f in self.flows if f is not flow)
-        delay = backoff(flow.failures, not others_up, self.rng)
-        await self._emit("lost", flow, f"{reason}; next try in {delay:.0f} s", outcome)
-        await self.wait(delay, stop, self._plain)
+    async def _unbind(self, unbind: Unbind) -> list[Effect]:
+        """Remove a failed flow's binding through a flow still up, so the registrar stops
+        trying it for incoming requests (it would wait for its own timeout first); the
+        registrar finds the binding by instance and reg-id, whatever edge it came in by."""
+        flow = unbind.flow
+        try:
+            outcome = await asyncio.wait_for(
+                self.client.register(
+                    0, binding=flow.binding, steering=Steering(only=unbind.via), flow=flow.id
+                ),
+                PONG_WAIT,
+            )
+        except Exception:  # best effort: the binding expires on its own anyway
+            return []
+        return self.machine.unbound(flow, outcome) if outcome.ok else []
 
-    async def _maintain(self, flow: Flow, stop: asyncio.Event) -> str | None:
-        """Keep-alives and refreshes on the flow until it fails (the reason) or the run ends
-        (None)."""
-        conn, target = flow.conn, flow.target
-        if conn is None or target is None:
-            return "the flow's connection is gone"
-        loop = asyncio.get_running_loop()
-        refresh_at = loop.time() + _refresh_in(flow.binding, self.expires)
-        while True:
-            interval = keepalive_interval(target.transport, flow.flow_timer, self.rng)
-            wake = min(loop.time() + interval, refresh_at)
-            await self.wait(wake - loop.time(), stop, self._plain, conn.lost)
-            if stop.is_set() or self._plain.is_set():
-                return None
-            if conn.lost.is_set():
-                return "the connection to the edge was lost"
-            if loop.time() >= refresh_at:
-                outcome = await self._register(flow, target)
-                if not outcome.ok:
-                    return f"refresh failed: {outcome.describe()}"
-                flow.failures = 0
-                refresh_at = loop.time() + _refresh_in(flow.binding, self.expires)
-                await self._emit("refreshed", flow, outcome.describe(), outcome)
-                continue
-            try:
-                mapped = await conn.keepalive(self.pong_wait)
-            except TimeoutError:
-                kind = "STUN answer" if target.transport == Transport.UDP else "pong"
-                return f"no {kind} within {self.pong_wait:g} s"
-            except (ConnectionError, OSError) as exc:
-                return f"keep-alive not sent: {exc}"
-            if mapped is not None and flow.mapped is not None and mapped != flow.mapped:
-                return f"NAT binding changed from {flow.mapped} to {mapped} (§4.4.2)"
-            flow.mapped = mapped or flow.mapped
-            flow.keepalives += 1
-            flow.failures = 0  # a working flow: the §4.5 count starts again
+    async def _remove(self, flow: FlowState) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.unregister(binding=flow.binding, flow=flow.id)
 
-    async def _fall_back(
-        self, flow: Flow, outcome: Outcome, stop: asyncio.Event, reason: str
-    ) -> None:
-        """No outbound on this path: one plain registration (RFC 3261, with the client's
-        failover), made by this flow; the other flows remove their bindings and end."""
-        if self._plain.is_set():  # another flow fell back first: this binding goes
-            if outcome.ok:
-                await self._remove(flow)
+    async def _sleep(self, delay: float, *events: asyncio.Event) -> None:
+        """Sleep ``delay`` seconds on the clock or until one of ``events`` is set."""
+        if any(e.is_set() for e in events):
             return
-        self.fallback = reason
-        self._plain.set()
-        await self._emit("fallback", flow, f"{reason}: plain registration instead", outcome)
-        binding = flow.binding if outcome.ok else Binding()
-        flow.up = False
-        others = [f for f in self.flows if f is not flow and f.up]
-        await asyncio.gather(*(self._remove(f) for f in others))
-        plain = Registration(
-            self.client, expires=self.expires, binding=binding, on_event=self._notify
-        )
-        await plain.run(stop)
-
-
-def _refresh_in(binding: Binding, expires: int) -> float:
-    granted = binding.granted or expires
-    return max(1.0, granted / 2)
-
-
-async def _wait(delay: float, *events: asyncio.Event) -> None:
-    """Sleep ``delay`` seconds or until one of ``events`` is set."""
-    if any(e.is_set() for e in events):
-        return
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=max(0.0, delay), return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self.clock.sleep(delay))]
+        waiters += [asyncio.ensure_future(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()

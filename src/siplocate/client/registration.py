@@ -1,62 +1,52 @@
-"""Staying registered (RFC 3261 §10): the state of one binding, and a ``Registration`` that
-refreshes it, fails over as soon as its registrar fails and fails back per its mode."""
+"""Staying registered (RFC 3261 §10): ``Registration`` drives a ``RegistrationMachine``
+(registration_machine.py: the rules) against a client: it sends the REGISTERs the machine
+asks for, sleeps on the clock until the timer or a health verdict, and tells of the events."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
+from ..clock import Clock, as_clock
 from ..errors import DnsError, NotFound
-from ..sip.message import new_call_id, new_tag
 from ..target import Target
-from .failover import Damping, Failback, Steering, TargetKey, key
-from .walker import Attempt, Outcome
+from .failover import Damping, Failback, Steering
+from .registration_machine import (
+    ArmRefresh,
+    Binding,
+    Effect,
+    Emit,
+    RegEvent,
+    RegistrationMachine,
+    SendRegister,
+    Unregister,
+    refresh_in,
+)
+from .walker import Outcome
 
-if TYPE_CHECKING:
-    from .sipclient import SipClient
+__all__ = ["Binding", "RegEvent", "Registrar", "Registration", "refresh_in"]
+
+Listener = Callable[[Target, bool], None]
+EventSink = Callable[[RegEvent], Awaitable[None] | None]
 
 
-@dataclass
-class Binding:
-    """The state of one registration (RFC 3261 §10.2): its Call-ID and From tag stay the same
-    across refreshes, the CSeq grows; ``target`` holds it, for ``granted`` seconds."""
+class Registrar(Protocol):
+    """What a Registration uses of a client (``SipClient`` is one): REGISTER with a binding
+    and a steering, its removal, the ranked try list and the (target, up) listeners."""
 
-    call_id: str = field(default_factory=new_call_id)
-    tag: str = field(default_factory=new_tag)
-    cseq: int = 0
-    target: Target | None = None
-    granted: int | None = None
+    async def register(
+        self, expires: int = ..., *, binding: Binding | None = ..., steering: Steering | None = ...
+    ) -> Outcome: ...
 
+    async def unregister(self, *, binding: Binding | None = ...) -> Outcome | None: ...
 
-@dataclass
-class RegEvent:
-    """One change in a kept-alive registration, as ``register --follow --json`` prints it."""
+    @property
+    def last_targets(self) -> Sequence[Target]: ...
 
-    event: str  # registered refreshed failover failback lost (+ flow-failed unbound fallback)
-    target: Target | None
-    at: float
-    detail: str = ""
-    attempts: list[Attempt] = field(default_factory=list)
-    flow: int | None = None  # RFC 5626 reg-id of the flow it concerns (outbound only)
-
-    def as_dict(self) -> dict[str, object]:
-        t = self.target
-        return {
-            "event": self.event,
-            "transport": t.transport.value if t else None,
-            "host": t.host if t else None,
-            "address": t.address if t else None,
-            "port": t.port if t else None,
-            "at": round(self.at, 3),
-            "attempts": [a.as_dict() for a in self.attempts],
-            "flow": self.flow,
-            "detail": self.detail,
-        }
+    @property
+    def listeners(self) -> list[Listener]: ...
 
 
 class Registration:
@@ -66,64 +56,101 @@ class Registration:
     ``damping`` (default: none) holds a failback back while the higher-ranked target's flap
     penalty keeps it suppressed (RFC 2439 style, see ``Damping``) or it has not yet answered
     ``damping.probes`` health probes in a row; it applies to probe-driven failbacks and to
-    refreshes alike. ``clock`` is monotonic seconds, the time the damping runs on.
+    refreshes alike. ``clock``: a Clock (or a monotonic ``() -> seconds``) that the damping
+    and the timers run on; events are stamped with its wall time.
     """
 
     def __init__(
         self,
-        client: SipClient,
+        client: Registrar,
         *,
         expires: int = 3600,
         failback: str | Failback = "refresh",
-        on_event: Callable[[RegEvent], Awaitable[None] | None] | None = None,
+        on_event: EventSink | None = None,
         retry_interval: float = 5.0,
         binding: Binding | None = None,
         damping: Damping | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | Callable[[], float] | None = None,
     ) -> None:
         self.client = client
-        self.damping = damping if damping is not None else Damping()
-        self.clock = clock
-        self.binding = binding if binding is not None else Binding()
-        self.expires = expires
-        self.failback = failback if isinstance(failback, Failback) else Failback.parse(failback)
+        self.clock = as_clock(clock)
+        self.machine = RegistrationMachine(
+            expires=expires,
+            failback=failback if isinstance(failback, Failback) else Failback.parse(failback),
+            damping=damping,
+            retry_interval=retry_interval,
+            binding=binding,
+        )
         self.on_event = on_event
-        self.retry_interval = retry_interval
-        self.current: Target | None = None
         self.events: list[RegEvent] = []
         self._wake = asyncio.Event()
-        self._reason = ""
-        # Targets a failback was already tried to while they kept answering: one try per
-        # run of answers (a registrar that answers OPTIONS but not REGISTER is not hammered).
-        self._failback_tried: set[TargetKey] = set()
+        self._due: SendRegister | None = None  # what a verdict asked for, not yet sent
+        self._delay = self.machine.retry_interval  # what the last outcome armed
         client.listeners.append(self._health)
+
+    # The machine's state, as the public API has always shown it.
+    @property
+    def current(self) -> Target | None:
+        return self.machine.current
+
+    @property
+    def binding(self) -> Binding:
+        return self.machine.binding
+
+    @property
+    def damping(self) -> Damping:
+        return self.machine.damping
+
+    @property
+    def failback(self) -> Failback:
+        return self.machine.failback
+
+    @property
+    def expires(self) -> int:
+        return self.machine.expires
+
+    @property
+    def retry_interval(self) -> float:
+        return self.machine.retry_interval
+
+    def refresh_in(self) -> float:
+        """Refresh at half the granted lifetime (never below 1 s), well before it lapses."""
+        return self.machine.refresh_in()
 
     def _health(self, target: Target, up: bool) -> None:
         """A health check or another request learned something about a target."""
-        self.damping.saw(target, up, self.clock())
-        if not up:
-            self._failback_tried.discard(key(target))
-        if self.current is None:
-            return
-        if not up and target == self.current:
-            self._reason = "current registrar down"
-            self._wake.set()
-        elif (
-            up
-            and self.failback == Failback.PROBE
-            and self._ranks_higher(target)
-            and key(target) not in self._failback_tried
-            and self.damping.may_fail_back(target, self.clock())
-        ):
-            self._failback_tried.add(key(target))
-            self._reason = "higher-ranked target up"
-            self._wake.set()
+        now = self.clock.monotonic()
+        for effect in self.machine.observed(target, up, self.client.last_targets, now):
+            if isinstance(effect, SendRegister):
+                self._due = effect
+                self._wake.set()
 
-    def _ranks_higher(self, target: Target) -> bool:
-        targets = self.client.last_targets
-        if self.current not in targets or target not in targets:
-            return False
-        return targets.index(target) < targets.index(self.current)
+    async def once(self) -> RegEvent:
+        """One REGISTER (initial or refresh) and the event it produced."""
+        effects = self.machine.register(self.client.last_targets, self.clock.monotonic())
+        return await self._carry_out(effects)
+
+    async def _carry_out(self, effects: list[Effect]) -> RegEvent:
+        """Send the REGISTER the machine asked for and tell of the event its outcome made."""
+        self._due = None
+        self._wake.clear()  # a verdict from now on is answered by this REGISTER or wakes us
+        [send] = [e for e in effects if isinstance(e, SendRegister)]
+        try:
+            outcome = await self.client.register(
+                self.machine.expires, binding=self.machine.binding, steering=send.steering
+            )
+        except (NotFound, DnsError) as exc:  # DNS trouble is a lost round, not the end
+            outcome = Outcome("REGISTER", None, None, error=str(exc))
+        then = self.machine.registered(outcome, self.client.last_targets, self.clock.monotonic())
+        event: RegEvent | None = None
+        for effect in then:
+            if isinstance(effect, Emit):
+                event = effect.event(self.clock.wall())
+                await self._emit(event)
+            elif isinstance(effect, ArmRefresh):
+                self._delay = effect.delay
+        assert event is not None  # an outcome always makes an event
+        return event
 
     async def _emit(self, event: RegEvent) -> None:
         self.events.append(event)
@@ -132,78 +159,35 @@ class Registration:
             if result is not None:
                 await result
 
-    async def once(self) -> RegEvent:
-        """One REGISTER (initial or refresh) and the event it produced."""
-        steering = self._steering()
-        previous = self.current
-        try:
-            outcome = await self.client.register(
-                self.expires, binding=self.binding, steering=steering
-            )
-        except (NotFound, DnsError) as exc:  # DNS trouble is a lost round, not the end
-            outcome = Outcome("REGISTER", None, None, error=str(exc))
-        now = time.time()
-        if not outcome.ok:
-            self.current = None
-            event = RegEvent("lost", previous, now, outcome.describe(), outcome.attempts)
-        else:
-            self.current = outcome.target
-            if previous is None:
-                kind = "registered"
-            elif previous == self.current:
-                kind = "refreshed"
-            elif self._rank(self.current) < self._rank(previous):
-                kind = "failback"
-            else:
-                kind = "failover"
-            event = RegEvent(kind, self.current, now, outcome.describe(), outcome.attempts)
-        await self._emit(event)
-        return event
-
-    def _steering(self) -> Steering:
-        """Where the next REGISTER starts: the current registrar (failback never, or damped
-        and every higher-ranked target suppressed or short of answers in a row), the first
-        higher-ranked target damping lets it fail back to, or the top of the list (undamped:
-        the walk itself skips targets known to be down)."""
-        if self.failback == Failback.NEVER:
-            return Steering(prefer=self.current)
-        if self.current is None or not self.damping.damped:
-            return Steering(from_top=True)
-        now = self.clock()
-        for target in self.client.last_targets:
-            if target == self.current:
-                break
-            if self.damping.may_fail_back(target, now):
-                return Steering(prefer=target)
-        return Steering(prefer=self.current)
-
-    def _rank(self, target: Target | None) -> float:
-        targets = self.client.last_targets
-        return targets.index(target) if target in targets else math.inf
-
-    def refresh_in(self) -> float:
-        """Refresh at half the granted lifetime (never below 1 s), well before it lapses."""
-        granted = self.binding.granted or self.expires
-        return max(1.0, granted / 2)
-
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: register, refresh, fail over, fail back; then unregister."""
         try:
+            effects = self.machine.register(self.client.last_targets, self.clock.monotonic())
             while not stop.is_set():
-                event = await self.once()
-                self._wake.clear()  # what once() itself reported is already handled
-                delay = self.retry_interval if event.event == "lost" else self.refresh_in()
-                waiters = [
-                    asyncio.ensure_future(stop.wait()),
-                    asyncio.ensure_future(self._wake.wait()),
-                ]
-                try:
-                    await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for w in waiters:
-                        w.cancel()
+                await self._carry_out(effects)
+                await self._sleep(self._delay, stop)
+                if stop.is_set():
+                    break
+                due = self._due
+                now = self.clock.monotonic()
+                effects = [due] if due else self.machine.expired(self.client.last_targets, now)
         finally:
-            with contextlib.suppress(Exception):
-                await self.client.unregister(binding=self.binding)
+            for effect in self.machine.stop():
+                if isinstance(effect, Unregister):
+                    with contextlib.suppress(Exception):
+                        await self.client.unregister(binding=self.machine.binding)
             if self._health in self.client.listeners:
                 self.client.listeners.remove(self._health)
+
+    async def _sleep(self, delay: float, stop: asyncio.Event) -> None:
+        """Sleep ``delay`` seconds on the clock, or until stopped or woken by a verdict."""
+        waiters = [
+            asyncio.ensure_future(self.clock.sleep(delay)),
+            asyncio.ensure_future(stop.wait()),
+            asyncio.ensure_future(self._wake.wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
