@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ from ..sip.server import Timer as ServerTimer
 from ..sip.transport import Connection
 from ..target import Transport
 from .dialog import Dialog, header_tag
+from .effects import EffectRunner
 
 if TYPE_CHECKING:
     from .sipclient import SipClient
@@ -61,17 +62,18 @@ class Incoming:
 InviteHandler = Callable[[Request], "Awaitable[int] | int"]
 
 
-class _ServerRunner:
-    """The asyncio side of one server transaction: replies on its flow, timers by call_later.
+class _ServerRunner(EffectRunner[ServerTimer, ServerEffect]):
+    """The asyncio side of one server transaction: replies on its flow, timers armed.
 
     It holds the request only until the final answer (the transaction repeats bytes after
-    that), and two timer handles: Timer G, and whichever of H/I/J/L ends the transaction."""
+    that), and two timer slots: Timer G, and whichever of H/I/J/L ends the transaction."""
 
-    __slots__ = ("_end", "_g", "answerer", "call", "conn", "dialog", "key", "request", "tx")
+    __slots__ = ("answerer", "call", "conn", "dialog", "key", "request", "tx")
 
     def __init__(
         self, answerer: Answerer, conn: Connection, request: Request, key: Key, call: Call | None
     ) -> None:
+        super().__init__(answerer.clock)
         self.answerer = answerer
         self.conn = conn
         self.tx = ServerTransaction(request, reliable=conn.reliable, timers=answerer.client.timers)
@@ -79,28 +81,25 @@ class _ServerRunner:
         self.call = call
         self.request: Request | None = request
         self.dialog: Dialog | None = None
-        self._g: asyncio.TimerHandle | None = None
-        self._end: asyncio.TimerHandle | None = None
 
-    def apply(self, effects: list[ServerEffect]) -> None:
-        for effect in effects:
-            if isinstance(effect, Reply):
-                with contextlib.suppress(OSError):
-                    self.conn.send(effect.data)
-            elif isinstance(effect, ServerArm):
-                handle = asyncio.get_running_loop().call_later(
-                    effect.delay, self.fire, effect.timer
-                )
-                if effect.timer == ServerTimer.G:
-                    self._g, old = handle, self._g
-                else:
-                    self._end, old = handle, self._end
-                if old is not None:
-                    old.cancel()
-            elif isinstance(effect, Unacked) and self.dialog is not None:
-                # §13.3.1.4: a 2xx never ACKed ends the dialog (the caller is gone).
-                self.answerer.client.dialogs.pop(self.dialog.key, None)
-                self.dialog.ended = True
+    def carry_out(self, effect: ServerEffect) -> None:
+        if isinstance(effect, Reply):
+            with contextlib.suppress(OSError):
+                self.conn.send(effect.data)
+        elif isinstance(effect, ServerArm):
+            self.arm(effect.timer, effect.delay)
+        elif isinstance(effect, Unacked) and self.dialog is not None:
+            # §13.3.1.4: a 2xx never ACKed ends the dialog (the caller is gone).
+            self.answerer.client.dialogs.pop(self.dialog.key, None)
+            self.dialog.ended = True
+
+    def on_timer(self, timer: ServerTimer) -> list[ServerEffect]:
+        return self.tx.fire(timer)
+
+    def slot(self, timer: ServerTimer) -> Hashable:
+        return timer == ServerTimer.G  # G, or the one timer that ends the transaction
+
+    def settled(self) -> None:
         if self.tx.done:
             self.close()
 
@@ -114,18 +113,8 @@ class _ServerRunner:
         self.apply(self.tx.respond(response))
         return request
 
-    def fire(self, timer: ServerTimer) -> None:
-        if timer == ServerTimer.G:
-            self._g = None
-        else:
-            self._end = None
-        self.apply(self.tx.fire(timer))
-
     def close(self) -> None:
-        for handle in (self._g, self._end):
-            if handle is not None:
-                handle.cancel()
-        self._g = self._end = None
+        super().close()
         self.request = None
         self.answerer.servers.discard(self.key, self.call)
 
@@ -137,6 +126,7 @@ class Answerer:
 
     def __init__(self, client: SipClient, limits: AnswerLimits | None = None) -> None:
         self.client = client
+        self.clock = client.clock
         self.limits = limits or AnswerLimits()
         self.servers: ServerTable[_ServerRunner] = ServerTable(self.limits.server_transactions)
         self.tasks: set[asyncio.Future[None]] = set()

@@ -9,7 +9,6 @@ failback); ``health.HealthMonitor`` can feed it. Resolution always goes through
 from __future__ import annotations
 
 import asyncio
-import collections
 import math
 import ssl
 import time
@@ -20,35 +19,19 @@ from typing import TYPE_CHECKING, Protocol
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
+from ..clock import Clock, as_clock
 from ..errors import BadInput, NotFound, OperationFailed
 from ..resolver.rules import static_target
 from ..sip.auth import ANY_REALM, AuthError
 from ..sip.message import (
     RequestSpec,
-    branch_of,
-    build_cancel,
-    build_request,
-    cseq_method,
     header_expires,
-    loose_key,
     new_call_id,
     new_tag,
     retry_after,
 )
 from ..sip.server import AnswerLimits
-from ..sip.transaction import Arm as TxArm
-from ..sip.transaction import (
-    ClientTransaction,
-    Final,
-    Provisional,
-    TimedOut,
-    Timer,
-    Timers,
-    TransportError,
-    new_transaction,
-)
-from ..sip.transaction import Effect as TxEffect
-from ..sip.transaction import Send as TxSend
+from ..sip.transaction import Timers
 from ..sip.transport import SUPPORTED, Connection, WireTap, open_connection, tls_context
 from ..target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, parse_transports
 from .answering import Answerer, Incoming, InviteHandler
@@ -56,26 +39,8 @@ from .dialog import Dialog, DialogKey
 from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
 from .flows import FlowPool
 from .registration import Binding
-from .walker import (
-    INVITE_RING_LIMIT,
-    NO_ANSWER,
-    Abandon,
-    Attempt,
-    Cancel,
-    Credentials,
-    Disarm,
-    Done,
-    MarkDown,
-    MarkUp,
-    Outcome,
-    Rules,
-    Walker,
-    failure_text,
-)
-from .walker import Arm as WalkArm
-from .walker import Effect as WalkEffect
-from .walker import Send as WalkSend
-from .walker import Timer as WalkTimer
+from .transactions import Transactions, WalkRunner, one_transaction, reason
+from .walker import INVITE_RING_LIMIT, NO_ANSWER, Attempt, Credentials, Outcome, Rules, Walker
 
 if TYPE_CHECKING:
     from .outbound import FlowId, Outbound
@@ -117,265 +82,6 @@ class StaticLocator:
         return StaticResolution(list(self.targets))
 
 
-class _Transactions:
-    """Client transactions in flight, by (branch, method): where responses are matched."""
-
-    def __init__(self) -> None:
-        self._by_key: dict[tuple[str, str], _Runner] = {}
-
-    def add(self, runner: _Runner) -> None:
-        self._by_key[runner.key] = runner
-
-    def remove(self, runner: _Runner) -> None:
-        if self._by_key.get(runner.key) is runner:
-            del self._by_key[runner.key]
-
-    def get(self, key: tuple[str, str]) -> _Runner | None:
-        return self._by_key.get(key)
-
-    def all(self) -> list[_Runner]:
-        return list(self._by_key.values())
-
-
-class TxListener(Protocol):
-    """Who hears what a client transaction ended with (the walk driving it)."""
-
-    def tx_provisional(self, runner: _Runner, response: Response) -> None: ...
-    def tx_final(self, runner: _Runner, response: Response) -> None: ...
-    def tx_failed(self, runner: _Runner, failure: Failure, reason: str) -> None: ...
-
-
-class _Runner:
-    """The asyncio side of one client transaction: timers via call_later, effects applied."""
-
-    def __init__(
-        self,
-        table: _Transactions,
-        conn: Connection,
-        tx: ClientTransaction,
-        listener: TxListener | None = None,
-    ) -> None:
-        self.table = table
-        self.conn = conn
-        self.tx = tx
-        self.listener = listener
-        loop = asyncio.get_running_loop()
-        self.result: asyncio.Future[Response | None] = loop.create_future()
-        self.failure = ""  # why it ended without a response, in the walker's words
-        self.handles: dict[Timer, asyncio.TimerHandle] = {}
-        self.key = (branch_of(tx.request) or "", tx.request.method)
-        self.attempt = 0  # the walker's id for this try
-        table.add(self)
-
-    def apply(self, effects: list[TxEffect]) -> None:
-        loop = asyncio.get_running_loop()
-        for effect in effects:
-            if isinstance(effect, TxSend):
-                try:
-                    self.conn.send(bytes(effect.request))
-                except OSError as exc:
-                    self.apply(self.tx.transport_error(_reason(exc)))
-            elif isinstance(effect, TxArm):
-                old = self.handles.pop(effect.timer, None)
-                if old is not None:
-                    old.cancel()
-                self.handles[effect.timer] = loop.call_later(effect.delay, self.fire, effect.timer)
-            elif isinstance(effect, Provisional):
-                if self.listener is not None:
-                    self.listener.tx_provisional(self, effect.response)
-            elif isinstance(effect, Final):
-                self._finish(effect.response)
-                if self.listener is not None:
-                    self.listener.tx_final(self, effect.response)
-            elif isinstance(effect, TimedOut):
-                self._finish(None, failure_text(Failure.TIMEOUT, ""))
-                if self.listener is not None:
-                    self.listener.tx_failed(self, Failure.TIMEOUT, "Timer B/F")
-            elif isinstance(effect, TransportError):
-                self._finish(None, effect.reason)
-                if self.listener is not None:
-                    self.listener.tx_failed(self, Failure.TRANSPORT, effect.reason)
-        if self.tx.done:
-            self.close()
-
-    def _finish(self, response: Response | None, failure: str = "") -> None:
-        if not self.result.done():
-            self.failure = failure
-            self.result.set_result(response)
-
-    def fire(self, timer: Timer) -> None:
-        self.handles.pop(timer, None)
-        self.apply(self.tx.fire(timer))
-
-    def malformed(self, reason: str) -> None:
-        """A response for this transaction could not be used: the target failed."""
-        self._finish(None, failure_text(Failure.MALFORMED, reason))
-        if self.listener is not None:
-            self.listener.tx_failed(self, Failure.MALFORMED, reason)
-        self.close()
-
-    def abort(self) -> None:
-        """Stop retransmitting and forget the transaction; nobody is told (they moved on)."""
-        self.listener = None
-        self._finish(None)
-        self.close()
-
-    def close(self) -> None:
-        for handle in self.handles.values():
-            handle.cancel()
-        self.handles.clear()
-        self.table.remove(self)
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate rejected: {exc.verify_message}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {exc.reason or exc}"
-    if isinstance(exc, TimeoutError):
-        return NO_ANSWER
-    text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-    return text.lower() if text else type(exc).__name__
-
-
-class _Walk:
-    """The asyncio driver of one ``Walker``: carries its effects out, feeds it events."""
-
-    def __init__(
-        self,
-        client: SipClient,
-        walker: Walker,
-        on_request: Callable[[Request, Connection], None] | None = None,
-    ) -> None:
-        self.client = client
-        self.walker = walker
-        self.on_request = on_request
-        loop = asyncio.get_running_loop()
-        self.done: asyncio.Future[Done] = loop.create_future()
-        self.timers: dict[WalkTimer, asyncio.TimerHandle] = {}
-        self.runners: dict[int, _Runner] = {}
-        self.tasks: set[asyncio.Future[None]] = set()
-        self.queue: collections.deque[WalkEffect] = collections.deque()
-        self.busy = False
-
-    async def run(self) -> Done:
-        self.apply(self.walker.start(time.time()))
-        try:
-            return await asyncio.shield(self.done)
-        finally:
-            self._stop()
-
-    def apply(self, effects: list[WalkEffect]) -> None:
-        """Carry effects out in order; effects that arise meanwhile (a send that fails at
-        once) queue behind them rather than running in the middle."""
-        self.queue.extend(effects)
-        if self.busy:
-            return
-        self.busy = True
-        try:
-            while self.queue:
-                self._carry_out(self.queue.popleft())
-        finally:
-            self.busy = False
-
-    def _carry_out(self, effect: WalkEffect) -> None:
-        loop = asyncio.get_running_loop()
-        if isinstance(effect, WalkSend):
-            conn = self.client.flows.pooled(effect.target)
-            if conn is not None:  # the flow is open: no task, no wait
-                self._start(effect, conn)
-            else:
-                task = asyncio.ensure_future(self._send(effect))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-        elif isinstance(effect, WalkArm):
-            self._disarm(effect.timer)
-            self.timers[effect.timer] = loop.call_later(effect.delay, self._fire, effect.timer)
-        elif isinstance(effect, Disarm):
-            self._disarm(effect.timer)
-        elif isinstance(effect, Abandon):
-            runner = self.runners.pop(effect.attempt, None)
-            if runner is not None:
-                runner.abort()
-        elif isinstance(effect, Cancel):
-            runner = self.runners.get(effect.attempt)
-            if runner is not None:
-                task = asyncio.ensure_future(self.client._cancel(runner))
-                self.tasks.add(task)
-                task.add_done_callback(self.tasks.discard)
-        elif isinstance(effect, MarkDown):
-            self.client.mark(
-                effect.target, False, failure=effect.failure, retry_after=effect.retry_after
-            )
-        elif isinstance(effect, MarkUp):
-            self.client.mark(effect.target, True, expires=self.client.expires)
-        elif isinstance(effect, Done) and not self.done.done():
-            self.done.set_result(effect)
-
-    def _disarm(self, timer: WalkTimer) -> None:
-        handle = self.timers.pop(timer, None)
-        if handle is not None:
-            handle.cancel()
-
-    def _fire(self, timer: WalkTimer) -> None:
-        self.timers.pop(timer, None)
-        self.apply(self.walker.timer(timer, time.time()))
-
-    async def _send(self, send: WalkSend) -> None:
-        client, walker = self.client, self.walker
-        try:
-            conn = await client.flows.get(send.target, walker.rules.budget or client.timers.f)
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
-            self.apply(walker.transport_error(send.attempt, _reason(exc), time.time()))
-            return
-        if walker.attempt != send.attempt or walker.done:
-            return  # the walk moved on while the flow opened
-        self._start(send, conn)
-
-    def _start(self, send: WalkSend, conn: Connection) -> None:
-        client = self.client
-        request = build_request(send.spec, transport=send.target.transport, local=conn.local)
-        tx = new_transaction(request, reliable=conn.reliable, timers=client.timers)
-        runner = _Runner(client.transactions, conn, tx, self)
-        runner.attempt = send.attempt
-        self.runners[send.attempt] = runner
-        if self.on_request is not None:
-            self.on_request(request, conn)
-        runner.apply(tx.start())
-
-    def tx_provisional(self, runner: _Runner, response: Response) -> None:
-        self.apply(self.walker.provisional(self._attempt(runner), time.time()))
-
-    def tx_final(self, runner: _Runner, response: Response) -> None:
-        self.apply(self.walker.final(self._attempt(runner), response, time.time()))
-
-    def tx_failed(self, runner: _Runner, failure: Failure, reason: str) -> None:
-        attempt, now = self._attempt(runner), time.time()
-        if failure == Failure.TIMEOUT:
-            self.apply(self.walker.timed_out(attempt, now))
-        elif failure == Failure.MALFORMED:
-            self.apply(self.walker.malformed(attempt, reason, now))
-        else:
-            self.apply(self.walker.transport_error(attempt, reason, now))
-
-    @staticmethod
-    def _attempt(runner: _Runner) -> int:
-        return runner.attempt
-
-    def _stop(self) -> None:
-        for handle in self.timers.values():
-            handle.cancel()
-        self.timers.clear()
-        if not self.done.done():  # cancelled from outside: abandon what is in flight
-            for runner in self.runners.values():
-                runner.abort()
-            for task in self.tasks:
-                task.cancel()
-        self.runners.clear()
-
-
 EventHandler = Callable[[Target, bool], None]
 
 
@@ -415,7 +121,9 @@ class SipClient:
         connected_udp: bool = True,
         answering: AnswerLimits | None = None,
         realms: Sequence[str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = as_clock(clock)
         self.aor = SipTarget.parse(aor)
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
         self.password = password
@@ -466,7 +174,7 @@ class SipClient:
                     f"CA file {ca_file}: {getattr(exc, 'strerror', None) or exc}"
                 ) from None
         self.flows = FlowPool(self._open_flow)
-        self.transactions = _Transactions()
+        self.transactions = Transactions()
         self.binding = Binding()  # what ``register()`` keeps when no Registration is used
         self._order_key = new_call_id()
         self.expires: float | None = None  # when the last resolution runs out (Unix time)
@@ -572,42 +280,27 @@ class SipClient:
             ssl_context=self._ssl_context() if target.transport == Transport.TLS else None,
             server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
             connected_udp=self.connected_udp,
-            on_garbage=self._on_garbage,
+            on_garbage=self.transactions.garbage,
             on_wire=self.on_wire,
         )
 
     def _on_message(self, msg: Request | Response, conn: Connection) -> None:
         if isinstance(msg, Request):
             self.answerer.serve(msg, conn)
-            return
-        runner = self.transactions.get((branch_of(msg) or "", cseq_method(msg) or ""))
-        if runner is not None and runner.conn is conn:
-            runner.apply(runner.tx.receive(msg))
-        else:
+        elif not self.transactions.response(msg, conn):
             self.answerer.stray(msg, conn)
-
-    def _on_garbage(self, data: bytes, reason: str, conn: Connection) -> None:
-        """Bytes that are not usable SIP: if they name a transaction of ours on this flow,
-        that target failed now (rather than after the budget or Timer F)."""
-        key = loose_key(data)
-        runner = self.transactions.get(key) if key is not None else None
-        if runner is not None and runner.conn is conn:
-            runner.malformed(reason)
 
     def _on_error(self, exc: Exception, conn: Connection) -> None:
         """A flow failed: fail its pending transactions; drop it unless it is a UDP socket
         that merely reported an ICMP error (it stays open, same port, same Contact)."""
-        for runner in self.transactions.all():
-            if runner.conn is conn:
-                runner.apply(runner.tx.transport_error(_reason(exc)))
+        self.transactions.flow_failed(exc, conn)
         if conn.reliable or conn.closed:
             self.flows.drop(conn)
 
     async def close(self) -> None:
         """Abort transactions in flight and close every flow (the registration is not
         touched: ``unregister`` first if it should go)."""
-        for runner in self.transactions.all():
-            runner.abort()
+        self.transactions.abort_all()
         self.answerer.close()
         self.flows.close()
         await asyncio.sleep(0)
@@ -617,39 +310,6 @@ class SipClient:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    # -- transactions ------------------------------------------------------------------------
-
-    async def _transaction(
-        self, target: Target, spec: RequestSpec, budget: float
-    ) -> tuple[Response | None, str]:
-        """One transaction to one target, no failover, bounded by ``budget``: the response,
-        or None and why not; raises OSError, ssl.SSLError or TimeoutError when the flow
-        cannot be opened or nothing ended the transaction within ``budget``."""
-        conn = await self.flows.get(target, budget)
-        request = build_request(spec, transport=target.transport, local=conn.local)
-        runner = _Runner(
-            self.transactions,
-            conn,
-            new_transaction(request, reliable=conn.reliable, timers=self.timers),
-        )
-        runner.apply(runner.tx.start())
-        try:
-            response = await asyncio.wait_for(asyncio.shield(runner.result), budget)
-            return response, runner.failure
-        finally:
-            runner.abort()
-
-    async def _cancel(self, invite: _Runner) -> None:
-        """CANCEL a pending INVITE (RFC 3261 §9.1): its own non-INVITE transaction, same hop."""
-        cancel = build_cancel(invite.tx.request)
-        runner = _Runner(
-            self.transactions,
-            invite.conn,
-            new_transaction(cancel, reliable=invite.conn.reliable, timers=self.timers),
-        )
-        runner.apply(runner.tx.start())
-        await runner.result
 
     # -- a request with auth and failover -------------------------------------------------------
 
@@ -699,7 +359,7 @@ class SipClient:
             cancel_after=cancel_after,
             aor=str(self.aor),
         )
-        done = await _Walk(self, walker, on_request).run()
+        done = await WalkRunner(self, walker, on_request).run()
         if done.auth_error is not None:
             exc = AuthError(done.auth_error)
             exc.outcome = done.outcome
@@ -738,9 +398,9 @@ class SipClient:
         attempt = Attempt(target, at=time.time())
         start = time.perf_counter()
         try:
-            response, why = await self._transaction(target, spec, limit)
+            response, why = await one_transaction(self, target, spec, limit)
         except (OSError, ssl.SSLError) as exc:
-            response, why = None, _reason(exc)
+            response, why = None, reason(exc)
         except TimeoutError:
             response, why = None, NO_ANSWER
         attempt.ms = (time.perf_counter() - start) * 1000
