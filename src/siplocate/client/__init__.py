@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
+from ..resolver.static import StaticResolution
 from .answering import Incoming, InviteHandler
 from .dialog import Dialog
 from .failover import Failback, Policy, Steering
 from .health import HealthMonitor
 from .registration import Binding, RegEvent, Registration
-from .sipclient import INVITE_RING_LIMIT, SipClient, StaticResolution
+from .sipclient import INVITE_RING_LIMIT, SipClient
 from .walker import Attempt, Outcome
 
 __all__ = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -205,7 +204,7 @@ class Answerer:
     ) -> None:
         request = runner.respond(code, headers)
         if self.client.on_incoming is not None:
-            self.client.on_incoming(Incoming(request, code, dialog, time.time()))
+            self.client.on_incoming(Incoming(request, code, dialog, self.clock.wall()))
 
     def _in_dialog(self, request: Request, runner: _ServerRunner, to_tag: str) -> None:
         """BYE ends one of our dialogs; a re-INVITE is declined (the session stays as it is)."""

@@ -9,77 +9,39 @@ failback); ``health.HealthMonitor`` can feed it. Resolution always goes through
 from __future__ import annotations
 
 import asyncio
-import math
 import ssl
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
 from ..clock import Clock, as_clock
 from ..errors import BadInput, NotFound, OperationFailed
-from ..resolver.rules import static_target
-from ..sip.auth import ANY_REALM, AuthError
+from ..sip.auth import AuthError
 from ..sip.message import (
     RequestSpec,
     header_expires,
     new_call_id,
     new_tag,
-    retry_after,
 )
 from ..sip.server import AnswerLimits
 from ..sip.transaction import Timers
-from ..sip.transport import SUPPORTED, Connection, WireTap, open_connection, tls_context
-from ..target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport, parse_transports
+from ..sip.transport import Connection, WireTap, open_connection, tls_context
+from ..target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport
 from .answering import Answerer, Incoming, InviteHandler
+from .config import Locator, ca_context, locator_for, realms_of, rules_for, transports_of
 from .dialog import Dialog, DialogKey
 from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
 from .flows import FlowPool
 from .registration import Binding
-from .transactions import Transactions, WalkRunner, one_transaction, reason
-from .walker import INVITE_RING_LIMIT, NO_ANSWER, Attempt, Credentials, Outcome, Rules, Walker
+from .transactions import Transactions, WalkRunner, probe_once
+from .walker import INVITE_RING_LIMIT, Attempt, Credentials, Outcome, Walker
 
 if TYPE_CHECKING:
     from .outbound import FlowId, Outbound
 
-__all__ = ["INVITE_RING_LIMIT", "SipClient", "StaticLocator", "StaticResolution"]
-
-
-class ResolutionLike(Protocol):
-    """What the client needs from a resolution: the ordered try list and when it expires."""
-
-    @property
-    def targets(self) -> Sequence[Target]: ...
-
-    @property
-    def expires(self) -> float | None: ...
-
-
-class Locator(Protocol):
-    """``siplocate.Resolver`` as the client sees it."""
-
-    async def locate(self, target: str, *, key: object | None = None) -> ResolutionLike: ...
-
-
-@dataclass
-class StaticResolution:
-    targets: list[Target]
-    expires: float | None = None
-
-
-class StaticLocator:
-    """The ``static`` policy: a configured primary and backups, no DNS at all."""
-
-    def __init__(self, servers: Sequence[str], transports: Sequence[Transport]) -> None:
-        self.targets = [static_target(s, transports[0]) for s in servers]
-        if not self.targets:
-            raise BadInput("the static policy needs at least one server address")
-
-    async def locate(self, target: str, *, key: object | None = None) -> StaticResolution:
-        return StaticResolution(list(self.targets))
+__all__ = ["INVITE_RING_LIMIT", "SipClient"]
 
 
 EventHandler = Callable[[Target, bool], None]
@@ -128,51 +90,18 @@ class SipClient:
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
         self.password = password
         self.username = username or self.user
-        self.realms = frozenset(realms) if realms else frozenset({ANY_REALM})
-        if "" in self.realms:
-            raise BadInput("a realm the password is for cannot be empty ('*' means any)")
-        self.transports = parse_transports(
-            tuple(transports) if not isinstance(transports, str) else transports
+        self.realms = realms_of(realms)
+        self.transports = transports_of(transports)
+        self.policy, self.resolver = locator_for(
+            policy, static, resolver, nameservers, zones, self.transports
         )
-        unsupported = [t for t in self.transports if t not in SUPPORTED]
-        if unsupported:
-            raise BadInput(
-                f"this client speaks udp, tcp and tls only, not {', '.join(map(str, unsupported))}"
-            )
-        self.policy = Policy.parse(policy) if isinstance(policy, str) else policy
-        if static and not self.policy.configured:
-            self.policy = Policy.STATIC
-        if self.policy is Policy.CONFIGURED_IP and len(static or []) > 3:
-            raise BadInput("configured-ip takes a primary and at most two backups")
-        if self.policy.configured:
-            self.resolver: Locator = StaticLocator(static or [], self.transports)
-        elif resolver is not None:
-            self.resolver = resolver
-        else:
-            self.resolver = _default_resolver(nameservers, zones, self.transports)
-        if failover_after is not None and not failover_after > 0:
-            raise BadInput(f"the failover budget must be positive, not {failover_after}")
-        if tries < 1:
-            raise BadInput(f"tries per target must be at least 1, not {tries}")
         self.failover_after = failover_after
         self.timers = timers or Timers()
-        self.rules = Rules(
-            budget=failover_after,
-            tries=tries,
-            failover_on=frozenset(failover_on),
-            cancel_wait=self.timers.b,
-        )
-        self.failover = Failover(self.policy, down_for=down_for)
+        self.rules = rules_for(failover_after, tries, failover_on, self.timers)
+        self.failover = Failover(self.policy, down_for=down_for, clock=self.clock)
         self.ca_file = ca_file
         self.connected_udp = connected_udp
-        self._ssl: ssl.SSLContext | None = None
-        if ca_file is not None:
-            try:
-                self._ssl = tls_context(ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                raise BadInput(
-                    f"CA file {ca_file}: {getattr(exc, 'strerror', None) or exc}"
-                ) from None
+        self._ssl = ca_context(ca_file)
         self.flows = FlowPool(self._open_flow)
         self.transactions = Transactions()
         self.binding = Binding()  # what ``register()`` keeps when no Registration is used
@@ -216,11 +145,9 @@ class SipClient:
             raise NotFound(f"no target for {self.aor} over {','.join(map(str, self.transports))}")
         self.last_targets = targets
         self.expires = res.expires
-        held = self.failover.registrar
-        if held is not None and held not in targets:
-            # The registrar left the DNS answer: whoever keeps the registration must move.
-            self.failover.registrar = None
-            self._tell(held, False)
+        left = self.failover.resolved(targets)
+        if left is not None:  # the registrar left the DNS answer: its keeper must move
+            self._tell(left, False)
         return targets, res.expires
 
     def mark(
@@ -237,28 +164,23 @@ class SipClient:
 
         Down: until ``until`` (Unix time; ``math.inf`` = until seen up), else Retry-After,
         else ``down_for``. Up makes it the sticky target (``expires``: when the DNS answer
-        behind it runs out, for sticky-ttl).
+        behind it runs out, for sticky-ttl). Kept on the monotonic clock (``Failover.mark``).
         """
-        now = time.time()
-        if up:
-            self.failover.succeeded(target, now, expires)
-        else:
-            self.failover.failed(target, now, failure, retry_after, until)
+        self.failover.mark(
+            target, up, failure=failure, retry_after=retry_after, until=until, expires=expires
+        )
         self._tell(target, up)
 
     def observed(self, target: Target, up: bool, *, changed: bool = True) -> None:
         """A health probe's verdict: up (not made sticky) or down until seen up again;
         listeners hear of it when it ``changed``, and of every answer (a damped failback
         counts them)."""
-        if up:
-            self.failover.observed_up(target)
-        else:
-            self.failover.failed(target, time.time(), Failure.TIMEOUT, until=math.inf)
+        self.failover.observed(target, up)
         if changed or up:
             self._tell(target, up)
 
     def is_down(self, target: Target) -> bool:
-        return self.failover.is_down(target, time.time())
+        return self.failover.down_now(target)
 
     def _tell(self, target: Target, up: bool) -> None:
         for listener in list(self.listeners):
@@ -394,26 +316,7 @@ class SipClient:
         spec = self.new_spec(
             "OPTIONS", uri=f"{self.aor.scheme}:{_uri_host(target.address)}:{target.port}"
         )
-        limit = budget or self.failover_after or self.timers.f
-        attempt = Attempt(target, at=time.time())
-        start = time.perf_counter()
-        try:
-            response, why = await one_transaction(self, target, spec, limit)
-        except (OSError, ssl.SSLError) as exc:
-            response, why = None, reason(exc)
-        except TimeoutError:
-            response, why = None, NO_ANSWER
-        attempt.ms = (time.perf_counter() - start) * 1000
-        if response is not None:
-            attempt.status = response.code
-            if response.code == 503:
-                after = retry_after(response)
-                attempt.error = "503 Retry-After " + (
-                    f"{after:g}s" if after is not None else "none"
-                )
-        else:
-            attempt.error = why or NO_ANSWER
-        return attempt
+        return await probe_once(self, target, spec, budget or self.failover_after or self.timers.f)
 
     async def register(
         self,
@@ -453,7 +356,7 @@ class SipClient:
             granted = header_expires(outcome.response, self.aor.user, reg_id) if expires else 0
             b.granted = expires if granted is None else granted
             if flow is None:
-                self.failover.registrar = b.target  # the affinity policy's first choice
+                self.failover.registered(b.target)  # the affinity policy's first choice
         return outcome
 
     async def unregister(
@@ -472,8 +375,7 @@ class SipClient:
         except (TimeoutError, OperationFailed):
             return None
         finally:
-            if self.failover.registrar == b.target:
-                self.failover.registrar = None
+            self.failover.unregistered(b.target)
             b.target = None
 
     async def invite(
@@ -512,15 +414,3 @@ def _uri_host(host: str) -> str:
 
 def _params(**values: str) -> Parameters:
     return Parameters(**values)
-
-
-def _default_resolver(
-    nameservers: Sequence[str] | None, zones: Sequence[Path] | None, transports: Sequence[Transport]
-) -> Locator:
-    from ..resolver import Resolver
-
-    return Resolver(
-        nameservers=list(nameservers) if nameservers else None,
-        zones=list(zones) if zones else None,
-        transports=tuple(t.value for t in transports),
-    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
 from collections.abc import Callable, Coroutine
 from typing import Protocol
 
@@ -22,6 +21,7 @@ from ..sip.message import (
     build_request,
     cseq_method,
     loose_key,
+    retry_after,
 )
 from ..sip.transaction import Arm as TxArm
 from ..sip.transaction import (
@@ -41,7 +41,18 @@ from ..target import Target
 from .effects import EffectRunner
 from .failover import Failure
 from .flows import FlowPool
-from .walker import NO_ANSWER, Abandon, Cancel, Disarm, Done, MarkDown, MarkUp, Walker, failure_text
+from .walker import (
+    NO_ANSWER,
+    Abandon,
+    Attempt,
+    Cancel,
+    Disarm,
+    Done,
+    MarkDown,
+    MarkUp,
+    Walker,
+    failure_text,
+)
 from .walker import Arm as WalkArm
 from .walker import Effect as WalkEffect
 from .walker import Send as WalkSend
@@ -252,6 +263,28 @@ async def one_transaction(
         runner.abort()
 
 
+async def probe_once(host: TxHost, target: Target, spec: RequestSpec, budget: float) -> Attempt:
+    """One request (an OPTIONS) to one target, bounded by ``budget``: what came back, when
+    (wall time) and how long it took (monotonic); a 503 says its Retry-After."""
+    attempt = Attempt(target, at=host.clock.wall())
+    start = host.clock.monotonic()
+    try:
+        response, why = await one_transaction(host, target, spec, budget)
+    except (OSError, ssl.SSLError) as exc:
+        response, why = None, reason(exc)
+    except TimeoutError:
+        response, why = None, NO_ANSWER
+    attempt.ms = (host.clock.monotonic() - start) * 1000
+    if response is not None:
+        attempt.status = response.code
+        if response.code == 503:
+            after = retry_after(response)
+            attempt.error = "503 Retry-After " + (f"{after:g}s" if after is not None else "none")
+    else:
+        attempt.error = why or NO_ANSWER
+    return attempt
+
+
 async def send_cancel(host: TxHost, invite: TransactionRunner) -> None:
     """CANCEL a pending INVITE (RFC 3261 §9.1): its own non-INVITE transaction, same hop."""
     runner = start_transaction(host, invite.conn, build_cancel(invite.tx.request))
@@ -277,10 +310,11 @@ class WalkRunner(EffectRunner[WalkTimer, WalkEffect]):
         self.tasks: set[asyncio.Future[None]] = set()
 
     def now(self) -> float:
-        return time.time()
+        """Event time for the walker: monotonic (down-memory and budgets run on it)."""
+        return self.clock.monotonic()
 
     async def run(self) -> Done:
-        self.apply(self.walker.start(self.now()))
+        self.apply(self.walker.start(self.now(), wall=self.clock.wall()))
         try:
             return await asyncio.shield(self.done)
         finally:
