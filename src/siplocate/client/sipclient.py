@@ -9,25 +9,18 @@ failback); ``health.HealthMonitor`` can feed it. Resolution always goes through
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from sipmessage import URI, Address, Parameters, Request, Response
+from sipmessage import Request
 
 from ..clock import Clock, as_clock
 from ..errors import BadInput, NotFound, OperationFailed
-from ..sip.auth import AuthError
-from ..sip.message import (
-    RequestSpec,
-    header_expires,
-    new_call_id,
-    new_tag,
-)
+from ..sip.message import RequestSpec, new_call_id
 from ..sip.server import AnswerLimits
 from ..sip.transaction import Timers
-from ..sip.transport import Connection, WireTap, open_connection, tls_context
+from ..sip.transport import Connection, WireTap
 from ..target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport
 from .answering import Answerer, Incoming, InviteHandler
 from .config import Locator, ca_context, locator_for, realms_of, rules_for, transports_of
@@ -35,13 +28,18 @@ from .dialog import Dialog, DialogKey
 from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
 from .flows import FlowPool
 from .registration import Binding
-from .transactions import Transactions, WalkRunner, probe_once
+from .specs import FlowLike, new_spec, probe_uri, register_spec, registered
+from .transactions import Transactions, probe_once, walk
 from .walker import INVITE_RING_LIMIT, Attempt, Credentials, Outcome, Walker
-
-if TYPE_CHECKING:
-    from .outbound import FlowId, Outbound
+from .wire import Wire
 
 __all__ = ["INVITE_RING_LIMIT", "SipClient"]
+
+
+class OutboundLike(Protocol):
+    """An RFC 5626 ``outbound.Outbound`` as requests see it: the first hops of its flows."""
+
+    def live(self) -> list[Target]: ...
 
 
 EventHandler = Callable[[Target, bool], None]
@@ -101,8 +99,8 @@ class SipClient:
         self.failover = Failover(self.policy, down_for=down_for, clock=self.clock)
         self.ca_file = ca_file
         self.connected_udp = connected_udp
-        self._ssl = ca_context(ca_file)
-        self.flows = FlowPool(self._open_flow)
+        self.wire = Wire(self, ca_context(ca_file))
+        self.flows = FlowPool(self.wire.open)
         self.transactions = Transactions()
         self.binding = Binding()  # what ``register()`` keeps when no Registration is used
         self._order_key = new_call_id()
@@ -116,7 +114,7 @@ class SipClient:
         self.dialogs: dict[DialogKey, Dialog] = {}
         self.answerer = Answerer(self, answering)
         # RFC 5626: while an Outbound runs, new requests go over one of its healthy flows.
-        self.outbound: Outbound | None = None
+        self.outbound: OutboundLike | None = None
         # Sees every SIP message each flow opened from now on sends or receives (``-v``).
         self.on_wire: WireTap | None = None
 
@@ -186,38 +184,7 @@ class SipClient:
         for listener in list(self.listeners):
             listener(target, up)
 
-    # -- connections -----------------------------------------------------------------------
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            self._ssl = tls_context(self.ca_file)
-        return self._ssl
-
-    async def _open_flow(self, target: Target) -> Connection:
-        """A new flow to ``target`` with this client's callbacks (the pool shares it)."""
-        return await open_connection(
-            target,
-            self._on_message,
-            self._on_error,
-            ssl_context=self._ssl_context() if target.transport == Transport.TLS else None,
-            server_name=self.domain,  # RFC 5922: the certificate must name the SIP domain
-            connected_udp=self.connected_udp,
-            on_garbage=self.transactions.garbage,
-            on_wire=self.on_wire,
-        )
-
-    def _on_message(self, msg: Request | Response, conn: Connection) -> None:
-        if isinstance(msg, Request):
-            self.answerer.serve(msg, conn)
-        elif not self.transactions.response(msg, conn):
-            self.answerer.stray(msg, conn)
-
-    def _on_error(self, exc: Exception, conn: Connection) -> None:
-        """A flow failed: fail its pending transactions; drop it unless it is a UDP socket
-        that merely reported an ICMP error (it stays open, same port, same Contact)."""
-        self.transactions.flow_failed(exc, conn)
-        if conn.reliable or conn.closed:
-            self.flows.drop(conn)
+    # -- the client's lifetime ------------------------------------------------------------
 
     async def close(self) -> None:
         """Abort transactions in flight and close every flow (the registration is not
@@ -281,29 +248,13 @@ class SipClient:
             cancel_after=cancel_after,
             aor=str(self.aor),
         )
-        done = await WalkRunner(self, walker, on_request).run()
-        if done.auth_error is not None:
-            exc = AuthError(done.auth_error)
-            exc.outcome = done.outcome
-            raise exc
-        return done.outcome
+        return await walk(self, walker, on_request)
 
     def new_spec(
         self, method: str, *, uri: str | None = None, call_id: str | None = None
     ) -> RequestSpec:
         """A fresh out-of-dialog request from our AOR (To = ``uri`` or our own AOR)."""
-        scheme = self.aor.scheme
-        ruri = URI.parse(uri) if uri else URI(scheme=scheme, host=_uri_host(self.domain))
-        me = URI(scheme=scheme, host=_uri_host(self.domain), user=self.user)
-        to = Address(uri=ruri if uri else me)
-        return RequestSpec(
-            method=method,
-            uri=ruri,
-            from_addr=Address(uri=me, parameters=_params(tag=new_tag())),
-            to_addr=to,
-            call_id=call_id or new_call_id(),
-            cseq=1,
-        )
+        return new_spec(self.aor, self.user, method, uri=uri, call_id=call_id)
 
     # -- the requests -----------------------------------------------------------------------
 
@@ -313,9 +264,7 @@ class SipClient:
 
     async def probe(self, target: Target, budget: float | None = None) -> Attempt:
         """One OPTIONS to one target, no failover, no auth: is it answering at all?"""
-        spec = self.new_spec(
-            "OPTIONS", uri=f"{self.aor.scheme}:{_uri_host(target.address)}:{target.port}"
-        )
+        spec = self.new_spec("OPTIONS", uri=probe_uri(self.aor, target))
         return await probe_once(self, target, spec, budget or self.failover_after or self.timers.f)
 
     async def register(
@@ -324,7 +273,7 @@ class SipClient:
         *,
         binding: Binding | None = None,
         steering: Steering | None = None,
-        flow: FlowId | None = None,
+        flow: FlowLike | None = None,
     ) -> Outcome:
         """REGISTER our contact for ``expires`` seconds, keeping ``binding`` (default: the
         client's own) up to date: where it is held and for how long. ``flow``: register it
@@ -333,34 +282,21 @@ class SipClient:
         if self.aor.user is None:
             raise BadInput(f"cannot register {self.aor}: it needs a user part (sip:USER@DOMAIN)")
         b = binding if binding is not None else self.binding
-        b.cseq += 1
-        spec = self.new_spec("REGISTER", call_id=b.call_id)
-        spec.from_addr = Address(uri=spec.from_addr.uri, parameters=_params(tag=b.tag))
-        spec.cseq = b.cseq
-        spec.contact_user = self.aor.user
-        spec.expires = expires
-        # RFC 3327: Path is what edge proxies add; registrars reject it (420) when the UA
-        # did not say it supports it, and supporting it costs a UA nothing.
-        supported = "path"
-        if flow is not None:
-            spec.contact_params = flow.contact_params()
-            supported = "path, outbound"
-        spec.headers.append(("Supported", supported))
+        spec = register_spec(
+            self.new_spec("REGISTER", call_id=b.call_id), b, self.aor.user, expires, flow
+        )
         try:
             outcome = await self.request("REGISTER", spec=spec, steering=steering)
         finally:
             b.cseq = spec.cseq  # digest retries used CSeq numbers too
         if outcome.ok and outcome.response is not None:
-            b.target = outcome.target if expires > 0 else None
-            reg_id = flow.reg_id if flow is not None else None
-            granted = header_expires(outcome.response, self.aor.user, reg_id) if expires else 0
-            b.granted = expires if granted is None else granted
+            registered(b, outcome.response, outcome.target, self.aor.user, expires, flow)
             if flow is None:
                 self.failover.registered(b.target)  # the affinity policy's first choice
         return outcome
 
     async def unregister(
-        self, budget: float = 2.0, *, binding: Binding | None = None, flow: FlowId | None = None
+        self, budget: float = 2.0, *, binding: Binding | None = None, flow: FlowLike | None = None
     ) -> Outcome | None:
         """Remove the binding (of ``flow``, if an RFC 5626 one) from the registrar that holds
         it (best effort, bounded)."""
@@ -406,11 +342,3 @@ class SipClient:
         dialog.ack(conn)
         self.dialogs[dialog.key] = dialog
         return dialog
-
-
-def _uri_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
-
-
-def _params(**values: str) -> Parameters:
-    return Parameters(**values)

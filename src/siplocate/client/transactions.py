@@ -14,6 +14,7 @@ from typing import Protocol
 from sipmessage import Request, Response
 
 from ..clock import Clock
+from ..sip.auth import AuthError
 from ..sip.message import (
     RequestSpec,
     branch_of,
@@ -50,6 +51,7 @@ from .walker import (
     Done,
     MarkDown,
     MarkUp,
+    Outcome,
     Walker,
     failure_text,
 )
@@ -289,6 +291,21 @@ async def send_cancel(host: TxHost, invite: TransactionRunner) -> None:
     """CANCEL a pending INVITE (RFC 3261 §9.1): its own non-INVITE transaction, same hop."""
     runner = start_transaction(host, invite.conn, build_cancel(invite.tx.request))
     await runner.result
+
+
+async def walk(
+    host: WalkHost,
+    walker: Walker,
+    on_request: Callable[[Request, Connection], None] | None = None,
+) -> Outcome:
+    """Run ``walker`` to its end: its outcome, or an ``AuthError`` carrying it when the
+    credentials were refused (wrong everywhere: no failover)."""
+    done = await WalkRunner(host, walker, on_request).run()
+    if done.auth_error is not None:
+        exc = AuthError(done.auth_error)
+        exc.outcome = done.outcome
+        raise exc
+    return done.outcome
 
 
 class WalkRunner(EffectRunner[WalkTimer, WalkEffect]):
