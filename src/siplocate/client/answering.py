@@ -11,10 +11,11 @@ import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sipmessage import Address, Request, Response
 
+from ..clock import Clock
 from ..sip.message import branch_of, cseq_method
 from ..sip.server import (
     AnswerLimits,
@@ -31,13 +32,11 @@ from ..sip.server import (
 from ..sip.server import Arm as ServerArm
 from ..sip.server import Effect as ServerEffect
 from ..sip.server import Timer as ServerTimer
+from ..sip.transaction import Timers
 from ..sip.transport import Connection
 from ..target import Transport
-from .dialog import Dialog, header_tag
+from .dialog import Dialog, DialogHost, header_tag
 from .effects import EffectRunner
-
-if TYPE_CHECKING:
-    from .sipclient import SipClient
 
 
 @dataclass
@@ -59,6 +58,22 @@ class Incoming:
 
 #: The application's answer to an incoming INVITE: a status code (2xx accepts the call).
 InviteHandler = Callable[[Request], "Awaitable[int] | int"]
+
+
+class AnsweringHost(DialogHost, Protocol):
+    """What the answering side needs from the client (``SipClient``): the application's
+    handlers, the user a 2xx's Contact names, the transaction timers and the clock."""
+
+    @property
+    def on_invite(self) -> InviteHandler | None: ...
+    @property
+    def on_incoming(self) -> Callable[[Incoming], None] | None: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def timers(self) -> Timers: ...
+    @property
+    def clock(self) -> Clock: ...
 
 
 class _ServerRunner(EffectRunner[ServerTimer, ServerEffect]):
@@ -123,7 +138,7 @@ class Answerer:
     to them and to the client's dialogs, within the client's ``AnswerLimits``: a request
     beyond them is refused at once (503 + Retry-After) and leaves nothing behind."""
 
-    def __init__(self, client: SipClient, limits: AnswerLimits | None = None) -> None:
+    def __init__(self, client: AnsweringHost, limits: AnswerLimits | None = None) -> None:
         self.client = client
         self.clock = client.clock
         self.limits = limits or AnswerLimits()
