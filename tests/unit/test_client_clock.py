@@ -4,12 +4,15 @@ health monitor's rounds on the clock's sleep."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from siplocate.client import HealthMonitor, SipClient
 from siplocate.client.failover import Failover, Failure, Policy
+from siplocate.client.flows import FlowPool
 from siplocate.client.walker import Attempt
 from siplocate.clock import Clock, ManualClock
+from siplocate.sip.transport import Connection
 from siplocate.target import Target, Transport
 
 A = Target(Transport.UDP, "192.0.2.1", 5060, "192.0.2.1", 0, 0)
@@ -126,3 +129,45 @@ async def test_health_rounds_run_on_the_injected_clock() -> None:
         assert fleet.verdicts == [(A, False), (B, True)]  # changes only, once each
     finally:
         await monitor.stop()
+
+
+class Silent(Connection):
+    """A flow whose far end never answers: it only counts what is written to it."""
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target, lambda m, c: None, lambda e, c: None)
+        self.local = ("127.0.0.1", 40000)
+        self.writes = 0
+
+    def _write(self, data: bytes) -> None:
+        self.writes += 1
+
+
+async def test_a_request_walks_on_the_injected_clock() -> None:
+    """Retransmissions (Timer E), the failover budget and the attempts' figures all come
+    from the client's clock: two silent targets, 2 s budget each, no real waiting."""
+    clock = SteppedClock()
+    client = client_on(clock, failover_after=2.0)
+    flows: dict[str, Silent] = {}  # by address
+
+    async def opener(target: Target) -> Connection:
+        return flows.setdefault(target.address, Silent(target))
+
+    client.flows = FlowPool(opener)
+    started = clock.wall()
+    request = asyncio.ensure_future(client.options())
+    await clock.advance(0)
+    assert flows[A.address].writes == 1 and B.address not in flows
+    await clock.advance(1.0)
+    assert flows[A.address].writes == 2  # Timer E at 0.5 s (the next at 1.5 s)
+    clock.step = 3600.0  # a wall-clock step mid-request: no duration changes
+    await clock.advance(1.0)
+    assert B.address in flows  # the budget ran out on the clock: the next target
+    await clock.advance(2.0)
+    outcome = await request
+    assert [a.target.address for a in outcome.attempts] == [A.address, B.address]
+    assert [a.ms for a in outcome.attempts] == [2000.0, 2000.0]
+    # Stamps within one request: its start's wall time plus monotonic time since then.
+    assert [a.at for a in outcome.attempts] == [started, started + 2.0]
+    assert all(client.is_down(t) for t in client.last_targets)
+    await client.close()
