@@ -27,6 +27,11 @@ class Echo(EffectRunner[str, str]):
         else:
             self.done.append(effect)
 
+    SLOTS = 5  # one per timer name; a runner may also share a slot among timers
+
+    def slot(self, timer: str) -> int:
+        return "ABCEF".index(timer)
+
     def on_timer(self, timer: str) -> list[str]:
         return [f"fired:{timer}"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -110,8 +110,10 @@ class _ServerRunner(EffectRunner[ServerTimer, ServerEffect]):
     def on_timer(self, timer: ServerTimer) -> list[ServerEffect]:
         return self.tx.fire(timer)
 
-    def slot(self, timer: ServerTimer) -> Hashable:
-        return timer == ServerTimer.G  # G, or the one timer that ends the transaction
+    SLOTS = 2  # Timer G, and the one timer (H, I, J or L) that ends the transaction
+
+    def slot(self, timer: ServerTimer) -> int:
+        return 0 if timer == ServerTimer.G else 1
 
     def settled(self) -> None:
         if self.tx.done:

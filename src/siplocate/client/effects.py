@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable
-from typing import Generic, Protocol, TypeVar
+from typing import ClassVar, Generic, Protocol, TypeVar
 
 from ..clock import Clock, SystemClock
+
+A = TypeVar("A")
 
 
 class Handle(Protocol):
@@ -22,19 +24,19 @@ class Handle(Protocol):
     def cancel(self) -> object: ...
 
 
-def call_later(clock: Clock, delay: float, callback: Callable[[], None]) -> Handle:
-    """Run ``callback`` after ``delay`` seconds of ``clock``: the event loop's own timer for
-    the system clock (cheap, no task), a task sleeping on any other clock (a ManualClock
-    fires it when the test advances time)."""
+def call_later(clock: Clock, delay: float, callback: Callable[[A], None], arg: A) -> Handle:
+    """Run ``callback(arg)`` after ``delay`` seconds of ``clock``: the event loop's own
+    timer for the system clock (cheap, no task), a task sleeping on any other clock (a
+    ManualClock fires it when the test advances time)."""
     loop = asyncio.get_running_loop()
     if isinstance(clock, SystemClock):
-        return loop.call_later(delay, callback)
-    return loop.create_task(_after(clock, delay, callback))
+        return loop.call_later(delay, callback, arg)
+    return loop.create_task(_after(clock, delay, callback, arg))
 
 
-async def _after(clock: Clock, delay: float, callback: Callable[[], None]) -> None:
+async def _after(clock: Clock, delay: float, callback: Callable[[A], None], arg: A) -> None:
     await clock.sleep(delay)
-    callback()
+    callback(arg)
 
 
 T = TypeVar("T", bound=Hashable)  # a machine's timer names
@@ -44,13 +46,20 @@ E = TypeVar("E")  # a machine's effects
 class EffectRunner(Generic[T, E]):
     """The asyncio side of one sans-I/O machine: effects carried out in order, timers armed
     on ``clock``. Effects that arise while a batch runs (a send that fails at once, a timer
-    that a listener's reaction re-arms) queue behind it rather than running in the middle."""
+    that a listener's reaction re-arms) queue behind it rather than running in the middle.
+
+    A machine's timers occupy ``SLOTS`` numbered slots (``slot``): arming a timer replaces
+    the one in its slot. The handles live in a list made at the first arm, so a runner that
+    waits (thousands of live server transactions) costs a few pointers."""
 
     __slots__ = ("_busy", "_handles", "_later", "clock")
 
+    #: How many timer slots the machine has (``slot`` maps each timer into ``range(SLOTS)``).
+    SLOTS: ClassVar[int] = 1
+
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._handles: dict[Hashable, Handle] = {}
+        self._handles: list[Handle | None] | None = None
         self._later: list[E] | None = None
         self._busy = False
 
@@ -67,9 +76,9 @@ class EffectRunner(Generic[T, E]):
     def settled(self) -> None:
         """Every effect of a batch is carried out (e.g. close once the machine is done)."""
 
-    def slot(self, timer: T) -> Hashable:
-        """Which handle ``timer`` occupies: arming a timer replaces the one in its slot."""
-        return timer
+    def slot(self, timer: T) -> int:
+        """Which slot ``timer`` occupies, in ``range(SLOTS)``."""
+        return 0
 
     # -- the shared part ------------------------------------------------------------------
 
@@ -92,23 +101,28 @@ class EffectRunner(Generic[T, E]):
     def arm(self, timer: T, delay: float) -> None:
         """Arm ``timer`` (``delay`` seconds of the clock), replacing the one in its slot."""
         slot = self.slot(timer)
-        self.disarm_slot(slot)
-        self._handles[slot] = call_later(self.clock, delay, lambda: self._fire(timer))
+        self._cancel(slot)
+        if self._handles is None:
+            self._handles = [None] * self.SLOTS
+        self._handles[slot] = call_later(self.clock, delay, self._fire, timer)
 
     def disarm(self, timer: T) -> None:
-        self.disarm_slot(self.slot(timer))
+        self._cancel(self.slot(timer))
 
-    def disarm_slot(self, slot: Hashable) -> None:
-        handle = self._handles.pop(slot, None)
-        if handle is not None:
+    def _cancel(self, slot: int) -> None:
+        handles = self._handles
+        if handles is not None and (handle := handles[slot]) is not None:
+            handles[slot] = None
             handle.cancel()
 
     def _fire(self, timer: T) -> None:
-        self._handles.pop(self.slot(timer), None)
+        if self._handles is not None:
+            self._handles[self.slot(timer)] = None
         self.apply(self.on_timer(timer))
 
     def close(self) -> None:
         """Cancel every armed timer."""
-        for handle in self._handles.values():
-            handle.cancel()
-        self._handles.clear()
+        handles, self._handles = self._handles, None
+        for handle in handles or ():
+            if handle is not None:
+                handle.cancel()

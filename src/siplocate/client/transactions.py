@@ -107,6 +107,10 @@ class Transactions:
             runner.abort()
 
 
+_TX_SLOT = {timer: i for i, timer in enumerate(Timer)}
+_WALK_SLOT = {timer: i for i, timer in enumerate(WalkTimer)}
+
+
 class TxListener(Protocol):
     """Who hears what a client transaction ended with (the walk driving it)."""
 
@@ -163,6 +167,11 @@ class TransactionRunner(EffectRunner[Timer, TxEffect]):
             self._finish(None, effect.reason)
             if self.listener is not None:
                 self.listener.tx_failed(self, Failure.TRANSPORT, effect.reason)
+
+    SLOTS = len(Timer)
+
+    def slot(self, timer: Timer) -> int:
+        return _TX_SLOT[timer]
 
     def on_timer(self, timer: Timer) -> list[TxEffect]:
         return self.tx.fire(timer)
@@ -364,6 +373,11 @@ class WalkRunner(EffectRunner[WalkTimer, WalkEffect]):
             self.host.mark(effect.target, True, expires=self.host.expires)
         elif isinstance(effect, Done) and not self.done.done():
             self.done.set_result(effect)
+
+    SLOTS = len(WalkTimer)
+
+    def slot(self, timer: WalkTimer) -> int:
+        return _WALK_SLOT[timer]
 
     def on_timer(self, timer: WalkTimer) -> list[WalkEffect]:
         return self.walker.timer(timer, self.now())
