@@ -77,7 +77,8 @@ class Failure(StrEnum):
 
 @dataclass
 class DownMemory:
-    """Targets known to be down, each until a time (``math.inf`` = until told otherwise)."""
+    """Targets known to be down, each until a monotonic time (``math.inf`` = until told
+    otherwise): a step of the wall clock neither revives a dead server nor holds a live one."""
 
     until: dict[TargetKey, float] = field(default_factory=dict)
 
@@ -166,7 +167,10 @@ FIRST: dict[Policy, FirstRule] = {
 
 @dataclass
 class Failover:
-    """Per-client failover state shared by all requests: policy, down-memory, sticky target."""
+    """Per-client failover state shared by all requests: policy, down-memory, sticky target.
+
+    Every ``now`` is monotonic seconds (the walker's event time); ``mark``/``observed``/
+    ``down_now`` read ``clock`` themselves and take Unix times only at their boundary."""
 
     policy: Policy = Policy.DEFAULT
     down_for: float = 30.0  # how long a timeout/transport error/503 keeps a target down
