@@ -10,7 +10,7 @@ import math
 from siplocate.client import HealthMonitor, SipClient
 from siplocate.client.failover import Failover, Failure, Policy
 from siplocate.client.flows import FlowPool
-from siplocate.client.walker import Attempt
+from siplocate.client.walker import NO_ANSWER, Attempt
 from siplocate.clock import Clock, ManualClock
 from siplocate.sip.transport import Connection
 from siplocate.target import Target, Transport
@@ -170,4 +170,25 @@ async def test_a_request_walks_on_the_injected_clock() -> None:
     # Stamps within one request: its start's wall time plus monotonic time since then.
     assert [a.at for a in outcome.attempts] == [started, started + 2.0]
     assert all(client.is_down(t) for t in client.last_targets)
+    await client.close()
+
+
+async def test_a_probe_is_bounded_by_its_budget_on_the_injected_clock() -> None:
+    clock = ManualClock()
+    client = client_on(clock)
+    silent = Silent(A)
+
+    async def opener(target: Target) -> Connection:
+        return silent
+
+    client.flows = FlowPool(opener)
+    started = clock.wall()
+    probe = asyncio.ensure_future(client.probe(A, 1.5))
+    await clock.advance(1.4)
+    assert not probe.done()
+    assert silent.writes == 2  # Timer E at 0.5 s, on the same clock
+    await clock.advance(0.2)
+    attempt = await probe
+    assert attempt.status is None and attempt.error == NO_ANSWER
+    assert attempt.ms == 1500.0 and attempt.at == started
     await client.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from siplocate.client.effects import EffectRunner
+import asyncio
+
+import pytest
+
+from siplocate.client.effects import EffectRunner, within
 from siplocate.clock import ManualClock
 
 
@@ -69,3 +73,20 @@ def test_effects_arising_mid_batch_queue_behind_it_and_settle_once() -> None:
     runner.apply(["one", "again", "two"])
     assert runner.done == ["one", "again", "two", "queued"]
     assert runner.settles == 1
+
+
+async def test_within_bounds_work_on_the_injected_clock() -> None:
+    clock = ManualClock()
+
+    async def takes(seconds: float) -> float:
+        await clock.sleep(seconds)
+        return seconds
+
+    quick = asyncio.ensure_future(within(clock, 5.0, takes(1.0)))
+    slow = asyncio.ensure_future(within(clock, 5.0, takes(9.0)))
+    await clock.advance(1.0)
+    assert quick.done() and quick.result() == 1.0
+    assert not slow.done()
+    await clock.advance(4.0)
+    with pytest.raises(TimeoutError):
+        await slow

@@ -10,12 +10,14 @@ means to the machine (``on_timer``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable
+import contextlib
+from collections.abc import Awaitable, Callable, Hashable
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from ..clock import Clock, SystemClock
 
 A = TypeVar("A")
+R = TypeVar("R")
 
 
 class Handle(Protocol):
@@ -37,6 +39,25 @@ def call_later(clock: Clock, delay: float, callback: Callable[[A], None], arg: A
 async def _after(clock: Clock, delay: float, callback: Callable[[A], None], arg: A) -> None:
     await clock.sleep(delay)
     callback(arg)
+
+
+async def within(clock: Clock, seconds: float, work: Awaitable[R]) -> R:
+    """``work``'s result if it ends within ``seconds`` of ``clock``, else TimeoutError (and
+    ``work`` is cancelled), like ``asyncio.wait_for`` on the injected clock."""
+    if isinstance(clock, SystemClock):
+        return await asyncio.wait_for(work, seconds)
+    job = asyncio.ensure_future(work)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({job, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+    if not job.done():
+        job.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await job
+        raise TimeoutError
+    return job.result()
 
 
 T = TypeVar("T", bound=Hashable)  # a machine's timer names

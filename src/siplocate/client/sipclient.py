@@ -25,6 +25,7 @@ from ..target import DEFAULT_TRANSPORTS, SipTarget, Target, Transport
 from .answering import Answerer, Incoming, InviteHandler
 from .config import Locator, ca_context, locator_for, realms_of, rules_for, transports_of
 from .dialog import Dialog, DialogKey
+from .effects import within
 from .failover import FAILOVER_ON, Failover, Failure, Policy, Steering
 from .flows import FlowPool
 from .registration import Binding
@@ -305,8 +306,10 @@ class SipClient:
             return None
         target = b.target
         try:
-            return await asyncio.wait_for(
-                self.register(0, binding=b, steering=Steering(only=[target]), flow=flow), budget
+            return await within(
+                self.clock,
+                budget,
+                self.register(0, binding=b, steering=Steering(only=[target]), flow=flow),
             )
         except (TimeoutError, OperationFailed):
             return None

@@ -39,7 +39,7 @@ from ..sip.transaction import Effect as TxEffect
 from ..sip.transaction import Send as TxSend
 from ..sip.transport import Connection
 from ..target import Target
-from .effects import EffectRunner
+from .effects import EffectRunner, within
 from .failover import Failure
 from .flows import FlowPool
 from .walker import (
@@ -268,7 +268,7 @@ async def one_transaction(
     request = build_request(spec, transport=target.transport, local=conn.local)
     runner = start_transaction(host, conn, request)
     try:
-        response = await asyncio.wait_for(asyncio.shield(runner.result), budget)
+        response = await within(host.clock, budget, asyncio.shield(runner.result))
         return response, runner.failure
     finally:
         runner.abort()
