@@ -266,12 +266,12 @@ async def _uas(data: bytes, env: dict[str, object]) -> None:
     msg = parse_message(data, datagram=True)
     if hasattr(msg, "code"):
         Dialog.from_response(client, env["spec"], msg, env["targets"][0])  # type: ignore[arg-type,index]
-        client._on_message(msg, conn)  # type: ignore[attr-defined]
+        client.wire.message(msg, conn)  # type: ignore[attr-defined]
         return
-    client._on_message(msg, conn)  # type: ignore[attr-defined]
+    client.wire.message(msg, conn)  # type: ignore[attr-defined]
     for _ in range(3):
         await asyncio.sleep(0)
-    client._on_message(msg, conn)  # type: ignore[attr-defined]  (a retransmission)
+    client.wire.message(msg, conn)  # type: ignore[attr-defined]  (a retransmission)
     for task in list(client.answerer.tasks):  # type: ignore[attr-defined]
         await task  # an incoming call's answer: its exception, if any, escapes here
     tx = ServerTransaction(msg, reliable=False)  # type: ignore[arg-type]

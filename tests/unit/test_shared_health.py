@@ -150,8 +150,11 @@ async def test_reconnect_waits_out_the_backoff_on_the_injected_clock() -> None:
 
 
 def _client_and_health() -> tuple[SipClient, RedisHealth, list[tuple[str, bool]]]:
-    client = SipClient("sip:a@example.test", static=["192.0.2.1", "192.0.2.2"], transports="udp")
-    health = RedisHealth("redis://127.0.0.1:1/0", clock=ManualClock(1000.0))
+    clock = ManualClock(1000.0)  # down-memory is monotonic: 0 here, when the wall reads 1000
+    client = SipClient(
+        "sip:a@example.test", static=["192.0.2.1", "192.0.2.2"], transports="udp", clock=clock
+    )
+    health = RedisHealth("redis://127.0.0.1:1/0", clock=clock)
     told: list[tuple[str, bool]] = []
     client.listeners.append(lambda t, up: told.append((t.address, up)))
     health.followers.append(_Follower(client))
@@ -165,12 +168,12 @@ def test_follower_skips_down_until_expiry_and_tells_once() -> None:
     t = Target(Transport.UDP, "192.0.2.1", 5060, "192.0.2.1")
     k = ("udp", "192.0.2.1", 5060)
     assert health.apply(k, Entry(False, 990.0, 1010.0, None, "p"))
-    assert client.failover.memory.until[k] == 1010.0
+    assert client.failover.memory.until[k] == 10.0  # expires 1010 (wall) = 10 s from now
     health.apply(k, Entry(False, 990.0, 1020.0, None, "p"))
-    assert client.failover.memory.until[k] == 1020.0
+    assert client.failover.memory.until[k] == 20.0
     assert told == [("192.0.2.1", False)]  # the refresh extended it silently
     health.apply(k, Entry(True, 1001.0, 1030.0, 1.5, "p"))
-    assert not client.failover.is_down(t, 1001.0)
+    assert not client.is_down(t)
     assert told[-1] == ("192.0.2.1", True)
     # Past expires: ignored, counted.
     assert not health.apply(k, Entry(False, 900.0, 999.0, None, "p"))
@@ -178,7 +181,6 @@ def test_follower_skips_down_until_expiry_and_tells_once() -> None:
 
 
 def test_follower_keeps_the_clients_own_failure() -> None:
-    import time
 
     from siplocate.target import Target, Transport
 
@@ -187,7 +189,7 @@ def test_follower_keeps_the_clients_own_failure() -> None:
     client.mark(t, False)  # a request of its own timed out
     health.apply(("udp", "192.0.2.2", 5060), Entry(True, 990.0, 1030.0, 2.0, "p"))
     assert client.is_down(t)
-    assert client.failover.memory.until[("udp", "192.0.2.2", 5060)] > time.time()
+    assert client.failover.memory.until[("udp", "192.0.2.2", 5060)] > client.clock.monotonic()
     assert told == [("192.0.2.2", False)]
 
 
@@ -220,3 +222,27 @@ def test_publisher_sends_changes_keeps_the_newest_and_counts_what_waits() -> Non
     assert len(pub.current) == 1 and pub.current[field].up and pub.current[field].since == 103.0
     assert pub.dropped == 3
     assert registry.get_sample_value("siplocate_publish_dropped_total") == 3
+
+
+async def test_rejoining_keeps_what_probing_alone_saw_down_for_down_for_only() -> None:
+    """After a rejoin, a target the client's own probing saw down stays down ``down_for``
+    seconds of the client's monotonic clock (not until a wall-clock instant read as
+    monotonic, which would keep it down for good)."""
+    from siplocate.client.health import HealthMonitor
+    from siplocate.target import Target, Transport
+
+    client, health, _ = _client_and_health()
+    clock = client.clock
+    assert isinstance(clock, ManualClock)
+    t = Target(Transport.UDP, "192.0.2.1", 5060, "192.0.2.1")
+    k = ("udp", "192.0.2.1", 5060)
+    follower = health.followers[0]
+    follower.monitor = HealthMonitor(client)
+    follower.monitor.state[k] = False
+    client.observed(t, False)  # probing alone saw it down: down until seen up
+    await follower.rejoin(clock.wall())
+    assert client.is_down(t)
+    await clock.advance(client.failover.down_for - 1)
+    assert client.is_down(t)
+    await clock.advance(2)
+    assert not client.is_down(t)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sipmessage import Address, Request, Response
 
+from ..clock import Clock
 from ..sip.message import branch_of, cseq_method
 from ..sip.server import (
     AnswerLimits,
@@ -32,12 +32,11 @@ from ..sip.server import (
 from ..sip.server import Arm as ServerArm
 from ..sip.server import Effect as ServerEffect
 from ..sip.server import Timer as ServerTimer
+from ..sip.transaction import Timers
 from ..sip.transport import Connection
 from ..target import Transport
-from .dialog import Dialog, header_tag
-
-if TYPE_CHECKING:
-    from .sipclient import SipClient
+from .dialog import Dialog, DialogHost, header_tag
+from .effects import EffectRunner
 
 
 @dataclass
@@ -61,17 +60,34 @@ class Incoming:
 InviteHandler = Callable[[Request], "Awaitable[int] | int"]
 
 
-class _ServerRunner:
-    """The asyncio side of one server transaction: replies on its flow, timers by call_later.
+class AnsweringHost(DialogHost, Protocol):
+    """What the answering side needs from the client (``SipClient``): the application's
+    handlers, the user a 2xx's Contact names, the transaction timers and the clock."""
+
+    @property
+    def on_invite(self) -> InviteHandler | None: ...
+    @property
+    def on_incoming(self) -> Callable[[Incoming], None] | None: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def timers(self) -> Timers: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
+class _ServerRunner(EffectRunner[ServerTimer, ServerEffect]):
+    """The asyncio side of one server transaction: replies on its flow, timers armed.
 
     It holds the request only until the final answer (the transaction repeats bytes after
-    that), and two timer handles: Timer G, and whichever of H/I/J/L ends the transaction."""
+    that), and two timer slots: Timer G, and whichever of H/I/J/L ends the transaction."""
 
-    __slots__ = ("_end", "_g", "answerer", "call", "conn", "dialog", "key", "request", "tx")
+    __slots__ = ("answerer", "call", "conn", "dialog", "key", "request", "tx")
 
     def __init__(
         self, answerer: Answerer, conn: Connection, request: Request, key: Key, call: Call | None
     ) -> None:
+        super().__init__(answerer.clock)
         self.answerer = answerer
         self.conn = conn
         self.tx = ServerTransaction(request, reliable=conn.reliable, timers=answerer.client.timers)
@@ -79,28 +95,27 @@ class _ServerRunner:
         self.call = call
         self.request: Request | None = request
         self.dialog: Dialog | None = None
-        self._g: asyncio.TimerHandle | None = None
-        self._end: asyncio.TimerHandle | None = None
 
-    def apply(self, effects: list[ServerEffect]) -> None:
-        for effect in effects:
-            if isinstance(effect, Reply):
-                with contextlib.suppress(OSError):
-                    self.conn.send(effect.data)
-            elif isinstance(effect, ServerArm):
-                handle = asyncio.get_running_loop().call_later(
-                    effect.delay, self.fire, effect.timer
-                )
-                if effect.timer == ServerTimer.G:
-                    self._g, old = handle, self._g
-                else:
-                    self._end, old = handle, self._end
-                if old is not None:
-                    old.cancel()
-            elif isinstance(effect, Unacked) and self.dialog is not None:
-                # §13.3.1.4: a 2xx never ACKed ends the dialog (the caller is gone).
-                self.answerer.client.dialogs.pop(self.dialog.key, None)
-                self.dialog.ended = True
+    def carry_out(self, effect: ServerEffect) -> None:
+        if isinstance(effect, Reply):
+            with contextlib.suppress(OSError):
+                self.conn.send(effect.data)
+        elif isinstance(effect, ServerArm):
+            self.arm(effect.timer, effect.delay)
+        elif isinstance(effect, Unacked) and self.dialog is not None:
+            # §13.3.1.4: a 2xx never ACKed ends the dialog (the caller is gone).
+            self.answerer.client.dialogs.pop(self.dialog.key, None)
+            self.dialog.ended = True
+
+    def on_timer(self, timer: ServerTimer) -> list[ServerEffect]:
+        return self.tx.fire(timer)
+
+    SLOTS = 2  # Timer G, and the one timer (H, I, J or L) that ends the transaction
+
+    def slot(self, timer: ServerTimer) -> int:
+        return 0 if timer == ServerTimer.G else 1
+
+    def settled(self) -> None:
         if self.tx.done:
             self.close()
 
@@ -114,18 +129,8 @@ class _ServerRunner:
         self.apply(self.tx.respond(response))
         return request
 
-    def fire(self, timer: ServerTimer) -> None:
-        if timer == ServerTimer.G:
-            self._g = None
-        else:
-            self._end = None
-        self.apply(self.tx.fire(timer))
-
     def close(self) -> None:
-        for handle in (self._g, self._end):
-            if handle is not None:
-                handle.cancel()
-        self._g = self._end = None
+        super().close()
         self.request = None
         self.answerer.servers.discard(self.key, self.call)
 
@@ -135,8 +140,9 @@ class Answerer:
     to them and to the client's dialogs, within the client's ``AnswerLimits``: a request
     beyond them is refused at once (503 + Retry-After) and leaves nothing behind."""
 
-    def __init__(self, client: SipClient, limits: AnswerLimits | None = None) -> None:
+    def __init__(self, client: AnsweringHost, limits: AnswerLimits | None = None) -> None:
         self.client = client
+        self.clock = client.clock
         self.limits = limits or AnswerLimits()
         self.servers: ServerTable[_ServerRunner] = ServerTable(self.limits.server_transactions)
         self.tasks: set[asyncio.Future[None]] = set()
@@ -215,7 +221,7 @@ class Answerer:
     ) -> None:
         request = runner.respond(code, headers)
         if self.client.on_incoming is not None:
-            self.client.on_incoming(Incoming(request, code, dialog, time.time()))
+            self.client.on_incoming(Incoming(request, code, dialog, self.clock.wall()))
 
     def _in_dialog(self, request: Request, runner: _ServerRunner, to_tag: str) -> None:
         """BYE ends one of our dialogs; a re-INVITE is declined (the session stays as it is)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sipmessage import URI, Address, Parameters, Request, Response
 
@@ -15,10 +15,19 @@ from ..target import Target
 from .failover import Steering
 from .walker import Outcome
 
-if TYPE_CHECKING:
-    from .sipclient import SipClient
-
 DialogKey = tuple[str, str, str]  # Call-ID, local tag, remote tag (RFC 3261 §12)
+
+
+class DialogHost(Protocol):
+    """What a dialog needs from the client (``SipClient``): where dialogs are kept, and a
+    request with failover for its in-dialog requests."""
+
+    @property
+    def dialogs(self) -> dict[DialogKey, Dialog]: ...
+
+    async def request(
+        self, method: str, *, spec: RequestSpec | None = None, steering: Steering | None = None
+    ) -> Outcome: ...
 
 
 @dataclass
@@ -26,7 +35,7 @@ class Dialog:
     """An INVITE dialog (RFC 3261 §12), ours (we called) or theirs (we answered): in-dialog
     requests stay on its server; ``ended`` once either side sent BYE."""
 
-    client: SipClient
+    client: DialogHost
     target: Target
     call_id: str
     local: Address
@@ -44,7 +53,7 @@ class Dialog:
 
     @classmethod
     def from_response(
-        cls, client: SipClient, spec: RequestSpec, response: Response, target: Target
+        cls, client: DialogHost, spec: RequestSpec, response: Response, target: Target
     ) -> Dialog:
         """The dialog a 2xx to our INVITE set up (a malformed Contact or Record-Route in it
         is ignored: the request URI and no route serve instead)."""
@@ -68,7 +77,7 @@ class Dialog:
 
     @classmethod
     def from_request(
-        cls, client: SipClient, request: Request, to_tag: str, target: Target
+        cls, client: DialogHost, request: Request, to_tag: str, target: Target
     ) -> Dialog:
         """The dialog our 2xx to an incoming INVITE sets up (RFC 3261 §12.1.1)."""
         to = Address.parse(request.headers["To"])

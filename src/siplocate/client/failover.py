@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import BadInput
 from ..target import Target
 
@@ -76,7 +77,8 @@ class Failure(StrEnum):
 
 @dataclass
 class DownMemory:
-    """Targets known to be down, each until a time (``math.inf`` = until told otherwise)."""
+    """Targets known to be down, each until a monotonic time (``math.inf`` = until told
+    otherwise): a step of the wall clock neither revives a dead server nor holds a live one."""
 
     until: dict[TargetKey, float] = field(default_factory=dict)
 
@@ -165,7 +167,10 @@ FIRST: dict[Policy, FirstRule] = {
 
 @dataclass
 class Failover:
-    """Per-client failover state shared by all requests: policy, down-memory, sticky target."""
+    """Per-client failover state shared by all requests: policy, down-memory, sticky target.
+
+    Every ``now`` is monotonic seconds (the walker's event time); ``mark``/``observed``/
+    ``down_now`` read ``clock`` themselves and take Unix times only at their boundary."""
 
     policy: Policy = Policy.DEFAULT
     down_for: float = 30.0  # how long a timeout/transport error/503 keeps a target down
@@ -175,6 +180,7 @@ class Failover:
     registrar: Target | None = None  # affinity: where the registration is held (None: nowhere)
     backup_uses: int = 3  # configured-ip: answered requests on a backup before the primary
     uses: int = 0  # answered requests in a row by ``current``
+    clock: Clock = field(default=SYSTEM_CLOCK, repr=False)  # for the verdicts below
 
     def order(
         self, targets: Iterable[Target], now: float, steering: Steering | None = None
@@ -224,6 +230,63 @@ class Failover:
         if self.current == target:
             self.current = None
         return until
+
+    # -- the client's verdicts, on its clock: down-memory runs on monotonic time -------------
+
+    def monotonic(self, unix: float | None) -> float | None:
+        """A Unix time (the end of a down period, a DNS answer's expiry) on the monotonic
+        clock: a later step of the wall clock neither revives nor prolongs anything."""
+        if unix is None or math.isinf(unix):
+            return unix
+        return unix - self.clock.wall() + self.clock.monotonic()
+
+    def mark(
+        self,
+        target: Target,
+        up: bool,
+        *,
+        failure: Failure = Failure.TIMEOUT,
+        retry_after: float | None = None,
+        until: float | None = None,
+        expires: float | None = None,
+    ) -> None:
+        """A request's verdict now: up (``expires``: Unix time its DNS answer runs out) or
+        down (``until``: Unix time, ``math.inf`` until seen up; else Retry-After/down_for)."""
+        now = self.clock.monotonic()
+        if up:
+            self.succeeded(target, now, self.monotonic(expires))
+        else:
+            self.failed(target, now, failure, retry_after, self.monotonic(until))
+
+    def observed(self, target: Target, up: bool) -> None:
+        """A health probe's verdict: up (not made sticky), or down until seen up again."""
+        if up:
+            self.observed_up(target)
+        else:
+            self.failed(target, self.clock.monotonic(), Failure.TIMEOUT, until=math.inf)
+
+    def down_now(self, target: Target) -> bool:
+        return self.is_down(target, self.clock.monotonic())
+
+    # -- registrar affinity -------------------------------------------------------------------
+
+    def resolved(self, targets: Sequence[Target]) -> Target | None:
+        """A fresh try list: a registrar that left it is forgotten and returned (whoever
+        keeps the registration must move), else None."""
+        held = self.registrar
+        if held is None or held in targets:
+            return None
+        self.registrar = None
+        return held
+
+    def registered(self, target: Target | None) -> None:
+        """A plain registration is held by ``target`` now (None: nowhere)."""
+        self.registrar = target
+
+    def unregistered(self, target: Target | None) -> None:
+        """The binding at ``target`` was removed: affinity no longer points there."""
+        if self.registrar == target:
+            self.registrar = None
 
 
 #: RFC 2439's unit: what one flap adds to a target's penalty; thresholds are in the same unit.

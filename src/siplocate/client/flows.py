@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from ..sip.transport import Connection
 from ..target import Target
 from .failover import TargetKey, key
 
 Opener = Callable[[Target], Awaitable[Connection]]
+
+
+class OutboundLike(Protocol):
+    """An RFC 5626 ``outbound.Outbound`` as requests see it: the first hops of its flows."""
+
+    def live(self) -> list[Target]: ...
 
 
 class FlowPool:

@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
+from typing import Protocol
 
+from ..clock import Clock
 from ..target import Target
 from .failover import key
-from .sipclient import SipClient
 from .walker import Attempt
 
 ChangeHandler = Callable[[Target, bool, Attempt], None]
+
+
+class Probed(Protocol):
+    """What the monitor needs from the client (``SipClient``): its targets, one probe each,
+    where the verdicts go, its failover budget and its clock."""
+
+    @property
+    def failover_after(self) -> float | None: ...
+    @property
+    def clock(self) -> Clock: ...
+
+    async def targets(self) -> tuple[list[Target], float | None]: ...
+    async def probe(self, target: Target, budget: float | None = None) -> Attempt: ...
+    def observed(self, target: Target, up: bool, *, changed: bool = True) -> None: ...
 
 
 def answered(attempt: Attempt) -> bool:
@@ -31,7 +45,7 @@ class HealthMonitor:
 
     def __init__(
         self,
-        client: SipClient,
+        client: Probed,
         *,
         interval: float = 1.0,
         timeout: float | None = None,
@@ -65,10 +79,11 @@ class HealthMonitor:
     async def run(self) -> None:
         """Probe forever, one round per interval (each round bounded by the probe timeout)."""
         while True:
-            started = time.monotonic()
+            clock = self.client.clock
+            started = clock.monotonic()
             with contextlib.suppress(Exception):
                 await self.probe_all()
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await clock.sleep(max(0.0, self.interval - (clock.monotonic() - started)))
 
     def start(self) -> HealthMonitor:
         self._task = asyncio.create_task(self.run())

@@ -32,6 +32,7 @@ from ..errors import BadInput, DnsError, NotFound
 from ..sip.transport import Connection
 from ..target import Target
 from .failover import Steering
+from .flows import OutboundLike
 from .outbound_machine import (
     BASE_ALL_FAILED,
     BASE_SOME_OK,
@@ -144,7 +145,7 @@ class OutboundClient(Registrar, Protocol):
     @property
     def flows(self) -> FlowConnections: ...
 
-    outbound: Outbound | None
+    outbound: OutboundLike | None
 
 
 class Outbound:

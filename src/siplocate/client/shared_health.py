@@ -32,7 +32,7 @@ from ..shared_health import (
     redis_url,
 )
 from ..target import Target, Transport
-from .failover import Failure, key
+from .failover import key
 from .health import HealthMonitor
 from .sipclient import SipClient
 from .walker import Attempt
@@ -76,7 +76,7 @@ class _Follower:
                 until = now + self.client.failover.down_for
                 t = self.target(k)
                 self.client.failover.observed_up(t)  # drop the monitor's "until seen up"
-                self.client.failover.failed(t, now, Failure.TIMEOUT, until=until)
+                self.client.failover.mark(t, False, until=until)  # Unix time, kept monotonic
                 self.downed[k] = until
         self.monitor = None
 
@@ -88,7 +88,7 @@ class _Follower:
         t = self.target(k)
         if not entry.up:
             if k in self.downed:  # a refresh: longer, without telling anyone again
-                self.client.failover.failed(t, now, Failure.TIMEOUT, until=entry.expires)
+                self.client.failover.mark(t, False, until=entry.expires)
             else:
                 self.client.mark(t, False, until=entry.expires)
             self.downed[k] = entry.expires

@@ -230,6 +230,7 @@ class Walker:
         self._current: Attempt | None = None
         self._ringing = False  # an INVITE in flight rang: its RING timer is armed
         self._alive = False  # the target in flight sent a provisional response
+        self._to_wall = 0.0  # wall time minus event time: stamps ``Attempt.at``
 
     @property
     def target(self) -> Target | None:
@@ -237,8 +238,12 @@ class Walker:
 
     # -- events ------------------------------------------------------------------------------
 
-    def start(self, now: float) -> list[Effect]:
-        """Compute the try order (policy + down-memory) and send to the first target."""
+    def start(self, now: float, *, wall: float | None = None) -> list[Effect]:
+        """Compute the try order (policy + down-memory) and send to the first target.
+
+        ``now`` (and every later event's) is monotonic time; ``wall``, the wall time at
+        ``now``, only stamps the attempts (``Attempt.at``; without it, ``at`` is ``now``)."""
+        self._to_wall = 0.0 if wall is None else wall - now
         self.order = self.failover.order(self.candidates, now, self.steering)
         return self._next(now)
 
@@ -413,7 +418,7 @@ class Walker:
         target = self._target()
         self.attempt += 1
         self._ringing = self._alive = False
-        self._current = Attempt(target, at=now)
+        self._current = Attempt(target, at=now + self._to_wall)
         effects: list[Effect] = [Send(target, self.spec, self.attempt)]
         if self.rules.budget is not None:
             effects.append(Arm(Timer.BUDGET, self.rules.budget))
@@ -454,7 +459,7 @@ class Walker:
         if current is None:
             return
         current.status, current.error = status, error
-        current.ms = max(0.0, (now - current.at) * 1000)
+        current.ms = max(0.0, (now + self._to_wall - current.at) * 1000)
         self.outcome.attempts.append(current)
         self._current = None
 
