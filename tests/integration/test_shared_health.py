@@ -182,7 +182,7 @@ async def test_entries_past_expires_are_ignored(
             # Down for 1.5 s: skipped at once (one message's delay), free again after expiry.
             await publish(redis_server, primary_field, Entry(False, now, now + 1.5, None, "p"))
             await eventually(lambda: client.is_down(primary), 2.0, "primary skipped")
-            order = client.failover.order(targets, time.time())
+            order = client.failover.order(targets, client.clock.monotonic())
             assert key(order[0]) == key(backup)
             await eventually(lambda: not client.is_down(primary), 5.0, "expiry lifts it")
             assert time.time() >= now + 1.5
