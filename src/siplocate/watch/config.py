@@ -10,12 +10,14 @@ from pathlib import Path
 from ..errors import BadInput
 from ..localfile import read_text
 from .guard import HttpLimits
+from .monitor import CONCURRENCY
 from .shard import Shard
 
 DEFAULT_LISTEN = "127.0.0.1:9470"
 PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
 _HTTP = HttpLimits()  # the defaults of the HTTP side's bounds
 MAX_CONFIG_BYTES = 1024 * 1024  # a watch.toml for thousands of domains is far below this
+MAX_CONCURRENCY = 4096  # as --concurrency of the many-input commands (cli/bulk.py)
 
 
 @dataclass
@@ -27,6 +29,7 @@ class WatchConfig:
     shard: str = "0/1"  # I/N: watch only the domains of shard I (watch/shard.py)
     interval: float = 5.0
     timeout: float | None = None  # per probe; default min(2 s, interval)
+    concurrency: int = CONCURRENCY  # resolutions in flight at once (start-up, TTL expiry)
     listen: str = DEFAULT_LISTEN
     nameservers: list[str] = field(default_factory=list)
     zones: list[str] = field(default_factory=list)
@@ -86,6 +89,10 @@ class WatchConfig:
             raise BadInput(f"--interval must be between 0 and 86400 seconds, not {self.interval}")
         if self.timeout is not None and not 0 < self.timeout <= 60:
             raise BadInput(f"timeout must be between 0 and 60 seconds, not {self.timeout}")
+        if not 0 < self.concurrency <= MAX_CONCURRENCY:
+            raise BadInput(
+                f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {self.concurrency}"
+            )
         names = list(dict.fromkeys(domain_name(d) for d in self.domains))
         self.given = len(names)
         self.domains = shard.select(names)
