@@ -329,7 +329,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    from bench_watch_scale import add_scale_args, scale
+    from bench_watch_scale import add_scale_args, metrics_size, scale
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--cpu-seconds", type=float, default=60.0)
@@ -338,4 +338,7 @@ if __name__ == "__main__":
     p.add_argument("--sim-interval", type=float, default=1800.0)
     add_scale_args(p)
     a = p.parse_args()
-    scale(a) if a.scale else asyncio.run(main(a))
+    if a.metrics_size:
+        metrics_size()
+    else:
+        scale(a) if a.scale else asyncio.run(main(a))

@@ -22,6 +22,7 @@ from pathlib import Path
 from bench_watch import cpu_seconds, responder_main, rss_mb, zone_text
 
 from siplocate import Resolver
+from siplocate.target import Target
 from siplocate.watch import EventLog, Watcher
 from siplocate.watch.shard import Shard
 
@@ -39,6 +40,50 @@ def add_scale_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale-cpu-seconds", type=float, default=60.0)
     p.add_argument("--probe-seconds", type=float, default=20.0)
     p.add_argument("--callers", type=int, default=16, help="concurrent /probe callers")
+    p.add_argument("--metrics-size", action="store_true", help="only the /metrics bytes per target")
+
+
+def metrics_size(domains: int = 200) -> float:
+    """Bytes of ``/metrics`` per target, from the watcher's own metrics layer: ``domains``
+    domains x 5 targets named as in the scale zone, each probed once (one target per domain
+    failed), with the share of each family. In-process and quick."""
+    from prometheus_client import disable_created_metrics
+
+    from siplocate.target import Transport
+    from siplocate.watch.metrics import Metrics
+    from siplocate.watch.model import DomainView, TargetHealth
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    m = Metrics()
+    for d in range(domains):
+        view = DomainView(f"d{d:04d}.scale.test")
+        m.prepare(view.domain)
+        for k in range(1, PER_DOMAIN + 1):
+            t = Target(Transport.UDP, f"sip{k}.{view.domain}", 20000 + d, f"127.0.1.{k}")
+            h = TargetHealth(t)
+            h.tier = 0 if k <= 3 else 1
+            h.record(1.7e9, k != 5, 200 if k != 5 else None, None, 0.004)
+            m.probed(view.domain, h, True)
+        m.domain(view)
+    text = m.exposition().decode()
+    total = len(text.encode())
+    per_target = total / (domains * PER_DOMAIN)
+    families: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        for suffix in ("_bucket", "_sum", "_count"):
+            name = name.removesuffix(suffix)
+        families[name] = families.get(name, 0) + len(line) + 1
+    print(
+        f"/metrics: {domains} domains x {PER_DOMAIN} targets = {total / 1024:.0f} KiB, "
+        f"{per_target:.0f} bytes per target (domain series included)"
+    )
+    for name, size in sorted(families.items(), key=lambda kv: -kv[1]):
+        if size >= total / 100:
+            print(f"   {name:<52} {size / (domains * PER_DOMAIN):5.0f} bytes/target")
+    return per_target
 
 
 def _raise_fd_limit() -> None:
