@@ -38,7 +38,8 @@ def watch(
             "--file",
             "-f",
             metavar="FILE",
-            help="More domains, one a line (blank lines and # comments skipped).",
+            help="More domains, one a line (blank lines and # comments skipped; - is "
+            "standard input).",
         ),
     ] = None,
     shard: Annotated[

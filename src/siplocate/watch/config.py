@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ssl
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BadInput
-from ..localfile import read_text
+from ..localfile import open_regular, read_text
 from .guard import HttpLimits
 from .monitor import CONCURRENCY
 from .shard import Shard
@@ -17,6 +18,7 @@ DEFAULT_LISTEN = "127.0.0.1:9470"
 PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
 _HTTP = HttpLimits()  # the defaults of the HTTP side's bounds
 MAX_CONFIG_BYTES = 1024 * 1024  # a watch.toml for thousands of domains is far below this
+MAX_DOMAINS = 1_000_000  # per --file: 250,000 trunks given to every shard fit many times over
 MAX_CONCURRENCY = 4096  # as --concurrency of the many-input commands (cli/bulk.py)
 
 
@@ -25,7 +27,7 @@ class WatchConfig:
     """Everything ``siplocate watch`` needs; see the README's watch section for the file."""
 
     domains: list[str] = field(default_factory=list)
-    file: str | None = None  # more domains, one a line (--file)
+    file: str | None = None  # more domains, one a line (--file; - is standard input)
     shard: str = "0/1"  # I/N: watch only the domains of shard I (watch/shard.py)
     interval: float = 5.0
     timeout: float | None = None  # per probe; default min(2 s, interval)
@@ -130,17 +132,27 @@ class WatchConfig:
 
 
 def read_domains(path: str) -> list[str]:
-    """Domains from a file, one a line; blank lines and ``#`` comments (whole-line or after
-    the domain) are skipped. Read through the safe reader (regular files only, bounded); a
-    bad line is one error naming the file and the line."""
+    """Domains from a file, or standard input for ``-``, by the many-input commands' line
+    rule (cli/bulk.py: one a line, blank lines and ``#`` comments skipped, each line
+    bounded); a file through the safe opener (regular files only). A bad line is one error
+    naming the file and the line; more than MAX_DOMAINS lines is refused, not held."""
+    from ..cli.bulk import read_lines  # the one line rule (the CLI is loaded by then)
+
+    stream = sys.stdin.buffer if path == "-" else open_regular(path, "--file")
     out: list[str] = []
-    for number, line in enumerate(read_text(path, "--file").splitlines(), 1):
-        text = line.split("#", 1)[0].strip()
-        if text:
+    try:
+        for line in read_lines(stream, "<stdin>" if path == "-" else path):
+            if line.problem is not None:
+                raise BadInput(f"--file {line.problem}")
             try:
-                out.append(domain_name(text))
+                out.append(domain_name(line.text))
             except BadInput as exc:
-                raise BadInput(f"--file {path}:{number}: {exc}") from None
+                raise BadInput(f"--file {line.where}: {exc}") from None
+            if len(out) > MAX_DOMAINS:
+                raise BadInput(f"--file {line.where}: more than {MAX_DOMAINS} domains")
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
     return out
 
 
