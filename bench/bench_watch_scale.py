@@ -247,7 +247,26 @@ def start_bind(zone: Path) -> BindServer:
     return BindServer({"scale.test": zone}, named=named).start(timeout=60.0)
 
 
+def ports_free(targets: int) -> None:
+    """Stop with one line when the targets would take more than half of this machine's
+    ephemeral ports: the SIP client opens one UDP socket per target (each holds a local
+    port), so 10,000 domains x 5 targets on one machine exhaust the 28,232 ports of Linux's
+    default range (and starve every other program on it) before the last domain is probed.
+    Spread over machines, each shard holds only its own share."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return
+    if targets > (high - low + 1) // 2:
+        sys.exit(
+            f"{targets} targets need {targets} UDP sockets (one local port each) on this one "
+            f"machine; its ephemeral range {low}-{high} has {high - low + 1}: run fewer "
+            "--domains here (the shards of a real fleet sit on separate machines)"
+        )
+
+
 def scale(args: argparse.Namespace) -> None:
+    ports_free(args.domains * PER_DOMAIN)
     _raise_fd_limit()
     ctx = mp.get_context("fork")
     addresses = [f"127.0.1.{k}" for k in range(1, PER_DOMAIN + 1)]
