@@ -25,6 +25,7 @@ from siplocate import Resolver
 from siplocate.target import Target
 from siplocate.watch import EventLog, Watcher
 from siplocate.watch.monitor import CONCURRENCY
+from siplocate.watch.probe import LintCache
 from siplocate.watch.shard import Shard
 
 sys.path.insert(0, str(ROOT))
@@ -45,6 +46,17 @@ def add_scale_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe-seconds", type=float, default=20.0)
     p.add_argument("--callers", type=int, default=16, help="concurrent /probe callers")
     p.add_argument("--concurrency", type=int, default=CONCURRENCY, help="per shard watcher")
+    p.add_argument(
+        "--probe-domains",
+        type=int,
+        default=0,
+        help="/probe callers cycle over the first N domains (0: all): repeated checks of a "
+        "domain, as Prometheus scrapes each target every interval",
+    )
+    p.add_argument("--probe-only", action="store_true", help="only the /probe pattern")
+    p.add_argument(
+        "--no-lint-cache", action="store_true", help="/probe lints every check (the baseline)"
+    )
     p.add_argument("--metrics-size", action="store_true", help="only the /metrics bytes per target")
 
 
@@ -185,7 +197,7 @@ def scrape_times(port: int, n: int = 5) -> tuple[float, int]:
     return statistics.median(took), size
 
 
-def probe_main(conn: Connection, nameserver: str) -> None:
+def probe_main(conn: Connection, nameserver: str, lint_cache: bool = True) -> None:
     """A /probe-only instance (no domains of its own) asking BIND, reporting its CPU when
     told."""
     _raise_fd_limit()
@@ -195,6 +207,8 @@ def probe_main(conn: Connection, nameserver: str) -> None:
 
         resolver = Resolver([nameserver])
         w = Watcher([], resolver, timeout=TIMEOUT, log=EventLog())
+        if not lint_cache:
+            w.lint_cache = LintCache(size=0)  # keeps nothing: every check lints
         http = await serve(make_app(w, probe_any=True), "127.0.0.1", 0, 4096)
         conn.send(http.port)
         loop = asyncio.get_running_loop()
@@ -287,7 +301,9 @@ def scale(args: argparse.Namespace) -> None:
         f"{os.cpu_count()} cores (shared)"
     )
     try:
-        reports = shards(args, ctx, bind, names, parent, ports, addresses)
+        reports = (
+            [] if args.probe_only else shards(args, ctx, bind, names, parent, ports, addresses)
+        )
     finally:
         bind.stop()
     parent.send(("quit", "", 0))
@@ -395,7 +411,8 @@ def probe_pattern(
     responder.join(5)
     print(
         f"\n4. /probe pattern: {args.callers} concurrent callers (server: 16 admitted, 4 "
-        f"checks in flight), {wall:.1f} s"
+        f"checks in flight) over {args.probe_domains or args.domains} domains, lint cache "
+        f"{'off' if args.no_lint_cache else 'on'}, {wall:.1f} s"
     )
     print(
         f"   {ok / wall:.0f} checks/s = {targets / wall:.0f} probes (targets)/s per instance; "
@@ -410,9 +427,10 @@ def probe_calls(
 ) -> tuple[int, int, int, float, float]:
     """One /probe instance under the callers: checks, 503s, targets, CPU s, wall s."""
     a, b = ctx.Pipe()
-    server = ctx.Process(target=probe_main, args=(b, bind.nameserver))  # type: ignore[attr-defined]
+    server = ctx.Process(target=probe_main, args=(b, bind.nameserver, not args.no_lint_cache))  # type: ignore[attr-defined]
     server.start()
     port = a.recv()
+    names = names[: args.probe_domains] if args.probe_domains else names
     asyncio.run(call_probes(port, names, args.callers, 3.0))  # warm-up: caches, flows
     a.send("cpu")
     cpu0, t0 = a.recv(), time.monotonic()
@@ -425,11 +443,14 @@ def probe_calls(
 
 
 def summary(args: argparse.Namespace, reports: list[dict[str, float]], checks: float) -> None:
+    print("\n5. Capacity")
+    if not reports:
+        print(f"   /probe pattern: {checks:.0f} checks/s per instance")
+        return
     domains = sum(r["domains"] for r in reports)
     cpu = sum(r["cpu"] for r in reports)
     per_core = domains / cpu * (30.0 / args.scale_interval)  # CPU goes with probes/s
     need = math.ceil(TRUNKS / per_core)
-    print("\n4. Capacity")
     print(
         f"   long-running watch: {domains} domains x {PER_DOMAIN} targets cost {100 * cpu:.0f}% "
         f"of a core at {args.scale_interval:g} s -> one core watches ~{per_core:.0f} domains "
