@@ -16,16 +16,19 @@ OPTIONS responder in a child process on loopback; the domains come from one zone
 Run: .venv/bin/python bench/bench_watch.py [--cpu-seconds 60] [--sim-interval 1800]
 
 Scale (issue 20), with --scale: --domains (10,000) x 5 targets split over --shards (4)
-watcher processes by ``watch --shard I/N``'s rule, each probing at --scale-interval (30 s)
+watcher processes by ``watch --shard I/N``'s rule, each asking a local BIND (127.0.0.1, a
+free port; --concurrency resolutions in flight) and probing at --scale-interval (30 s)
 with the real SIP prober; the targets share --ports UDP responder sockets per address (one
 process, one socket per (address, port): several domains per socket, as customer domains
-share SBCs). Per shard: CPU over --cpu-seconds, RSS, /metrics size, and the detection time
+share SBCs). Per shard: the time until every domain is resolved and has a state, CPU over
+--scale-cpu-seconds, RSS, /metrics size and HTTP scrape time, and the detection time
 of one target made silent against interval + timeout. Then the /probe pattern: one instance
 with no domains of its own (``--probe-any``), --callers concurrent HTTP callers for
 --probe-seconds; probes (targets) per second and CPU. From these: domains one core watches
 at a 30 s interval, and the instances 50,000 trunks of 5 targets need.
 
 Run: .venv/bin/python bench/bench_watch.py --scale [--domains 10000 --shards 4]
+     .venv/bin/python bench/bench_watch.py --metrics-size   (/metrics bytes per target)
 """
 
 from __future__ import annotations
@@ -329,7 +332,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    from bench_watch_scale import add_scale_args, scale
+    from bench_watch_scale import add_scale_args, metrics_size, scale
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--cpu-seconds", type=float, default=60.0)
@@ -338,4 +341,7 @@ if __name__ == "__main__":
     p.add_argument("--sim-interval", type=float, default=1800.0)
     add_scale_args(p)
     a = p.parse_args()
-    scale(a) if a.scale else asyncio.run(main(a))
+    if a.metrics_size:
+        metrics_size()
+    else:
+        scale(a) if a.scale else asyncio.run(main(a))

@@ -19,11 +19,17 @@ import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from bench_watch import cpu_seconds, responder_main, rss_mb, zone_text
+from bench_watch import ROOT, cpu_seconds, responder_main, rss_mb, zone_text
 
 from siplocate import Resolver
+from siplocate.target import Target
 from siplocate.watch import EventLog, Watcher
+from siplocate.watch.monitor import CONCURRENCY
+from siplocate.watch.probe import LintCache
 from siplocate.watch.shard import Shard
+
+sys.path.insert(0, str(ROOT))
+from tests.fixtures.bind import BindServer
 
 PER_DOMAIN = 5
 TIMEOUT = 2.0
@@ -39,6 +45,63 @@ def add_scale_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale-cpu-seconds", type=float, default=60.0)
     p.add_argument("--probe-seconds", type=float, default=20.0)
     p.add_argument("--callers", type=int, default=16, help="concurrent /probe callers")
+    p.add_argument("--concurrency", type=int, default=CONCURRENCY, help="per shard watcher")
+    p.add_argument(
+        "--probe-domains",
+        type=int,
+        default=0,
+        help="/probe callers cycle over the first N domains (0: all): repeated checks of a "
+        "domain, as Prometheus scrapes each target every interval",
+    )
+    p.add_argument("--probe-only", action="store_true", help="only the /probe pattern")
+    p.add_argument(
+        "--no-lint-cache", action="store_true", help="/probe lints every check (the baseline)"
+    )
+    p.add_argument("--metrics-size", action="store_true", help="only the /metrics bytes per target")
+
+
+def metrics_size(domains: int = 200) -> float:
+    """Bytes of ``/metrics`` per target, from the watcher's own metrics layer: ``domains``
+    domains x 5 targets named as in the scale zone, each probed once (one target per domain
+    failed), with the share of each family. In-process and quick."""
+    from prometheus_client import disable_created_metrics
+
+    from siplocate.target import Transport
+    from siplocate.watch.metrics import Metrics
+    from siplocate.watch.model import DomainView, TargetHealth
+
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    m = Metrics()
+    for d in range(domains):
+        view = DomainView(f"d{d:04d}.scale.test")
+        m.prepare(view.domain)
+        m.resolve.labels(view.domain).observe(0.003)  # its resolution, as the watcher does
+        for k in range(1, PER_DOMAIN + 1):
+            t = Target(Transport.UDP, f"sip{k}.{view.domain}", 20000 + d, f"127.0.1.{k}")
+            h = TargetHealth(t)
+            h.tier = 0 if k <= 3 else 1
+            h.record(1.7e9, k != 5, 200 if k != 5 else None, None, 0.004)
+            m.probed(view.domain, h, True)
+        m.domain(view)
+    text = m.exposition().decode()
+    total = len(text.encode())
+    per_target = total / (domains * PER_DOMAIN)
+    families: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        for suffix in ("_bucket", "_sum", "_count"):
+            name = name.removesuffix(suffix)
+        families[name] = families.get(name, 0) + len(line) + 1
+    print(
+        f"/metrics: {domains} domains x {PER_DOMAIN} targets = {total / 1024:.0f} KiB, "
+        f"{per_target:.0f} bytes per target (domain series included)"
+    )
+    for name, size in sorted(families.items(), key=lambda kv: -kv[1]):
+        if size >= total / 100:
+            print(f"   {name:<52} {size / (domains * PER_DOMAIN):5.0f} bytes/target")
+    return per_target
 
 
 def _raise_fd_limit() -> None:
@@ -46,20 +109,23 @@ def _raise_fd_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def shard_main(conn: Connection, zone: str, names: list[str], shard: Shard, a: object) -> None:
-    """One ``watch --shard I/N``: start, warm up, report CPU/RSS/size, then detect on cue."""
+def shard_main(
+    conn: Connection, nameserver: str, names: list[str], shard: Shard, a: object
+) -> None:
+    """One ``watch --shard I/N`` asking BIND at ``nameserver``, serving HTTP as the service
+    does: start, warm up, report CPU/RSS/size, answer scrapes, then detect on cue."""
     args: argparse.Namespace = a  # type: ignore[assignment]
     _raise_fd_limit()
     from prometheus_client import disable_created_metrics
+
+    from siplocate.watch.web import make_app, serve
 
     disable_created_metrics()  # type: ignore[no-untyped-call]
 
     async def run() -> None:
         started = time.monotonic()
         owned = shard.select(names)
-        resolver = Resolver(zones=[Path(zone)])
-        await resolver.locate(owned[0])  # load the zone first: 2,500 walks waiting on the
-        # parse would time out (the zone file stands in for BIND, which has it loaded)
+        resolver = Resolver([nameserver])
         w = Watcher(
             owned,
             resolver,
@@ -67,30 +133,41 @@ def shard_main(conn: Connection, zone: str, names: list[str], shard: Shard, a: o
             timeout=TIMEOUT,
             log=EventLog(),
             shard=shard,
+            concurrency=args.concurrency,
         )
+        http = await serve(make_app(w), "127.0.0.1", 0, 4096)
         await w.start()
-        up_after = time.monotonic() - started
-        targets = sum(len(v.targets) for v in w.views.values())
-        await asyncio.sleep(args.scale_interval)  # every probe loop has started
-        probes0 = sum(h.probes for v in w.views.values() for h in v.targets.values())
+        resolved = time.monotonic() - started  # every domain has its records
+        views = list(w.views.values())
+        for _ in range(int((args.scale_interval + 3 * TIMEOUT + 60) / 0.1)):  # bounded
+            if all(v.level.value != "unknown" for v in views):
+                break
+            await asyncio.sleep(0.1)
+        stated = time.monotonic() - started  # every domain has a state (probed once)
+        targets = sum(len(v.targets) for v in views)
+        await asyncio.sleep(max(0.0, started + args.scale_interval + resolved - time.monotonic()))
+        probes0 = sum(h.probes for v in views for h in v.targets.values())
         cpu0, wall0 = cpu_seconds(), time.monotonic()
         await asyncio.sleep(args.scale_cpu_seconds)
         cpu1, wall1 = cpu_seconds(), time.monotonic()
-        probes1 = sum(h.probes for v in w.views.values() for h in v.targets.values())
-        up = sum(1 for v in w.views.values() for h in v.targets.values() if h.up)
+        probes1 = sum(h.probes for v in views for h in v.targets.values())
+        up = sum(1 for v in views for h in v.targets.values() if h.up)
         conn.send(
             {
                 "domains": len(owned),
                 "targets": targets,
                 "up": up,
-                "start": up_after,
+                "resolved": resolved,
+                "stated": stated,
                 "cpu": (cpu1 - cpu0) / (wall1 - wall0),
                 "probes": (probes1 - probes0) / (wall1 - wall0),
                 "rss": rss_mb(),
                 "metrics": len(w.metrics.exposition()),
+                "port": http.port,
             }
         )
-        domain, key = conn.recv()  # a target of ours is about to go silent
+        loop = asyncio.get_running_loop()
+        domain, key = await loop.run_in_executor(None, conn.recv)  # scrapes meanwhile
         h = w.views[domain].targets[key]
         conn.send("armed")
         for _ in range(int(3 * (args.scale_interval + TIMEOUT) / 0.01)):  # bounded
@@ -98,22 +175,40 @@ def shard_main(conn: Connection, zone: str, names: list[str], shard: Shard, a: o
                 break
             await asyncio.sleep(0.01)
         conn.send(time.monotonic() if h.up is False else math.nan)
-        conn.recv()
+        await loop.run_in_executor(None, conn.recv)
         await w.stop()
+        await http.close()
+        resolver.close()
 
     asyncio.run(run())
 
 
-def probe_main(conn: Connection, zone: str, names: list[str]) -> None:
-    """A /probe-only instance (no domains of its own), reporting its CPU when told."""
+def scrape_times(port: int, n: int = 5) -> tuple[float, int]:
+    """GET /metrics ``n`` times, one after another: the median seconds and the bytes."""
+    import statistics
+    import urllib.request
+
+    took, size = [], 0
+    for _ in range(n):
+        t0 = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
+            size = len(resp.read())
+        took.append(time.monotonic() - t0)
+    return statistics.median(took), size
+
+
+def probe_main(conn: Connection, nameserver: str, lint_cache: bool = True) -> None:
+    """A /probe-only instance (no domains of its own) asking BIND, reporting its CPU when
+    told."""
     _raise_fd_limit()
 
     async def run() -> None:
         from siplocate.watch.web import make_app, serve
 
-        resolver = Resolver(zones=[Path(zone)])
-        await resolver.locate(names[0])  # load the zone first
+        resolver = Resolver([nameserver])
         w = Watcher([], resolver, timeout=TIMEOUT, log=EventLog())
+        if not lint_cache:
+            w.lint_cache = LintCache(size=0)  # keeps nothing: every check lints
         http = await serve(make_app(w, probe_any=True), "127.0.0.1", 0, 4096)
         conn.send(http.port)
         loop = asyncio.get_running_loop()
@@ -129,6 +224,7 @@ def probe_main(conn: Connection, zone: str, names: list[str]) -> None:
         loop.add_reader(conn.fileno(), command)
         await done.wait()
         await http.close()
+        resolver.close()
 
     asyncio.run(run())
 
@@ -159,7 +255,32 @@ async def call_probes(port: int, names: list[str], callers: int, seconds: float)
     return counts
 
 
+def start_bind(zone: Path) -> BindServer:
+    """BIND on 127.0.0.1 (a free port) serving the scale zone; waits until it answers."""
+    named = "/usr/sbin/named" if os.path.exists("/usr/sbin/named") else "named"
+    return BindServer({"scale.test": zone}, named=named).start(timeout=60.0)
+
+
+def ports_free(targets: int) -> None:
+    """Stop with one line when the targets would take more than half of this machine's
+    ephemeral ports: the SIP client opens one UDP socket per target (each holds a local
+    port), so 10,000 domains x 5 targets on one machine exhaust the 28,232 ports of Linux's
+    default range (and starve every other program on it) before the last domain is probed.
+    Spread over machines, each shard holds only its own share."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return
+    if targets > (high - low + 1) // 2:
+        sys.exit(
+            f"{targets} targets need {targets} UDP sockets (one local port each) on this one "
+            f"machine; its ephemeral range {low}-{high} has {high - low + 1}: run fewer "
+            "--domains here (the shards of a real fleet sit on separate machines)"
+        )
+
+
 def scale(args: argparse.Namespace) -> None:
+    ports_free(args.domains * PER_DOMAIN)
     _raise_fd_limit()
     ctx = mp.get_context("fork")
     addresses = [f"127.0.1.{k}" for k in range(1, PER_DOMAIN + 1)]
@@ -171,16 +292,42 @@ def scale(args: argparse.Namespace) -> None:
     zone.write_text(zone_text(ports, addresses, args.domains, "scale"))
     names = [f"d{d:03d}.scale.test" for d in range(args.domains)]
     n = args.shards
+    bind = start_bind(zone)
     print(
         f"watch scale bench: {args.domains} domains x {PER_DOMAIN} targets over {n} shards, "
-        f"UDP OPTIONS every {args.scale_interval:g} s, timeout {TIMEOUT:g} s; "
+        f"UDP OPTIONS every {args.scale_interval:g} s, timeout {TIMEOUT:g} s, resolutions "
+        f"in flight <= {args.concurrency} per shard; DNS: BIND {bind.nameserver}; "
         f"{args.ports * PER_DOMAIN} responder sockets; python {sys.version.split()[0]}, "
         f"{os.cpu_count()} cores (shared)"
     )
+    try:
+        reports = (
+            [] if args.probe_only else shards(args, ctx, bind, names, parent, ports, addresses)
+        )
+    finally:
+        bind.stop()
+    parent.send(("quit", "", 0))
+    parent.recv()
+    responder.join(5)
+    probe_pattern(args, ctx, zone, names, reports)
+
+
+def shards(
+    args: argparse.Namespace,
+    ctx: mp.context.BaseContext,
+    bind: BindServer,
+    names: list[str],
+    parent: Connection,
+    ports: list[list[int]],
+    addresses: list[str],
+) -> list[dict[str, float]]:
+    """The shard watchers: their figures, their scrapes, the detection; then they stop."""
+    n = args.shards
     pipes, procs = [], []
     for i in range(n):
         a, b = ctx.Pipe()
-        proc = ctx.Process(target=shard_main, args=(b, str(zone), names, Shard(i, n), args))
+        shard = Shard(i, n)
+        proc = ctx.Process(target=shard_main, args=(b, bind.nameserver, names, shard, args))  # type: ignore[attr-defined]
         proc.start()
         pipes.append(a)
         procs.append(proc)
@@ -189,19 +336,24 @@ def scale(args: argparse.Namespace) -> None:
     for i, r in enumerate(reports):
         print(
             f"   shard {i}/{n}: {r['domains']} domains, {r['up']}/{r['targets']} targets up; "
-            f"started in {r['start']:.1f} s; {r['probes']:.0f} probes/s; "
-            f"CPU {100 * r['cpu']:.1f}% of a core; RSS {r['rss']:.0f} MB; "
-            f"/metrics {r['metrics'] / 1024:.0f} KiB"
+            f"all resolved after {r['resolved']:.1f} s, every domain has a state after "
+            f"{r['stated']:.1f} s; {r['probes']:.0f} probes/s; "
+            f"CPU {100 * r['cpu']:.1f}% of a core; RSS {r['rss']:.0f} MB"
+        )
+    print("\n2. /metrics scrapes over HTTP (median of 5, one shard after another)")
+    for i, r in enumerate(reports):
+        took, size = scrape_times(int(r["port"]))
+        r["scrape"] = took
+        print(
+            f"   shard {i}/{n}: {size / 1024:.0f} KiB ({size / max(r['targets'], 1):.0f} "
+            f"bytes per target) in {1000 * took:.0f} ms"
         )
     detection(args, parent, pipes, ports, addresses, names)
     for p in pipes:
         p.send("quit")
     for proc in procs:
         proc.join(30)
-    parent.send(("quit", "", 0))
-    parent.recv()
-    responder.join(5)
-    probe_pattern(args, ctx, zone, names, reports)
+    return reports
 
 
 def detection(
@@ -214,7 +366,7 @@ def detection(
 ) -> None:
     """One target per shard made silent at once; time until each shard marks it down."""
     bound = args.scale_interval + TIMEOUT
-    print(f"\n2. Detection: one target per shard made silent (bound: interval+timeout {bound:g} s)")
+    print(f"\n3. Detection: one target per shard made silent (bound: interval+timeout {bound:g} s)")
     n = len(pipes)
     chosen: list[tuple[str, int]] = []
     for i, p in enumerate(pipes):
@@ -249,10 +401,36 @@ def probe_pattern(
     responder.start()
     ports: list[list[int]] = parent.recv()
     zone.write_text(zone_text(ports, addresses, args.domains, "scale"))
+    bind = start_bind(zone)
+    try:
+        ok, busy, targets, cpu, wall = probe_calls(args, ctx, bind, names)
+    finally:
+        bind.stop()
+    parent.send(("quit", "", 0))
+    parent.recv()
+    responder.join(5)
+    print(
+        f"\n4. /probe pattern: {args.callers} concurrent callers (server: 16 admitted, 4 "
+        f"checks in flight) over {args.probe_domains or args.domains} domains, lint cache "
+        f"{'off' if args.no_lint_cache else 'on'}, {wall:.1f} s"
+    )
+    print(
+        f"   {ok / wall:.0f} checks/s = {targets / wall:.0f} probes (targets)/s per instance; "
+        f"{busy} answered 503; CPU {100 * cpu / wall:.0f}% of a core "
+        f"({1000 * cpu / max(ok, 1):.1f} ms per check, lint included)"
+    )
+    summary(args, reports, ok / wall)
+
+
+def probe_calls(
+    args: argparse.Namespace, ctx: mp.context.BaseContext, bind: BindServer, names: list[str]
+) -> tuple[int, int, int, float, float]:
+    """One /probe instance under the callers: checks, 503s, targets, CPU s, wall s."""
     a, b = ctx.Pipe()
-    server = ctx.Process(target=probe_main, args=(b, str(zone), names))
+    server = ctx.Process(target=probe_main, args=(b, bind.nameserver, not args.no_lint_cache))  # type: ignore[attr-defined]
     server.start()
     port = a.recv()
+    names = names[: args.probe_domains] if args.probe_domains else names
     asyncio.run(call_probes(port, names, args.callers, 3.0))  # warm-up: caches, flows
     a.send("cpu")
     cpu0, t0 = a.recv(), time.monotonic()
@@ -261,27 +439,18 @@ def probe_pattern(
     cpu1, wall = a.recv(), time.monotonic() - t0
     a.send("quit")
     server.join(10)
-    parent.send(("quit", "", 0))
-    parent.recv()
-    responder.join(5)
-    print(
-        f"\n3. /probe pattern: {args.callers} concurrent callers (server: 16 admitted, 4 "
-        f"checks in flight), {wall:.1f} s"
-    )
-    print(
-        f"   {ok / wall:.0f} checks/s = {targets / wall:.0f} probes (targets)/s per instance; "
-        f"{busy} answered 503; CPU {100 * (cpu1 - cpu0) / wall:.0f}% of a core "
-        f"({1000 * (cpu1 - cpu0) / max(ok, 1):.1f} ms per check, lint included)"
-    )
-    summary(args, reports, ok / wall)
+    return ok, busy, targets, cpu1 - cpu0, wall
 
 
 def summary(args: argparse.Namespace, reports: list[dict[str, float]], checks: float) -> None:
+    print("\n5. Capacity")
+    if not reports:
+        print(f"   /probe pattern: {checks:.0f} checks/s per instance")
+        return
     domains = sum(r["domains"] for r in reports)
     cpu = sum(r["cpu"] for r in reports)
     per_core = domains / cpu * (30.0 / args.scale_interval)  # CPU goes with probes/s
     need = math.ceil(TRUNKS / per_core)
-    print("\n4. Capacity")
     print(
         f"   long-running watch: {domains} domains x {PER_DOMAIN} targets cost {100 * cpu:.0f}% "
         f"of a core at {args.scale_interval:g} s -> one core watches ~{per_core:.0f} domains "

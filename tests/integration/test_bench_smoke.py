@@ -66,3 +66,16 @@ def test_bench_bulk_runs_at_its_smallest() -> None:
     require_binary("named", "bind9")
     out = bench("bench/bench_bulk.py", "--quick")
     assert "lines with an error: 0" in out and "ratio:" in out and "Traceback" not in out
+
+
+def test_bench_watch_scale_runs_at_its_smallest() -> None:
+    require_binary("named", "bind9")
+    out = bench("bench/bench_watch.py", "--metrics-size")
+    assert "bytes per target" in out and "siplocate_target_up" in out
+    out = bench(
+        "bench/bench_watch.py", "--scale", "--domains", "40", "--shards", "2",
+        "--scale-interval", "2", "--scale-cpu-seconds", "1", "--probe-seconds", "1",
+        "--ports", "4", timeout=240,
+    )  # fmt: skip
+    assert "every domain has a state after" in out and "bytes per target) in" in out
+    assert "marked down after" in out and "checks/s" in out

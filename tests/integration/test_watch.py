@@ -403,10 +403,9 @@ def test_dns_outage_serves_stale_and_targets_stay_watched(site: Site) -> None:
 
         def probes() -> float:
             a, p = site.servers[0].address, site.servers[0].port
-            return (
-                metric_value(w.metrics(), "siplocate_target_probes_total", address=a, port=str(p))
-                or 0.0
-            )
+            text = w.metrics()  # answered probes: the targets answer throughout
+            rtt = "siplocate_target_options_rtt_seconds_count"
+            return metric_value(text, rtt, address=a, port=str(p)) or 0.0
 
         wait_for(lambda: probes() >= 1, 10, "first probe")
         site.bind.stop()

@@ -29,6 +29,7 @@ from siplocate.watch.events import json_lines
 from siplocate.watch.history import HOURS, RECENT, History
 from siplocate.watch.web import make_app
 from siplocate.watch.webhook import Webhook
+from tests.fixtures.watch import metric_value
 
 ZONE = """$ORIGIN demo.test.
 $TTL 60
@@ -683,7 +684,7 @@ async def test_target_series_carry_the_tier_and_move_when_priorities_change(
         assert f'siplocate_build_info{{version="{__version__}"}} 1.0' in text
         tiers = {a: s["tier"] for a, s in series(text, "siplocate_target_up").items()}
         assert tiers == {"192.0.2.11": "0", "192.0.2.12": "0", "192.0.2.13": "1"}
-        assert series(text, "siplocate_target_probes_total")["192.0.2.13"]["tier"] == "1"
+        assert series(text, "siplocate_target_probe_failures_total")["192.0.2.13"]["tier"] == "1"
         # sip3 becomes the only first-tier server: its series move to tier 0, none linger
         swapped = tmp_path / "swapped" / "demo.test.zone"
         swapped.parent.mkdir()
@@ -785,3 +786,23 @@ async def test_webhook_outage_is_one_line_when_it_starts_and_one_when_it_ends() 
     assert [g["message"] for g in got] == ["e3", "e4"]
     assert len(lines) == 2
     assert "delivering again after" in lines[1] and "3 event(s) dropped meanwhile" in lines[1]
+
+
+async def test_probes_sent_are_answered_plus_failed(zone: Path) -> None:
+    """There is no probes_total series: the RTT histogram's count plus the failures is it."""
+    w, clock, prober = make(zone, lint=False)
+    await w.start()
+    try:
+        prober.dead.add("192.0.2.12")
+        await clock.advance(3 * INTERVAL)
+        text = w.metrics.exposition().decode()
+        assert "siplocate_target_probes_total" not in text
+        for h in w.views["demo.test"].targets.values():
+            a = h.target.address
+            answered = metric_value(text, "siplocate_target_options_rtt_seconds_count", address=a)
+            failed = metric_value(text, "siplocate_target_probe_failures_total", address=a)
+            assert answered is not None and failed is not None
+            assert answered + failed == h.probes >= 3
+            assert (failed > 0) is (a == "192.0.2.12")
+    finally:
+        await w.stop()

@@ -193,3 +193,38 @@ async def test_probe_without_lint_and_without_dns(zone: Path) -> None:
     assert report.findings is None and report.resolution is not None
     missing = await w.check("nothing.demo.test")
     assert missing.dns_error and missing.resolution is None and not missing.success
+
+
+def test_file_from_standard_input_and_the_bulk_line_rule(
+    listing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--file -`` reads standard input, by the same line rule as ``resolve -f``."""
+    import io
+    import sys
+
+    from siplocate.cli.bulk import read_lines
+
+    data = listing.read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    cfg = WatchConfig(file="-").validate()
+    assert cfg.domains == NAMES and cfg.given == len(NAMES)
+    with listing.open("rb") as f:  # one rule: the bulk commands see the same inputs
+        assert [line.text for line in read_lines(f, "x")] == NAMES
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a.test\nb.test:5060\n")))
+    with pytest.raises(BadInput, match=r"<stdin>:2: .*no ports"):
+        WatchConfig(file="-").validate()
+
+
+def test_cli_file_dash_reads_standard_input(listing: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[WatchConfig] = []
+
+    async def fake_service(cfg: WatchConfig) -> None:
+        seen.append(cfg)
+
+    monkeypatch.setattr("siplocate.watch.service.run_service", fake_service)
+    result = CliRunner().invoke(
+        app, ["watch", "-f", "-", "--shard", "1/3"], input=listing.read_text()
+    )
+    assert result.exit_code == 0, result.output
+    (cfg,) = seen
+    assert cfg.given == len(NAMES) and cfg.domains == Shard(1, 3).select(NAMES)

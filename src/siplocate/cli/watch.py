@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from . import app
+from .bulk import DEFAULT_CONCURRENCY, ConcurrencyOpt
 from .common import NameserverOpt, TransportsOpt, ZoneOpt, handle_errors, run
 
 
@@ -37,7 +38,8 @@ def watch(
             "--file",
             "-f",
             metavar="FILE",
-            help="More domains, one a line (blank lines and # comments skipped).",
+            help="More domains, one a line (blank lines and # comments skipped; - is "
+            "standard input).",
         ),
     ] = None,
     shard: Annotated[
@@ -48,6 +50,7 @@ def watch(
             "domain, the same in every instance: see the README).",
         ),
     ] = None,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     nameserver: NameserverOpt = None,
     zone: ZoneOpt = None,
     transports: TransportsOpt = "",
@@ -130,6 +133,8 @@ def watch(
         cfg.shard = shard
     if interval is not None:
         cfg.interval = interval
+    if _given("concurrency"):  # the default does not override the config file's value
+        cfg.concurrency = concurrency
     if listen is not None:
         cfg.listen = listen
     if nameserver:
@@ -155,3 +160,12 @@ def watch(
     cfg.probe_any = cfg.probe_any or probe_any
     cfg.events = cfg.events and not quiet
     run(run_service(cfg.validate()))
+
+
+def _given(param: str) -> bool:
+    """``param`` was given on the command line (not its default)."""
+    from typer._click.core import ParameterSource
+    from typer._click.globals import get_current_context
+
+    ctx = get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(param) is ParameterSource.COMMANDLINE

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import ssl
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BadInput
-from ..localfile import read_text
+from ..localfile import open_regular, read_text
 from .guard import HttpLimits
+from .monitor import CONCURRENCY
 from .shard import Shard
 
 DEFAULT_LISTEN = "127.0.0.1:9470"
 PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
 _HTTP = HttpLimits()  # the defaults of the HTTP side's bounds
 MAX_CONFIG_BYTES = 1024 * 1024  # a watch.toml for thousands of domains is far below this
+MAX_DOMAINS = 1_000_000  # per --file: 250,000 trunks given to every shard fit many times over
+MAX_CONCURRENCY = 4096  # as --concurrency of the many-input commands (cli/bulk.py)
 
 
 @dataclass
@@ -23,10 +27,11 @@ class WatchConfig:
     """Everything ``siplocate watch`` needs; see the README's watch section for the file."""
 
     domains: list[str] = field(default_factory=list)
-    file: str | None = None  # more domains, one a line (--file)
+    file: str | None = None  # more domains, one a line (--file; - is standard input)
     shard: str = "0/1"  # I/N: watch only the domains of shard I (watch/shard.py)
     interval: float = 5.0
     timeout: float | None = None  # per probe; default min(2 s, interval)
+    concurrency: int = CONCURRENCY  # resolutions in flight at once (start-up, TTL expiry)
     listen: str = DEFAULT_LISTEN
     nameservers: list[str] = field(default_factory=list)
     zones: list[str] = field(default_factory=list)
@@ -87,6 +92,10 @@ class WatchConfig:
             raise BadInput(f"--interval must be between 0 and 86400 seconds, not {self.interval}")
         if self.timeout is not None and not 0 < self.timeout <= 60:
             raise BadInput(f"timeout must be between 0 and 60 seconds, not {self.timeout}")
+        if not 0 < self.concurrency <= MAX_CONCURRENCY:
+            raise BadInput(
+                f"concurrency must be between 1 and {MAX_CONCURRENCY}, not {self.concurrency}"
+            )
         names = list(dict.fromkeys(domain_name(d) for d in self.domains))
         self.given = len(names)
         self.domains = shard.select(names)
@@ -128,17 +137,27 @@ class WatchConfig:
 
 
 def read_domains(path: str) -> list[str]:
-    """Domains from a file, one a line; blank lines and ``#`` comments (whole-line or after
-    the domain) are skipped. Read through the safe reader (regular files only, bounded); a
-    bad line is one error naming the file and the line."""
+    """Domains from a file, or standard input for ``-``, by the many-input commands' line
+    rule (cli/bulk.py: one a line, blank lines and ``#`` comments skipped, each line
+    bounded); a file through the safe opener (regular files only). A bad line is one error
+    naming the file and the line; more than MAX_DOMAINS lines is refused, not held."""
+    from ..cli.bulk import read_lines  # the one line rule (the CLI is loaded by then)
+
+    stream = sys.stdin.buffer if path == "-" else open_regular(path, "--file")
     out: list[str] = []
-    for number, line in enumerate(read_text(path, "--file").splitlines(), 1):
-        text = line.split("#", 1)[0].strip()
-        if text:
+    try:
+        for line in read_lines(stream, "<stdin>" if path == "-" else path):
+            if line.problem is not None:
+                raise BadInput(f"--file {line.problem}")
             try:
-                out.append(domain_name(text))
+                out.append(domain_name(line.text))
             except BadInput as exc:
-                raise BadInput(f"--file {path}:{number}: {exc}") from None
+                raise BadInput(f"--file {line.where}: {exc}") from None
+            if len(out) > MAX_DOMAINS:
+                raise BadInput(f"--file {line.where}: more than {MAX_DOMAINS} domains")
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
     return out
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,17 +22,21 @@ from .clock import Clock, SystemClock
 from .events import Event, EventLog
 from .metrics import Metrics, shard_gauges
 from .model import DomainView, TargetHealth, chain_lines, stale_used, target_key
-from .probe import CheckReport, Prober, ProbeResult, SipProber
+from .probe import CheckReport, LintCache, Prober, ProbeResult, SipProber
 from .shard import Shard
 
 MIN_REFRESH = 1.0  # never re-resolve more often than this, whatever the TTL
 MAX_REFRESH = 3600.0  # re-resolve at least hourly, even with long TTLs
 DNS_RETRY = 5.0  # after a DNS failure, try again this soon
+#: Resolutions (with their lint) in flight at once: 10,000 domains at start must not become
+#: 10,000 questions at the resolver at once. The many-input commands' --concurrency default.
+CONCURRENCY = 64
 
 
 class Watcher:
     """Watches ``domains`` through ``resolver``; ``prober`` defaults to SIP OPTIONS;
-    ``shard`` only says which part of a larger list ``domains`` is (for metrics and page)."""
+    ``shard`` only says which part of a larger list ``domains`` is (for metrics and page);
+    at most ``concurrency`` domains are being resolved at any time."""
 
     def __init__(
         self,
@@ -48,9 +51,12 @@ class Watcher:
         lint: bool = True,
         ca_file: Path | None = None,
         shard: Shard | None = None,
+        concurrency: int = CONCURRENCY,
     ) -> None:
         if interval <= 0:
             raise ValueError("the probe interval must be positive")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.resolver = resolver
         self.prober: Prober = prober or SipProber(resolver, ca_file)
         self.clock: Clock = clock or SystemClock()
@@ -68,7 +74,10 @@ class Watcher:
         self._updated = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.on_probed: list[Callable[[TargetHealth], None]] = []  # e.g. watch --publish
-        self.started = self.clock.time()
+        self._gate = asyncio.Semaphore(concurrency)  # resolutions in flight
+        self._due: dict[str, float] = {}  # domain -> monotonic time of its next resolution
+        self.lint_cache = LintCache()  # /probe's findings while the records stay the same
+        self.started = self.clock.wall()
 
     # -- change notification (the page's live updates) ---------------------------------------
 
@@ -94,9 +103,20 @@ class Watcher:
     # -- DNS -------------------------------------------------------------------------------
 
     async def resolve(self, view: DomainView) -> None:
-        """Resolve one domain now; lint when its records changed; schedule the next time."""
-        now = self.clock.time()
-        started = time.perf_counter()
+        """Resolve one domain now (waiting for a slot among ``concurrency``); lint when its
+        records changed; schedule the next time."""
+        async with self._gate:
+            await self._resolve(view)
+
+    def _schedule(self, view: DomainView, delay: float) -> None:
+        """The next resolution in ``delay`` seconds: a monotonic deadline for the loop, the
+        wall time of it for the page."""
+        self._due[view.domain] = self.clock.monotonic() + delay
+        view.next_resolve = self.clock.wall() + delay
+
+    async def _resolve(self, view: DomainView) -> None:
+        now = self.clock.wall()
+        started = self.clock.monotonic()
         try:
             res = await self.resolver.locate(view.domain, key=view.domain)
         except NotFound as exc:  # DNS answered: nothing usable there
@@ -105,14 +125,14 @@ class Watcher:
             for h in gone:
                 self.metrics.forget_target(view.domain, h)
             self.emit(events)
-            view.next_resolve = now + max(DNS_RETRY, self.interval)
+            self._schedule(view, max(DNS_RETRY, self.interval))
             return self._after_dns(view)
         except SiplocateError as exc:  # DNS could not be asked (DnsError) or the name is bad
             self.metrics.dns_failures.labels(view.domain).inc()
             self.emit(view.dns_failed(now, str(exc)))  # old targets stay watched
-            view.next_resolve = now + max(DNS_RETRY, self.interval)
+            self._schedule(view, max(DNS_RETRY, self.interval))
             return self._after_dns(view)
-        seconds = time.perf_counter() - started
+        seconds = self.clock.monotonic() - started
         stale = stale_used(res.trace)
         if stale:
             self.metrics.dns_stale.labels(view.domain).inc(stale)
@@ -122,14 +142,15 @@ class Watcher:
         for h in gone:
             self.metrics.forget_target(view.domain, h)
         self.emit(events)
-        ttl = (res.expires - time.time()) if res.expires is not None else MAX_REFRESH
-        view.next_resolve = now + min(MAX_REFRESH, max(MIN_REFRESH, ttl))
+        # expires is the resolver's wall time: what is left of the TTL, by the resolver's clock
+        ttl = res.expires - self.resolver.clock.wall() if res.expires is not None else MAX_REFRESH
+        self._schedule(view, min(MAX_REFRESH, max(MIN_REFRESH, ttl)))
         if changed and self.lint and not stale:
             await self._lint(view)
         self._after_dns(view)
 
     def _after_dns(self, view: DomainView) -> None:
-        self.emit(view.update_level(self.clock.time()))
+        self.emit(view.update_level(self.clock.wall()))
         self.metrics.domain(view)
         self._bump()
 
@@ -138,7 +159,7 @@ class Watcher:
             snap = await gather(self.resolver.cache, [dns.name.from_text(view.domain)])
         except SiplocateError:
             return
-        self.emit(view.linted(self.clock.time(), lint_snapshot(snap)))
+        self.emit(view.linted(self.clock.wall(), lint_snapshot(snap)))
 
     # -- probing ---------------------------------------------------------------------------
 
@@ -150,13 +171,13 @@ class Watcher:
         for h, evs in zip(targets, results, strict=True):
             if view.targets.get(target_key(h.target)) is h:  # not dropped by a resolution meanwhile
                 events += evs
-        events += view.round_done(self.clock.time())
+        events += view.round_done(self.clock.wall())
         self.emit(events)
         self.metrics.domain(view)
         self._bump()
 
     async def _probe(self, view: DomainView, h: TargetHealth) -> list[Event]:
-        at = self.clock.time()
+        at = self.clock.wall()
         try:
             r = await self.prober.probe(view.domain, h.target, self.timeout)
         except (OSError, SiplocateError) as exc:
@@ -170,17 +191,25 @@ class Watcher:
 
     # -- running ---------------------------------------------------------------------------
 
-    async def _resolve_loop(self, view: DomainView) -> None:
+    async def _resolve_loop(self, view: DomainView, first: asyncio.Future[None]) -> None:
+        """Resolve now and then whenever the records' TTL runs out; ``first`` is done after
+        the first resolution (successful or not)."""
         while True:
             try:
                 await self.resolve(view)
             except Exception as exc:  # a bug must not end the watch: say so and go on
                 _warn(f"resolving {view.domain}", exc)
-                view.next_resolve = self.clock.time() + DNS_RETRY
-            await self.clock.sleep(max(MIN_REFRESH, view.next_resolve - self.clock.time()))
+                self._schedule(view, DNS_RETRY)
+            if not first.done():
+                first.set_result(None)
+            due = self._due.get(view.domain, self.clock.monotonic() + DNS_RETRY)
+            await self.clock.sleep(max(MIN_REFRESH, due - self.clock.monotonic()))
 
-    async def _probe_loop(self, view: DomainView, offset: float) -> None:
-        await self.clock.sleep(offset)
+    async def _probe_loop(self, view: DomainView, first: asyncio.Future[None], at: float) -> None:
+        """Probe every interval, the first time at monotonic time ``at`` (or as soon as the
+        first resolution is in, when that is later)."""
+        await first
+        await self.clock.sleep(max(0.0, at - self.clock.monotonic()))
         while True:
             started = self.clock.monotonic()
             if view.targets:
@@ -191,16 +220,20 @@ class Watcher:
             await self.clock.sleep(max(0.0, self.interval - (self.clock.monotonic() - started)))
 
     async def start(self) -> None:
-        """Resolve every domain once, then keep resolving and probing in the background."""
-        await asyncio.gather(*(self.resolve(v) for v in self.views.values()))
+        """Resolve every domain once (at most ``concurrency`` at a time) and return; keep
+        resolving and probing in the background. The first probes are spread evenly over
+        one interval (as Prometheus spreads its scrapes), not all sent at once."""
+        begin = self.clock.monotonic()
+        loop = asyncio.get_running_loop()
+        firsts: list[asyncio.Future[None]] = []
         n = len(self.views)
         for i, view in enumerate(self.views.values()):
-            self._tasks.append(asyncio.create_task(self._resolve_later(view)))
-            self._tasks.append(asyncio.create_task(self._probe_loop(view, self.interval * i / n)))
-
-    async def _resolve_later(self, view: DomainView) -> None:
-        await self.clock.sleep(max(MIN_REFRESH, view.next_resolve - self.clock.time()))
-        await self._resolve_loop(view)
+            first: asyncio.Future[None] = loop.create_future()
+            firsts.append(first)
+            at = begin + self.interval * i / n
+            self._tasks.append(asyncio.create_task(self._resolve_loop(view, first)))
+            self._tasks.append(asyncio.create_task(self._probe_loop(view, first, at)))
+        await asyncio.gather(*firsts)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -217,7 +250,7 @@ class Watcher:
         """Everything the status page shows, as JSON-ready data."""
         return {
             "version": self.version,
-            "now": self.clock.time(),
+            "now": self.clock.wall(),
             "started": self.started,
             "interval": self.interval,
             "timeout": self.timeout,
@@ -230,7 +263,7 @@ class Watcher:
         """One on-demand check (blackbox style): resolve, probe every target and lint the
         records (in parallel), report; all of it within ``budget`` seconds when given (a
         probe gets what is left of it, lint is given up at the end of it)."""
-        started = time.perf_counter()
+        started = self.clock.monotonic()
         report = CheckReport(domain)
         try:
             return await self._check(report, started, budget)
@@ -246,9 +279,9 @@ class Watcher:
             res = await asyncio.wait_for(self.resolver.locate(domain, key=domain), budget)
         except (SiplocateError, TimeoutError) as exc:
             report.dns_error = str(exc) or f"DNS gave no answer within {budget:g} s"
-            report.dns_seconds = report.seconds = time.perf_counter() - started
+            report.dns_seconds = report.seconds = self.clock.monotonic() - started
             return report
-        report.dns_seconds = time.perf_counter() - started
+        report.dns_seconds = self.clock.monotonic() - started
         report.resolution = res
         report.stale = stale_used(res.trace)
         timeout = self.timeout
@@ -256,12 +289,25 @@ class Watcher:
         if left is not None:
             timeout = min(timeout, left)
         probes = asyncio.gather(*(self._check_one(domain, t, timeout) for t in res.targets))
-        lint = self._check_lint(domain, left) if self.lint else _no_findings()
-        results, report.findings = await asyncio.gather(probes, lint)
+        results, report.findings = await asyncio.gather(probes, self._findings(report, left))
         report.targets = list(zip(res.targets, results, strict=True))
         report.success = any(r.up for r in results)
-        report.seconds = time.perf_counter() - started
+        report.seconds = self.clock.monotonic() - started
         return report
+
+    async def _findings(self, report: CheckReport, budget: float | None) -> list[Finding] | None:
+        """The lint findings of a check: from the cache while the records are those linted
+        last time; otherwise linted now (and kept, unless the answers were served stale)."""
+        if not self.lint or report.resolution is None:
+            return None
+        records = chain_lines(report.resolution)
+        found = self.lint_cache.get(report.domain, records, self.clock.monotonic())
+        if found is not None:
+            return found
+        found = await self._check_lint(report.domain, budget)
+        if found is not None and not report.stale:
+            self.lint_cache.put(report.domain, records, self.clock.monotonic(), found)
+        return found
 
     async def _check_lint(self, domain: str, budget: float | None) -> list[Finding] | None:
         """The domain's lint findings, or None when they could not be had in time."""
@@ -279,10 +325,6 @@ class Watcher:
             return await self.prober.probe(domain, t, timeout)
         except (OSError, SiplocateError) as exc:
             return ProbeResult(False, None, str(exc) or type(exc).__name__, 0.0)
-
-
-async def _no_findings() -> list[Finding] | None:
-    return None
 
 
 def _warn(what: str, exc: Exception) -> None:

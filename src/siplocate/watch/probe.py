@@ -3,6 +3,8 @@ and what one probe and one ``/probe`` check report."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +37,36 @@ class CheckReport:
     resolution: Resolution | None = None  # the chain behind the targets (tiers, TTLs, trace)
     targets: list[tuple[Target, ProbeResult]] = field(default_factory=list)
     findings: list[Finding] | None = None  # lint findings; None: lint off or not in time
+
+
+class LintCache:
+    """Lint findings of ``/probe`` checks, per domain, reused while its records stay the same
+    (the watcher's own rule: lint again when the chain's lines change), and at most
+    ``max_age`` seconds, so what the chain does not show (other transports' records, TTLs)
+    is looked at again now and then. At most ``size`` domains (least recently used go)."""
+
+    def __init__(self, size: int = 10_000, max_age: float = 3600.0) -> None:
+        self.size = size
+        self.max_age = max_age
+        self._items: OrderedDict[str, tuple[tuple[str, ...], float, list[Finding]]] = OrderedDict()
+
+    def get(self, domain: str, records: Sequence[str], now: float) -> list[Finding] | None:
+        """The findings linted at most ``max_age`` before ``now`` (monotonic) for exactly
+        these ``records``, or None."""
+        item = self._items.get(domain)
+        if item is None or item[0] != tuple(records) or now - item[1] > self.max_age:
+            return None
+        self._items.move_to_end(domain)
+        return item[2]
+
+    def put(self, domain: str, records: Sequence[str], now: float, found: list[Finding]) -> None:
+        self._items[domain] = (tuple(records), now, found)
+        self._items.move_to_end(domain)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class Prober(Protocol):

@@ -41,6 +41,7 @@ async def run_service(cfg: WatchConfig, stop: asyncio.Event | None = None) -> No
         lint=cfg.lint,
         ca_file=Path(cfg.ca_file) if cfg.ca_file else None,
         shard=cfg.parsed_shard(),
+        concurrency=cfg.concurrency,
     )
     publisher = _publisher(cfg, watcher)
     hook = None
