@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Domains worked on at once by a many-domain command (``--concurrency``) or the watcher's
+#: resolutions: 10,000 domains must not become 10,000 questions at the resolver at once.
+DOMAINS_IN_FLIGHT = 64
+#: The most ``--concurrency`` (or watch's ``concurrency`` setting) may ask for.
+MAX_DOMAINS_IN_FLIGHT = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:

@@ -14,6 +14,7 @@ from siplocate import Resolver
 from siplocate.cli import app
 from siplocate.cli.bulk import DEFAULT_CONCURRENCY
 from siplocate.errors import BadInput
+from siplocate.limits import DOMAINS_IN_FLIGHT
 from siplocate.target import Target
 from siplocate.watch import ManualClock, ProbeResult, Watcher
 from siplocate.watch.config import WatchConfig
@@ -112,7 +113,7 @@ def test_concurrency_must_be_positive(tmp_path: Path) -> None:
 
 def test_concurrency_setting_default_file_and_bounds(tmp_path: Path) -> None:
     assert WatchConfig(domains=["a.test"]).validate().concurrency == DEFAULT_CONCURRENCY
-    assert CONCURRENCY == DEFAULT_CONCURRENCY  # one default for watch and the bulk commands
+    assert CONCURRENCY == DEFAULT_CONCURRENCY == DOMAINS_IN_FLIGHT  # one default, in limits.py
     conf = tmp_path / "w.toml"
     conf.write_text('domains = ["a.test"]\nconcurrency = 8\n')
     assert WatchConfig.load(conf).validate().concurrency == 8

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
 import typer
 
 from ..errors import BadInput, SiplocateError
+from ..limits import DOMAINS_IN_FLIGHT, MAX_DOMAINS_IN_FLIGHT
 from .common import REPORTED, console, describe, err_console, error_object, unwrapped
 
 # asyncio (which loads ssl) and rich are imported when a run starts: --help stays fast.
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 #: --concurrency's default: inputs worked on at once.
-DEFAULT_CONCURRENCY = 64
+DEFAULT_CONCURRENCY = DOMAINS_IN_FLIGHT
 #: Inputs started but not yet printed, per unit of --concurrency (running, or finished and
 #: waiting for an earlier one: the reorder buffer).
 WINDOW = 4
@@ -63,7 +64,7 @@ ConcurrencyOpt = Annotated[
         "--concurrency",
         metavar="N",
         min=1,
-        max=4096,
+        max=MAX_DOMAINS_IN_FLIGHT,
         help="With several inputs: work on at most N at once (one shared DNS cache).",
     ),
 ]

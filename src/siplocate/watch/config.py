@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BadInput
+from ..limits import MAX_DOMAINS_IN_FLIGHT
 from ..localfile import open_regular, read_text
 from .guard import HttpLimits
 from .monitor import CONCURRENCY
@@ -19,7 +20,7 @@ PROBED = {"udp", "tcp", "tls"}  # what the SIP client can send OPTIONS over
 _HTTP = HttpLimits()  # the defaults of the HTTP side's bounds
 MAX_CONFIG_BYTES = 1024 * 1024  # a watch.toml for thousands of domains is far below this
 MAX_DOMAINS = 1_000_000  # per --file: 250,000 trunks given to every shard fit many times over
-MAX_CONCURRENCY = 4096  # as --concurrency of the many-input commands (cli/bulk.py)
+MAX_CONCURRENCY = MAX_DOMAINS_IN_FLIGHT  # as --concurrency of the many-input commands
 
 
 @dataclass

@@ -14,6 +14,7 @@ from pathlib import Path
 import dns.name
 
 from ..errors import NotFound, SiplocateError
+from ..limits import DOMAINS_IN_FLIGHT
 from ..resolver import Resolver
 from ..target import Target
 from ..zone.findings import Finding
@@ -28,9 +29,8 @@ from .shard import Shard
 MIN_REFRESH = 1.0  # never re-resolve more often than this, whatever the TTL
 MAX_REFRESH = 3600.0  # re-resolve at least hourly, even with long TTLs
 DNS_RETRY = 5.0  # after a DNS failure, try again this soon
-#: Resolutions (with their lint) in flight at once: 10,000 domains at start must not become
-#: 10,000 questions at the resolver at once. The many-input commands' --concurrency default.
-CONCURRENCY = 64
+#: Resolutions (with their lint) in flight at once, as the many-input commands' default.
+CONCURRENCY = DOMAINS_IN_FLIGHT
 
 
 class Watcher:
