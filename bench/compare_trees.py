@@ -150,6 +150,13 @@ def _git_head(tree: Path) -> str:
     return proc.stdout.strip()[:90] or "(not a git tree)"
 
 
+def _cell(value: float | None) -> str:
+    """A figure in 10 columns: thousands with separators, small ones to 4 significant digits."""
+    if value is None:
+        return f"{'missing':>10}"
+    return f"{value:10,.0f}" if abs(value) >= 1000 else f"{value:10.4g}"
+
+
 def summary(figures: dict[str, list[Figures]], names: list[str]) -> None:
     """Key rows side by side: median over rounds per tree, and NEW/OLD."""
     sides = ("OLD", "NEW")
@@ -168,7 +175,7 @@ def summary(figures: dict[str, list[Figures]], names: list[str]) -> None:
             cells.append(statistics.median(seen) if seen else None)
         old, new = cells
         ratio = f"{new / old:8.2f}" if old and new is not None else f"{'-':>8}"
-        show = [f"{c:10.4g}" if c is not None else f"{'missing':>10}" for c in cells]
+        show = [_cell(c) for c in cells]
         print(f"{key:<{width}}  {show[0]}  {show[1]}  {ratio}")
 
 
