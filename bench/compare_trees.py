@@ -5,6 +5,8 @@ with its own .venv (so an OLD git ref checked out as a worktree measures its own
 this machine, one bench at a time: OLD then NEW for each bench (NEW then OLD on even rounds),
 so slow drift of the machine's load falls on both sides. Each bench's own output is printed
 labelled OLD/NEW, then a summary table of the key rows (median over rounds) with NEW/OLD.
+A bench that fails (non-zero exit, e.g. a DNS timeout on a loaded machine) is run once more
+and its header says "retry".
 
 Prepare an OLD tree:  git worktree add /work/wt/old 483533d && (cd /work/wt/old && ./dev setup)
 Run:  .venv/bin/python bench/compare_trees.py --old /work/wt/old [--new .] [--rounds 1]
@@ -116,8 +118,9 @@ PARSERS: dict[str, Callable[[str], Figures]] = {
 }
 
 
-def run(tree: Path, bench: str, args: list[str]) -> tuple[str, float]:
-    """One bench on one tree, with that tree's interpreter, from that tree: output, seconds."""
+def run(tree: Path, bench: str, args: list[str]) -> tuple[str, float, bool]:
+    """One bench on one tree, with that tree's interpreter, from that tree: its output, the
+    seconds it took, and whether it finished well (exit 0 in time)."""
     python = tree / ".venv" / "bin" / "python"
     cmd = [str(python), f"bench/bench_{bench}.py", *args]
     started = time.monotonic()
@@ -125,12 +128,12 @@ def run(tree: Path, bench: str, args: list[str]) -> tuple[str, float]:
         proc = subprocess.run(
             cmd, cwd=tree, capture_output=True, text=True, timeout=TIMEOUT, check=False
         )
-        out = proc.stdout + (
-            f"\n[exit {proc.returncode}]\n{proc.stderr[-2000:]}" if proc.returncode else ""
-        )
     except subprocess.TimeoutExpired:
-        out = f"[timed out after {TIMEOUT:.0f} s]"
-    return out, time.monotonic() - started
+        return f"[failed: timed out after {TIMEOUT:.0f} s]", time.monotonic() - started, False
+    out = proc.stdout
+    if proc.returncode:
+        out += f"\n[failed: exit {proc.returncode}]\n{proc.stderr[-1500:]}"
+    return out, time.monotonic() - started, proc.returncode == 0
 
 
 def _tree(path: str) -> Path:
@@ -210,9 +213,12 @@ def main() -> None:
         for r in range(args.rounds):
             order = ("OLD", "NEW") if r % 2 == 0 else ("NEW", "OLD")
             for side in order:
-                out, took = run(trees[side], bench, options[bench])
-                print(f"\n===== {side} bench_{bench}.py (round {r + 1}, {took:.0f} s) =====")
-                print(out.rstrip(), flush=True)
+                for attempt in ("", " retry"):  # a bench that fails is run once more
+                    out, took, ok = run(trees[side], bench, options[bench])
+                    print(f"\n===== {side} bench_{bench}.py (round {r + 1}{attempt}, {took:.0f} s)")
+                    print(out.rstrip(), flush=True)
+                    if ok:
+                        break
                 figures[f"{bench} {side}"].append(PARSERS[bench](out))
     summary(figures, names)
 
