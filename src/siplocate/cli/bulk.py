@@ -19,7 +19,6 @@ import re
 import stat
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Annotated, Any, Protocol
@@ -262,16 +261,24 @@ class Outcome:
 Work = Callable[[str], Awaitable[Outcome]]
 
 
+def _monotonic() -> float:
+    """The one clock's monotonic time (imported here: the clock loads asyncio, which --help
+    never needs)."""
+    from ..clock import SYSTEM_CLOCK
+
+    return SYSTEM_CLOCK.monotonic()
+
+
 @dataclass
 class Tally:
     done: int = 0
     failed: int = 0
-    started: float = field(default_factory=time.perf_counter)
+    started: float = field(default_factory=_monotonic)
 
     def line(self) -> str:
         """The summary on stderr: ``;; 2000 inputs: 1998 done, 2 failed in 3.4 s``."""
         total = self.done + self.failed
-        took = time.perf_counter() - self.started
+        took = _monotonic() - self.started
         return f";; {total} inputs: {self.done} done, {self.failed} failed in {took:.1f} s"
 
 

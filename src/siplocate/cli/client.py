@@ -187,8 +187,11 @@ def wire_text(direction: str, data: bytes, conn: Connection, at: float) -> str:
 
 
 def show_wire(direction: str, data: bytes, conn: Connection) -> None:
-    """The ``-v`` tap: each message on stderr as it is sent or received."""
-    sys.stderr.write(wire_text(direction, data, conn, time.time()))
+    """The ``-v`` tap: each message on stderr as it is sent or received (stamped with the
+    wall time: it is shown)."""
+    from ..clock import SYSTEM_CLOCK  # here: the clock loads asyncio, which --help never needs
+
+    sys.stderr.write(wire_text(direction, data, conn, SYSTEM_CLOCK.wall()))
     sys.stderr.flush()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -186,7 +185,9 @@ def resolve(
     uri = resolver.parse(inputs.single)
     if uri.note and short:  # how the input was read (the tree and --json say it too)
         err_console.print(f";; {uri.shown}")
-    started = time.perf_counter()
+    from ..clock import SYSTEM_CLOCK  # here: the clock loads asyncio, which --help never needs
+
+    started = SYSTEM_CLOCK.monotonic()
     try:
         result = run(resolver.locate(uri, seed=seed, key=hash_key))
     except NotFound as exc:
@@ -197,7 +198,7 @@ def resolve(
             elif not short:
                 _show_partial(partial, trace)
         raise
-    elapsed = (time.perf_counter() - started) * 1000
+    elapsed = (SYSTEM_CLOCK.monotonic() - started) * 1000
     if json:
         print_json(_json(result))
         return
@@ -213,9 +214,10 @@ async def _one(
 ) -> Outcome:
     """One input of a many-input resolve: its JSON, --short lines and tree (a partial
     chain, shown and counted as failed, when nothing usable was found)."""
+    from ..clock import SYSTEM_CLOCK
     from ..resolution import Resolution
 
-    started = time.perf_counter()
+    started = SYSTEM_CLOCK.monotonic()
     try:
         result = await resolver.locate(text, seed=seed, key=key)
     except NotFound as exc:
@@ -225,7 +227,7 @@ async def _one(
         return Outcome(
             _json(partial), show=functools.partial(_show_partial, partial, trace), failure=exc
         )
-    elapsed = (time.perf_counter() - started) * 1000
+    elapsed = (SYSTEM_CLOCK.monotonic() - started) * 1000
     show = functools.partial(_show, result, elapsed, where, trace)
     return Outcome(_json(result), _short(result), show)
 
@@ -454,6 +456,7 @@ def trace_table(res: Resolution) -> Table:
 def summary_line(res: Resolution, elapsed_ms: float, where: str = "") -> str:
     """``8 DNS answers from zone files in 2.8 ms; valid ...``: how many answers, where they
     came from (the nameservers asked, and /etc/resolv.conf when none was given), how long."""
+    from ..clock import SYSTEM_CLOCK
     from ..trace import Query
 
     queries = [e for e in res.trace if isinstance(e, Query)]
@@ -466,7 +469,7 @@ def summary_line(res: Resolution, elapsed_ms: float, where: str = "") -> str:
     valid = (
         "never expires (no DNS)"
         if res.expires is None
-        else f"valid {max(0, res.expires - time.time()):.0f} s (smallest TTL)"
+        else f"valid {max(0, res.expires - SYSTEM_CLOCK.wall()):.0f} s (smallest TTL)"
     )
     stale = (
         "; STALE: no nameserver answered, expired answers served (RFC 8767)"

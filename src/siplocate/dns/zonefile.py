@@ -18,7 +18,7 @@ import os
 import re
 import socket
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -470,53 +470,70 @@ class _Reader:
                 self.problem(0, None, "nothing in zone: no records at all (an empty file?)",
                              kind="no-soa")  # fmt: skip
         okey = _name_key(origin)
-        suffix = "." + okey if okey != "." else ""
-        names: set[str] = set()
-        outside: list[str] = []
-        for key in self.nodes:
-            if key == okey or (suffix and key.endswith(suffix)) or (not suffix and key != "."):
-                names.add(key)
-                if "\\" in key:
-                    parent = dns.name.from_text(key).parent()
-                    while parent != origin and parent.is_subdomain(origin):
-                        pk = _name_key(parent)
-                        if pk in names:
-                            break
-                        names.add(pk)
-                        parent = parent.parent()
-                    continue
-                k = key
-                while len(k) > len(okey):
-                    k = k.partition(".")[2] or "."
-                    if k in names:
-                        break
-                    names.add(k)
-            else:
-                outside.append(key)
+        names, outside = _zone_names(self.nodes, origin)
         for key in outside:
             recs = self.nodes.pop(key)
             first = recs[0]
             self.problem(first[5], first[3], f"{key} is outside the zone {okey}: servers ignore "
                          "this record (out-of-zone data)", kind="out-of-zone")  # fmt: skip
-        if self.zone_origin is not None:
-            soa = [r for r in self.nodes.get(okey, ()) if r[0] == SOA]
-            if not soa:
-                self.problem(0, None, f"no SOA record at the zone's origin {okey}", kind="no-soa")
-        for owner, number, fidx in self.soa_owners:
-            if owner != okey and owner in self.nodes:  # out-of-zone owners are reported above
-                self.problem(fidx, number, f"SOA record not at top of zone ({owner}): the zone "
-                             "does not load", kind="soa-not-at-top")  # fmt: skip
-        for key, recs in self.nodes.items():
-            types = {r[0] for r in recs}
-            if CNAME in types and len(types - {CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC}):
-                first = next(r for r in recs if r[0] == CNAME)
-                self.problem(first[5], first[3], f"{key} has a CNAME and other data: the zone "
-                             "does not load (RFC 1034 §3.6.2)", kind="cname-and-other")  # fmt: skip
+        if self.zone_origin is not None and not any(r[0] == SOA for r in self.nodes.get(okey, ())):
+            self.problem(0, None, f"no SOA record at the zone's origin {okey}", kind="no-soa")
+        for fidx, line, message, kind in _unloadable(self.nodes, self.soa_owners, okey):
+            self.problem(fidx, line, message, kind=kind)
         if self.dropped:
             self.problem(0, None, f"{self.dropped} more problems not shown")
         order = {name: i for i, name in enumerate(self.files)}
         self.problems.sort(key=lambda p: (p.line is None, order.get(p.file, 0), p.line or 0))
         return IndexedZone(origin, self.files, self.nodes, names, self.problems)
+
+
+def _unloadable(
+    nodes: dict[str, list[_Record]], soa_owners: list[tuple[str, int, int]], okey: str
+) -> Iterator[tuple[int, int, str, str]]:
+    """(file, line, message, kind) of each record that keeps a server from loading the zone:
+    an SOA below the top, a CNAME beside other data."""
+    for owner, number, fidx in soa_owners:
+        if owner != okey and owner in nodes:  # out-of-zone owners are reported on their own
+            message = f"SOA record not at top of zone ({owner}): the zone does not load"
+            yield fidx, number, message, "soa-not-at-top"
+    for key, recs in nodes.items():
+        types = {r[0] for r in recs}
+        if CNAME in types and len(types - {CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC}):
+            first = next(r for r in recs if r[0] == CNAME)
+            message = f"{key} has a CNAME and other data: the zone does not load (RFC 1034 §3.6.2)"
+            yield first[5], first[3], message, "cname-and-other"
+
+
+def _zone_names(
+    nodes: dict[str, list[_Record]], origin: dns.name.Name
+) -> tuple[set[str], list[str]]:
+    """The names that exist in the zone (owners and the empty non-terminals above them, up to
+    the origin), and the owners outside it (out-of-zone data, which servers ignore)."""
+    okey = _name_key(origin)
+    suffix = "." + okey if okey != "." else ""
+    names: set[str] = set()
+    outside: list[str] = []
+    for key in nodes:
+        if key == okey or (suffix and key.endswith(suffix)) or (not suffix and key != "."):
+            names.add(key)
+            if "\\" in key:
+                parent = dns.name.from_text(key).parent()
+                while parent != origin and parent.is_subdomain(origin):
+                    pk = _name_key(parent)
+                    if pk in names:
+                        break
+                    names.add(pk)
+                    parent = parent.parent()
+                continue
+            k = key
+            while len(k) > len(okey):
+                k = k.partition(".")[2] or "."
+                if k in names:
+                    break
+                names.add(k)
+        else:
+            outside.append(key)
+    return names, outside
 
 
 def _make_rdata(rdtype: int, text: str, origin: dns.name.Name) -> dns.rdata.Rdata:

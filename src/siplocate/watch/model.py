@@ -348,61 +348,6 @@ class DomainView:
         same = [h for h in answering if h.target.transport.value == after[0]]
         return next(iter(same or answering), None)
 
-    def tree(self) -> list[dict[str, object]]:
-        """NAPTR -> SRV -> host -> address, each address with its health, for the page."""
-        res = self.resolution
-        if res is None:
-            return []
-        shares = {(s.transport.value, s.host, s.port): s for s in res.shares()}
-        out: list[dict[str, object]] = []
-        for b in res.branches:
-            hosts = []
-            for h in b.hosts:
-                s = shares.get((b.transport.value, h.name, h.port))
-                hosts.append(
-                    {
-                        "name": h.name,
-                        "port": h.port,
-                        "priority": h.priority,
-                        "weight": h.weight,
-                        "share": None if s is None else round(s.share, 4),
-                        "first_tier": bool(s and s.first_tier),
-                        "tier": next((r for r, g in enumerate(b.groups) if h in g), None),
-                        "notes": list(h.notes),
-                        "targets": [
-                            self.targets[target_key(t)].as_dict()
-                            if target_key(t) in self.targets
-                            else {**target_dict(t), "up": None}
-                            for t in h.targets
-                        ],
-                    }
-                )
-            out.append(
-                {
-                    "transport": b.transport.value,
-                    "via": b.via.value,
-                    "naptr": None if b.naptr is None else str(b.naptr),
-                    "srv": b.srv_name,
-                    "not_offered": b.not_offered,
-                    "hosts": hosts,
-                }
-            )
-        return out
-
-    def try_order(self) -> list[dict[str, object]]:
-        """The order clients walk, each with its health; ``lands`` marks where they end up."""
-        if self.resolution is None:
-            return []
-        out: list[dict[str, object]] = []
-        landed = False
-        for t in self.resolution.targets:
-            h = self.targets.get(target_key(t))
-            up = None if h is None else h.up
-            lands = bool(up) and not landed
-            landed = landed or lands
-            out.append({**target_dict(t), "up": up, "lands": lands})
-        return out
-
     def summary(self) -> dict[str, object]:
         impact = self.impact()
         return {
@@ -425,7 +370,66 @@ class DomainView:
         }
 
     def as_dict(self) -> dict[str, object]:
-        return {**self.summary(), "tree": self.tree(), "try_order": self.try_order()}
+        targets, res = self.targets, self.resolution
+        return {**self.summary(), "tree": tree(res, targets), "try_order": try_order(res, targets)}
+
+
+def tree(res: Resolution | None, targets: dict[TargetKey, TargetHealth]) -> list[dict[str, object]]:
+    """NAPTR -> SRV -> host -> address, each address with its health, for the page."""
+    if res is None:
+        return []
+    shares = {(s.transport.value, s.host, s.port): s for s in res.shares()}
+    out: list[dict[str, object]] = []
+    for b in res.branches:
+        hosts = []
+        for h in b.hosts:
+            s = shares.get((b.transport.value, h.name, h.port))
+            hosts.append(
+                {
+                    "name": h.name,
+                    "port": h.port,
+                    "priority": h.priority,
+                    "weight": h.weight,
+                    "share": None if s is None else round(s.share, 4),
+                    "first_tier": bool(s and s.first_tier),
+                    "tier": next((r for r, g in enumerate(b.groups) if h in g), None),
+                    "notes": list(h.notes),
+                    "targets": [
+                        targets[target_key(t)].as_dict()
+                        if target_key(t) in targets
+                        else {**target_dict(t), "up": None}
+                        for t in h.targets
+                    ],
+                }
+            )
+        out.append(
+            {
+                "transport": b.transport.value,
+                "via": b.via.value,
+                "naptr": None if b.naptr is None else str(b.naptr),
+                "srv": b.srv_name,
+                "not_offered": b.not_offered,
+                "hosts": hosts,
+            }
+        )
+    return out
+
+
+def try_order(
+    res: Resolution | None, targets: dict[TargetKey, TargetHealth]
+) -> list[dict[str, object]]:
+    """The order clients walk, each with its health; ``lands`` marks where they end up."""
+    if res is None:
+        return []
+    out: list[dict[str, object]] = []
+    landed = False
+    for t in res.targets:
+        h = targets.get(target_key(t))
+        up = None if h is None else h.up
+        lands = bool(up) and not landed
+        landed = landed or lands
+        out.append({**target_dict(t), "up": up, "lands": lands})
+    return out
 
 
 def stale_used(trace: Iterable[object]) -> int:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Iterable
 from importlib import resources
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ..clock import SYSTEM_CLOCK
 from ..errors import BadInput
 from .config import domain_name
 from .guard import ConnectionGuard, HttpLimits, Slots, busy, host_check, scrape_budget
@@ -36,6 +36,13 @@ def _asset(name: str) -> bytes:
     return resources.files(__package__).joinpath("static", name).read_bytes()
 
 
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'"
+)
+HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+
+
 def make_app(
     watcher: Watcher,
     *,
@@ -54,139 +61,173 @@ def make_app(
     app[WATCHER] = watcher
     app[LIMITS] = limits
     app[GUARD] = guard
-    assets = {name: (_asset(name), kind) for name, kind in STATIC.items()}
-    gate = asyncio.Semaphore(limits.probes_in_flight)
-    probes = Slots(limits.max_probes)  # admitted: running or waiting for the gate
-    streams = Slots(limits.max_streams)
-    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
-    csp = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'"
-    )
+    pages = _Pages(watcher)
+    live = _Live(watcher, limits)
+    prober = _Prober(watcher, limits, probe_any)
+    app.router.add_get("/", pages.page)
+    app.router.add_get("/static/{name}", pages.static)
+    app.router.add_get("/api/state", pages.state)
+    app.router.add_get("/api/page", pages.page_parts)
+    app.router.add_get("/api/stream", live.stream)
+    app.router.add_get("/metrics", prober.metrics)
+    app.router.add_get("/probe", prober.probe)
+    app.router.add_get("/healthz", _healthz)
+    return app
 
-    async def page(_: web.Request) -> web.Response:
+
+async def _healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+class _Pages:
+    """The page, its static assets and the state as JSON: each answered from the current state."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+        self.assets = {name: (_asset(name), kind) for name, kind in STATIC.items()}
+
+    async def page(self, _: web.Request) -> web.Response:
         """The page rendered with the current state: complete at first paint."""
         return web.Response(
-            body=page_note(document(watcher.state()).encode(), watcher.shard),
+            body=page_note(document(self.watcher.state()).encode(), self.watcher.shard),
             content_type="text/html",
             charset="utf-8",
-            headers={**headers, "Content-Security-Policy": csp},
+            headers={**HEADERS, "Content-Security-Policy": CSP},
         )
 
-    async def static(request: web.Request) -> web.Response:
-        found = assets.get(request.match_info["name"])
+    async def static(self, request: web.Request) -> web.Response:
+        found = self.assets.get(request.match_info["name"])
         if found is None:
             raise web.HTTPNotFound()
-        return web.Response(body=found[0], content_type=found[1], headers=headers)
+        return web.Response(body=found[0], content_type=found[1], headers=HEADERS)
 
-    async def state(_: web.Request) -> web.Response:
-        return web.json_response(watcher.state(), headers=headers)
+    async def state(self, _: web.Request) -> web.Response:
+        return web.json_response(self.watcher.state(), headers=HEADERS)
 
-    shared: dict[str, tuple[int, bytes, float]] = {}  # one rendering per version, all pages
+    async def page_parts(self, _: web.Request) -> web.Response:
+        return web.json_response(parts(self.watcher.state()), headers=HEADERS)
 
-    def rendered(view: str = "state") -> tuple[bytes, float]:
+
+class _Live:
+    """The live stream (server-sent events), with one rendering per state version shared by
+    every open stream."""
+
+    def __init__(self, watcher: Watcher, limits: HttpLimits) -> None:
+        self.watcher = watcher
+        self.limits = limits
+        self.streams = Slots(limits.max_streams)
+        self.shared: dict[str, tuple[int, bytes, float]] = {}  # one rendering per version
+
+    def rendered(self, view: str = "state") -> tuple[bytes, float]:
         """The current state as an SSE message (``view`` "state": the JSON state, "page":
         the page's parts rendered as HTML), and what building it cost (seconds)."""
-        cached = shared.get(view)
+        watcher = self.watcher
+        cached = self.shared.get(view)
         if cached is None or cached[0] != watcher.version:
-            started = time.perf_counter()
+            started = SYSTEM_CLOCK.monotonic()  # real cost, whatever clock the watcher runs on
             version = watcher.version
             data = watcher.state() if view == "state" else parts(watcher.state())
             text = json.dumps(data, separators=(",", ":"))
             message = f"event: {view}\ndata: {text}\n\n".encode()
-            cached = shared[view] = (version, message, time.perf_counter() - started)
+            cost = SYSTEM_CLOCK.monotonic() - started
+            cached = self.shared[view] = (version, message, cost)
         return cached[1], cached[2]
 
-    async def page_parts(_: web.Request) -> web.Response:
-        return web.json_response(parts(watcher.state()), headers=headers)
-
-    async def stream(request: web.Request) -> web.StreamResponse:
+    async def stream(self, request: web.Request) -> web.StreamResponse:
         """Server-sent events: the whole state on connect and after every change, at most
         once per quarter interval (0.25-2 s; longer when the state is costly to build): a
         change shows within a fraction of a probe interval, and a big installation does not
         spend its time serialising. At most ``max_streams`` at once (503 beyond); a client
         that stops reading is dropped after ``stream_write_timeout``; a client that leaves,
         even before the headers, ends its stream quietly."""
-        if not streams.take():
-            return busy(f"{streams.size} live streams are open already (max_streams)")
+        if not self.streams.take():
+            return busy(f"{self.streams.size} live streams are open already (max_streams)")
         view = "page" if request.query.get("view") == "page" else "state"
         resp = web.StreamResponse(
-            headers={**headers, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
+            headers={**HEADERS, "Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
         )
-
-        async def send(data: bytes) -> None:
-            await asyncio.wait_for(resp.write(data), limits.stream_write_timeout)
-
-        version = -1
         try:
             await resp.prepare(request)
-            while True:
-                new = await watcher.wait_update(version, KEEPALIVE)
-                if new == version:
-                    await send(b": keepalive\n\n")
-                    continue
-                version = new
-                message, cost = rendered(view)
-                await send(message)
-                await asyncio.sleep(max(min(2.0, max(0.25, watcher.interval / 4)), 4 * cost))
+            await self._feed(resp, view)
         except (ConnectionError, asyncio.CancelledError):
             pass
         except TimeoutError:  # not reading: let the connection go
             if request.transport is not None:
                 request.transport.abort()
         finally:
-            streams.give()
+            self.streams.give()
         return resp
 
-    async def metrics(_: web.Request) -> web.Response:
-        resp = web.Response(body=watcher.metrics.exposition())
+    async def _feed(self, resp: web.StreamResponse, view: str) -> None:
+        """Write the state on every change (a keepalive comment when idle), paced as above."""
+        watcher, timeout = self.watcher, self.limits.stream_write_timeout
+        version = -1
+        while True:
+            new = await watcher.wait_update(version, KEEPALIVE)
+            if new == version:
+                await asyncio.wait_for(resp.write(b": keepalive\n\n"), timeout)
+                continue
+            version = new
+            message, cost = self.rendered(view)
+            await asyncio.wait_for(resp.write(message), timeout)
+            await asyncio.sleep(max(min(2.0, max(0.25, watcher.interval / 4)), 4 * cost))
+
+
+class _Prober:
+    """/metrics (the watcher's registry) and /probe (one check per scrape, bounded: at most
+    ``max_probes`` admitted, ``probes_in_flight`` running, each within the scrape budget)."""
+
+    def __init__(self, watcher: Watcher, limits: HttpLimits, probe_any: bool) -> None:
+        self.watcher = watcher
+        self.limits = limits
+        self.probe_any = probe_any
+        self.gate = asyncio.Semaphore(limits.probes_in_flight)
+        self.probes = Slots(limits.max_probes)  # admitted: running or waiting for the gate
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        resp = web.Response(body=self.watcher.metrics.exposition())
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
 
-    async def probe(request: web.Request) -> web.Response:
+    def _target(self, request: web.Request) -> str | web.Response:
+        """The domain to probe, or the 400 answer saying why the request names none."""
         if not request.query.get("target", "").strip():
             return web.Response(status=400, text="target parameter is missing\n")
         try:  # the rule of watched domains: no addresses, ports or URI parameters
             target = domain_name(request.query["target"])
         except BadInput as exc:
             return web.Response(status=400, text=f"{exc}\n")
-        if target not in watcher.views and not probe_any:
+        if target not in self.watcher.views and not self.probe_any:
             return web.Response(
                 status=400, text=f"{target} is not watched here (start with --probe-any)\n"
             )
+        return target
+
+    async def probe(self, request: web.Request) -> web.Response:
+        target = self._target(request)
+        if isinstance(target, web.Response):
+            return target
         budget = scrape_budget(
-            request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"), limits.probe_timeout
+            request.headers.get("X-Prometheus-Scrape-Timeout-Seconds"), self.limits.probe_timeout
         )
-        if not probes.take():
-            return busy(f"{probes.size} probes are running or waiting already (max_probes)", 1)
+        if not self.probes.take():
+            return busy(f"{self.probes.size} probes are running or waiting already (max_probes)", 1)
+        clock = self.watcher.clock
         try:
-            deadline = watcher.clock.monotonic() + budget
+            deadline = clock.monotonic() + budget
             try:
-                await asyncio.wait_for(gate.acquire(), budget)
+                await asyncio.wait_for(self.gate.acquire(), budget)
             except TimeoutError:
                 return busy("no probe slot came free within the scrape timeout", 1)
             try:
-                report = await watcher.check(target, budget=deadline - watcher.clock.monotonic())
+                report = await self.watcher.check(target, budget=deadline - clock.monotonic())
             finally:
-                gate.release()
+                self.gate.release()
         finally:
-            probes.give()
+            self.probes.give()
         resp = web.Response(body=probe_exposition(report))
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
-
-    async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
-
-    app.router.add_get("/", page)
-    app.router.add_get("/static/{name}", static)
-    app.router.add_get("/api/state", state)
-    app.router.add_get("/api/page", page_parts)
-    app.router.add_get("/api/stream", stream)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/probe", probe)
-    app.router.add_get("/healthz", healthz)
-    return app
 
 
 class HttpServer:

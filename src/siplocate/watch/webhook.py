@@ -94,7 +94,7 @@ class Webhook:
     def _failing(self) -> None:
         """A try failed: say so when it is the first of an outage."""
         if self.failing_since is None:
-            self.failing_since = self.clock.time()
+            self.failing_since = self.clock.monotonic()  # a duration: never the wall clock
             self._dropped_before = self.dropped
             self.warn(
                 f"webhook {self.url}: delivery failing ({self.error}); each event is tried "
@@ -105,9 +105,10 @@ class Webhook:
         """An event got through: say so when it ends an outage."""
         if self.failing_since is not None:
             lost = self.dropped - self._dropped_before
+            took = self.clock.monotonic() - self.failing_since
             self.warn(
                 f"webhook {self.url}: delivering again after "
-                f"{self.clock.time() - self.failing_since:.0f} s; {lost} event(s) dropped meanwhile"
+                f"{took:.0f} s; {lost} event(s) dropped meanwhile"
             )
             self.failing_since = None
 
