@@ -179,7 +179,7 @@ class Synthetic:
 
     async def probe(self, domain: str, target: Target, timeout: float) -> ProbeResult:
         key = (target.address, target.port)
-        if key in self.flapping and int(self.clock.time() // 1800) % 2:
+        if key in self.flapping and int(self.clock.wall() // 1800) % 2:
             return ProbeResult(False, None, "timeout", timeout)
         return ProbeResult(True, 200, None, 0.0005 + self.rng.random() * 0.002)
 

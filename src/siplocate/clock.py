@@ -24,10 +24,6 @@ class Clock(Protocol):
 
     def wall(self) -> float: ...
 
-    def time(self) -> float:
-        """Wall time (the name the watcher used first; same as ``wall``)."""
-        ...
-
     async def sleep(self, seconds: float) -> None: ...
 
 
@@ -38,9 +34,6 @@ class SystemClock:
         return time.monotonic()
 
     def wall(self) -> float:
-        return time.time()
-
-    def time(self) -> float:
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
@@ -60,9 +53,6 @@ class _Monotonic:
         return self._read()
 
     def wall(self) -> float:
-        return time.time()
-
-    def time(self) -> float:
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
@@ -92,9 +82,6 @@ class ManualClock:
         self._seq = itertools.count()
 
     def wall(self) -> float:
-        return self._now
-
-    def time(self) -> float:
         return self._now
 
     def monotonic(self) -> float:

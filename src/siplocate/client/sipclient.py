@@ -58,7 +58,8 @@ class SipClient:
     then go unnoticed); it exists for comparisons. ``answering`` bounds what requests sent to
     the client can make it keep (``AnswerLimits``: beyond them, 503 + Retry-After).
     ``realms``: the digest realms the password is for (``*`` = any, the default); a
-    challenge for another realm is not answered and that target fails.
+    challenge for another realm is not answered and that target fails. ``health``: a shared
+    verdict source (``RedisHealth``); ``clock``: time for every timer and down-memory.
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class SipClient:
     ) -> None:
         self.clock = as_clock(clock)
         self.aor = SipTarget.parse(aor)
+        self.domain = self.aor.host  # the SIP domain: what the TLS certificate must name
         self.user = self.aor.user or "siplocate"  # From user for probes of a bare domain
         self.password = password
         self.username = username or self.user
@@ -123,10 +125,6 @@ class SipClient:
             health.attach(self)
 
     # -- what the client knows about targets -------------------------------------------------
-
-    @property
-    def domain(self) -> str:
-        return self.aor.host
 
     @property
     def registered(self) -> Target | None:
