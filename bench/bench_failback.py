@@ -167,6 +167,7 @@ async def main(args: argparse.Namespace) -> None:
               "failback once left up")  # fmt: skip
         totals: dict[str, list[int]] = {name: [0, 0] for name, _ in kinds}
         waits: list[float] = []  # damped: failback once left up, in probe intervals
+        silent: list[float] = []  # damped: failback after the last silence heard, intervals
         runs: list[int] = []  # damped: the longest answered run after a silence
         for seed in range(args.seed, args.seed + args.runs):
             for name, make in kinds:
@@ -177,6 +178,8 @@ async def main(args: argparse.Namespace) -> None:
                     runs.append(longest_answered_run(seen))
                     if took is not None:
                         waits.append(took[0] / args.probe)
+                        if not math.isnan(took[1]):
+                            silent.append(took[1] / args.probe)
                 shown = (
                     "already on the primary"
                     if took is None
@@ -191,7 +194,9 @@ async def main(args: argparse.Namespace) -> None:
         if waits:
             print(f"damped, failback once left up: median {statistics.median(waits):.1f}, "
                   f"max {max(waits):.1f} probe intervals over {len(waits)} runs that failed "
-                  f"over; the longest run of answers heard after a silence while flapping: "
+                  f"over ({min(silent, default=nan):.1f}-{max(silent, default=nan):.1f} "
+                  "after the last silence heard); "
+                  f"the longest run of answers heard after a silence while flapping: "
                   f"{max(runs)} probes (one flap holds "
                   f"{damped.half_life * math.log2(damped.penalty / damped.reuse) / args.probe:g}"
                   f" intervals)")  # fmt: skip
