@@ -313,9 +313,8 @@ class Damping:
         flapping, 10 seeds, two runs: 0, against 14 and 12 undamped): the failback comes
         10-12.5 intervals after the last silence heard, a median 6.5-8.9 and at most 12
         intervals after the primary stays up, not "a few"; a half-life of 3 intervals (one
-        flap holds 6) gave
-        3.9 and 6.2 but 2 failbacks while flapping. The max-suppress was 3 half-lives (15
-        intervals); 2.5 cuts that tail and still lets flaps add up.
+        flap holds 6) gave 3.9 and 6.2 but 2 failbacks while flapping. The max-suppress was
+        3 half-lives (15 intervals); 2.5 cuts that tail and still lets flaps add up.
         """
         half = 5 * interval if half_life is None else half_life
         return cls(
