@@ -10,14 +10,24 @@ what the client heard of the primary meanwhile (U answered, D silent), and the t
 flap damping as `register --follow` sets it up: `Damping.for_probes(probe)`) and the
 undamped one (back at the first answer: the library default).
 
+Also printed, over the runs that failed over: the failback time once left up in probe
+intervals (median, max) and the longest run of answers heard after a silence while it
+flapped, which the hold after one flap must outlast for no failback while flapping.
+``--half-life``/``--max-suppress`` (in probe intervals) try other damping than the defaults.
+
 Run: .venv/bin/python bench/bench_failback.py [--flap 0.5] [--seconds 10] [--probe 1] [--runs 10]
+    [--half-life 5] [--max-suppress 12.5]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import math
 import random
+import re
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -120,9 +130,26 @@ async def wait_event(events: list[RegEvent], kind: str, since: int, timeout: flo
     raise RuntimeError(f"no {kind} event within {timeout} s: {[e.event for e in events]}")
 
 
+def damping(args: argparse.Namespace) -> Damping:
+    """``register --follow``'s damping for this probe interval, with the knobs given."""
+    d = Damping.for_probes(args.probe)
+    return dataclasses.replace(
+        d,
+        half_life=d.half_life if args.half_life is None else args.half_life * args.probe,
+        max_suppress=d.max_suppress
+        if args.max_suppress is None
+        else args.max_suppress * args.probe,
+    )
+
+
+def longest_answered_run(seen: str) -> int:
+    """The longest run of answers heard after a silence (0: never heard silent)."""
+    return max((len(run) for run in re.findall(r"(?<=D)U+", seen)), default=0)
+
+
 async def main(args: argparse.Namespace) -> None:
     dns = start_client_dns(["127.0.0.2", "127.0.0.3"])
-    damped = Damping.for_probes(args.probe)
+    damped = damping(args)
     print("siplocate damped-failback benchmark: 2 real Kamailio registrars behind real BIND9,")
     print(f"UDP; the primary silent/answering every ~{args.flap:g} s for {args.seconds:g} s,")
     print(f"then left up; probe interval {args.probe:g} s, probe timeout = failover budget "
@@ -132,18 +159,27 @@ async def main(args: argparse.Namespace) -> None:
           f"{damped.max_suppress:g} s, {damped.probes} answers in a row.\n")  # fmt: skip
     try:
         kinds: tuple[tuple[str, Callable[[], Damping]], ...] = (
-            ("damped (RFC 2439 flap damping)", lambda: Damping.for_probes(args.probe)),
+            ("damped (RFC 2439 flap damping)", lambda: damping(args)),
             ("undamped (first answer)", Damping),
         )
         w = max(len(name) for name, _ in kinds)
         print(f"{'seed':>4}  {'client':<{w}}  {'while flapping':<28}  {'heard':<14}  "
               "failback once left up")  # fmt: skip
         totals: dict[str, list[int]] = {name: [0, 0] for name, _ in kinds}
+        waits: list[float] = []  # damped: failback once left up, in probe intervals
+        silent: list[float] = []  # damped: failback after the last silence heard, intervals
+        runs: list[int] = []  # damped: the longest answered run after a silence
         for seed in range(args.seed, args.seed + args.runs):
             for name, make in kinds:
                 backs, overs, took, seen = await run(args, dns, make(), seed)
                 totals[name][0] += backs
                 totals[name][1] += overs
+                if make is kinds[0][1] and "D" in seen:
+                    runs.append(longest_answered_run(seen))
+                    if took is not None:
+                        waits.append(took[0] / args.probe)
+                        if not math.isnan(took[1]):
+                            silent.append(took[1] / args.probe)
                 shown = (
                     "already on the primary"
                     if took is None
@@ -155,6 +191,15 @@ async def main(args: argparse.Namespace) -> None:
         print()
         for name, (backs, overs) in totals.items():
             print(f"in all, {name}: {backs} failbacks and {overs} failovers while flapping")
+        if waits:
+            print(f"damped, failback once left up: median {statistics.median(waits):.1f}, "
+                  f"max {max(waits):.1f} probe intervals over {len(waits)} runs that failed "
+                  f"over ({min(silent, default=nan):.1f}-{max(silent, default=nan):.1f} "
+                  "after the last silence heard); "
+                  f"the longest run of answers heard after a silence while flapping: "
+                  f"{max(runs)} probes (one flap holds "
+                  f"{damped.half_life * math.log2(damped.penalty / damped.reuse) / args.probe:g}"
+                  f" intervals)")  # fmt: skip
         print(f"targets: 0 failbacks while flapping; the failback once left up within "
               f"max-suppress ({damped.max_suppress:g} s) of the primary's last flap, "
               f"at most {damped.max_suppress + args.probe:g} s")  # fmt: skip
@@ -170,4 +215,6 @@ if __name__ == "__main__":
     parser.add_argument("--budget", type=float, default=0.3, help="failover budget = probe timeout")
     parser.add_argument("--seed", type=int, default=1, help="first seed of the flapping")
     parser.add_argument("--runs", type=int, default=10, help="runs (seeds) per client")
+    parser.add_argument("--half-life", type=float, help="damped: half-life, probe intervals")
+    parser.add_argument("--max-suppress", type=float, help="damped: max-suppress, probe intervals")
     asyncio.run(main(parser.parse_args()))

@@ -37,7 +37,8 @@ def test_one_flap_suppresses_failback_for_two_half_lives() -> None:
     """penalty 1000 >= suppress 1000 at the failure; 1000 / 2**2 = 250 = reuse two
     half-lives later (10 probe intervals), then back at the next answer."""
     d = Damping.for_probes(1.0, probes=1)
-    assert (d.half_life, d.max_suppress, d.ceiling) == (5.0, 15.0, 2000.0)
+    assert (d.half_life, d.max_suppress) == (5.0, 12.5)
+    assert d.ceiling == pytest.approx(250 * 2**2.5)  # 1414: two flaps close together
     d.saw(PRIMARY, True, 100.0)
     assert d.may_fail_back(PRIMARY, 100.0)  # never failed: nothing to damp
     d.saw(PRIMARY, False, 101.0)  # the flap
@@ -68,10 +69,10 @@ def test_flaps_add_up_to_the_ceiling_and_max_suppress_bounds_the_wait() -> None:
     for now in range(0, 20, 2):  # ten flaps, one every other probe
         d.saw(PRIMARY, True, now)
         d.saw(PRIMARY, False, now + 1)
-    assert d.penalty_at(PRIMARY, 19.0) == d.ceiling == 2000.0
+    assert d.penalty_at(PRIMARY, 19.0) == d.ceiling == pytest.approx(1414.2, abs=0.1)
     assert d.reusable_at(PRIMARY, 19.0) == pytest.approx(19.0 + d.max_suppress)
     d.saw(PRIMARY, True, 20.0)
-    assert not d.may_fail_back(PRIMARY, 33.9) and d.may_fail_back(PRIMARY, 34.1)
+    assert not d.may_fail_back(PRIMARY, 31.4) and d.may_fail_back(PRIMARY, 31.6)
 
 
 def test_a_flap_while_suppressed_keeps_it_suppressed_below_the_suppress_threshold() -> None:
@@ -192,6 +193,89 @@ def test_suppressed_until_below_reuse_and_never_past_max_suppress(
     assert not d.suppressed(PRIMARY, ends + 1e-6 * d.half_life)
 
 
+#: The recommended damping for any probe interval, from 50 ms to a minute.
+INTERVALS = st.floats(0.05, 60)
+
+
+@st.composite
+def in_step_flapping(draw: st.DrawFn) -> list[tuple[bool, float]]:
+    """Probe verdicts of a primary that answered, then flaps, again and again: silent on
+    ``s`` probes in a row (1-5), then answering 1 to ``10 - s``, so at most 10 probes from
+    one flap to the next (in step with the probes it answers up to 9 between two silences).
+    Each verdict comes with when it is heard, within its probe's first 40 %."""
+    verdicts = [True] * draw(st.integers(1, 5))
+    for _ in range(draw(st.integers(1, 12))):
+        silent = draw(st.integers(1, 5))
+        verdicts += [False] * silent + [True] * draw(st.integers(1, 10 - silent))
+    late = draw(st.lists(st.floats(0, 0.4), min_size=len(verdicts), max_size=len(verdicts)))
+    return list(zip(verdicts, late, strict=True))
+
+
+@given(INTERVALS, in_step_flapping())
+def test_a_primary_flapping_with_the_probes_never_gets_the_failback(
+    interval: float, verdicts: list[tuple[bool, float]]
+) -> None:
+    """With the defaults one flap holds failback for 10 probe intervals (two half-lives,
+    the penalty decaying through the silence too), longer than a flap in step with the
+    probes takes to come round: at no probe of the flapping, nor between two probes, may
+    it fail back."""
+    d = Damping.for_probes(interval)
+    flapped, last_up = False, True
+    for i, (up, late) in enumerate(verdicts):
+        now = (i + late) * interval
+        flapped = flapped or (last_up and not up)
+        d.saw(PRIMARY, up, now)
+        last_up = up
+        if flapped:
+            assert d.suppressed(PRIMARY, now)
+            assert not d.may_fail_back(PRIMARY, now)
+            assert not d.may_fail_back(PRIMARY, now + 0.5 * interval)
+
+
+@given(INTERVALS, VERDICTS, st.integers(1, 5))
+def test_a_primary_that_stays_up_comes_back_within_max_suppress_of_its_last_flap(
+    interval: float, history: list[tuple[float, bool]], probes: int
+) -> None:
+    """Whatever it did before, once it answers every probe the failback is allowed no
+    sooner than 10 probe intervals after its last flap (the suppression of one flap) and
+    no later than 12.5 (max-suppress) plus the probe that hears it, or ``probes`` answers
+    after it came back if that is later."""
+    d = Damping.for_probes(interval, probes)
+    assert d.max_suppress == pytest.approx(12.5 * interval)
+    now, last_flap, last_up = 0.0, -math.inf, None
+    for dt, up in history:  # dt in probe intervals
+        now += dt * interval
+        d.saw(PRIMARY, up, now)
+        if last_up and not up:
+            last_flap = now
+        last_up = up
+    back_up = now + interval  # from here on every probe is answered
+    latest = max(last_flap + d.max_suppress, back_up + (probes - 1) * interval) + interval
+    t = back_up
+    while t <= latest + interval:  # bounded: at most 18 + probes probes
+        d.saw(PRIMARY, True, t)
+        if d.may_fail_back(PRIMARY, t):
+            break
+        t += interval
+    assert t <= latest * (1 + 1e-9), (t, last_flap, back_up)
+    assert t >= last_flap + 10 * interval * (1 - 1e-9)
+
+
+def test_the_stays_up_bound_in_probe_intervals() -> None:
+    """The figures the README and the CLI help state: one flap holds 10 probe intervals,
+    flaps in a row at most 12.5 after the last one, at any interval."""
+    for interval in (1.0, 2.0, 30.0):
+        d = Damping.for_probes(interval)
+        d.saw(PRIMARY, True, 0.0)
+        d.saw(PRIMARY, False, interval)  # one flap
+        assert d.reusable_at(PRIMARY, interval) == pytest.approx(11 * interval)
+        for i in range(2, 12):  # silent on every other probe: the penalty at the ceiling
+            d.saw(PRIMARY, i % 2 == 0, i * interval)
+        last_flap = 11 * interval
+        assert d.penalty_at(PRIMARY, last_flap) == pytest.approx(d.ceiling)
+        assert d.reusable_at(PRIMARY, last_flap) == pytest.approx(last_flap + 12.5 * interval)
+
+
 def test_failover_on_takes_codes_and_classes() -> None:
     codes = parse_failover_on("408, 5xx,486")
     assert {408, 486, 500, 503, 599} <= codes and 404 not in codes and 600 not in codes
@@ -274,9 +358,9 @@ async def test_a_flapping_primary_drags_an_undamped_client_back_and_forth() -> N
 
 
 async def test_damped_failback_waits_until_the_flap_penalty_decays_below_reuse() -> None:
-    """Five flaps in 10 s take the penalty to the ceiling (2000 = two flaps): no failback
+    """Five flaps in 10 s take the penalty to the ceiling (1414: two flaps): no failback
     while flapping, then the failback at the first refresh once it decayed below reuse,
-    within max-suppress (15 probe intervals) of the last flap."""
+    within max-suppress (12.5 probe intervals) of the last flap."""
     events, reg, client, clock = await flapping(Damping.for_probes(1.0))
     assert set(events) == {"refreshed"} and reg.current == BACKUP  # stayed on the backup
     last_flap = clock.now  # the last second was a silent one
@@ -396,9 +480,9 @@ def test_register_damping_defaults_scale_with_the_probe_interval() -> None:
 
     d = damping_options(2.0, 3, None, None, None, None, None)
     assert d == Damping.for_probes(2.0, 3)
-    assert (d.half_life, d.max_suppress, d.suppress, d.reuse) == (10.0, 30.0, 1000.0, 250.0)
+    assert (d.half_life, d.max_suppress, d.suppress, d.reuse) == (10.0, 25.0, 1000.0, 250.0)
     d = damping_options(2.0, 3, "4s", 1500, 300, None, None)
-    assert (d.half_life, d.max_suppress, d.suppress, d.reuse) == (4.0, 12.0, 1500.0, 300.0)
+    assert (d.half_life, d.max_suppress, d.suppress, d.reuse) == (4.0, 10.0, 1500.0, 300.0)
     assert damping_options(2.0, 3, None, None, None, "60s", None).max_suppress == 60
     assert damping_options(None, 3, None, None, None, None, None).probes == 1  # no probes
     assert damping_options(1.0, 2, "0", None, None, None, None) == Damping(probes=2)  # off

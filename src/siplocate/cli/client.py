@@ -302,7 +302,8 @@ def register(
             "--failback-after",
             metavar="N",
             help="With --probe-interval: fail back only once the higher-ranked server "
-            "answered N probes in a row (like Kamailio's ds_inactive_threshold).",
+            "answered N probes in a row, i.e. N probe intervals (like Kamailio's "
+            "ds_inactive_threshold).",
         ),
     ] = 3,
     half_life: Annotated[
@@ -310,9 +311,9 @@ def register(
         typer.Option(
             "--half-life",
             metavar="DURATION",
-            help="Flap damping (RFC 2439): each time a server that answered fails, it gets a "
-            "penalty of 1000 that halves every DURATION; 0 turns it off. Default: 5 probe "
-            "intervals (5s without --probe-interval).",
+            help="Flap damping (RFC 2439): each time a server that answered fails (a flap), "
+            "it gets a penalty of 1000 that halves every DURATION; 0 turns it off. Default: "
+            "5 probe intervals (5s at 1s probes; 5s without --probe-interval).",
         ),
     ] = None,
     suppress: Annotated[
@@ -321,7 +322,7 @@ def register(
             "--suppress",
             metavar="PENALTY",
             help="No failback to a server once its penalty reaches PENALTY (default 1000: "
-            "at its first failure) ...",
+            "at its first flap) ...",
         ),
     ] = None,
     reuse: Annotated[
@@ -329,7 +330,8 @@ def register(
         typer.Option(
             "--reuse",
             metavar="PENALTY",
-            help="... until it decays below PENALTY (default 250: 2 half-lives after one failure).",
+            help="... until it decays below PENALTY (default 250: 2 half-lives after one "
+            "flap = 10 probe intervals, 10s at 1s probes).",
         ),
     ] = None,
     max_suppress: Annotated[
@@ -337,8 +339,9 @@ def register(
         typer.Option(
             "--max-suppress",
             metavar="DURATION",
-            help="Longest suppression after a server's last failure, however often it "
-            "flapped (caps the penalty; default 3 half-lives).",
+            help="Longest suppression after a server's last flap, however often it "
+            "flapped (caps the penalty; default 2.5 half-lives = 12.5 probe intervals, "
+            "12.5s at 1s probes).",
         ),
     ] = None,
     hold_down: Annotated[
