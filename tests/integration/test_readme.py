@@ -430,12 +430,27 @@ def test_readme_python_snippet_runs(
 
 # --- command lines without output: they must still parse --------------------------------
 
+
+def _logical_lines(text: list[str]) -> list[str]:
+    """Shell lines with their backslash continuations joined (comments cut first)."""
+    joined: list[str] = []
+    pending = ""
+    for raw in text:
+        line = raw.split("  #")[0].rstrip()
+        if line.endswith("\\"):
+            pending += line[:-1].strip() + " "
+            continue
+        joined.append(pending + line.strip() if pending else line)
+        pending = ""
+    return joined
+
+
 _README_BLOCKS = blocks(README.read_text(encoding="utf-8"))
 COMMAND_LINES = [
-    (b.line, line.split("  #")[0].split(" > ")[0].strip())
+    (b.line, line.split(" > ")[0].strip())
     for b in _README_BLOCKS
     if b.lang == "sh"
-    for line in b.text
+    for line in _logical_lines(b.text)
     if line.startswith("siplocate ") and "$(" not in line
 ]
 SYNOPSES = [b for b in _README_BLOCKS if b.text and re.match(r"siplocate \w+ .*\[--", b.text[0])]
