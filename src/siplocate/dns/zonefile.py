@@ -206,8 +206,9 @@ class _Problems:
 
     def in_order(self) -> list[ZoneProblem]:
         """Every problem by file (in reading order) and line, zone-level faults last."""
-        if self.dropped:
-            self.add(0, None, f"{self.dropped} more problems not shown")
+        if self.dropped:  # past the cap by definition: appended, not added
+            self.found.append(ZoneProblem(self.files[0], None, f"{self.dropped} more problems "
+                                          "not shown"))  # fmt: skip
         order = {name: i for i, name in enumerate(self.files)}
         self.found.sort(key=lambda p: (p.line is None, order.get(p.file, 0), p.line or 0))
         return self.found
