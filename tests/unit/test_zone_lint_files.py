@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from siplocate.cli import app
-from siplocate.dns.zonefile import ZoneSource, load_zone
+from siplocate.dns.zonefile import MAX_PROBLEMS, ZoneSource, load_zone
 from siplocate.errors import BadInput
 from siplocate.zone.lint import Finding, has_errors, lint_zone_files
 from tests.conftest import EXAMPLE_ZONES
@@ -142,6 +142,15 @@ def test_generate_modifiers_we_do_not_support_are_reported(tmp_path: Path) -> No
     path = tmp_path / "t.zone"
     path.write_text(GOOD + "$GENERATE 1-2 h${0,3,n} A 192.0.2.$\n")
     assert [p.line for p in load_zone(path).problems] == [GOOD.count("\n") + 1]
+
+
+def test_problems_past_the_cap_are_counted_in_a_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.zone"
+    path.write_text(GOOD + "bad IN A not-an-address\n" * (MAX_PROBLEMS + 5))
+    problems = load_zone(path).problems
+    assert len(problems) == MAX_PROBLEMS + 1
+    assert problems[0].line == GOOD.count("\n") + 1
+    assert problems[-1].line is None and problems[-1].message == "5 more problems not shown"
 
 
 def test_special_files_are_refused_not_read(tmp_path: Path) -> None:

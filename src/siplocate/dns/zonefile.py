@@ -18,7 +18,7 @@ import os
 import re
 import socket
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -190,34 +190,46 @@ class IndexedZone:
 # --------------------------------------------------------------------------- the reader
 
 
-class _Reader:
-    """Reads one zone (a file and its includes) into an IndexedZone; BIND's rules, BIND's lines."""
+class _Problems:
+    """The problems found in one zone: at most MAX_PROBLEMS of them, the rest only counted."""
 
-    def __init__(self, origin: dns.name.Name | None) -> None:
-        self.zone_origin = origin
-        self.files: list[str] = []
-        self.nodes: dict[str, list[_Record]] = {}
-        self.problems: list[ZoneProblem] = []
+    def __init__(self, files: list[str]) -> None:
+        self.files = files  # names by file index, shared with the reader
+        self.found: list[ZoneProblem] = []
         self.dropped = 0
-        self.total = 0
-        self.default_ttl: int | None = None
-        self.last_ttl: int | None = None
-        self.first_origin: dns.name.Name | None = None
-        self.type_cache: dict[str, int] = {}
-        self._okey: tuple[dns.name.Name | None, str] = (None, ".")
-        self.soa_owners: list[tuple[str, int, int]] = []  # (owner, line, file) of each SOA
 
-    # -- problems
-
-    def problem(self, fidx: int, line: int | None, message: str, **kw: object) -> None:
-        if len(self.problems) >= MAX_PROBLEMS:
+    def add(self, fidx: int, line: int | None, message: str, **kw: object) -> None:
+        if len(self.found) >= MAX_PROBLEMS:
             self.dropped += 1
             return
-        self.problems.append(ZoneProblem(self.files[fidx], line, message, **kw))  # type: ignore[arg-type]
+        self.found.append(ZoneProblem(self.files[fidx], line, message, **kw))  # type: ignore[arg-type]
 
-    # -- input
+    def in_order(self) -> list[ZoneProblem]:
+        """Every problem by file (in reading order) and line, zone-level faults last."""
+        if self.dropped:  # past the cap by definition: appended, not added
+            self.found.append(ZoneProblem(self.files[0], None, f"{self.dropped} more problems "
+                                          "not shown"))  # fmt: skip
+        order = {name: i for i, name in enumerate(self.files)}
+        self.found.sort(key=lambda p: (p.line is None, order.get(p.file, 0), p.line or 0))
+        return self.found
 
-    def read_file(self, path: Path, fidx_from: int | None, line: int | None) -> str | None:
+
+class _ZoneFiles:
+    """The files of one zone, by index, and their bytes so far (bounded by MAX_ZONE_BYTES)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.problems = _Problems(self.names)
+        self.total = 0
+
+    def add(self, path: Path) -> int:
+        """The index of a file about to be parsed (records and problems point to it)."""
+        self.names.append(str(path))
+        return len(self.names) - 1
+
+    def read(self, path: Path, fidx_from: int | None, line: int | None) -> str | None:
+        """The text of a zone file; an unreadable $INCLUDE (``fidx_from``:``line``) is a
+        problem and None, an unreadable top file or a zone over the size bound is BadInput."""
         try:
             st = os.stat(path)
             if stat.S_ISDIR(st.st_mode) or stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
@@ -227,7 +239,7 @@ class _Reader:
         except OSError as exc:
             if fidx_from is None:
                 raise BadInput(f"cannot read zone file {path}: {exc.strerror or exc}") from None
-            self.problem(fidx_from, line, f"$INCLUDE {path}: {exc.strerror or exc}")
+            self.problems.add(fidx_from, line, f"$INCLUDE {path}: {exc.strerror or exc}")
             return None
         self.total += len(data)
         if self.total > MAX_ZONE_BYTES:
@@ -237,129 +249,36 @@ class _Reader:
         except UnicodeDecodeError:
             return data.decode("latin-1")  # BIND takes bytes: any byte is some character
 
-    def parse(self, path: Path, text: str, origin: dns.name.Name | None, depth: int) -> None:
-        fidx = len(self.files)
-        self.files.append(str(path))
-        lines = text.split("\n")
-        count = len(lines)
-        owner: str | None = None
-        i = 0
-        while i < count:
-            raw = lines[i]
-            number = i + 1
-            i += 1
-            if "(" in raw or "\\" in raw:
-                tokens, i, error = _slow_tokens(lines, i - 1)
-                if error:
-                    self.problem(fidx, number, error, text=raw.strip())
-                    continue
-            elif '"' in raw:
-                tokens, error = _quoted_tokens(raw)
-                if error:
-                    self.problem(fidx, number, error, text=raw.strip())
-                    continue
-            else:
-                tokens = raw.partition(";")[0].split()
-            if not tokens:
-                continue
-            first = tokens[0]
-            if first[0] == "$" and not raw[:1].isspace():
-                origin = self.directive(path, fidx, number, tokens, origin, depth)
-                continue
-            if raw[:1] in (" ", "\t"):
-                if owner is None:
-                    self.problem(fidx, number, "no current owner name", text=raw.strip())
-                    continue
-                rest = tokens
-            else:
-                key = self.owner_key(first, origin, fidx, number, raw)
-                if key is None:
-                    owner = None
-                    continue
-                owner = key
-                rest = tokens[1:]
-            self.record(fidx, number, owner, rest, origin, raw)
 
-    def directive(
-        self,
-        path: Path,
-        fidx: int,
-        number: int,
-        tokens: list[str],
-        origin: dns.name.Name | None,
-        depth: int,
-    ) -> dns.name.Name | None:
-        word = tokens[0].upper()
-        args = tokens[1:]
-        try:
-            if word == "$ORIGIN" and len(args) == 1:
-                new = dns.name.from_text(args[0], origin)
-                if not new.is_absolute():
-                    raise ValueError("$ORIGIN is not absolute")
-                if self.first_origin is None:
-                    self.first_origin = new
-                return new
-            if word == "$TTL" and len(args) == 1:
-                self.default_ttl = dns.ttl.from_text(args[0])
-                return origin
-            if word == "$INCLUDE" and 1 <= len(args) <= 2:
-                if depth + 1 > MAX_INCLUDE_DEPTH:
-                    self.problem(fidx, number, f"$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}")
-                    return origin
-                target = Path(args[0].strip('"'))
-                if not target.is_absolute():
-                    target = path.parent / target
-                sub_origin = dns.name.from_text(args[1], origin) if len(args) == 2 else origin
-                text = self.read_file(target, fidx, number)
-                if text is not None:
-                    self.parse(target, text, sub_origin, depth + 1)
-                return origin  # BIND: the includer's origin is restored afterwards
-            if word == "$GENERATE" and len(args) >= 4:
-                self.generate(fidx, number, args, origin)
-                return origin
-        except (dns.exception.DNSException, ValueError) as exc:
-            self.problem(fidx, number, f"{tokens[0]}: {_why(exc)}", text=" ".join(tokens))
-            return origin
-        self.problem(fidx, number, f"{tokens[0]}: unknown directive or wrong arguments",
-                     text=" ".join(tokens))  # fmt: skip
-        return origin
+class _Records:
+    """Turns an owner and a record line's tokens into index entries: BIND's TTL, class and
+    type rules, record data checked as read."""
 
-    def generate(
-        self, fidx: int, number: int, args: list[str], origin: dns.name.Name | None
-    ) -> None:
-        """$GENERATE start-stop[/step] lhs [ttl] [class] type rhs (BIND's form)."""
-        match = re.fullmatch(r"(\d+)-(\d+)(?:/(\d+))?", args[0])
-        if match is None:
-            raise ValueError(f"bad range {args[0]!r}")
-        start, stop, step = int(match[1]), int(match[2]), int(match[3] or 1)
-        if stop < start or step < 1 or (stop - start) // step + 1 > MAX_GENERATE:
-            raise ValueError(f"range {args[0]} is empty or makes more than {MAX_GENERATE} records")
-        lhs, middle, rhs = args[1], args[2:-1], args[-1]
-        for field_text in (lhs, rhs):
-            for mod in re.findall(r"\$\{([^}]*)\}", field_text):
-                if not re.fullmatch(r"-?\d+(?:,\d+(?:,[doxX])?)?", mod):
-                    raise ValueError(f"${{{mod}}}: only ${{offset,width,base}} with base "
-                                     "d, o, x or X is supported")  # fmt: skip
-        for n in range(start, stop + 1, step):
-            key = self.owner_key(_substitute(lhs, n), origin, fidx, number, lhs)
-            if key is None:
-                return
-            self.record(fidx, number, key, [*middle, _substitute(rhs, n)], origin, " ".join(args))
+    def __init__(self, origin: dns.name.Name | None, problems: _Problems) -> None:
+        self.zone_origin = origin  # the SOA owner when not given
+        self.problems = problems
+        self.nodes: dict[str, list[_Record]] = {}
+        self.default_ttl: int | None = None  # $TTL
+        self.last_ttl: int | None = None
+        self.type_cache: dict[str, int] = {}
+        self._okey: tuple[dns.name.Name | None, str] = (None, ".")
+        self.soa_owners: list[tuple[str, int, int]] = []  # (owner, line, file) of each SOA
 
     def owner_key(
         self, token: str, origin: dns.name.Name | None, fidx: int, number: int, raw: str
     ) -> str | None:
+        """The index key of an owner name token, or None (reported) when it is not one."""
         if origin is not None and origin is not self._okey[0]:
             self._okey = (origin, _name_key(origin))
         if token == "@":
             if origin is None:
-                self.problem(fidx, number, "'@' but no $ORIGIN (add $ORIGIN or give --origin)",
-                             text=raw.strip())  # fmt: skip
+                self.problems.add(fidx, number, "'@' but no $ORIGIN (add $ORIGIN or give "
+                                  "--origin)", text=raw.strip())  # fmt: skip
                 return None
             return _name_key(origin)
         if origin is None and not token.endswith("."):
-            self.problem(fidx, number, f"relative name '{token}' but no $ORIGIN (add $ORIGIN or "
-                         "give --origin)", text=raw.strip())  # fmt: skip
+            self.problems.add(fidx, number, f"relative name '{token}' but no $ORIGIN (add "
+                              "$ORIGIN or give --origin)", text=raw.strip())  # fmt: skip
             return None
         if token.isascii() and _PLAIN.match(token) and ".." not in token and token[0] != ".":
             okey = self._okey[1] if origin is not None else "."
@@ -378,7 +297,8 @@ class _Reader:
         try:
             return _name_key(dns.name.from_text(raw_token, origin))
         except dns.exception.DNSException as exc:
-            self.problem(fidx, number, f"bad owner name '{token}': {_why(exc)}", text=raw.strip())
+            self.problems.add(fidx, number, f"bad owner name '{token}': {_why(exc)}",
+                              text=raw.strip())  # fmt: skip
             return None
 
     def record(
@@ -390,6 +310,7 @@ class _Reader:
         origin: dns.name.Name | None,
         raw: str,
     ) -> None:
+        """Index one record (``tokens``: [ttl] [class] type data), or report why not."""
         ttl: int | None = None
         j = 0
         count = len(tokens)
@@ -401,20 +322,20 @@ class _Reader:
                 try:
                     ttl = int(tok) if tok.isdigit() else dns.ttl.from_text(tok)
                 except (dns.exception.DNSException, ValueError):
-                    self.problem(fidx, number, f"bad TTL '{tok}'", text=raw.strip())
+                    self.problems.add(fidx, number, f"bad TTL '{tok}'", text=raw.strip())
                     return
                 j += 1
             elif tok.upper() in _CLASSES:
                 if tok.upper() != "IN":
-                    self.problem(fidx, number, f"class {tok.upper()}: only IN zones are served "
-                                 "here", text=raw.strip())  # fmt: skip
+                    self.problems.add(fidx, number, f"class {tok.upper()}: only IN zones are "
+                                      "served here", text=raw.strip())  # fmt: skip
                     return
                 j += 1
             else:
                 break
         if j >= len(tokens):
-            self.problem(fidx, number, "unexpected end of input (no record type)",
-                         text=raw.strip())  # fmt: skip
+            self.problems.add(fidx, number, "unexpected end of input (no record type)",
+                              text=raw.strip())  # fmt: skip
             return
         type_text = tokens[j]
         rdtype = self.type_cache.get(type_text)
@@ -422,15 +343,16 @@ class _Reader:
             try:
                 rdtype = int(dns.rdatatype.from_text(type_text))
             except (dns.exception.DNSException, ValueError):
-                self.problem(fidx, number, f"unknown RR type '{type_text}'", text=raw.strip())
+                self.problems.add(fidx, number, f"unknown RR type '{type_text}'",
+                                  text=raw.strip())  # fmt: skip
                 return
             self.type_cache[type_text] = rdtype
         data = tokens[j + 1 :]
         error = _check_rdata(rdtype, data, origin)
         if error is not None:
             kind, message, fields = error
-            self.problem(fidx, number, message, kind=kind, text=raw.strip(),
-                         rdtype=_type_text(rdtype), fields=fields)  # fmt: skip
+            self.problems.add(fidx, number, message, kind=kind, text=raw.strip(),
+                              rdtype=_type_text(rdtype), fields=fields)  # fmt: skip
             return
         text = " ".join(data)
         if ttl is None:
@@ -441,8 +363,8 @@ class _Reader:
             elif self.last_ttl is not None:
                 ttl = self.last_ttl
             else:
-                self.problem(fidx, number, "no TTL specified and no $TTL before it",
-                             text=raw.strip())  # fmt: skip
+                self.problems.add(fidx, number, "no TTL specified and no $TTL before it",
+                                  text=raw.strip())  # fmt: skip
                 return
         else:
             self.last_ttl = ttl
@@ -457,58 +379,173 @@ class _Reader:
         else:
             node.append(rec)
 
-    # -- the zone
 
-    def finish(self, path: Path) -> IndexedZone:
-        origin = self.zone_origin
+class _Reader:
+    """Reads one zone (a file and its includes) into an IndexedZone; BIND's rules, BIND's lines.
+
+    This part splits lines into tokens and runs the directives; ``_Records`` takes the
+    record lines, ``_ZoneFiles`` the file bookkeeping, ``_index_zone`` the zone-level checks.
+    """
+
+    def __init__(self, origin: dns.name.Name | None) -> None:
+        self.files = _ZoneFiles()
+        self.problems = self.files.problems
+        self.records = _Records(origin, self.problems)
+        self.first_origin: dns.name.Name | None = None  # the zone's origin without an SOA
+
+    def parse(self, path: Path, text: str, origin: dns.name.Name | None, depth: int) -> None:
+        """Read the lines of one file (``depth``: its $INCLUDE nesting) into the index."""
+        fidx = self.files.add(path)
+        problem = self.problems.add
+        records = self.records
+        lines = text.split("\n")
+        count = len(lines)
+        owner: str | None = None
+        i = 0
+        while i < count:
+            raw = lines[i]
+            number = i + 1
+            i += 1
+            if "(" in raw or "\\" in raw:
+                tokens, i, error = _slow_tokens(lines, i - 1)
+                if error:
+                    problem(fidx, number, error, text=raw.strip())
+                    continue
+            elif '"' in raw:
+                tokens, error = _quoted_tokens(raw)
+                if error:
+                    problem(fidx, number, error, text=raw.strip())
+                    continue
+            else:
+                tokens = raw.partition(";")[0].split()
+            if not tokens:
+                continue
+            first = tokens[0]
+            if first[0] == "$" and not raw[:1].isspace():
+                origin = self.directive(path, fidx, number, tokens, origin, depth)
+                continue
+            if raw[:1] in (" ", "\t"):
+                if owner is None:
+                    problem(fidx, number, "no current owner name", text=raw.strip())
+                    continue
+                rest = tokens
+            else:
+                key = records.owner_key(first, origin, fidx, number, raw)
+                if key is None:
+                    owner = None
+                    continue
+                owner = key
+                rest = tokens[1:]
+            records.record(fidx, number, owner, rest, origin, raw)
+
+    def directive(
+        self,
+        path: Path,
+        fidx: int,
+        number: int,
+        tokens: list[str],
+        origin: dns.name.Name | None,
+        depth: int,
+    ) -> dns.name.Name | None:
+        """Run $ORIGIN, $TTL, $INCLUDE or $GENERATE; the origin for the lines after it."""
+        word = tokens[0].upper()
+        args = tokens[1:]
+        try:
+            if word == "$ORIGIN" and len(args) == 1:
+                new = dns.name.from_text(args[0], origin)
+                if not new.is_absolute():
+                    raise ValueError("$ORIGIN is not absolute")
+                if self.first_origin is None:
+                    self.first_origin = new
+                return new
+            if word == "$TTL" and len(args) == 1:
+                self.records.default_ttl = dns.ttl.from_text(args[0])
+                return origin
+            if word == "$INCLUDE" and 1 <= len(args) <= 2:
+                self.include(path, fidx, number, args, origin, depth)
+                return origin  # BIND: the includer's origin is restored afterwards
+            if word == "$GENERATE" and len(args) >= 4:
+                self.generate(fidx, number, args, origin)
+                return origin
+        except (dns.exception.DNSException, ValueError) as exc:
+            self.problems.add(fidx, number, f"{tokens[0]}: {_why(exc)}", text=" ".join(tokens))
+            return origin
+        self.problems.add(fidx, number, f"{tokens[0]}: unknown directive or wrong arguments",
+                          text=" ".join(tokens))  # fmt: skip
+        return origin
+
+    def include(
+        self,
+        path: Path,
+        fidx: int,
+        number: int,
+        args: list[str],
+        origin: dns.name.Name | None,
+        depth: int,
+    ) -> None:
+        """$INCLUDE file [origin]: the file is relative to the including file's directory."""
+        if depth + 1 > MAX_INCLUDE_DEPTH:
+            self.problems.add(fidx, number, f"$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}")
+            return
+        target = Path(args[0].strip('"'))
+        if not target.is_absolute():
+            target = path.parent / target
+        sub_origin = dns.name.from_text(args[1], origin) if len(args) == 2 else origin
+        text = self.files.read(target, fidx, number)
+        if text is not None:
+            self.parse(target, text, sub_origin, depth + 1)
+
+    def generate(
+        self, fidx: int, number: int, args: list[str], origin: dns.name.Name | None
+    ) -> None:
+        """$GENERATE start-stop[/step] lhs [ttl] [class] type rhs (BIND's form)."""
+        numbers = _generate_range(args)
+        lhs, middle, rhs = args[1], args[2:-1], args[-1]
+        for n in numbers:
+            key = self.records.owner_key(_substitute(lhs, n), origin, fidx, number, lhs)
+            if key is None:
+                return
+            self.records.record(fidx, number, key, [*middle, _substitute(rhs, n)], origin,
+                                " ".join(args))  # fmt: skip
+
+    def finish(self) -> IndexedZone:
+        """The zone as read, with its zone-level faults added to the problems."""
+        records, problems = self.records, self.problems
+        origin = records.zone_origin
         if origin is None:
             origin = self.first_origin or dns.name.root
-            if self.nodes or self.problems:
-                self.problem(0, None, f"no SOA record: no server loads a zone without one "
+            if records.nodes or problems.found:
+                problems.add(0, None, f"no SOA record: no server loads a zone without one "
                              f"(add `@ IN SOA ...` at {origin})", kind="no-soa")  # fmt: skip
             else:
-                self.problem(0, None, "nothing in zone: no records at all (an empty file?)",
+                problems.add(0, None, "nothing in zone: no records at all (an empty file?)",
                              kind="no-soa")  # fmt: skip
-        okey = _name_key(origin)
-        names, outside = _zone_names(self.nodes, origin)
-        for key in outside:
-            recs = self.nodes.pop(key)
-            first = recs[0]
-            self.problem(first[5], first[3], f"{key} is outside the zone {okey}: servers ignore "
-                         "this record (out-of-zone data)", kind="out-of-zone")  # fmt: skip
-        if self.zone_origin is not None and not any(r[0] == SOA for r in self.nodes.get(okey, ())):
-            self.problem(0, None, f"no SOA record at the zone's origin {okey}", kind="no-soa")
-        for fidx, line, message, kind in _unloadable(self.nodes, self.soa_owners, okey):
-            self.problem(fidx, line, message, kind=kind)
-        if self.dropped:
-            self.problem(0, None, f"{self.dropped} more problems not shown")
-        order = {name: i for i, name in enumerate(self.files)}
-        self.problems.sort(key=lambda p: (p.line is None, order.get(p.file, 0), p.line or 0))
-        return IndexedZone(origin, self.files, self.nodes, names, self.problems)
+        names = _index_names(records.nodes, origin, problems)
+        _check_zone(records, origin, problems)
+        return IndexedZone(origin, self.files.names, records.nodes, names, problems.in_order())
 
 
-def _unloadable(
-    nodes: dict[str, list[_Record]], soa_owners: list[tuple[str, int, int]], okey: str
-) -> Iterator[tuple[int, int, str, str]]:
-    """(file, line, message, kind) of each record that keeps a server from loading the zone:
-    an SOA below the top, a CNAME beside other data."""
-    for owner, number, fidx in soa_owners:
-        if owner != okey and owner in nodes:  # out-of-zone owners are reported on their own
-            message = f"SOA record not at top of zone ({owner}): the zone does not load"
-            yield fidx, number, message, "soa-not-at-top"
-    for key, recs in nodes.items():
-        types = {r[0] for r in recs}
-        if CNAME in types and len(types - {CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC}):
-            first = next(r for r in recs if r[0] == CNAME)
-            message = f"{key} has a CNAME and other data: the zone does not load (RFC 1034 §3.6.2)"
-            yield first[5], first[3], message, "cname-and-other"
+def _generate_range(args: list[str]) -> range:
+    """The numbers of a $GENERATE line, after checking its range and ${...} modifiers."""
+    match = re.fullmatch(r"(\d+)-(\d+)(?:/(\d+))?", args[0])
+    if match is None:
+        raise ValueError(f"bad range {args[0]!r}")
+    start, stop, step = int(match[1]), int(match[2]), int(match[3] or 1)
+    if stop < start or step < 1 or (stop - start) // step + 1 > MAX_GENERATE:
+        raise ValueError(f"range {args[0]} is empty or makes more than {MAX_GENERATE} records")
+    for field_text in (args[1], args[-1]):
+        for mod in re.findall(r"\$\{([^}]*)\}", field_text):
+            if not re.fullmatch(r"-?\d+(?:,\d+(?:,[doxX])?)?", mod):
+                raise ValueError(f"${{{mod}}}: only ${{offset,width,base}} with base "
+                                 "d, o, x or X is supported")  # fmt: skip
+    return range(start, stop + 1, step)
 
 
-def _zone_names(
-    nodes: dict[str, list[_Record]], origin: dns.name.Name
-) -> tuple[set[str], list[str]]:
-    """The names that exist in the zone (owners and the empty non-terminals above them, up to
-    the origin), and the owners outside it (out-of-zone data, which servers ignore)."""
+def _index_names(
+    nodes: dict[str, list[_Record]], origin: dns.name.Name, problems: _Problems
+) -> set[str]:
+    """The names that exist in the zone (owners and empty non-terminals); owners outside
+    it are dropped from ``nodes`` and reported, as servers ignore them."""
     okey = _name_key(origin)
     suffix = "." + okey if okey != "." else ""
     names: set[str] = set()
@@ -533,7 +570,33 @@ def _zone_names(
                 names.add(k)
         else:
             outside.append(key)
-    return names, outside
+    for key in outside:
+        recs = nodes.pop(key)
+        first = recs[0]
+        problems.add(first[5], first[3], f"{key} is outside the zone {okey}: servers ignore "
+                     "this record (out-of-zone data)", kind="out-of-zone")  # fmt: skip
+    return names
+
+
+def _check_zone(records: _Records, origin: dns.name.Name, problems: _Problems) -> None:
+    """The faults that stop a server loading the zone: SOA missing or not at the top, a
+    CNAME beside other data."""
+    okey = _name_key(origin)
+    nodes = records.nodes
+    if records.zone_origin is not None:
+        soa = [r for r in nodes.get(okey, ()) if r[0] == SOA]
+        if not soa:
+            problems.add(0, None, f"no SOA record at the zone's origin {okey}", kind="no-soa")
+    for owner, number, fidx in records.soa_owners:
+        if owner != okey and owner in nodes:  # out-of-zone owners are reported above
+            problems.add(fidx, number, f"SOA record not at top of zone ({owner}): the zone "
+                         "does not load", kind="soa-not-at-top")  # fmt: skip
+    for key, recs in nodes.items():
+        types = {r[0] for r in recs}
+        if CNAME in types and len(types - {CNAME, dns.rdatatype.RRSIG, dns.rdatatype.NSEC}):
+            first = next(r for r in recs if r[0] == CNAME)
+            problems.add(first[5], first[3], f"{key} has a CNAME and other data: the zone "
+                         "does not load (RFC 1034 §3.6.2)", kind="cname-and-other")  # fmt: skip
 
 
 def _make_rdata(rdtype: int, text: str, origin: dns.name.Name) -> dns.rdata.Rdata:
@@ -725,7 +788,7 @@ def load_zone(path: Path | str, origin: str | dns.name.Name | None = None) -> In
     path = Path(path)
     base = dns.name.from_text(origin) if isinstance(origin, str) else origin
     reader = _Reader(base)
-    text = reader.read_file(path, None, None)
+    text = reader.files.read(path, None, None)
     assert text is not None
     # Millions of small tuples and no cycles: the cyclic collector would rescan the growing
     # index again and again (most of the time on a 1.5M-record zone), so it waits.
@@ -733,7 +796,7 @@ def load_zone(path: Path | str, origin: str | dns.name.Name | None = None) -> In
     gc.disable()
     try:
         reader.parse(path, text, base, 0)
-        return reader.finish(path)
+        return reader.finish()
     finally:
         if collecting:
             gc.enable()
