@@ -165,7 +165,6 @@ def shard_main(
                 break
             await asyncio.sleep(0.1)
         stated = time.monotonic() - started  # every domain has a state (probed once)
-        targets = sum(len(v.targets) for v in views)
         await asyncio.sleep(max(0.0, started + args.scale_interval + resolved - time.monotonic()))
         probes0 = sum(h.probes for v in views for h in v.targets.values())
         cpu0, wall0 = cpu_seconds(), time.monotonic()
@@ -173,6 +172,7 @@ def shard_main(
         cpu1, wall1 = cpu_seconds(), time.monotonic()
         probes1 = sum(h.probes for v in views for h in v.targets.values())
         up = sum(1 for v in views for h in v.targets.values() if h.up)
+        targets = sum(len(v.targets) for v in views)  # when ``up`` is counted
         conn.send(
             {
                 "domains": len(owned),
@@ -283,17 +283,23 @@ def start_bind(zone: Path, address: str = "127.0.0.1") -> BindServer:
     return BindServer({"scale.test": zone}, named=named, address=address).start(timeout=60.0)
 
 
+def ephemeral_range() -> tuple[int, int]:
+    """This namespace's ephemeral port range (0, 0 when it cannot be read)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 0, 0
+    return low, high
+
+
 def ports_free(targets: int) -> None:
     """Stop with one line when the targets would take more than half of this machine's
     ephemeral ports: the SIP client opens one UDP socket per target (each holds a local
     port), so 10,000 domains x 5 targets on one machine exhaust the 28,232 ports of Linux's
     default range (and starve every other program on it) before the last domain is probed.
     Spread over machines, each shard holds only its own share."""
-    try:
-        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        return
-    if targets > (high - low + 1) // 2:
+    low, high = ephemeral_range()
+    if high and targets > (high - low + 1) // 2:
         sys.exit(
             f"{targets} targets need {targets} UDP sockets (one local port each) on this one "
             f"machine; its ephemeral range {low}-{high} has {high - low + 1}: run fewer "
@@ -512,15 +518,24 @@ def summary(args: argparse.Namespace, reports: list[dict[str, float]], checks: f
     domains = sum(r["domains"] for r in reports)
     cpu = sum(r["cpu"] for r in reports)
     per_core = domains / cpu * (30.0 / args.scale_interval)  # CPU goes with probes/s
-    need = math.ceil(TRUNKS / per_core)
+    low, high = ephemeral_range()
+    cap = (high - low + 1) // 2 // PER_DOMAIN if high else per_core  # half the local ports
+    need = math.ceil(TRUNKS / min(per_core, cap))
     print(
         f"   long-running watch: {domains} domains x {PER_DOMAIN} targets cost {100 * cpu:.0f}% "
         f"of a core at {args.scale_interval:g} s -> one core watches ~{per_core:.0f} domains "
         f"({per_core * PER_DOMAIN:.0f} targets) at a 30 s interval"
     )
+    if cap < per_core:
+        print(
+            f"   but one instance holds a UDP socket (a local port) per target: with half of "
+            f"the {high - low + 1} ephemeral ports it holds at most {cap} domains, so one "
+            "instance per core is bounded by ports, not CPU"
+        )
     print(
-        f"   {TRUNKS} trunks x {PER_DOMAIN} targets at 30 s: {need} instances of one core "
-        f"(or {math.ceil(need * 1.5)} keeping a third of each core free)"
+        f"   {TRUNKS} trunks x {PER_DOMAIN} targets at 30 s: {need} instances "
+        f"(or {math.ceil(TRUNKS / min(per_core * 2 / 3, cap))} keeping a third of each "
+        "core free)"
     )
     scrapes = TRUNKS / 30.0
     print(
