@@ -13,12 +13,14 @@ import math
 import multiprocessing as mp
 import os
 import resource
+import signal
 import sys
 import tempfile
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from bench_netns import Fleet, enter, shard_address
 from bench_watch import ROOT, cpu_seconds, responder_main, rss_mb, zone_text
 
 from siplocate import Resolver
@@ -34,6 +36,8 @@ from tests.fixtures.bind import BindServer
 PER_DOMAIN = 5
 TIMEOUT = 2.0
 TRUNKS = 50_000
+SCRAPE_TIMEOUT = 10.0  # Prometheus' default scrape_timeout
+LOOPBACK = [f"127.0.1.{k}" for k in range(1, PER_DOMAIN + 1)]
 
 
 def add_scale_args(p: argparse.ArgumentParser) -> None:
@@ -58,6 +62,13 @@ def add_scale_args(p: argparse.ArgumentParser) -> None:
         "--no-lint-cache", action="store_true", help="/probe lints every check (the baseline)"
     )
     p.add_argument("--metrics-size", action="store_true", help="only the /metrics bytes per target")
+    p.add_argument(
+        "--netns",
+        action="store_true",
+        help="each shard in a network namespace of its own (its own ports, as a machine), "
+        "BIND and the responders in a hub namespace, joined by veth pairs (needs root)",
+    )
+    p.add_argument("--scrapes", type=int, default=5, help="/metrics scrapes per shard (median)")
 
 
 def metrics_size(domains: int = 200) -> float:
@@ -110,12 +121,22 @@ def _raise_fd_limit() -> None:
 
 
 def shard_main(
-    conn: Connection, nameserver: str, names: list[str], shard: Shard, a: object
+    conn: Connection,
+    nameserver: str,
+    names: list[str],
+    shard: Shard,
+    a: object,
+    netns: str | None = None,
 ) -> None:
     """One ``watch --shard I/N`` asking BIND at ``nameserver``, serving HTTP as the service
-    does: start, warm up, report CPU/RSS/size, answer scrapes, then detect on cue."""
+    does: start, warm up, report CPU/RSS/size, answer scrapes, then detect on cue. With
+    ``netns`` it first moves into that namespace and listens on its veth address."""
     args: argparse.Namespace = a  # type: ignore[assignment]
     _raise_fd_limit()
+    host = "127.0.0.1"
+    if netns is not None:
+        enter(netns)
+        host = shard_address(shard.index)
     from prometheus_client import disable_created_metrics
 
     from siplocate.watch.web import make_app, serve
@@ -135,7 +156,7 @@ def shard_main(
             shard=shard,
             concurrency=args.concurrency,
         )
-        http = await serve(make_app(w), "127.0.0.1", 0, 4096)
+        http = await serve(make_app(w), host, 0, 4096)
         await w.start()
         resolved = time.monotonic() - started  # every domain has its records
         views = list(w.views.values())
@@ -144,7 +165,6 @@ def shard_main(
                 break
             await asyncio.sleep(0.1)
         stated = time.monotonic() - started  # every domain has a state (probed once)
-        targets = sum(len(v.targets) for v in views)
         await asyncio.sleep(max(0.0, started + args.scale_interval + resolved - time.monotonic()))
         probes0 = sum(h.probes for v in views for h in v.targets.values())
         cpu0, wall0 = cpu_seconds(), time.monotonic()
@@ -152,6 +172,7 @@ def shard_main(
         cpu1, wall1 = cpu_seconds(), time.monotonic()
         probes1 = sum(h.probes for v in views for h in v.targets.values())
         up = sum(1 for v in views for h in v.targets.values() if h.up)
+        targets = sum(len(v.targets) for v in views)  # when ``up`` is counted
         conn.send(
             {
                 "domains": len(owned),
@@ -164,6 +185,7 @@ def shard_main(
                 "rss": rss_mb(),
                 "metrics": len(w.metrics.exposition()),
                 "port": http.port,
+                "host": host,
             }
         )
         loop = asyncio.get_running_loop()
@@ -183,7 +205,7 @@ def shard_main(
     asyncio.run(run())
 
 
-def scrape_times(port: int, n: int = 5) -> tuple[float, int]:
+def scrape_times(port: int, n: int = 5, host: str = "127.0.0.1") -> tuple[float, int]:
     """GET /metrics ``n`` times, one after another: the median seconds and the bytes."""
     import statistics
     import urllib.request
@@ -191,7 +213,7 @@ def scrape_times(port: int, n: int = 5) -> tuple[float, int]:
     took, size = [], 0
     for _ in range(n):
         t0 = time.monotonic()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=60) as resp:
             size = len(resp.read())
         took.append(time.monotonic() - t0)
     return statistics.median(took), size
@@ -255,10 +277,19 @@ async def call_probes(port: int, names: list[str], callers: int, seconds: float)
     return counts
 
 
-def start_bind(zone: Path) -> BindServer:
-    """BIND on 127.0.0.1 (a free port) serving the scale zone; waits until it answers."""
+def start_bind(zone: Path, address: str = "127.0.0.1") -> BindServer:
+    """BIND on ``address`` (a free port) serving the scale zone; waits until it answers."""
     named = "/usr/sbin/named" if os.path.exists("/usr/sbin/named") else "named"
-    return BindServer({"scale.test": zone}, named=named).start(timeout=60.0)
+    return BindServer({"scale.test": zone}, named=named, address=address).start(timeout=60.0)
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """This namespace's ephemeral port range (0, 0 when it cannot be read)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return 0, 0
+    return low, high
 
 
 def ports_free(targets: int) -> None:
@@ -267,11 +298,8 @@ def ports_free(targets: int) -> None:
     port), so 10,000 domains x 5 targets on one machine exhaust the 28,232 ports of Linux's
     default range (and starve every other program on it) before the last domain is probed.
     Spread over machines, each shard holds only its own share."""
-    try:
-        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        return
-    if targets > (high - low + 1) // 2:
+    low, high = ephemeral_range()
+    if high and targets > (high - low + 1) // 2:
         sys.exit(
             f"{targets} targets need {targets} UDP sockets (one local port each) on this one "
             f"machine; its ephemeral range {low}-{high} has {high - low + 1}: run fewer "
@@ -280,29 +308,58 @@ def ports_free(targets: int) -> None:
 
 
 def scale(args: argparse.Namespace) -> None:
-    ports_free(args.domains * PER_DOMAIN)
+    names = [f"d{d:03d}.scale.test" for d in range(args.domains)]
+    if not args.netns:
+        ports_free(args.domains * PER_DOMAIN)
+        run_scale(args, names, None)
+        return
+    n = args.shards
+    ports_free(max(len(Shard(i, n).select(names)) for i in range(n)) * PER_DOMAIN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # still clean up
+    fleet = Fleet(n)
+    try:
+        fleet.create(PER_DOMAIN)
+        assert fleet.hub is not None
+        fleet.hub.enter()  # BIND, the responders and this orchestrator: the hub
+        run_scale(args, names, fleet)
+    finally:
+        for proc in mp.active_children():  # ours only: started by this process
+            proc.terminate()
+            proc.join(5)
+        fleet.close()
+
+
+def run_scale(args: argparse.Namespace, names: list[str], fleet: Fleet | None) -> None:
+    """The shards' figures, then the /probe pattern (in the hub when ``fleet``)."""
     _raise_fd_limit()
     ctx = mp.get_context("fork")
-    addresses = [f"127.0.1.{k}" for k in range(1, PER_DOMAIN + 1)]
+    addresses = fleet.addresses(PER_DOMAIN) if fleet else LOOPBACK
     parent, child = ctx.Pipe()
     responder = ctx.Process(target=responder_main, args=(child, addresses, args.ports))
     responder.start()
     ports: list[list[int]] = parent.recv()
     zone = Path(tempfile.mkdtemp(prefix="bench-scale-")) / "scale.test.zone"
     zone.write_text(zone_text(ports, addresses, args.domains, "scale"))
-    names = [f"d{d:03d}.scale.test" for d in range(args.domains)]
     n = args.shards
-    bind = start_bind(zone)
+    bind = start_bind(zone, fleet.dns if fleet else "127.0.0.1")
+    where = (
+        f"each shard in its own network namespace ({fleet.tag}-s0..s{n - 1}: own ports and "
+        f"loopback), BIND and responders in {fleet.tag}-hub, veth pairs between"
+        if fleet
+        else "all shards in this machine's one network namespace"
+    )
     print(
         f"watch scale bench: {args.domains} domains x {PER_DOMAIN} targets over {n} shards, "
         f"UDP OPTIONS every {args.scale_interval:g} s, timeout {TIMEOUT:g} s, resolutions "
         f"in flight <= {args.concurrency} per shard; DNS: BIND {bind.nameserver}; "
-        f"{args.ports * PER_DOMAIN} responder sockets; python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} cores (shared)"
+        f"{args.ports * PER_DOMAIN} responder sockets; {where}; python "
+        f"{sys.version.split()[0]}, {os.cpu_count()} cores (shared)"
     )
     try:
         reports = (
-            [] if args.probe_only else shards(args, ctx, bind, names, parent, ports, addresses)
+            []
+            if args.probe_only
+            else shards(args, ctx, bind, names, parent, ports, addresses, fleet)
         )
     finally:
         bind.stop()
@@ -320,6 +377,7 @@ def shards(
     parent: Connection,
     ports: list[list[int]],
     addresses: list[str],
+    fleet: Fleet | None,
 ) -> list[dict[str, float]]:
     """The shard watchers: their figures, their scrapes, the detection; then they stop."""
     n = args.shards
@@ -327,7 +385,8 @@ def shards(
     for i in range(n):
         a, b = ctx.Pipe()
         shard = Shard(i, n)
-        proc = ctx.Process(target=shard_main, args=(b, bind.nameserver, names, shard, args))  # type: ignore[attr-defined]
+        netns = fleet.nodes[i].name if fleet else None
+        proc = ctx.Process(target=shard_main, args=(b, bind.nameserver, names, shard, args, netns))  # type: ignore[attr-defined]
         proc.start()
         pipes.append(a)
         procs.append(proc)
@@ -340,13 +399,22 @@ def shards(
             f"{r['stated']:.1f} s; {r['probes']:.0f} probes/s; "
             f"CPU {100 * r['cpu']:.1f}% of a core; RSS {r['rss']:.0f} MB"
         )
-    print("\n2. /metrics scrapes over HTTP (median of 5, one shard after another)")
+    print(
+        f"\n2. /metrics scrapes over HTTP (median of {args.scrapes}, one shard after another; "
+        f"Prometheus' default scrape_timeout is {SCRAPE_TIMEOUT:g} s)"
+    )
     for i, r in enumerate(reports):
-        took, size = scrape_times(int(r["port"]))
+        took, size = scrape_times(int(r["port"]), args.scrapes, str(r["host"]))
         r["scrape"] = took
+        over = (
+            f": OVER Prometheus' default {SCRAPE_TIMEOUT:g} s scrape_timeout, the scrape "
+            "would fail (raise scrape_timeout or run more, smaller shards)"
+            if took > SCRAPE_TIMEOUT
+            else ""
+        )
         print(
             f"   shard {i}/{n}: {size / 1024:.0f} KiB ({size / max(r['targets'], 1):.0f} "
-            f"bytes per target) in {1000 * took:.0f} ms"
+            f"bytes per target) in {1000 * took:.0f} ms{over}"
         )
     detection(args, parent, pipes, ports, addresses, names)
     for p in pipes:
@@ -450,15 +518,24 @@ def summary(args: argparse.Namespace, reports: list[dict[str, float]], checks: f
     domains = sum(r["domains"] for r in reports)
     cpu = sum(r["cpu"] for r in reports)
     per_core = domains / cpu * (30.0 / args.scale_interval)  # CPU goes with probes/s
-    need = math.ceil(TRUNKS / per_core)
+    low, high = ephemeral_range()
+    cap = (high - low + 1) // 2 // PER_DOMAIN if high else per_core  # half the local ports
+    need = math.ceil(TRUNKS / min(per_core, cap))
     print(
         f"   long-running watch: {domains} domains x {PER_DOMAIN} targets cost {100 * cpu:.0f}% "
         f"of a core at {args.scale_interval:g} s -> one core watches ~{per_core:.0f} domains "
         f"({per_core * PER_DOMAIN:.0f} targets) at a 30 s interval"
     )
+    if cap < per_core:
+        print(
+            f"   but one instance holds a UDP socket (a local port) per target: with half of "
+            f"the {high - low + 1} ephemeral ports it holds at most {cap} domains, so one "
+            "instance per core is bounded by ports, not CPU"
+        )
     print(
-        f"   {TRUNKS} trunks x {PER_DOMAIN} targets at 30 s: {need} instances of one core "
-        f"(or {math.ceil(need * 1.5)} keeping a third of each core free)"
+        f"   {TRUNKS} trunks x {PER_DOMAIN} targets at 30 s: {need} instances "
+        f"(or {math.ceil(TRUNKS / min(per_core * 2 / 3, cap))} keeping a third of each "
+        "core free)"
     )
     scrapes = TRUNKS / 30.0
     print(

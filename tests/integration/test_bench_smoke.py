@@ -79,3 +79,26 @@ def test_bench_watch_scale_runs_at_its_smallest() -> None:
     )  # fmt: skip
     assert "every domain has a state after" in out and "bytes per target) in" in out
     assert "marked down after" in out and "checks/s" in out
+
+
+def test_bench_watch_scale_netns_runs_and_leaves_no_namespace() -> None:
+    """--netns: each shard in its own namespace, the hub with BIND and the responders; every
+    namespace it made is gone afterwards (their veth pairs with them)."""
+    import re
+
+    from tests.fixtures.netns import require_root
+
+    require_root()
+    require_binary("named", "bind9")
+    require_binary("ip", "iproute2")
+    out = bench(
+        "bench/bench_watch.py", "--scale", "--netns", "--domains", "40", "--shards", "2",
+        "--scale-interval", "2", "--scale-cpu-seconds", "1", "--probe-seconds", "1",
+        "--ports", "4", "--scrapes", "1", timeout=240,
+    )  # fmt: skip
+    assert "own network namespace" in out and "every domain has a state after" in out
+    assert out.count("targets up;") == 2 and "marked down after" in out
+    tag = re.search(r"\((slb\d+)-s0\.\.s1", out)
+    assert tag is not None, out
+    left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert tag.group(1) not in left
