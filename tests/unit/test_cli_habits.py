@@ -76,7 +76,7 @@ def test_dig_argv_reads_dig_habits_as_options(argv: list[str], expected: list[st
     [
         (
             ["resolve", "ux.test", "--server", "127.0.0.1:39300"],
-            "static SIP servers are --sip-server",
+            "static SIP servers are --sip-server (resolve, register, options)",
         ),
         (
             ["resolve", "ux.test", "--key", "sip-update.key"],

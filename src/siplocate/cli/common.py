@@ -322,7 +322,8 @@ DIG_COMMANDS = frozenset({"resolve", "check", "probe", "enum", "compare"})
 
 _DNS_PRIMARY = (
     "is the DNS primary of the zone commands (zone apply, drain, undrain); to ask a DNS server "
-    "use -n/--nameserver or @SERVER; static SIP servers are --sip-server"
+    "use -n/--nameserver or @SERVER; static SIP servers are --sip-server (resolve, register, "
+    "options)"
 )
 _TSIG_KEY = (
     "is the TSIG key file of the zone commands (zone apply, drain, undrain); the Call-ID hash "
