@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
+
 from siplocate.client.failover import Steering
 from siplocate.client.outbound import Outbound
 from siplocate.client.registration import Registration
@@ -105,6 +107,19 @@ async def test_a_lost_registration_is_retried_every_retry_interval_on_the_clock(
     assert reg.events[-1].event == "registered" and reg.current == BACKUP
     stop.set()
     await asyncio.wait_for(run, 5)
+
+
+async def test_a_register_that_raises_ends_the_run_with_it_and_unregisters() -> None:
+    client = Registrar()
+
+    async def broken(expires: int, *, binding: object, steering: Steering) -> Outcome:
+        raise RuntimeError("a bug, not an outcome")
+
+    client.register = broken  # type: ignore[method-assign]
+    reg = Registration(client, expires=60, clock=ManualClock())  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="a bug, not an outcome"):
+        await asyncio.wait_for(reg.run(asyncio.Event()), 5)
+    assert client.unregisters == 1 and client.listeners == []
 
 
 class Conn:

@@ -228,13 +228,12 @@ class Outbound:
             for runner, flow in zip(runners, self.flows, strict=True):
                 runner.apply(self.machine.start(flow))
             await first_of(stop.wait(), self._halt.wait())
+            self._raise()  # a flow's work failed: the others are cancelled
             for runner in runners:
                 runner.end_pause()
             for runner in runners:  # work in flight ends; what it asks next sees the stop
                 await runner.idle()
-            error, self._failure = self._failure, None
-            if error is not None:
-                raise error
+            self._raise()
         finally:
             for runner in runners:
                 runner.close()
@@ -298,6 +297,11 @@ class Outbound:
         if self._failure is None:
             self._failure = error
         self._halt.set()
+
+    def _raise(self) -> None:
+        error, self._failure = self._failure, None
+        if error is not None:
+            raise error
 
     def _flow(self, state: FlowState) -> Flow:
         assert isinstance(state, Flow)  # the machine holds the driver's flows

@@ -196,6 +196,7 @@ class Registration:
                 self._running = True
                 runner.apply(self._register_now())
                 await first_of(stop.wait(), self._halt.wait())
+                self._raise()  # a REGISTER or a listener failed: the run ends with it
             self._running = False
             runner.disarm(_REFRESH)
             await runner.idle()  # the REGISTER in flight is answered and told of
