@@ -133,10 +133,11 @@ class EffectRunner(Generic[T, E]):
         try:
             batch = effects
             while batch:
-                for i, effect in enumerate(batch):
+                pending = iter(batch)
+                for effect in pending:
                     self.carry_out(effect)
                     if self._awaiting:  # the rest waits for the held work's result
-                        self._later = [*batch[i + 1 :], *(self._later or ())]
+                        self._later = [*pending, *(self._later or ())]
                         return
                 batch, self._later = self._later or [], None
         finally:
