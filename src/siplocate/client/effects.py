@@ -1,10 +1,11 @@
 """One effect runner for every sans-I/O machine the client drives.
 
-A machine (a client or server transaction, the request walker) answers each event with a
-list of effects; its runner carries them out in order, arms and disarms its timers on the
-injected clock, feeds a fired timer back to the machine, and cancels what is left on close.
-Each machine's runner only says what its own effects mean (``carry_out``) and what a timer
-means to the machine (``on_timer``).
+A machine (a client or server transaction, the request walker, a registration, the RFC 5626
+flows) answers each event with a list of effects; its runner carries them out in order, arms
+and disarms its timers on the injected clock, feeds a fired timer back to the machine, runs
+async work (a REGISTER, a keep-alive) as a task whose result goes back to the machine, and
+cancels what is left on close. Each machine's runner only says what its own effects mean
+(``carry_out``) and what a timer means to the machine (``on_timer``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Hashable
-from typing import ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from ..clock import Clock, SystemClock
 
@@ -60,6 +61,17 @@ async def within(clock: Clock, seconds: float, work: Awaitable[R]) -> R:
     return job.result()
 
 
+async def first_of(*waits: Awaitable[object]) -> None:
+    """Until the first of ``waits`` ends (the others are cancelled): a run waits so for its
+    stop or for work that failed."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
 T = TypeVar("T", bound=Hashable)  # a machine's timer names
 E = TypeVar("E")  # a machine's effects
 
@@ -73,7 +85,7 @@ class EffectRunner(Generic[T, E]):
     the one in its slot. The handles live in a list made at the first arm, so a runner that
     waits (thousands of live server transactions) costs a few pointers."""
 
-    __slots__ = ("_busy", "_handles", "_later", "clock")
+    __slots__ = ("_awaiting", "_busy", "_handles", "_later", "_tasks", "clock")
 
     #: How many timer slots the machine has (``slot`` maps each timer into ``range(SLOTS)``).
     SLOTS: ClassVar[int] = 1
@@ -83,6 +95,8 @@ class EffectRunner(Generic[T, E]):
         self._handles: list[Handle | None] | None = None
         self._later: list[E] | None = None
         self._busy = False
+        self._awaiting = False  # held work is in flight: later effects wait for its result
+        self._tasks: set[asyncio.Future[Any]] | None = None
 
     # -- what each machine's runner says --------------------------------------------------
 
@@ -101,23 +115,76 @@ class EffectRunner(Generic[T, E]):
         """Which slot ``timer`` occupies, in ``range(SLOTS)``."""
         return 0
 
+    def crashed(self, error: BaseException) -> None:
+        """Work ``start`` ran raised ``error`` (a bug, not an outcome): by default the event
+        loop's exception handler hears of it; a runner that can end its machine says how."""
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": f"{type(self).__name__}: work failed", "exception": error}
+        )
+
     # -- the shared part ------------------------------------------------------------------
 
     def apply(self, effects: list[E]) -> None:
         """Carry ``effects`` out in order, then whatever arose meanwhile, then ``settled``."""
-        if self._busy:
+        if self._busy or self._awaiting:
             self._later = [*(self._later or ()), *effects]
             return
         self._busy = True
         try:
             batch = effects
             while batch:
-                for effect in batch:
+                pending = iter(batch)
+                for effect in pending:
                     self.carry_out(effect)
+                    if self._awaiting:  # the rest waits for the held work's result
+                        self._later = [*pending, *(self._later or ())]
+                        return
                 batch, self._later = self._later or [], None
         finally:
             self._busy = False
         self.settled()
+
+    def start(
+        self, work: Awaitable[R], then: Callable[[R], list[E]], *, hold: bool = False
+    ) -> asyncio.Future[R]:
+        """Run ``work`` as a task and feed its result to ``then`` (the machine's input), whose
+        effects are carried out. ``hold``: the effects after this one wait until those are
+        carried out, like an ``await`` in the list. Cancelled on ``close``; a failure goes to
+        ``crashed`` (and drops what was held)."""
+        self._awaiting = self._awaiting or hold
+        task = asyncio.ensure_future(work)
+        if self._tasks is None:
+            self._tasks = set()
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._fed(done, then, hold))
+        return task
+
+    def _fed(self, task: asyncio.Future[R], then: Callable[[R], list[E]], hold: bool) -> None:
+        """``task`` ended: its result goes to ``then`` (with what it held behind)."""
+        if self._tasks is not None:
+            self._tasks.discard(task)
+        if task.cancelled():
+            return  # closed: what it held went with it
+        try:
+            effects = then(task.result())
+        except Exception as error:  # the work (or the machine's answer to it) raised
+            if hold:
+                self._awaiting, self._later = False, None
+            self.crashed(error)
+            return
+        if hold:
+            self._awaiting = False
+            rest, self._later = self._later or [], None
+            effects = [*effects, *rest]
+        try:
+            self.apply(effects)
+        except Exception as error:
+            self.crashed(error)
+
+    async def idle(self) -> None:
+        """Until no work this runner started is in flight (work it starts meanwhile too)."""
+        while pending := [t for t in self._tasks or () if not t.done()]:
+            await asyncio.wait(pending)
 
     def arm(self, timer: T, delay: float) -> None:
         """Arm ``timer`` (``delay`` seconds of the clock), replacing the one in its slot."""
@@ -142,8 +209,13 @@ class EffectRunner(Generic[T, E]):
         self.apply(self.on_timer(timer))
 
     def close(self) -> None:
-        """Cancel every armed timer."""
+        """Cancel every armed timer and the work in flight (what it held is dropped)."""
         handles, self._handles = self._handles, None
         for handle in handles or ():
             if handle is not None:
                 handle.cancel()
+        if self._tasks:
+            tasks, self._tasks = self._tasks, None
+            self._awaiting, self._later = False, None
+            for task in tasks:
+                task.cancel()

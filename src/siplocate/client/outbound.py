@@ -10,7 +10,8 @@ that does not support outbound (no ``Require: outbound`` in the 2xx, or 439) get
 RFC 3261 registration instead, and the event stream says so.
 
 The rules are ``OutboundMachine`` (outbound_machine.py, pure); ``Outbound`` here carries out
-its effects against a client, one task per flow, sleeping on the clock.
+its effects against a client through the one ``EffectRunner``, one per flow: pauses are timers
+on the clock, REGISTERs and keep-alives are work whose results go back to the machine.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import os
 import random
 import re
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from ..clock import Clock, as_clock
 from ..errors import BadInput, DnsError, NotFound
 from ..sip.transport import Connection
 from ..target import Target
+from .effects import EffectRunner, first_of, within
 from .failover import Steering
 from .flows import OutboundLike
 from .outbound_machine import (
@@ -155,8 +156,9 @@ class Outbound:
     ``stop`` is set, removes their bindings. While it runs, the client sends new requests
     over a healthy flow and answers what arrives on any of them. Events (``RegEvent`` with
     ``flow`` set to the reg-id): registered, refreshed, flow-failed, unbound (a failed flow's
-    binding removed through another flow), lost, fallback. ``wait`` (default: sleep on
-    ``clock``) is how a flow waits for a backoff or its next keep-alive.
+    binding removed through another flow), lost, fallback. ``wait`` (default: a timer on
+    ``clock``) is how a flow waits for a backoff or its next keep-alive: ``wait(seconds,
+    *events)`` returns when the time is up or one of the events is set.
     """
 
     def __init__(
@@ -183,9 +185,13 @@ class Outbound:
             self.flows, expires=expires, pong_wait=pong_wait, rng=rng or random.Random()
         )
         self.on_event = on_event
-        self.wait = wait or self._sleep
+        self.wait = wait
         self.events: list[RegEvent] = []
-        self._plain = asyncio.Event()
+        self._plain = asyncio.Event()  # fell back: every other flow ends
+        self._stop = asyncio.Event()  # run()'s stop, once it runs
+        self._halt = asyncio.Event()  # a flow's work raised: the run ends
+        self._failure: BaseException | None = None
+        self._runners: list[_FlowRunner] = []
         client.outbound = self
 
     @property
@@ -209,72 +215,93 @@ class Outbound:
         """First hops of the flows that are up, in reg-id order: where requests go now."""
         return self.machine.live()
 
-    async def _notify(self, event: RegEvent) -> None:
+    def _notify(self, event: RegEvent) -> Awaitable[None] | None:
         self.events.append(event)
-        if self.on_event is not None:
-            result = self.on_event(event)
-            if result is not None:
-                await result
+        return self.on_event(event) if self.on_event is not None else None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: keep every flow; then unregister them (bounded, best effort)."""
-        tasks = [asyncio.ensure_future(self._keep(flow, stop)) for flow in self.flows]
+        self._stop = stop
+        self._halt.clear()
+        runners = self._runners = [_FlowRunner(self) for _ in self.flows]
         try:
-            await asyncio.gather(*tasks)
+            for runner, flow in zip(runners, self.flows, strict=True):
+                runner.apply(self.machine.start(flow))
+            await first_of(stop.wait(), self._halt.wait())
+            self._raise()  # a flow's work failed: the others are cancelled
+            for runner in runners:
+                runner.end_pause()
+            for runner in runners:  # work in flight ends; what it asks next sees the stop
+                await runner.idle()
+            self._raise()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for effect in self.machine.stop():
-                await self._carry_out(effect, stop)
+            for runner in runners:
+                runner.close()
+            last = _FlowRunner(self)
+            last.apply(self.machine.stop())
+            await last.idle()
             if self.client.outbound is self:
                 self.client.outbound = None
 
-    async def _keep(self, flow: Flow, stop: asyncio.Event) -> None:
-        """Carry out what the machine asks for this flow, in order, until it asks nothing
-        more (stopped, or fallen back)."""
-        queue: deque[Effect] = deque(self.machine.start(flow))
-        while queue:
-            then = await self._carry_out(queue.popleft(), stop)
-            queue.extendleft(reversed(then))
+    def _over(self) -> bool:
+        """Stopped, or fallen back to a plain registration: flows ask nothing more."""
+        return self._stop.is_set() or self._plain.is_set()
 
-    async def _carry_out(self, effect: Effect, stop: asyncio.Event) -> list[Effect]:
-        """One effect; what the machine says to its result comes back."""
+    def _carry_out(self, runner: _FlowRunner, effect: Effect) -> None:
+        """One effect of a flow; async work runs on ``runner`` (the effects after it wait for
+        its result), and what the machine says to that result comes back through it."""
         m, now = self.machine, self.clock.monotonic
         if isinstance(effect, Emit):
-            await self._notify(effect.event(self.clock.wall()))
+            told = self._notify(effect.event(self.clock.wall()))
+            if told is not None:
+                runner.start(told, _nothing, hold=True)
         elif isinstance(effect, FindHop):
-            if stop.is_set() or self._plain.is_set():
-                return []
-            return m.hop(effect.flow, *await self._targets())
+            if not self._over():
+                flow = effect.flow
+                runner.start(self._targets(), lambda found: m.hop(flow, *found), hold=True)
         elif isinstance(effect, SendRegister):
             flow = effect.flow
-            return m.registered(flow, await self._register(flow, effect.target), now())
+            runner.start(self._register(flow, effect.target),
+                         lambda outcome: m.registered(flow, outcome, now()), hold=True)  # fmt: skip
         elif isinstance(effect, TakeConnection):
             flow = self._flow(effect.flow)
             target = flow.target
             flow.conn = self.client.flows.pooled(target) if target is not None else None
         elif isinstance(effect, Pause):
-            return await self._pause(effect, stop)
+            self._pause(runner, effect)
         elif isinstance(effect, SendKeepalive):
-            return await self._keepalive(effect)
+            runner.start(self._keepalive(effect), _same, hold=True)
         elif isinstance(effect, DropConnection):
             flow = self._flow(effect.flow)
             if flow.conn is not None:
                 self.client.flows.drop(flow.conn)
         elif isinstance(effect, Unbind):
-            return await self._unbind(effect)
+            runner.start(self._unbind(effect), _same, hold=True)
         elif isinstance(effect, Remove):
-            await asyncio.gather(*(self._remove(f) for f in effect.flows))
+            runner.start(asyncio.gather(*(self._remove(f) for f in effect.flows)), _nothing,
+                         hold=True)  # fmt: skip
         elif isinstance(effect, StopFlows):
             self._plain.set()
+            for other in self._runners:
+                if other is not runner:
+                    other.end_pause()
         elif isinstance(effect, RegisterPlain):
             plain = Registration(
                 self.client, expires=self.expires, binding=effect.binding,
                 on_event=self._notify, clock=self.clock,
             )  # fmt: skip
-            await plain.run(stop)
-        return []
+            runner.start(plain.run(self._stop), _nothing, hold=True)
+
+    def _crashed(self, error: BaseException) -> None:
+        """A flow's work raised (a bug, not an outcome): the run ends with it."""
+        if self._failure is None:
+            self._failure = error
+        self._halt.set()
+
+    def _raise(self) -> None:
+        error, self._failure = self._failure, None
+        if error is not None:
+            raise error
 
     def _flow(self, state: FlowState) -> Flow:
         assert isinstance(state, Flow)  # the machine holds the driver's flows
@@ -296,19 +323,34 @@ class Outbound:
         except (NotFound, DnsError) as exc:
             return Outcome("REGISTER", None, None, error=str(exc))
 
-    async def _pause(self, pause: Pause, stop: asyncio.Event) -> list[Effect]:
-        """Wait out a pause; a stop or the fall back ends the flow, a lost connection fails it."""
+    def _pause(self, runner: _FlowRunner, pause: Pause) -> None:
+        """Wait out a pause: the flow's timer on the clock and, while it runs, a watch on its
+        connection; a stop or the fall back ends the flow, a lost connection fails it."""
         flow = self._flow(pause.flow)
-        if not pause.watch:
-            await self.wait(pause.delay, stop, self._plain)
-        elif flow.conn is None:
-            return self.machine.failed(
-                flow, "the flow's connection is gone", self.clock.monotonic()
-            )
-        else:
-            await self.wait(pause.delay, stop, self._plain, flow.conn.lost)
-        if stop.is_set() or self._plain.is_set():
+        if pause.watch and flow.conn is None:
+            runner.apply(self.machine.failed(flow, _NO_CONNECTION, self.clock.monotonic()))
+            return
+        if self.wait is not None:  # a caller's own way of waiting
+            events = [self._stop, self._plain]
+            if pause.watch and flow.conn is not None:
+                events.append(flow.conn.lost)
+            runner.start(self.wait(pause.delay, *events), lambda _: self._paused(runner, pause),
+                         hold=True)  # fmt: skip
+            return
+        if self._over():
+            return
+        runner.pause = pause
+        runner.arm(_PAUSE, pause.delay)
+        if pause.watch and flow.conn is not None:
+            lost = flow.conn.lost
+            runner.watch = runner.start(lost.wait(), lambda _: self._paused(runner, pause))
+
+    def _paused(self, runner: _FlowRunner, pause: Pause) -> list[Effect]:
+        """The pause is over (its timer, or the connection watch): what the machine says."""
+        runner.end_pause()
+        if self._over():
             return []  # stopped (or fell back): run() removes the binding
+        flow = self._flow(pause.flow)
         now = self.clock.monotonic()
         if pause.watch and flow.conn is not None and flow.conn.lost.is_set():
             return self.machine.failed(flow, "the connection to the edge was lost", now)
@@ -317,9 +359,7 @@ class Outbound:
     async def _keepalive(self, send: SendKeepalive) -> list[Effect]:
         flow = self._flow(send.flow)
         if flow.conn is None:
-            return self.machine.failed(
-                flow, "the flow's connection is gone", self.clock.monotonic()
-            )
+            return self.machine.failed(flow, _NO_CONNECTION, self.clock.monotonic())
         try:
             mapped = await flow.conn.keepalive(send.wait)
         except TimeoutError:
@@ -334,11 +374,12 @@ class Outbound:
         registrar finds the binding by instance and reg-id, whatever edge it came in by."""
         flow = unbind.flow
         try:
-            outcome = await asyncio.wait_for(
+            outcome = await within(
+                self.clock,
+                PONG_WAIT,
                 self.client.register(
                     0, binding=flow.binding, steering=Steering(only=unbind.via), flow=flow.id
                 ),
-                PONG_WAIT,
             )
         except Exception:  # best effort: the binding expires on its own anyway
             return []
@@ -348,14 +389,44 @@ class Outbound:
         with contextlib.suppress(Exception):
             await self.client.unregister(binding=flow.binding, flow=flow.id)
 
-    async def _sleep(self, delay: float, *events: asyncio.Event) -> None:
-        """Sleep ``delay`` seconds on the clock or until one of ``events`` is set."""
-        if any(e.is_set() for e in events):
-            return
-        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self.clock.sleep(delay))]
-        waiters += [asyncio.ensure_future(e.wait()) for e in events]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+
+class _FlowRunner(EffectRunner[str, Effect]):
+    """One flow's effects through the one effect runner: its timer is the pause (keep-alive,
+    refresh or §4.5 backoff), its held work runs in order as the flow's did."""
+
+    __slots__ = ("keeper", "pause", "watch")
+
+    def __init__(self, keeper: Outbound) -> None:
+        super().__init__(keeper.clock)
+        self.keeper = keeper
+        self.pause: Pause | None = None
+        self.watch: asyncio.Future[bool] | None = None  # the connection watch of a pause
+
+    def carry_out(self, effect: Effect) -> None:
+        self.keeper._carry_out(self, effect)
+
+    def on_timer(self, timer: str) -> list[Effect]:
+        pause, self.pause = self.pause, None
+        return self.keeper._paused(self, pause) if pause is not None else []
+
+    def crashed(self, error: BaseException) -> None:
+        self.keeper._crashed(error)
+
+    def end_pause(self) -> None:
+        """Disarm the pause's timer and cancel its connection watch."""
+        self.disarm(_PAUSE)
+        self.pause = None
+        watch, self.watch = self.watch, None
+        if watch is not None:
+            watch.cancel()
+
+
+_PAUSE = "pause"
+
+
+def _nothing(_: object) -> list[Effect]:
+    return []
+
+
+def _same(effects: list[Effect]) -> list[Effect]:
+    return effects

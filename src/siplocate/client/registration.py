@@ -1,6 +1,7 @@
 """Staying registered (RFC 3261 §10): ``Registration`` drives a ``RegistrationMachine``
-(registration_machine.py: the rules) against a client: it sends the REGISTERs the machine
-asks for, sleeps on the clock until the timer or a health verdict, and tells of the events."""
+(registration_machine.py: the rules) against a client through the one ``EffectRunner``: the
+REGISTERs the machine asks for run as work whose outcome goes back to it, its refresh timer is
+armed on the clock, health verdicts go in as they come, and the events are told."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Protocol
 from ..clock import Clock, as_clock
 from ..errors import DnsError, NotFound
 from ..target import Target
+from .effects import EffectRunner, first_of
 from .failover import Damping, Failback, Steering
 from .registration_machine import (
     ArmRefresh,
@@ -83,9 +85,10 @@ class Registration:
         )
         self.on_event = on_event
         self.events: list[RegEvent] = []
-        self._wake = asyncio.Event()
-        self._due: SendRegister | None = None  # what a verdict asked for, not yet sent
-        self._delay = self.machine.retry_interval  # what the last outcome armed
+        self._runner = _Runner(self)
+        self._running = False  # verdicts and the refresh timer act only while run() lasts
+        self._halt = asyncio.Event()  # a REGISTER or a listener raised: the run ends
+        self._failure: BaseException | None = None
         client.listeners.append(self._health)
 
     # The machine's state, as the public API has always shown it.
@@ -118,76 +121,117 @@ class Registration:
         return self.machine.refresh_in()
 
     def _health(self, target: Target, up: bool) -> None:
-        """A health check or another request learned something about a target."""
+        """A health check or another request learned something about a target: while the
+        run lasts, a REGISTER the machine asks for goes out at once."""
         now = self.clock.monotonic()
-        for effect in self.machine.observed(target, up, self.client.last_targets, now):
-            if isinstance(effect, SendRegister):
-                self._due = effect
-                self._wake.set()
+        effects = self.machine.observed(target, up, self.client.last_targets, now)
+        if self._running:
+            self._runner.apply(effects)
 
     async def once(self) -> RegEvent:
         """One REGISTER (initial or refresh) and the event it produced."""
-        effects = self.machine.register(self.client.last_targets, self.clock.monotonic())
-        return await self._carry_out(effects)
+        told = len(self.events)
+        self._runner.apply(self._register_now())
+        await self._runner.idle()
+        self._raise()
+        return self.events[told]  # an outcome always makes an event
 
-    async def _carry_out(self, effects: list[Effect]) -> RegEvent:
-        """Send the REGISTER the machine asked for and tell of the event its outcome made."""
-        self._due = None
-        self._wake.clear()  # a verdict from now on is answered by this REGISTER or wakes us
-        [send] = [e for e in effects if isinstance(e, SendRegister)]
+    def _carry_out(self, effect: Effect) -> None:
+        """One of the machine's effects (the REGISTER runs as work whose outcome goes back to
+        the machine; the refresh timer runs only while ``run`` does)."""
+        runner = self._runner
+        if isinstance(effect, SendRegister):
+            runner.disarm(_REFRESH)
+            runner.start(self._register(effect), self._registered, hold=True)
+        elif isinstance(effect, Emit):
+            event = effect.event(self.clock.wall())
+            self.events.append(event)
+            told = self.on_event(event) if self.on_event is not None else None
+            if told is not None:
+                runner.start(told, _nothing, hold=True)
+        elif isinstance(effect, ArmRefresh):
+            if self._running:
+                runner.arm(_REFRESH, effect.delay)
+        elif isinstance(effect, Unregister):
+            runner.start(self._unregister(), _nothing, hold=True)
+
+    async def _register(self, send: SendRegister) -> Outcome:
         try:
-            outcome = await self.client.register(
+            return await self.client.register(
                 self.machine.expires, binding=self.machine.binding, steering=send.steering
             )
         except (NotFound, DnsError) as exc:  # DNS trouble is a lost round, not the end
-            outcome = Outcome("REGISTER", None, None, error=str(exc))
-        then = self.machine.registered(outcome, self.client.last_targets, self.clock.monotonic())
-        event: RegEvent | None = None
-        for effect in then:
-            if isinstance(effect, Emit):
-                event = effect.event(self.clock.wall())
-                await self._emit(event)
-            elif isinstance(effect, ArmRefresh):
-                self._delay = effect.delay
-        assert event is not None  # an outcome always makes an event
-        return event
+            return Outcome("REGISTER", None, None, error=str(exc))
 
-    async def _emit(self, event: RegEvent) -> None:
-        self.events.append(event)
-        if self.on_event is not None:
-            result = self.on_event(event)
-            if result is not None:
-                await result
+    def _register_now(self) -> list[Effect]:
+        return self.machine.register(self.client.last_targets, self.clock.monotonic())
+
+    def _registered(self, outcome: Outcome) -> list[Effect]:
+        return self.machine.registered(outcome, self.client.last_targets, self.clock.monotonic())
+
+    def _expired(self) -> list[Effect]:
+        return self.machine.expired(self.client.last_targets, self.clock.monotonic())
+
+    async def _unregister(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.unregister(binding=self.machine.binding)
+
+    def _crashed(self, error: BaseException) -> None:
+        """A REGISTER or a listener raised: the run ends with it."""
+        if self._failure is None:
+            self._failure = error
+        self._halt.set()
+
+    def _raise(self) -> None:
+        error, self._failure = self._failure, None
+        if error is not None:
+            raise error
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: register, refresh, fail over, fail back; then unregister."""
+        runner = self._runner
+        self._halt.clear()
         try:
-            effects = self.machine.register(self.client.last_targets, self.clock.monotonic())
-            while not stop.is_set():
-                await self._carry_out(effects)
-                await self._sleep(self._delay, stop)
-                if stop.is_set():
-                    break
-                due = self._due
-                now = self.clock.monotonic()
-                effects = [due] if due else self.machine.expired(self.client.last_targets, now)
+            if not stop.is_set():
+                self._running = True
+                runner.apply(self._register_now())
+                await first_of(stop.wait(), self._halt.wait())
+                self._raise()  # a REGISTER or a listener failed: the run ends with it
+            self._running = False
+            runner.disarm(_REFRESH)
+            await runner.idle()  # the REGISTER in flight is answered and told of
+            self._raise()
         finally:
-            for effect in self.machine.stop():
-                if isinstance(effect, Unregister):
-                    with contextlib.suppress(Exception):
-                        await self.client.unregister(binding=self.machine.binding)
+            self._running = False
+            runner.close()  # what a cancelled run left
+            runner.apply(self.machine.stop())
+            await runner.idle()
             if self._health in self.client.listeners:
                 self.client.listeners.remove(self._health)
 
-    async def _sleep(self, delay: float, stop: asyncio.Event) -> None:
-        """Sleep ``delay`` seconds on the clock, or until stopped or woken by a verdict."""
-        waiters = [
-            asyncio.ensure_future(self.clock.sleep(delay)),
-            asyncio.ensure_future(stop.wait()),
-            asyncio.ensure_future(self._wake.wait()),
-        ]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+
+class _Runner(EffectRunner[str, Effect]):
+    """Registration's effects through the one effect runner; its one timer is the refresh
+    (or the retry of a lost registration)."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: Registration) -> None:
+        super().__init__(owner.clock)
+        self.owner = owner
+
+    def carry_out(self, effect: Effect) -> None:
+        self.owner._carry_out(effect)
+
+    def on_timer(self, timer: str) -> list[Effect]:
+        return self.owner._expired()
+
+    def crashed(self, error: BaseException) -> None:
+        self.owner._crashed(error)
+
+
+_REFRESH = "refresh"
+
+
+def _nothing(_: object) -> list[Effect]:
+    return []
