@@ -1,4 +1,4 @@
-"""OPTIONS probing through the SIP client's public API (the watcher's only tie to client.py),
+"""OPTIONS probing through the SIP client's public API (the watcher's only tie to the client package),
 and what one probe and one ``/probe`` check report."""
 
 from __future__ import annotations
