@@ -1,5 +1,5 @@
-"""OPTIONS probing through the SIP client's public API (the watcher's only tie to the client package),
-and what one probe and one ``/probe`` check report."""
+"""OPTIONS probing through the SIP client's public API (the watcher's only tie to the client
+package), and what one probe and one ``/probe`` check report."""
 
 from __future__ import annotations
 
