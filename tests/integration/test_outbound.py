@@ -137,7 +137,10 @@ async def test_no_outbound_on_the_path_gets_a_plain_registration(
                           on_event=events.append)  # fmt: skip
             run = asyncio.ensure_future(ob.run(stop))
             try:
-                await until(lambda: any(e.event == "fallback" for e in events), "fallback")
+                try:
+                    await until(lambda: any(e.event == "fallback" for e in events), "fallback")
+                except AssertionError:
+                    raise AssertionError([e.as_dict() for e in events]) from None
                 fallback = next(e for e in events if e.event == "fallback")
                 assert why in fallback.detail
                 assert ob.fallback is not None
