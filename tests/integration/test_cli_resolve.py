@@ -56,8 +56,8 @@ def test_seed_gives_the_same_order() -> None:
         "--seed",
         "42",
     ]
-    a = json.loads(runner.invoke(app, args).output)["targets"]
-    b = json.loads(runner.invoke(app, args).output)["targets"]
+    a = json.loads(runner.invoke(app, args).stdout)["targets"]
+    b = json.loads(runner.invoke(app, args).stdout)["targets"]
     assert a == b
 
 

@@ -57,7 +57,7 @@ def test_cli_enum_prints_uris_for_resolve(enum_bind: BindServer) -> None:
     lines = result.output.splitlines()
     assert lines[0] == "sips:01632960083@example.test"
     as_json = runner.invoke(app, ["enum", "+441632960083", "-n", enum_bind.nameserver, "--json"])
-    data = json.loads(as_json.output)
+    data = json.loads(as_json.stdout)
     assert data["records"][0]["uri"] == "sips:01632960083@example.test"
     assert any("not E2U+sip" in s["reason"] for s in data["skipped"])
 

@@ -121,7 +121,7 @@ def test_bad_lines_match_named_checkzone(tmp_path: Path, body: str) -> None:
     ours = sorted(
         {
             f["line"]
-            for f in json.loads(result.output)
+            for f in json.loads(result.stdout)
             if f["code"] in {"zone-syntax", "srv-missing-field", "naptr-missing-field"}
         }
     )

@@ -274,7 +274,7 @@ def test_cli_apply_drain_undrain(bind: BindServer) -> None:
     assert "dry run" in dry.output
     done = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args, "--json"])
     assert done.exit_code == 0, done.output
-    assert json.loads(done.output)["applied"] is True
+    assert json.loads(done.stdout)["applied"] is True
     again = runner.invoke(app, ["zone", "apply", str(ONSIP_PLAN), *args])
     assert "nothing sent" in again.output
     secret = re.search(r'secret "([^"]+)"', bind.key_file.read_text())
@@ -340,7 +340,7 @@ def test_cli_drain_wait_reports_when_the_old_ttl_has_passed(tmp_path: Path) -> N
         assert json.loads(quiet.stdout)["action"] == "drained"  # one document on stdout
         assert "TTL passed at" in quiet.stderr
         as_json = runner.invoke(app, ["undrain", "a", *args, "--json"])
-        data = json.loads(as_json.output)
+        data = json.loads(as_json.stdout)
         assert data["action"] == "undrained" and data["ttl"] == 1
         assert "+_sip._udp.short.test. 1 IN SRV 0 1 5060 a.short.test." in data["diff"]
     finally:

@@ -54,7 +54,7 @@ def test_live_check_finds_the_same_mistakes_as_offline_lint(broken_bind: BindSer
         offline = runner.invoke(app, ["zone", "lint", str(BROKEN / zone), "--json"])
         # Offline findings also say where (file, line); the verdicts are the same.
         where = {"file", "line"}
-        same = [{k: v for k, v in f.items() if k not in where} for f in json.loads(offline.output)]
+        same = [{k: v for k, v in f.items() if k not in where} for f in json.loads(offline.stdout)]
         key = lambda f: (f["severity"], f["name"], f["code"], f["records"])  # noqa: E731
         assert sorted(live, key=key) == sorted(same, key=key), zone
         assert code == offline.exit_code
@@ -98,7 +98,7 @@ def test_zone_render_cli() -> None:
     bind_out = runner.invoke(app, ["zone", "render", str(plan)])
     assert bind_out.exit_code == 0 and "$ORIGIN freeswitch.test." in bind_out.output
     as_json = runner.invoke(app, ["zone", "render", str(plan), "--format", "json"])
-    assert json.loads(as_json.output)[0]["type"] == "NAPTR"
+    assert json.loads(as_json.stdout)[0]["type"] == "NAPTR"
     wrong = runner.invoke(app, ["zone", "render", str(plan), "--format", "yaml"])
     assert wrong.exit_code == 2 and "unknown format" in wrong.output
 
@@ -152,7 +152,7 @@ def test_live_check_of_a_big_srv_rrset_gives_no_false_error(tmp_path: Path, coun
     offline = runner.invoke(app, ["zone", "lint", str(path), "--json"])
     assert code == 0 and human.exit_code == 0 and offline.exit_code == 0, human.output
     strip = lambda f: {k: v for k, v in f.items() if k not in ("file", "line")}  # noqa: E731
-    assert live == [strip(f) for f in json.loads(offline.output)]
+    assert live == [strip(f) for f in json.loads(offline.stdout)]
     assert [f["code"] for f in live] == ["rrset-bound"]
     lines = human.stdout.splitlines()
     assert lines == [

@@ -106,12 +106,12 @@ def test_modes_refuse_what_does_not_fit() -> None:
 def test_resolve_mode_from_the_cli() -> None:
     out = runner.invoke(app, ["resolve", "modes.test", "--zone", MODES, "--mode", "a", "--json"])
     assert out.exit_code == 0, out.output
-    assert [t["address"] for t in json.loads(out.output)["targets"]] == ["192.0.2.100"]
+    assert [t["address"] for t in json.loads(out.stdout)["targets"]] == ["192.0.2.100"]
     static = runner.invoke(
         app, ["resolve", "x.test", "--mode", "static", "--sip-server", "192.0.2.9", "--json"]
     )
     assert static.exit_code == 0, static.output
-    assert json.loads(static.output)["targets"][0]["via"] == "literal"
+    assert json.loads(static.stdout)["targets"][0]["via"] == "literal"
 
 
 @pytest.mark.parametrize(

@@ -278,4 +278,4 @@ def test_markup_in_names_and_file_names_is_printed_as_text(tmp_path: Path) -> No
     assert "MarkupError" not in result.stderr and "Traceback" not in result.stderr
     assert f"{path}:" in result.stdout and "[/z].t.test." in result.stdout
     as_json = runner.invoke(app, ["zone", "lint", str(path), "--json"])
-    assert any("[/z]" in f["message"] for f in json.loads(as_json.output))
+    assert any("[/z]" in f["message"] for f in json.loads(as_json.stdout))
