@@ -72,6 +72,27 @@ async def first_of(*waits: Awaitable[object]) -> None:
             task.cancel()
 
 
+class FirstFailure:
+    """The first error a driver's work raised (a bug, not an outcome): ``halted`` wakes the
+    driver's run loop, which ``reraise``s it there, once, so the run ends with it."""
+
+    __slots__ = ("error", "halted")
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.halted = asyncio.Event()
+
+    def record(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+        self.halted.set()
+
+    def reraise(self) -> None:
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+
 T = TypeVar("T", bound=Hashable)  # a machine's timer names
 E = TypeVar("E")  # a machine's effects
 

@@ -31,7 +31,7 @@ from ..clock import Clock, as_clock
 from ..errors import BadInput, DnsError, NotFound
 from ..sip.transport import Connection
 from ..target import Target
-from .effects import EffectRunner, first_of, within
+from .effects import EffectRunner, FirstFailure, first_of, within
 from .failover import Steering
 from .flows import OutboundLike
 from .outbound_machine import (
@@ -189,8 +189,7 @@ class Outbound:
         self.events: list[RegEvent] = []
         self._plain = asyncio.Event()  # fell back: every other flow ends
         self._stop = asyncio.Event()  # run()'s stop, once it runs
-        self._halt = asyncio.Event()  # a flow's work raised: the run ends
-        self._failure: BaseException | None = None
+        self._failed = FirstFailure()  # a flow's work raised: the run ends
         self._runners: list[_FlowRunner] = []
         client.outbound = self
 
@@ -222,18 +221,18 @@ class Outbound:
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: keep every flow; then unregister them (bounded, best effort)."""
         self._stop = stop
-        self._halt.clear()
+        self._failed.halted.clear()
         runners = self._runners = [_FlowRunner(self) for _ in self.flows]
         try:
             for runner, flow in zip(runners, self.flows, strict=True):
                 runner.apply(self.machine.start(flow))
-            await first_of(stop.wait(), self._halt.wait())
-            self._raise()  # a flow's work failed: the others are cancelled
+            await first_of(stop.wait(), self._failed.halted.wait())
+            self._failed.reraise()  # a flow's work failed: the others are cancelled
             for runner in runners:
                 runner.end_pause()
             for runner in runners:  # work in flight ends; what it asks next sees the stop
                 await runner.idle()
-            self._raise()
+            self._failed.reraise()
         finally:
             for runner in runners:
                 runner.close()
@@ -291,17 +290,6 @@ class Outbound:
                 on_event=self._notify, clock=self.clock,
             )  # fmt: skip
             runner.start(plain.run(self._stop), _nothing, hold=True)
-
-    def _crashed(self, error: BaseException) -> None:
-        """A flow's work raised (a bug, not an outcome): the run ends with it."""
-        if self._failure is None:
-            self._failure = error
-        self._halt.set()
-
-    def _raise(self) -> None:
-        error, self._failure = self._failure, None
-        if error is not None:
-            raise error
 
     def _flow(self, state: FlowState) -> Flow:
         assert isinstance(state, Flow)  # the machine holds the driver's flows
@@ -410,7 +398,7 @@ class _FlowRunner(EffectRunner[str, Effect]):
         return self.keeper._paused(self, pause) if pause is not None else []
 
     def crashed(self, error: BaseException) -> None:
-        self.keeper._crashed(error)
+        self.keeper._failed.record(error)
 
     def end_pause(self) -> None:
         """Disarm the pause's timer and cancel its connection watch."""

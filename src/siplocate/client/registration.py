@@ -13,7 +13,7 @@ from typing import Protocol
 from ..clock import Clock, as_clock
 from ..errors import DnsError, NotFound
 from ..target import Target
-from .effects import EffectRunner, first_of
+from .effects import EffectRunner, FirstFailure, first_of
 from .failover import Damping, Failback, Steering
 from .registration_machine import (
     ArmRefresh,
@@ -87,8 +87,7 @@ class Registration:
         self.events: list[RegEvent] = []
         self._runner = _Runner(self)
         self._running = False  # verdicts and the refresh timer act only while run() lasts
-        self._halt = asyncio.Event()  # a REGISTER or a listener raised: the run ends
-        self._failure: BaseException | None = None
+        self._failed = FirstFailure()  # a REGISTER or a listener raised: the run ends
         client.listeners.append(self._health)
 
     # The machine's state, as the public API has always shown it.
@@ -133,7 +132,7 @@ class Registration:
         told = len(self.events)
         self._runner.apply(self._register_now())
         await self._runner.idle()
-        self._raise()
+        self._failed.reraise()
         return self.events[told]  # an outcome always makes an event
 
     def _carry_out(self, effect: Effect) -> None:
@@ -176,31 +175,20 @@ class Registration:
         with contextlib.suppress(Exception):
             await self.client.unregister(binding=self.machine.binding)
 
-    def _crashed(self, error: BaseException) -> None:
-        """A REGISTER or a listener raised: the run ends with it."""
-        if self._failure is None:
-            self._failure = error
-        self._halt.set()
-
-    def _raise(self) -> None:
-        error, self._failure = self._failure, None
-        if error is not None:
-            raise error
-
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: register, refresh, fail over, fail back; then unregister."""
         runner = self._runner
-        self._halt.clear()
+        self._failed.halted.clear()
         try:
             if not stop.is_set():
                 self._running = True
                 runner.apply(self._register_now())
-                await first_of(stop.wait(), self._halt.wait())
-                self._raise()  # a REGISTER or a listener failed: the run ends with it
+                await first_of(stop.wait(), self._failed.halted.wait())
+                self._failed.reraise()  # a REGISTER or a listener failed: the run ends with it
             self._running = False
             runner.disarm(_REFRESH)
             await runner.idle()  # the REGISTER in flight is answered and told of
-            self._raise()
+            self._failed.reraise()
         finally:
             self._running = False
             runner.close()  # what a cancelled run left
@@ -227,7 +215,7 @@ class _Runner(EffectRunner[str, Effect]):
         return self.owner._expired()
 
     def crashed(self, error: BaseException) -> None:
-        self.owner._crashed(error)
+        self.owner._failed.record(error)
 
 
 _REFRESH = "refresh"
